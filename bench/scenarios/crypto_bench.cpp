@@ -44,7 +44,7 @@ T must(Result<T> r) {
 
 int bench_crypto(bool json, std::ostream& out) {
   using bench::median_ns;
-  const auto& be = crypto::default_backend();
+  const auto& be = selected_backend();
   bench::Report report;
   report.text("backend", std::string(be.name()));
 
@@ -95,7 +95,7 @@ int bench_crypto(bool json, std::ostream& out) {
   report.number("p256_ecdsa_sign_ns", sign);
   report.number("p256_ecdsa_verify_ns", verify);
 
-  const auto speed = run_openssl_speed();
+  const auto speed = be.name() == "openssl" ? run_openssl_speed() : OpensslSpeed{};
   if (speed.ecdh_ns > 0 && speed.sign_ns > 0) {
     report.number("openssl_speed_ecdh_ns", speed.ecdh_ns);
     report.number("openssl_speed_sign_ns", speed.sign_ns);

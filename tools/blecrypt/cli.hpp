@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "blecrypt/crypto.hpp"
+
 namespace blecrypt::cli {
 
 // A verb group such as `blecrypt bluetti ...`: setup() adds its subcommands and callbacks.
@@ -31,6 +33,9 @@ struct BenchScenario {
   std::string help;
   std::function<int(bool json, std::ostream& out)> run;
 };
+
+// The crypto backend chosen with `--backend` (bench verbs), else crypto::default_backend().
+const crypto::Backend& selected_backend();
 
 std::vector<VerbGroup>& verb_groups();
 std::vector<DemoStep>& demo_steps();

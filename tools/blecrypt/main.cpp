@@ -22,6 +22,14 @@ std::vector<BenchScenario>& bench_scenarios() {
 }
 
 namespace {
+const crypto::Backend* g_selected_backend = nullptr;
+}  // namespace
+
+const crypto::Backend& selected_backend() {
+  return g_selected_backend != nullptr ? *g_selected_backend : crypto::default_backend();
+}
+
+namespace {
 
 int run_demo(std::ostream& out) {
   auto steps = demo_steps();
@@ -57,10 +65,16 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: median ns per operation, --json for machine-readable figures");
   bench->require_subcommand(1);
   static bool json = false;
+  static std::string backend_name;
   for (const auto& scenario : bench_scenarios()) {
     auto* sub = bench->add_subcommand(scenario.name, scenario.help);
     sub->add_flag("--json", json, "Print one JSON object of figures");
-    sub->callback([&, run = scenario.run] { exit_code = run(json, std::cout); });
+    sub->add_option("--backend", backend_name, "Crypto backend to measure (openssl or mbedtls; default: the build's default)")
+        ->check(CLI::IsMember({"openssl", "mbedtls"}));
+    sub->callback([&, run = scenario.run] {
+      if (!backend_name.empty()) g_selected_backend = blecrypt::crypto::backend_by_name(backend_name);
+      exit_code = run(json, std::cout);
+    });
   }
 
   for (const auto& group : verb_groups()) {
