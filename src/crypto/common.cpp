@@ -187,6 +187,27 @@ Result<void> check_ccm_params(ByteView nonce, std::size_t tag_size, std::size_t 
   return ok();
 }
 
+Result<void> check_ccm_seal(ByteView nonce, std::size_t plaintext_size, std::size_t tag_size, std::size_t out_size) {
+  BLECRYPT_TRY_VOID(check_ccm_params(nonce, tag_size, plaintext_size));
+  if (out_size < plaintext_size + tag_size) return Errc::output_too_small;
+  return ok();
+}
+
+Result<std::size_t> check_ccm_open(ByteView nonce, std::size_t sealed_size, std::size_t tag_size, std::size_t out_size) {
+  if (sealed_size < tag_size) return Errc::invalid_length;
+  const std::size_t n = sealed_size - tag_size;
+  BLECRYPT_TRY_VOID(check_ccm_params(nonce, tag_size, n));
+  if (out_size < n) return Errc::output_too_small;
+  return n;
+}
+
+Result<void> check_cbc(ByteView iv, std::size_t in_size, std::size_t out_size) {
+  if (iv.size() != 16) return Errc::invalid_iv_size;
+  if (in_size % 16 != 0) return Errc::invalid_length;
+  if (out_size < in_size) return Errc::output_too_small;
+  return ok();
+}
+
 Result<void> check_p256_public_range(ByteView raw) {
   if (raw.size() != kP256RawSize) return Errc::invalid_public_key;
   if (!less_than_32(raw.data(), kP) || !less_than_32(raw.data() + 32, kP))

@@ -88,9 +88,7 @@ class MbedAesCbc final : public AesCbc {
 
  private:
   static Result<void> run(mbedtls_aes_context* ctx, int mode, ByteView iv, ByteView in, MutableByteView out) {
-    if (iv.size() != 16) return Errc::invalid_iv_size;
-    if (in.size() % 16 != 0) return Errc::invalid_length;
-    if (out.size() < in.size()) return Errc::output_too_small;
+    BLECRYPT_TRY_VOID(detail::check_cbc(iv, in.size(), out.size()));
     unsigned char chain[16];  // mbedTLS updates the IV in place
     std::memcpy(chain, iv.data(), 16);
     if (mbedtls_aes_crypt_cbc(ctx, mode, in.size(), chain, in.data(), out.data()) != 0) return Errc::backend_failure;
@@ -113,8 +111,7 @@ class MbedAesCcm final : public AesCcm {
 
   Result<void> seal(ByteView nonce, ByteView aad, ByteView plaintext, std::size_t tag_size,
                     MutableByteView out) override {
-    BLECRYPT_TRY_VOID(detail::check_ccm_params(nonce, tag_size, plaintext.size()));
-    if (out.size() < plaintext.size() + tag_size) return Errc::output_too_small;
+    BLECRYPT_TRY_VOID(detail::check_ccm_seal(nonce, plaintext.size(), tag_size, out.size()));
     if (mbedtls_ccm_encrypt_and_tag(&ctx_, plaintext.size(), nonce.data(), nonce.size(), aad.data(), aad.size(),
                                     plaintext.data(), out.data(), out.data() + plaintext.size(), tag_size) != 0)
       return Errc::backend_failure;
@@ -123,10 +120,9 @@ class MbedAesCcm final : public AesCcm {
 
   Result<void> open(ByteView nonce, ByteView aad, ByteView sealed, std::size_t tag_size,
                     MutableByteView out) override {
-    if (sealed.size() < tag_size) return Errc::invalid_length;
-    const std::size_t n = sealed.size() - tag_size;
-    BLECRYPT_TRY_VOID(detail::check_ccm_params(nonce, tag_size, n));
-    if (out.size() < n) return Errc::output_too_small;
+    const auto checked = detail::check_ccm_open(nonce, sealed.size(), tag_size, out.size());
+    if (!checked) return checked.error();
+    const std::size_t n = *checked;
     int rc = mbedtls_ccm_auth_decrypt(&ctx_, n, nonce.data(), nonce.size(), aad.data(), aad.size(), sealed.data(),
                                       out.data(), sealed.data() + n, tag_size);
     if (rc == MBEDTLS_ERR_CCM_AUTH_FAILED) return Errc::authentication_failed;  // mbedTLS zeroes out

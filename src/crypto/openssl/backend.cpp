@@ -107,9 +107,7 @@ class OsslAesCbc final : public AesCbc {
 
  private:
   static Result<void> run(EVP_CIPHER_CTX* ctx, ByteView iv, ByteView in, MutableByteView out) {
-    if (iv.size() != 16) return Errc::invalid_iv_size;
-    if (in.size() % 16 != 0) return Errc::invalid_length;
-    if (out.size() < in.size()) return Errc::output_too_small;
+    BLECRYPT_TRY_VOID(detail::check_cbc(iv, in.size(), out.size()));
     if (in.empty()) return ok();
     int len = 0;
     if (EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv.data(), -1) != 1 ||
@@ -163,8 +161,7 @@ class OsslAesCcm final : public AesCcm {
 
   Result<void> seal(ByteView nonce, ByteView aad, ByteView plaintext, std::size_t tag_size,
                     MutableByteView out) override {
-    BLECRYPT_TRY_VOID(detail::check_ccm_params(nonce, tag_size, plaintext.size()));
-    if (out.size() < plaintext.size() + tag_size) return Errc::output_too_small;
+    BLECRYPT_TRY_VOID(detail::check_ccm_seal(nonce, plaintext.size(), tag_size, out.size()));
     auto ctx = seal_.prepare(nonce.size(), tag_size, nullptr);
     if (!ctx) return ctx.error();
     int len = 0;
@@ -180,10 +177,9 @@ class OsslAesCcm final : public AesCcm {
 
   Result<void> open(ByteView nonce, ByteView aad, ByteView sealed, std::size_t tag_size,
                     MutableByteView out) override {
-    if (sealed.size() < tag_size) return Errc::invalid_length;
-    const std::size_t n = sealed.size() - tag_size;
-    BLECRYPT_TRY_VOID(detail::check_ccm_params(nonce, tag_size, n));
-    if (out.size() < n) return Errc::output_too_small;
+    const auto checked = detail::check_ccm_open(nonce, sealed.size(), tag_size, out.size());
+    if (!checked) return checked.error();
+    const std::size_t n = *checked;
     auto ctx = open_.prepare(nonce.size(), tag_size, sealed.data() + n);
     if (!ctx) return ctx.error();
     int len = 0;
