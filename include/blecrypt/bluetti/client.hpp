@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <optional>
 
@@ -95,8 +94,8 @@ class ClientSession {
   ClientState state_ = ClientState::idle;
   std::error_code failure_;
   Reassembler reasm_;
-  std::deque<Bytes> tx_;
-  std::deque<ClientEvent> events_;
+  detail::Fifo<Bytes> tx_;
+  detail::Fifo<ClientEvent> events_;
   std::optional<TimePoint> step_deadline_;
 
   Bytes challenge_;
@@ -111,7 +110,7 @@ class ClientSession {
     modbus::Request request;
     TimePoint deadline;
   };
-  std::deque<Pending> pending_;
+  detail::Fifo<Pending> pending_;
 };
 
 }  // namespace blecrypt::bluetti

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -121,8 +120,8 @@ class DeviceSession {
   DeviceState state_ = DeviceState::idle;
   std::error_code failure_;
   Reassembler reasm_;
-  std::deque<Bytes> tx_;
-  std::deque<DeviceEvent> events_;
+  detail::Fifo<Bytes> tx_;
+  detail::Fifo<DeviceEvent> events_;
   std::optional<TimePoint> deadline_;
   int repeats_left_ = 0;
 
