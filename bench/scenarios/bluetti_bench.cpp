@@ -2,6 +2,7 @@
 // the crypto floor it cannot go below (the P-256 calls the handshake makes, timed standalone in
 // the same run), session record encrypt+decrypt at 20 and 200 bytes, and the heap an established
 // client session holds.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -60,7 +61,6 @@ int bench_bluetti(bool json, std::ostream& out) {
   ClientSession client(fx.client_cfg, fx.crng);
   DeviceSession device(fx.device_cfg, fx.station, fx.drng);
   if (!handshake(client, device)) throw UserError("bench bluetti: handshake failed");
-  const double hs = median_ns([&] { (void)handshake(client, device); }, 11, 30);
 
   // The crypto floor: 2 key generations, 2 raw public-key imports, 2 signs, 2 verifies, 2 ECDH.
   auto a = must(be.p256_generate(fx.crng), "keygen");
@@ -69,8 +69,7 @@ int bench_bluetti(bool json, std::ostream& out) {
   auto verifier = must(be.p256_public_key(kPublicKeyL1), "L1 public");
   const Bytes msg(80, 0x42);
   auto sig = must(signer->sign(msg), "sign");
-  const double floor = median_ns(
-      [&] {
+  auto floor_once = [&] {
         for (int i = 0; i < 2; ++i) {
           auto k = be.p256_generate(fx.crng);
           auto peer = be.p256_public_key(i ? a->public_raw() : b->public_raw());
@@ -82,8 +81,14 @@ int bench_bluetti(bool json, std::ostream& out) {
           (void)ok;
           (void)z;
         }
-      },
-      11, 30);
+  };
+  // Handshake and floor are measured in alternating rounds and the fastest round of each is kept,
+  // so load from other processes on a shared machine hits both figures alike.
+  double hs = 1e30, floor = 1e30;
+  for (int round = 0; round < 7; ++round) {
+    hs = std::min(hs, median_ns([&] { (void)handshake(client, device); }, 5, 20));
+    floor = std::min(floor, median_ns(floor_once, 5, 20));
+  }
   report.number("handshake_ns", hs);
   report.number("floor_ns", floor);
   report.number("handshake_floor_ratio", hs / floor);
@@ -93,11 +98,13 @@ int bench_bluetti(bool json, std::ostream& out) {
   auto receiver = must(SessionCipher::create(be, Bytes(32, 0x11)), "session cipher");
   for (std::size_t n : {std::size_t{20}, std::size_t{200}}) {
     const Bytes plain(n, 0x5a);
-    const double ns = median_ns([&] {
-      auto rec = sender.seal(plain, fx.crng);
-      auto back = receiver.open(*rec);
-      (void)back;
-    });
+    double ns = 1e30;
+    for (int round = 0; round < 5; ++round)
+      ns = std::min(ns, median_ns([&] {
+             auto rec = sender.seal(plain, fx.crng);
+             auto back = receiver.open(*rec);
+             (void)back;
+           }));
     report.number("record_" + std::to_string(n) + "B_ns", ns);
   }
 

@@ -92,16 +92,12 @@ Result<void> ClientSession::fail(std::error_code e) {
 
 std::optional<Bytes> ClientSession::poll_transmit() {
   if (tx_.empty()) return std::nullopt;
-  Bytes b = std::move(tx_.front());
-  tx_.pop_front();
-  return b;
+  return tx_.take();
 }
 
 std::optional<ClientEvent> ClientSession::poll_event() {
   if (events_.empty()) return std::nullopt;
-  ClientEvent e = std::move(events_.front());
-  events_.pop_front();
-  return e;
+  return events_.take();
 }
 
 std::optional<TimePoint> ClientSession::next_deadline() const {

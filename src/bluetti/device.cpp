@@ -278,16 +278,12 @@ void DeviceSession::start(TimePoint now) {
 
 std::optional<Bytes> DeviceSession::poll_transmit() {
   if (tx_.empty()) return std::nullopt;
-  Bytes b = std::move(tx_.front());
-  tx_.pop_front();
-  return b;
+  return tx_.take();
 }
 
 std::optional<DeviceEvent> DeviceSession::poll_event() {
   if (events_.empty()) return std::nullopt;
-  DeviceEvent e = std::move(events_.front());
-  events_.pop_front();
-  return e;
+  return events_.take();
 }
 
 std::optional<TimePoint> DeviceSession::next_deadline() const { return deadline_; }

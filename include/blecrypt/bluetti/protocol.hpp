@@ -182,10 +182,13 @@ class Fifo {
   std::size_t size() const noexcept { return v_.size() - head_; }
   T& front() { return v_[head_]; }
   const T& front() const { return v_[head_]; }
-  void pop_front() {
-    v_[head_] = T{};
+  // Moves the front element out.
+  T take() {
+    T x(std::move(v_[head_]));
     if (++head_ == v_.size()) clear();
+    return x;
   }
+  void pop_front() { (void)take(); }
   void clear() noexcept {
     v_.clear();
     head_ = 0;
