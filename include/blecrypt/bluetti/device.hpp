@@ -1,0 +1,136 @@
+// BLUETTI device engine (emulator, sans-IO) and the emulated power stations behind it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blecrypt/bluetti/modbus.hpp"
+#include "blecrypt/bluetti/protocol.hpp"
+#include "blecrypt/time.hpp"
+
+namespace blecrypt::bluetti {
+
+// ---- emulated power station ---------------------------------------------------------------
+
+// A register map with the layout of spec section 6 and telemetry that evolves with time: outputs
+// draw power when switched on, solar input varies, SOC follows the energy balance. Serials never
+// change. Unmapped registers answer exception 0x02, writes to read-only registers 0x03.
+class PowerStation {
+ public:
+  struct Register {
+    std::uint16_t value = 0;
+    bool writable = false;
+  };
+  // "AC180", "EL30V2" (IoT V2) and "EB3A" (IoT V1); nullopt for other names (case-insensitive).
+  static std::optional<PowerStation> create(std::string_view model);
+  static std::vector<std::string> models();
+
+  const std::string& model() const noexcept { return model_; }
+  Protocol protocol() const noexcept { return protocol_; }
+  std::uint64_t serial() const noexcept { return serial_; }
+  std::uint64_t iot_serial() const noexcept { return iot_serial_; }
+  void set_serials(std::uint64_t serial, std::uint64_t iot_serial);
+
+  // Advances the simulation to `now` (the first call sets the epoch).
+  void tick(TimePoint now);
+  modbus::Response handle(const modbus::Request& req, TimePoint now);
+
+  std::optional<std::uint16_t> get(std::uint16_t address) const;
+  void define(std::uint16_t address, std::uint16_t value, bool writable);
+  const std::map<std::uint16_t, Register>& registers() const noexcept { return regs_; }
+
+ private:
+  void refresh();
+  std::string model_;
+  Protocol protocol_ = Protocol::iot_v2;
+  std::uint64_t serial_ = 0, iot_serial_ = 0;
+  std::map<std::uint16_t, Register> regs_;
+  std::optional<TimePoint> epoch_, last_;
+  double energy_wh_ = 0, capacity_wh_ = 768;
+  std::uint16_t base_ac_load_w_ = 120, base_dc_load_w_ = 24, solar_peak_w_ = 200;
+};
+
+// ---- device engine ------------------------------------------------------------------------
+
+struct DeviceConfig {
+  const crypto::Backend* backend = &crypto::default_backend();
+  // Signs DEVICE_PUBKEY. nullptr = the documented test key (kTestDeviceSigningKey).
+  std::shared_ptr<const crypto::P256KeyPair> signing_key;
+  // Verifies CLIENT_PUBKEY. nullptr = L1's public key.
+  std::shared_ptr<const crypto::P256PublicKey> client_verify_key;
+  Duration challenge_interval = std::chrono::seconds(2);  // repeat while unanswered
+  int challenge_repeats = 5;                              // then give up (timeout)
+  Duration step_timeout = std::chrono::seconds(30);
+
+  // Imports the signing scalar (32 bytes big endian; empty = test key) once.
+  static Result<DeviceConfig> make(const crypto::Backend& backend, ByteView signing_scalar);
+};
+
+enum class DeviceState { idle, challenge_sent, wait_client_key, established, failed };
+const char* device_state_name(DeviceState s) noexcept;
+
+struct DeviceEvent {
+  enum class Kind { challenge_sent, challenge_ok, established, request, request_rejected, failed };
+  Kind kind;
+  std::optional<modbus::Request> request;
+  std::error_code error;
+};
+
+class DeviceSession {
+ public:
+  DeviceSession(DeviceConfig cfg, PowerStation station, crypto::Rng& rng);
+  ~DeviceSession();
+  DeviceSession(const DeviceSession&) = delete;
+  DeviceSession& operator=(const DeviceSession&) = delete;
+
+  // The client subscribed: send the challenge (and repeat it until answered).
+  void start(TimePoint now);
+  // One client write (or any piece of the stream).
+  Result<void> feed(ByteView write, TimePoint now);
+  // Each element is one notification holding one whole frame or record.
+  std::optional<Bytes> poll_transmit();
+  std::optional<DeviceEvent> poll_event();
+  std::optional<TimePoint> next_deadline() const;
+  void on_deadline(TimePoint now);
+  void reset();
+
+  DeviceState state() const noexcept { return state_; }
+  bool established() const noexcept { return state_ == DeviceState::established; }
+  std::error_code failure() const noexcept { return failure_; }
+  PowerStation& station() noexcept { return station_; }
+  const crypto::P256Raw& verify_key() const noexcept;  // public half of the signing key
+  // Unsolicited session record (e.g. autonomous frames some units send).
+  Result<void> send_plaintext(ByteView plaintext);
+  bool holds_no_secrets() const noexcept;
+
+ private:
+  Result<void> handle_unit(const Reassembler::Unit& u, TimePoint now);
+  Result<void> fail(std::error_code e);
+  void wipe();
+
+  DeviceConfig cfg_;
+  PowerStation station_;
+  crypto::Rng& rng_;
+  std::unique_ptr<crypto::Md5> md5_;
+  DeviceState state_ = DeviceState::idle;
+  std::error_code failure_;
+  Reassembler reasm_;
+  detail::Fifo<Bytes> tx_;
+  detail::Fifo<DeviceEvent> events_;
+  std::optional<TimePoint> deadline_;
+  int repeats_left_ = 0;
+
+  Bytes challenge_frame_;
+  std::optional<HandshakeKeys> hs_keys_;
+  std::optional<HandshakeCipher> hs_;
+  Bytes accepted_frame_, device_record_;
+  std::unique_ptr<crypto::P256KeyPair> ephemeral_;
+  std::optional<SessionCipher> session_;
+};
+
+}  // namespace blecrypt::bluetti

@@ -1,0 +1,221 @@
+// BLUETTI encrypted link ("**" protocol, 2025 firmware): errors, public constants, the `**` KEX
+// frame codec, handshake and session record codecs, the reassembler and advertisement
+// classification. Spec: ../shared/specs/bluetti.md (section numbers below refer to it).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "blecrypt/bytes.hpp"
+#include "blecrypt/crypto.hpp"
+#include "blecrypt/result.hpp"
+#include "blecrypt/secret.hpp"
+
+namespace blecrypt::bluetti {
+
+// ---- errors -------------------------------------------------------------------------------
+
+enum class Errc {
+  frame_truncated = 1,       // `**` frame shorter than 6 bytes or than its length byte says
+  frame_bad_magic,           // a KEX frame that does not start with 2A 2A
+  frame_length_mismatch,     // size != N + 6
+  frame_bad_checksum,        // 16-bit sum mismatch
+  frame_unexpected_type,     // a valid frame of a type not allowed here
+  frame_bad_payload,         // payload of the wrong size for its type
+  record_truncated,          // record shorter than its header
+  record_length_invalid,     // L = 0, or size != header + pad16(L)
+  record_too_long,           // header announces more than the largest legal record (262 bytes)
+  record_bad_padding,        // handshake record padding not zero
+  record_unexpected,         // an encrypted record while no key is set up
+  challenge_mismatch,        // CHALLENGE_RESPONSE does not match the challenge
+  challenge_rejected,        // CHALLENGE_ACCEPTED with a non-zero status
+  device_signature_invalid,  // DEVICE_PUBKEY signature does not verify with the device key
+  client_signature_invalid,  // CLIENT_PUBKEY signature does not verify with L1
+  peer_key_invalid,          // ephemeral public key is not a valid P-256 point
+  pubkey_rejected,           // PUBKEY_ACCEPTED with a non-zero status
+  unexpected_message,        // a message out of order for the current handshake step
+  not_established,           // session traffic before the session key exists
+  handshake_failed,          // the engine is in the failed state (reset() to retry)
+  timeout,                   // a handshake step or a request passed its deadline
+  modbus_truncated,          // Modbus ADU too short for its function code
+  modbus_bad_crc,            // CRC-16/MODBUS mismatch
+  modbus_bad_unit,           // unit id not 0x01 / not the one asked
+  modbus_bad_function,       // unsupported function code
+  modbus_bad_count,          // register count outside 1..125 (read) / 1..123 (write)
+  modbus_length_mismatch,    // byte count or size disagrees with the count
+  modbus_exception,          // the device answered with an exception response
+  modbus_unexpected_response,// response does not answer the outstanding request
+  no_request_pending,        // a response arrived while nothing was asked
+  invalid_key,               // a configured key (signing scalar, verify key) is not usable
+  licence_denied,            // IoT serial not listed in the licence file
+  licence_unreadable,        // licence file missing (explicit path) or in BLUETTI's closed layout
+  crypto_failure,            // the crypto seam reported an error
+};
+
+const std::error_category& category() noexcept;
+std::error_code make_error_code(Errc e) noexcept;
+
+// ---- constants (spec section 9) -----------------------------------------------------------
+
+inline constexpr std::uint8_t kMagic = 0x2A;
+inline constexpr std::size_t kFrameOverhead = 6;          // 2A 2A type N ... sum_hi sum_lo
+inline constexpr std::size_t kHandshakeHeader = 2;        // L
+inline constexpr std::size_t kSessionHeader = 6;          // L + seed
+inline constexpr std::size_t kMaxRecord = 262;            // 6 + 256: read of 125 / write of 123
+inline constexpr std::uint8_t kModbusUnit = 0x01;
+
+enum class FrameType : std::uint8_t {
+  challenge = 0x01,
+  challenge_response = 0x02,
+  challenge_accepted = 0x03,
+  device_pubkey = 0x04,
+  client_pubkey = 0x05,
+  pubkey_accepted = 0x06,
+};
+const char* frame_type_name(std::uint8_t type) noexcept;
+
+extern const std::array<std::uint8_t, 16> kLocalAesKey;        // XOR mask for K_h
+extern const std::array<std::uint8_t, 32> kPrivateKeyL1;        // client signing scalar (public)
+extern const crypto::P256Raw kPublicKeyL1;                      // derived from L1
+extern const crypto::P256Raw kPublicKeyK2;                      // real devices' verification key
+// The emulator's documented test signing key (NOT a real device key): scalar =
+// SHA-256("blecrypt bluetti emulator test key v1"); its public key is kTestDevicePublicKey.
+extern const std::array<std::uint8_t, 32> kTestDeviceSigningKey;
+extern const crypto::P256Raw kTestDevicePublicKey;
+
+// ---- `**` KEX frames (section 3) ----------------------------------------------------------
+
+struct Frame {
+  std::uint8_t type = 0;
+  Bytes payload;
+};
+
+// (type + N + payload) mod 65536.
+std::uint16_t frame_checksum(std::uint8_t type, ByteView payload) noexcept;
+// payload.size() <= 255.
+Bytes encode_frame(std::uint8_t type, ByteView payload);
+inline Bytes encode_frame(FrameType t, ByteView payload) { return encode_frame(static_cast<std::uint8_t>(t), payload); }
+// Exactly one frame: magic, length byte honoured (size must be N + 6), checksum verified.
+Result<Frame> parse_frame(ByteView bytes);
+inline bool starts_with_magic(ByteView b) { return b.size() >= 2 && b[0] == kMagic && b[1] == kMagic; }
+
+// ---- handshake keys and records (sections 4, 5.1) -----------------------------------------
+
+// IV_h = MD5(c3 c2 c1 c0), K_h = IV_h XOR LOCAL_AES_KEY.
+struct HandshakeKeys {
+  SecretBytes iv;   // 16
+  SecretBytes key;  // 16
+};
+HandshakeKeys derive_handshake_keys(crypto::Md5& md5, ByteView challenge4);
+
+inline std::size_t pad16(std::size_t n) { return (n + 15) / 16 * 16; }
+
+// AES-128-CBC(K_h, IV_h), restarted for every record, zero padding, 2-byte length header.
+class HandshakeCipher {
+ public:
+  static Result<HandshakeCipher> create(const crypto::Backend& backend, const HandshakeKeys& keys);
+  Result<Bytes> seal(ByteView plaintext) const;
+  // Exactly one record; the padding must be zero.
+  Result<Bytes> open(ByteView record) const;
+
+ private:
+  std::unique_ptr<crypto::AesCbc> cbc_;
+  SecretBytes iv_;
+};
+
+// AES-256-CBC(K_s, MD5(seed)), 4-byte random seed per record, zero padding, 6-byte header.
+class SessionCipher {
+ public:
+  static Result<SessionCipher> create(const crypto::Backend& backend, ByteView session_key);
+  Result<Bytes> seal(ByteView plaintext, crypto::Rng& rng) const;
+  // Exactly one record. The padding is not checked (no implementation does); integrity rests on
+  // the Modbus CRC inside.
+  Result<Bytes> open(ByteView record) const;
+
+ private:
+  std::unique_ptr<crypto::AesCbc> cbc_;
+  std::unique_ptr<crypto::Md5> md5_;
+};
+
+// ---- reassembler (section 7) --------------------------------------------------------------
+
+// Cuts a byte stream (notifications or writes split anywhere, several units per chunk) into whole
+// units: a `**` frame when a unit starts with 2A 2A, otherwise a length-prefixed record whose
+// header size the engine sets (2 during the handshake, 6 once the session key exists). The
+// buffer never holds more than kMaxRecord bytes.
+class Reassembler {
+ public:
+  struct Unit {
+    bool is_frame = false;
+    Bytes bytes;
+  };
+  void set_header_size(std::size_t n) noexcept { header_ = n; }
+  std::size_t header_size() const noexcept { return header_; }
+  // Consumes bytes from the front of `input` until one unit is complete (returned) or `input` is
+  // empty (nullopt). On error the partial unit is dropped and the consumed bytes are lost.
+  Result<std::optional<Unit>> next(ByteView& input);
+  std::size_t buffered() const noexcept { return buf_.size(); }
+  void clear() noexcept;
+
+ private:
+  std::optional<std::size_t> unit_size() const;
+  std::size_t header_ = kHandshakeHeader;
+  Bytes buf_;
+  std::optional<std::size_t> need_;
+};
+
+// ---- small FIFO ---------------------------------------------------------------------------
+
+namespace detail {
+// Queue on a vector: no allocation until used, memory returned when it drains (keeps an idle
+// session small, unlike std::deque which allocates a block up front).
+template <typename T>
+class Fifo {
+ public:
+  void push_back(T x) { v_.push_back(std::move(x)); }
+  bool empty() const noexcept { return head_ == v_.size(); }
+  std::size_t size() const noexcept { return v_.size() - head_; }
+  T& front() { return v_[head_]; }
+  const T& front() const { return v_[head_]; }
+  // Moves the front element out.
+  T take() {
+    T x(std::move(v_[head_]));
+    if (++head_ == v_.size()) clear();
+    return x;
+  }
+  void pop_front() { (void)take(); }
+  void clear() noexcept {
+    v_.clear();
+    head_ = 0;
+    if (v_.capacity() * sizeof(T) > 256) std::vector<T>().swap(v_);
+  }
+
+ private:
+  std::vector<T> v_;
+  std::size_t head_ = 0;
+};
+}  // namespace detail
+
+// ---- advertisement (section 2) ------------------------------------------------------------
+
+enum class LinkKind { not_bluetti, plaintext, encrypted };
+struct Advertisement {
+  LinkKind kind = LinkKind::not_bluetti;
+  std::string marker;  // "BLUETTI", "BLUETTF", "BLUETTE" or ""
+  std::string name;    // complete/short local name if present
+  bool has_service_ff00 = false;
+  std::optional<std::uint16_t> company_id;
+};
+// Raw advertising data (AD structures). Malformed AD lengths end parsing (typed error).
+Result<Advertisement> classify_advertisement(ByteView ad);
+const char* link_kind_name(LinkKind k) noexcept;
+
+}  // namespace blecrypt::bluetti
+
+template <>
+struct std::is_error_code_enum<blecrypt::bluetti::Errc> : std::true_type {};

@@ -1,0 +1,263 @@
+"""BLUETTI encrypted link: sans-IO client and device emulator (see docs/bluetti.md).
+
+Nothing here does IO. A ``Device`` turns client writes into notifications; a ``Client`` turns
+notifications into writes. Wire them to a BLE library (bleak, ...) or to each other::
+
+    from blecrypt.bluetti import Client, Device
+    dev = Device(model="AC180")
+    cli = Client(device_verify_key=dev.verify_key)
+    cli.connect(dev.connect(), dev.receive)          # handshake
+    print(cli.telemetry(dev.receive))                # {'model': 'AC180', 'soc_percent': 80, ...}
+    cli.set_output("ac", True, dev.receive)
+
+``exchange`` arguments are callables that take one write (bytes) and return the notifications it
+produced (``Device.receive`` has exactly that shape; a real transport writes to FF02 and collects
+FF01 notifications).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+from blecrypt import _native
+
+_b = _native.bluetti
+
+K2: bytes = _b.K2
+L1_PUBLIC_KEY: bytes = _b.L1_PUBLIC_KEY
+TEST_DEVICE_SIGNING_KEY: bytes = _b.TEST_DEVICE_SIGNING_KEY
+TEST_DEVICE_VERIFY_KEY: bytes = _b.TEST_DEVICE_VERIFY_KEY
+IOT_SERIAL_REGISTER: int = _b.IOT_SERIAL_REGISTER
+crc16 = _b.crc16
+BluettiCrypt = _b.BluettiCrypt
+
+Exchange = Callable[[bytes], List[bytes]]
+
+
+class BluettiError(Exception):
+    """A handshake failure, a Modbus exception or a failed request, with the reason."""
+
+
+def models() -> List[str]:
+    """Models the emulator can play: AC180, EL30V2 (IoT V2) and EB3A (IoT V1)."""
+    return list(_b.models())
+
+
+def classify_advertisement(ad: bytes) -> dict:
+    """Raw advertising data -> {'kind': 'encrypted'|'plaintext'|'not_bluetti', 'marker', 'name', ...}."""
+    return _b.classify_advertisement(bytes(ad))
+
+
+def _now(now: Optional[float]) -> float:
+    return time.monotonic() if now is None else float(now)
+
+
+@dataclass
+class Telemetry:
+    model: str
+    serial: int
+    soc_percent: int
+    dc_input_w: int
+    ac_input_w: int
+    ac_output_w: int
+    dc_output_w: int
+    ac_output_on: bool
+    dc_output_on: bool
+
+
+class Device:
+    """The device emulator: a BLUETTI unit that runs the ``**`` handshake and answers Modbus.
+
+    ``signing_key`` is a 32-byte big-endian P-256 scalar (default: the documented test key,
+    ``TEST_DEVICE_SIGNING_KEY``); clients verify with ``.verify_key``. ``registers`` maps addresses
+    to a value or ``(value, writable)``. ``mtu=N`` splits notifications into N-3 byte pieces.
+    """
+
+    def __init__(self, signing_key: Optional[bytes] = None, model: str = "AC180", serial: Optional[int] = None,
+                 registers: Optional[Dict[int, Union[int, Tuple[int, bool]]]] = None, mtu: Optional[int] = None,
+                 iot_serial: Optional[int] = None, backend: str = "", seed: Optional[int] = None):
+        if mtu is not None and mtu < 4:
+            raise ValueError("mtu must be at least 4 (payload = mtu - 3)")
+        self._d = _b.DeviceEngine(None if signing_key is None else bytes(signing_key), model, backend, seed)
+        if serial is not None or iot_serial is not None:
+            self._d.set_serials(self._d.serial if serial is None else int(serial),
+                                self._d.iot_serial if iot_serial is None else int(iot_serial))
+        for address, spec in (registers or {}).items():
+            value, writable = spec if isinstance(spec, tuple) else (spec, False)
+            self._d.define_register(int(address), int(value), bool(writable))
+        self.mtu = mtu
+
+    verify_key = property(lambda self: self._d.verify_key, doc="64-byte X||Y public key of the signing key")
+    model = property(lambda self: self._d.model)
+    protocol = property(lambda self: self._d.protocol, doc="'v2' (IoT V2) or 'v1'")
+    serial = property(lambda self: self._d.serial)
+    iot_serial = property(lambda self: self._d.iot_serial)
+    established = property(lambda self: self._d.established)
+    state = property(lambda self: self._d.state)
+    failure = property(lambda self: self._d.failure)
+
+    def register(self, address: int) -> Optional[int]:
+        return self._d.get_register(address)
+
+    def _drain(self) -> List[bytes]:
+        out: List[bytes] = []
+        while True:
+            t = self._d.poll_transmit()
+            if t is None:
+                return out
+            if self.mtu is None:
+                out.append(t)
+            else:
+                n = self.mtu - 3
+                out.extend(t[i:i + n] for i in range(0, len(t), n))
+
+    def connect(self, now: Optional[float] = None) -> List[bytes]:
+        """Notifications sent when the client subscribes (the challenge)."""
+        self._d.start(_now(now))
+        return self._drain()
+
+    def receive(self, write: bytes, now: Optional[float] = None) -> List[bytes]:
+        """Notifications answering one client write (which may be a fragment)."""
+        self._d.feed(bytes(write), _now(now))
+        return self._drain()
+
+    def next_deadline(self) -> Optional[float]:
+        return self._d.next_deadline()
+
+    def on_deadline(self, now: Optional[float] = None) -> List[bytes]:
+        """Fire timers (challenge repeats, timeouts); returns notifications to send."""
+        self._d.on_deadline(_now(now))
+        return self._drain()
+
+    def reset(self) -> None:
+        self._d.reset()
+
+
+class Client:
+    """The client engine: feeds on notifications, produces writes.
+
+    ``device_verify_key`` (64 bytes X||Y) checks the device's signature: default K2 (real units);
+    pass ``Device.verify_key`` for the emulator.
+    """
+
+    def __init__(self, device_verify_key: Optional[bytes] = None, backend: str = "", seed: Optional[int] = None):
+        self._c = _b.ClientEngine(None if device_verify_key is None else bytes(device_verify_key), backend, seed)
+        self._started = False
+        self._events: List[dict] = []
+
+    ready = property(lambda self: self._c.established, doc="True once the session key is in use")
+    state = property(lambda self: self._c.state)
+    failure = property(lambda self: self._c.failure)
+
+    def _writes(self) -> List[bytes]:
+        out = []
+        while True:
+            t = self._c.poll_transmit()
+            if t is None:
+                return out
+            out.append(t)
+
+    def _collect_events(self) -> None:
+        while True:
+            e = self._c.poll_event()
+            if e is None:
+                return
+            self._events.append(e)
+
+    def receive(self, notification: bytes, now: Optional[float] = None) -> List[bytes]:
+        """Writes to send in answer to one notification. Raises BluettiError if the handshake fails."""
+        now = _now(now)
+        if not self._started:
+            self._c.start(now)
+            self._started = True
+        self._c.feed(bytes(notification), now)
+        self._collect_events()
+        if self._c.failed:
+            raise BluettiError(self._c.failure)
+        return self._writes()
+
+    def events(self) -> List[dict]:
+        """Events since the last call (handshake steps, responses, unsolicited data, failures)."""
+        out, self._events = self._events, []
+        return out
+
+    def reset(self) -> None:
+        """Wipes every key and IV; the next notification must be a new challenge."""
+        self._c.reset()
+        self._started = False
+        self._events = []
+
+    def next_deadline(self) -> Optional[float]:
+        return self._c.next_deadline()
+
+    def on_deadline(self, now: Optional[float] = None) -> None:
+        self._c.on_deadline(_now(now))
+        self._collect_events()
+
+    def connect(self, notifications: Iterable[bytes], exchange: Exchange, now: Optional[float] = None) -> None:
+        """Runs the handshake: ``notifications`` are the first ones (``Device.connect()``)."""
+        queue = list(notifications)
+        while queue and not self.ready:
+            for w in self.receive(queue.pop(0), now):
+                queue.extend(exchange(w))
+        if not self.ready:
+            raise BluettiError(f"handshake incomplete: {self.state}")
+
+    # ---- requests ----------------------------------------------------------------------
+    def _round_trip(self, exchange: Exchange, now: Optional[float]) -> dict:
+        for w in self._writes():
+            for n in exchange(w):
+                self.receive(n, now)
+        for i, e in enumerate(self._events):
+            if e["kind"] in ("response", "request_failed"):
+                del self._events[i]
+                if e["kind"] == "request_failed":
+                    raise BluettiError(f"request to register {e.get('address')} failed: {e['error']}")
+                if e["exception"] is not None:
+                    raise BluettiError(f"Modbus exception {e['exception']} for register {e['address']}")
+                return e
+        raise BluettiError("no answer from the device")
+
+    def read_registers(self, address: int, count: int, exchange: Exchange, now: Optional[float] = None) -> List[int]:
+        self._c.send_read(address, count, _now(now))
+        return list(self._round_trip(exchange, now)["values"])
+
+    def write_register(self, address: int, value: int, exchange: Exchange, now: Optional[float] = None) -> None:
+        self._c.send_write(address, value, _now(now))
+        self._round_trip(exchange, now)
+
+    def write_registers(self, address: int, values: List[int], exchange: Exchange, now: Optional[float] = None) -> None:
+        self._c.send_write_many(address, list(values), _now(now))
+        self._round_trip(exchange, now)
+
+    def iot_serial(self, exchange: Exchange, now: Optional[float] = None) -> int:
+        w = self.read_registers(IOT_SERIAL_REGISTER, 4, exchange, now)
+        return w[0] | (w[1] << 16) | (w[2] << 32) | (w[3] << 48)
+
+    def detect_protocol(self, exchange: Exchange, now: Optional[float] = None) -> str:
+        try:
+            self.read_registers(110, 6, exchange, now)
+            return "v2"
+        except BluettiError:
+            return "v1"
+
+    def telemetry(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> Telemetry:
+        protocol = protocol or self.detect_protocol(exchange, now)
+        regs: Dict[int, int] = {}
+        for address, count in _b.telemetry_requests(protocol):
+            for i, v in enumerate(self.read_registers(address, count, exchange, now)):
+                regs[address + i] = v
+        return Telemetry(**_b.decode_telemetry(protocol, regs))
+
+    def set_output(self, output: str, on: bool, exchange: Exchange, protocol: Optional[str] = None,
+                   now: Optional[float] = None) -> None:
+        """Switch the 'ac' or 'dc' output on or off."""
+        protocol = protocol or self.detect_protocol(exchange, now)
+        self.write_register(_b.switch_register(protocol, output), 1 if on else 0, exchange, now)
+
+
+__all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "K2", "L1_PUBLIC_KEY",
+           "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models",
+           "classify_advertisement"]

@@ -1,0 +1,253 @@
+// `_blecrypt.bluetti`: the BLUETTI engines (client, device emulator), the drop-in BluettiCrypt and
+// the codecs, for python/blecrypt/bluetti.py and python/bluetti_crypt.py. Engine errors are
+// returned as strings by feed() (the Python layer decides when to raise BluettiError); invalid
+// arguments raise ValueError here.
+#include <chrono>
+#include <memory>
+
+#include "bindings.hpp"
+#include "blecrypt/bluetti/bluetti_crypt.hpp"
+#include "blecrypt/bluetti/client.hpp"
+#include "blecrypt/bluetti/device.hpp"
+
+namespace blecrypt::python {
+namespace {
+
+using namespace blecrypt::bluetti;
+
+TimePoint at(double seconds) { return time_from_seconds(seconds); }
+double seconds(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+const crypto::Backend& backend_of(const std::string& name) {
+  if (name.empty()) return crypto::default_backend();
+  const auto* b = crypto::backend_by_name(name);
+  if (!b) throw py::value_error("unknown crypto backend '" + name + "' (openssl, mbedtls)");
+  return *b;
+}
+
+std::unique_ptr<crypto::Rng> make_rng(std::optional<std::uint64_t> seed) {
+  if (seed) return std::make_unique<crypto::DeterministicRng>(*seed);
+  return nullptr;
+}
+
+Bytes opt_bytes(const std::optional<py::bytes>& b) { return b ? from_py(*b) : Bytes{}; }
+
+py::dict modbus_dict(const modbus::Request* req, const modbus::Response* resp) {
+  py::dict d;
+  if (req) {
+    d["function"] = req->function;
+    d["address"] = req->address;
+    d["count"] = req->count;
+  }
+  if (resp) {
+    d["values"] = resp->values;
+    d["exception"] = resp->exception ? py::cast(*resp->exception) : py::none();
+  }
+  return d;
+}
+
+const char* client_event_name(ClientEvent::Kind k) {
+  switch (k) {
+    case ClientEvent::Kind::challenge_answered: return "challenge_answered";
+    case ClientEvent::Kind::challenge_accepted: return "challenge_accepted";
+    case ClientEvent::Kind::device_key_verified: return "device_key_verified";
+    case ClientEvent::Kind::established: return "established";
+    case ClientEvent::Kind::data: return "data";
+    case ClientEvent::Kind::response: return "response";
+    case ClientEvent::Kind::request_failed: return "request_failed";
+    case ClientEvent::Kind::failed: return "failed";
+  }
+  return "?";
+}
+
+struct PyClient {
+  std::unique_ptr<crypto::Rng> own_rng;
+  std::unique_ptr<ClientSession> s;
+  PyClient(const std::optional<py::bytes>& key, const std::string& backend, std::optional<std::uint64_t> seed) {
+    const Bytes raw = opt_bytes(key);
+    if (key && raw.size() != 64) throw py::value_error("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(raw.size()));
+    auto cfg = ClientConfig::make(backend_of(backend), raw);
+    if (!cfg) throw py::value_error("device_verify_key is not a valid P-256 public key");
+    own_rng = make_rng(seed);
+    s = std::make_unique<ClientSession>(std::move(*cfg), own_rng ? *own_rng : crypto::system_rng());
+  }
+};
+
+struct PyDevice {
+  std::unique_ptr<crypto::Rng> own_rng;
+  std::unique_ptr<DeviceSession> s;
+  PyDevice(const std::optional<py::bytes>& key, const std::string& model, const std::string& backend, std::optional<std::uint64_t> seed) {
+    const Bytes raw = opt_bytes(key);
+    if (key && raw.size() != 32) throw py::value_error("signing_key must be a 32-byte big-endian P-256 scalar, got " + std::to_string(raw.size()) + " bytes");
+    auto cfg = DeviceConfig::make(backend_of(backend), raw);
+    if (!cfg) throw py::value_error("signing_key is not a valid P-256 scalar (must be in [1, n-1])");
+    auto station = PowerStation::create(model);
+    if (!station) throw py::value_error("unknown model '" + model + "' (AC180, EL30V2, EB3A)");
+    own_rng = make_rng(seed);
+    s = std::make_unique<DeviceSession>(std::move(*cfg), std::move(*station), own_rng ? *own_rng : crypto::system_rng());
+  }
+};
+
+Protocol protocol_of(const std::string& p) {
+  if (p == "v2" || p == "iot_v2") return Protocol::iot_v2;
+  if (p == "v1" || p == "iot_v1") return Protocol::iot_v1;
+  throw py::value_error("protocol must be 'v1' or 'v2'");
+}
+
+py::object opt_time(std::optional<TimePoint> t) { return t ? py::cast(seconds(*t)) : py::none(); }
+py::object opt_tx(std::optional<Bytes> b) { return b ? py::object(to_py(*b)) : py::none(); }
+
+void add_bluetti(py::module_& parent) {
+  auto m = parent.def_submodule("bluetti", "BLUETTI encrypted link: engines, emulator, drop-in BluettiCrypt");
+
+  m.attr("K2") = to_py(kPublicKeyK2);
+  m.attr("L1_PUBLIC_KEY") = to_py(kPublicKeyL1);
+  m.attr("TEST_DEVICE_SIGNING_KEY") = to_py(kTestDeviceSigningKey);
+  m.attr("TEST_DEVICE_VERIFY_KEY") = to_py(kTestDevicePublicKey);
+  m.attr("IOT_SERIAL_REGISTER") = kIotSerialRegister;
+  m.attr("LICENCE_FILE_NAME") = kLicenceFileName;
+  m.attr("DEVICE_KEY_ENV") = kDeviceKeyEnv;
+  m.def("models", &PowerStation::models);
+  m.def("crc16", [](const py::bytes& b) { return modbus::crc16(from_py(b)); }, "CRC-16/MODBUS");
+  m.def("classify_advertisement", [](const py::bytes& ad) {
+    auto a = classify_advertisement(from_py(ad));
+    if (!a) throw py::value_error("advertising data: " + a.error().message());
+    py::dict d;
+    d["kind"] = a->kind == LinkKind::encrypted ? "encrypted" : a->kind == LinkKind::plaintext ? "plaintext" : "not_bluetti";
+    d["marker"] = a->marker;
+    d["name"] = a->name;
+    d["company_id"] = a->company_id ? py::cast(*a->company_id) : py::none();
+    d["service_ff00"] = a->has_service_ff00;
+    return d;
+  });
+  m.def("telemetry_requests", [](const std::string& p) {
+    std::vector<std::pair<std::uint16_t, std::uint16_t>> out;
+    for (const auto& r : telemetry_requests(protocol_of(p))) out.emplace_back(r.address, r.count);
+    return out;
+  });
+  m.def("decode_telemetry", [](const std::string& p, const std::map<std::uint16_t, std::uint16_t>& regs) {
+    auto t = decode_telemetry(protocol_of(p), regs);
+    if (!t) throw py::value_error("telemetry: registers missing for the " + p + " layout");
+    py::dict d;
+    d["model"] = t->model;
+    d["serial"] = t->serial;
+    d["soc_percent"] = t->soc_percent;
+    d["dc_input_w"] = t->dc_input_w;
+    d["ac_input_w"] = t->ac_input_w;
+    d["ac_output_w"] = t->ac_output_w;
+    d["dc_output_w"] = t->dc_output_w;
+    d["ac_output_on"] = t->ac_output_on;
+    d["dc_output_on"] = t->dc_output_on;
+    return d;
+  });
+  m.def("switch_register", [](const std::string& p, const std::string& output) {
+    if (output != "ac" && output != "dc") throw py::value_error("output must be 'ac' or 'dc'");
+    return switch_request(protocol_of(p), output == "ac" ? Output::ac : Output::dc, true).address;
+  });
+
+  py::class_<PyClient>(m, "ClientEngine", "Sans-IO client engine (see blecrypt.bluetti.Client)")
+      .def(py::init<const std::optional<py::bytes>&, const std::string&, std::optional<std::uint64_t>>(),
+           py::arg("device_verify_key") = py::none(), py::arg("backend") = "", py::arg("seed") = py::none())
+      .def("start", [](PyClient& c, double now) { c.s->start(at(now)); })
+      .def("feed", [](PyClient& c, const py::bytes& data, double now) {
+        auto r = c.s->feed(from_py(data), at(now));
+        return r ? std::string() : r.error().message();
+      })
+      .def("poll_transmit", [](PyClient& c) { return opt_tx(c.s->poll_transmit()); })
+      .def("poll_event", [](PyClient& c) -> py::object {
+        auto e = c.s->poll_event();
+        if (!e) return py::none();
+        py::dict d = modbus_dict(e->request ? &*e->request : nullptr, e->response ? &*e->response : nullptr);
+        d["kind"] = client_event_name(e->kind);
+        d["data"] = to_py(e->data);
+        d["error"] = e->error ? e->error.message() : std::string();
+        return d;
+      })
+      .def("next_deadline", [](PyClient& c) { return opt_time(c.s->next_deadline()); })
+      .def("on_deadline", [](PyClient& c, double now) { c.s->on_deadline(at(now)); })
+      .def("reset", [](PyClient& c) { c.s->reset(); })
+      .def("send_read", [](PyClient& c, std::uint16_t a, std::uint16_t n, double now) {
+        auto r = c.s->send_request(modbus::Request::read(a, n), at(now));
+        if (!r) throw py::value_error("read request: " + r.error().message());
+      })
+      .def("send_write", [](PyClient& c, std::uint16_t a, std::uint16_t v, double now) {
+        auto r = c.s->send_request(modbus::Request::write(a, v), at(now));
+        if (!r) throw py::value_error("write request: " + r.error().message());
+      })
+      .def("send_write_many", [](PyClient& c, std::uint16_t a, std::vector<std::uint16_t> v, double now) {
+        auto r = c.s->send_request(modbus::Request::write_many(a, std::move(v)), at(now));
+        if (!r) throw py::value_error("write request: " + r.error().message());
+      })
+      .def("seal", [](PyClient& c, const py::bytes& plain) {
+        auto r = c.s->seal(from_py(plain));
+        if (!r) throw py::value_error("seal: " + r.error().message());
+        return to_py(*r);
+      })
+      .def_property_readonly("state", [](PyClient& c) { return std::string(client_state_name(c.s->state())); })
+      .def_property_readonly("established", [](PyClient& c) { return c.s->established(); })
+      .def_property_readonly("failed", [](PyClient& c) { return c.s->state() == ClientState::failed; })
+      .def_property_readonly("failure", [](PyClient& c) { return c.s->failure() ? c.s->failure().message() : std::string(); })
+      .def_property_readonly("holds_no_secrets", [](PyClient& c) { return c.s->holds_no_secrets(); });
+
+  py::class_<PyDevice>(m, "DeviceEngine", "Sans-IO device emulator engine (see blecrypt.bluetti.Device)")
+      .def(py::init<const std::optional<py::bytes>&, const std::string&, const std::string&, std::optional<std::uint64_t>>(),
+           py::arg("signing_key") = py::none(), py::arg("model") = "AC180", py::arg("backend") = "", py::arg("seed") = py::none())
+      .def("start", [](PyDevice& d, double now) { d.s->start(at(now)); })
+      .def("feed", [](PyDevice& d, const py::bytes& data, double now) {
+        auto r = d.s->feed(from_py(data), at(now));
+        return r ? std::string() : r.error().message();
+      })
+      .def("poll_transmit", [](PyDevice& d) { return opt_tx(d.s->poll_transmit()); })
+      .def("next_deadline", [](PyDevice& d) { return opt_time(d.s->next_deadline()); })
+      .def("on_deadline", [](PyDevice& d, double now) { d.s->on_deadline(at(now)); })
+      .def("reset", [](PyDevice& d) { d.s->reset(); })
+      .def("set_serials", [](PyDevice& d, std::uint64_t sn, std::uint64_t iot) { d.s->station().set_serials(sn, iot); })
+      .def("define_register", [](PyDevice& d, std::uint16_t a, std::uint16_t v, bool w) { d.s->station().define(a, v, w); },
+           py::arg("address"), py::arg("value"), py::arg("writable") = false)
+      .def("get_register", [](PyDevice& d, std::uint16_t a) -> py::object {
+        auto v = d.s->station().get(a);
+        return v ? py::cast(*v) : py::none();
+      })
+      .def_property_readonly("verify_key", [](PyDevice& d) { return to_py(d.s->verify_key()); })
+      .def_property_readonly("model", [](PyDevice& d) { return d.s->station().model(); })
+      .def_property_readonly("protocol", [](PyDevice& d) { return std::string(d.s->station().protocol() == Protocol::iot_v2 ? "v2" : "v1"); })
+      .def_property_readonly("serial", [](PyDevice& d) { return d.s->station().serial(); })
+      .def_property_readonly("iot_serial", [](PyDevice& d) { return d.s->station().iot_serial(); })
+      .def_property_readonly("state", [](PyDevice& d) { return std::string(device_state_name(d.s->state())); })
+      .def_property_readonly("established", [](PyDevice& d) { return d.s->established(); })
+      .def_property_readonly("failure", [](PyDevice& d) { return d.s->failure() ? d.s->failure().message() : std::string(); });
+
+  py::class_<BluettiCrypt>(m, "BluettiCrypt", "Drop-in for BLUETTI's closed bluetti_crypt module (statuses 0..4)")
+      .def(py::init([](const std::optional<py::bytes>& key, const std::optional<std::string>& licence) {
+             BluettiCrypt::Options o;
+             if (key) {
+               std::string_view k = *key;
+               if (k.size() != 64) throw py::value_error("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(k.size()));
+               o.device_verify_key = std::string(k);
+             }
+             if (licence) o.licence_path = *licence;
+             auto c = std::make_unique<BluettiCrypt>(std::move(o));
+             if (!c->last_error().empty()) throw py::value_error(c->last_error());
+             return c;
+           }),
+           py::arg("device_verify_key") = py::none(), py::arg("licence_path") = py::none())
+      .def("ble_crypt_link_handler", [](BluettiCrypt& c, const py::bytes& data) {
+        int status = 0;
+        std::string reply = c.ble_crypt_link_handler(std::string(std::string_view(data)), &status);
+        return py::make_tuple(py::bytes(reply), status);
+      })
+      .def("encrypt_data", [](BluettiCrypt& c, const py::bytes& d) { return py::bytes(c.encrypt_data(std::string(std::string_view(d)))); })
+      .def("decrypt_data", [](BluettiCrypt& c, const py::bytes& d) { return py::bytes(c.decrypt_data(std::string(std::string_view(d)))); })
+      .def("get_software_version", &BluettiCrypt::get_software_version)
+      .def("last_error", &BluettiCrypt::last_error)
+      .def("reset", &BluettiCrypt::reset)
+      .def_property_readonly("status", &BluettiCrypt::status)
+      .def_property_readonly("iot_serial", [](BluettiCrypt& c) -> py::object {
+        return c.iot_serial() ? py::cast(*c.iot_serial()) : py::none();
+      });
+}
+
+const RegisterBinding reg{10, add_bluetti};
+
+}  // namespace
+}  // namespace blecrypt::python

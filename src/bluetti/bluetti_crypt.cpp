@@ -1,0 +1,227 @@
+// Drop-in `BluettiCrypt` (official module's API and statuses 0..4) and the open licence format.
+#include "blecrypt/bluetti/bluetti_crypt.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "blecrypt/version.hpp"
+
+namespace blecrypt::bluetti {
+
+// ---- licence ------------------------------------------------------------------------------
+
+namespace {
+std::string trim(std::string s) {
+  const char* ws = " \t\r\n\xEF\xBB\xBF";
+  const auto b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+}  // namespace
+
+Result<Licence> Licence::parse(std::string_view text, std::string* why) {
+  auto refuse = [&](std::string msg) -> Result<Licence> {
+    if (why) *why = std::move(msg);
+    return Errc::licence_unreadable;
+  };
+  Licence l;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int n = 0;
+  bool first = true;
+  while (std::getline(in, line)) {
+    ++n;
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    if (first && line == "bluetti")
+      return refuse(
+          "licence file is in BLUETTI's encrypted layout (first line 'bluetti'), which blecrypt does not read. "
+          "Write the open format instead: one IoT serial per line (decimal, the serial read from registers "
+          "11006-11009, e.g. 2527001...), optionally ',label'; lines starting with '#' are comments");
+    first = false;
+    std::string field = line.substr(0, line.find(','));
+    field = trim(field);
+    if (field == "iot_serial" || field == "serial") continue;  // optional header row
+    if (field.empty() || field.size() > 20 || field.find_first_not_of("0123456789") != std::string::npos)
+      return refuse("licence line " + std::to_string(n) + ": '" + field + "' is not a decimal IoT serial");
+    l.serials_.insert(std::strtoull(field.c_str(), nullptr, 10));
+  }
+  return l;
+}
+
+Result<Licence> Licence::load(const std::string& path, std::string* why) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    if (why) *why = "could not open licence file '" + path + "'";
+    return Errc::licence_unreadable;
+  }
+  std::ostringstream s;
+  s << f.rdbuf();
+  auto l = parse(s.str(), why);
+  if (!l && why) *why = path + ": " + *why;
+  return l;
+}
+
+// ---- BluettiCrypt -------------------------------------------------------------------------
+
+BluettiCrypt::BluettiCrypt() : BluettiCrypt(Options{}) {}
+
+BluettiCrypt::BluettiCrypt(std::string device_verify_key, std::string licence_path)
+    : BluettiCrypt(Options{std::move(device_verify_key), std::move(licence_path), nullptr, nullptr}) {}
+
+BluettiCrypt::BluettiCrypt(Options options) : opt_(std::move(options)) {
+  if (opt_.backend == nullptr) opt_.backend = &crypto::default_backend();
+  if (opt_.rng == nullptr) opt_.rng = &crypto::system_rng();
+  Bytes key;
+  if (!opt_.device_verify_key.empty()) {
+    key.assign(opt_.device_verify_key.begin(), opt_.device_verify_key.end());
+    if (key.size() != 64) key_error_ = "device verification key must be 64 bytes (raw X||Y), got " + std::to_string(key.size());
+  } else if (const char* env = std::getenv(kDeviceKeyEnv); env != nullptr && *env != '\0') {
+    auto parsed = from_hex(env);
+    if (!parsed || parsed->size() != 64)
+      key_error_ = std::string(kDeviceKeyEnv) + " must be 128 hex digits (raw X||Y of a P-256 key)";
+    else
+      key = std::move(*parsed);
+  }
+  auto cfg = key_error_.empty() ? ClientConfig::make(*opt_.backend, key) : Result<ClientConfig>(Errc::invalid_key);
+  if (!cfg) {
+    if (key_error_.empty()) key_error_ = "device verification key is not a valid P-256 point";
+    cfg = ClientConfig::make(*opt_.backend, {});  // keep an engine; every handshake call reports key_error_
+  }
+  client_ = std::make_unique<ClientSession>(std::move(*cfg), *opt_.rng);
+  client_->start(TimePoint{});
+  if (!key_error_.empty()) last_error_ = key_error_;
+}
+
+BluettiCrypt::~BluettiCrypt() = default;
+
+void BluettiCrypt::set_error(const std::string& what) { last_error_ = what; }
+
+void BluettiCrypt::reset() {
+  client_->start(TimePoint{});
+  status_ = 0;
+  serial_reply_.clear();
+  last_error_ = key_error_;
+}
+
+std::string BluettiCrypt::get_software_version() { return std::string("V1.0.0-L blecrypt/") + kVersion; }
+
+std::string BluettiCrypt::check_serial_reply() {
+  auto resp = modbus::parse_response(serial_reply_);
+  if (!resp) {
+    if (resp.error() == make_error_code(Errc::modbus_truncated)) return {};  // wait for the rest
+    set_error("serial check: reply to the read of 11006 x4 is not a valid Modbus response: " + resp.error().message());
+    serial_reply_.clear();
+    return {};
+  }
+  serial_reply_.clear();
+  if (resp->exception || resp->function != modbus::read_holding || resp->values.size() != 4) {
+    set_error("serial check: expected the 4 registers 11006-11009, got " +
+              (resp->exception ? "exception " + std::to_string(*resp->exception) : std::to_string(resp->values.size()) + " registers"));
+    return {};
+  }
+  const auto sn = decode_serial(resp->values.data());
+  iot_serial_ = sn;
+  std::string why;
+  const bool explicit_path = !opt_.licence_path.empty();
+  const std::string path = explicit_path ? opt_.licence_path : kLicenceFileName;
+  auto licence = Licence::load(path, &why);
+  if (!licence) {
+    std::ifstream probe(path);
+    if (!explicit_path && !probe) {  // no licence file: any serial, recorded
+      status_ = 4;
+      last_error_.clear();
+      return {};
+    }
+    set_error("check serial number fail:" + std::to_string(sn) + " (" + why + ")");
+    return {};
+  }
+  if (!licence->allows(sn)) {
+    set_error("check serial number fail:" + std::to_string(sn) + " is not listed in " + path +
+              " (list the IoT serial read from registers 11006-11009, not the device serial)");
+    return {};
+  }
+  status_ = 4;
+  last_error_.clear();
+  return {};
+}
+
+std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) {
+  auto report = [&](std::string reply) {
+    if (status) *status = status_;
+    return reply;
+  };
+  if (!key_error_.empty()) {
+    set_error(key_error_);
+    return report({});
+  }
+  const ByteView in = as_bytes(data);
+  if (status_ >= 3) {
+    if (client_->state() != ClientState::established) return report({});
+    auto r = client_->feed(in, TimePoint{});
+    if (!r) set_error(r.error().message());
+    while (auto e = client_->poll_event())
+      if (e->kind == ClientEvent::Kind::data && status_ == 3) append(serial_reply_, e->data);
+    if (status_ == 3 && !serial_reply_.empty()) return report(check_serial_reply());
+    return report({});
+  }
+  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
+  auto r = client_->feed(in, TimePoint{});
+  std::string reply;
+  while (auto tx = client_->poll_transmit()) reply.append(tx->begin(), tx->end());
+  switch (client_->state()) {
+    case ClientState::wait_challenge:
+    case ClientState::wait_challenge_accepted: status_ = 0; break;
+    case ClientState::wait_device_key: status_ = client_->receive_buffered() > 0 ? 1 : 0; break;
+    case ClientState::wait_pubkey_accepted: status_ = 2; break;
+    case ClientState::established: status_ = 3; break;
+    case ClientState::failed: {
+      const auto e = client_->failure();
+      status_ = (e == make_error_code(Errc::device_signature_invalid) || e == make_error_code(Errc::peer_key_invalid)) ? 1
+                : status_;
+      break;
+    }
+    case ClientState::idle: break;
+  }
+  while (client_->poll_event()) {
+  }
+  if (!r) {
+    set_error("link handler (" + std::string(client_state_name(client_->state())) + "): " + r.error().message());
+    return report({});
+  }
+  last_error_.clear();
+  return report(reply);
+}
+
+std::string BluettiCrypt::encrypt_data(std::string data) {
+  if (data.empty()) {
+    set_error("encrypt_data: empty input");
+    return {};
+  }
+  auto rec = client_->seal(as_bytes(data));
+  if (!rec) {
+    set_error("encrypt_data: " + rec.error().message());
+    return {};
+  }
+  return std::string(rec->begin(), rec->end());
+}
+
+std::string BluettiCrypt::decrypt_data(std::string data) {
+  if (!client_->established()) {
+    set_error("decrypt_data: " + make_error_code(Errc::not_established).message());
+    return {};
+  }
+  auto r = client_->feed(as_bytes(data), TimePoint{});
+  std::string out;
+  while (auto e = client_->poll_event())
+    if (e->kind == ClientEvent::Kind::data) out.append(e->data.begin(), e->data.end());
+  if (!r) {
+    set_error("decrypt_data: " + r.error().message());
+    return {};
+  }
+  if (out.empty()) set_error("decrypt_data: record incomplete, waiting for more bytes");
+  return out;
+}
+
+}  // namespace blecrypt::bluetti

@@ -1,0 +1,449 @@
+// BLUETTI device engine (the emulator side of the handshake) and the emulated power stations.
+#include "blecrypt/bluetti/device.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace blecrypt::bluetti {
+
+// ---- power station ------------------------------------------------------------------------
+
+std::vector<std::string> PowerStation::models() { return {"AC180", "EL30V2", "EB3A"}; }
+
+std::optional<PowerStation> PowerStation::create(std::string_view name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  PowerStation p;
+  if (upper == "AC180") {
+    p.model_ = "AC180";
+    p.protocol_ = Protocol::iot_v2;
+    p.capacity_wh_ = 1152;
+    p.base_ac_load_w_ = 180;
+    p.base_dc_load_w_ = 24;
+    p.solar_peak_w_ = 300;
+  } else if (upper == "EL30V2") {
+    p.model_ = "EL30V2";
+    p.protocol_ = Protocol::iot_v2;
+    p.capacity_wh_ = 288;
+    p.base_ac_load_w_ = 60;
+    p.base_dc_load_w_ = 12;
+    p.solar_peak_w_ = 120;
+  } else if (upper == "EB3A") {
+    p.model_ = "EB3A";
+    p.protocol_ = Protocol::iot_v1;
+    p.capacity_wh_ = 268;
+    p.base_ac_load_w_ = 90;
+    p.base_dc_load_w_ = 18;
+    p.solar_peak_w_ = 200;
+  } else {
+    return std::nullopt;
+  }
+  const auto& l = layout(p.protocol_);
+  // Identity registers (read-only).
+  std::uint16_t words[6];
+  encode_model(p.protocol_, p.model_, words, 6);
+  for (std::uint16_t i = 0; i < 6; ++i) p.define(static_cast<std::uint16_t>(l.model + i), words[i], false);
+  // Every register of the layout, read-only unless a switch.
+  for (std::uint16_t a : {l.soc, l.dc_in, l.ac_in, l.ac_out, l.dc_out}) p.define(a, 0, false);
+  if (p.protocol_ == Protocol::iot_v2) {
+    // The block read by telemetry (102..119, 140..146) is mapped in full: zeros where unknown.
+    for (std::uint16_t a = 102; a <= 119; ++a) if (!p.get(a)) p.define(a, 0, false);
+    for (std::uint16_t a = 140; a <= 146; ++a) if (!p.get(a)) p.define(a, 0, false);
+    p.define(l.ac_switch_write, 0, true);
+    p.define(l.dc_switch_write, 0, true);
+    for (std::uint16_t a : {1213, 1214, 1300, 1314, 1500, 1511}) p.define(a, 0, false);
+  } else {
+    for (std::uint16_t a = 10; a <= 49; ++a) if (!p.get(a)) p.define(a, 0, false);
+    p.define(l.ac_switch_write, 0, true);
+    p.define(l.dc_switch_write, 0, true);
+  }
+  // Default serials: device serial and IoT (communication board) serial differ, as on real units.
+  if (p.model_ == "AC180") p.set_serials(2524610159690ULL, 2524601159690ULL);
+  else if (p.model_ == "EL30V2") p.set_serials(2527001100042ULL, 2527001000042ULL);
+  else p.set_serials(2441001365385ULL, 2441000365385ULL);
+  p.energy_wh_ = p.capacity_wh_ * 0.8;
+  p.refresh();
+  return p;
+}
+
+void PowerStation::define(std::uint16_t address, std::uint16_t value, bool writable) { regs_[address] = {value, writable}; }
+
+std::optional<std::uint16_t> PowerStation::get(std::uint16_t address) const {
+  auto it = regs_.find(address);
+  if (it == regs_.end()) return std::nullopt;
+  return it->second.value;
+}
+
+void PowerStation::set_serials(std::uint64_t serial, std::uint64_t iot_serial) {
+  serial_ = serial;
+  iot_serial_ = iot_serial;
+  std::uint16_t w[4];
+  encode_serial(serial, w);
+  for (std::uint16_t i = 0; i < 4; ++i) define(static_cast<std::uint16_t>(layout(protocol_).serial + i), w[i], false);
+  encode_serial(iot_serial, w);
+  for (std::uint16_t i = 0; i < 4; ++i) define(static_cast<std::uint16_t>(kIotSerialRegister + i), w[i], false);
+}
+
+// Recomputes the power figures from the switch states and the simulated time.
+void PowerStation::refresh() {
+  const auto& l = layout(protocol_);
+  const double t = (epoch_ && last_) ? std::chrono::duration<double>(*last_ - *epoch_).count() : 0.0;
+  const bool ac_on = get(l.ac_switch_state).value_or(0) != 0;
+  const bool dc_on = get(l.dc_switch_state).value_or(0) != 0;
+  // Deterministic wobble (no RNG): loads and solar vary over minutes.
+  const double wobble = std::sin(t / 7.0);
+  const auto ac_out = static_cast<std::uint16_t>(ac_on ? base_ac_load_w_ + std::lround(10 * wobble) : 0);
+  const auto dc_out = static_cast<std::uint16_t>(dc_on ? base_dc_load_w_ + std::lround(2 * std::cos(t / 5.0)) : 0);
+  const auto dc_in = static_cast<std::uint16_t>(solar_peak_w_ * (0.6 + 0.2 * std::sin(t / 60.0)));
+  const double soc = std::clamp(energy_wh_ / capacity_wh_ * 100.0, 0.0, 100.0);
+  regs_[l.ac_out].value = ac_out;
+  regs_[l.dc_out].value = dc_out;
+  regs_[l.dc_in].value = dc_in;
+  regs_[l.ac_in].value = 0;
+  regs_[l.soc].value = static_cast<std::uint16_t>(std::lround(soc));
+  if (protocol_ == Protocol::iot_v2) {
+    regs_[1213].value = static_cast<std::uint16_t>(dc_in ? 362 : 0);                   // 36.2 V
+    regs_[1214].value = static_cast<std::uint16_t>(dc_in ? std::lround(dc_in / 3.62) : 0);  // 0.1 A
+    regs_[1300].value = 0;
+    regs_[1314].value = 0;
+    regs_[1500].value = static_cast<std::uint16_t>(ac_on ? 500 : 0);   // 50.0 Hz
+    regs_[1511].value = static_cast<std::uint16_t>(ac_on ? 2300 : 0);  // 230.0 V
+  }
+}
+
+void PowerStation::tick(TimePoint now) {
+  if (!epoch_) epoch_ = now;
+  if (last_ && now > *last_) {
+    const auto& l = layout(protocol_);
+    const double hours = std::chrono::duration<double>(now - *last_).count() / 3600.0;
+    const double net_w = double(get(l.dc_in).value_or(0)) + get(l.ac_in).value_or(0) - get(l.ac_out).value_or(0) -
+                         get(l.dc_out).value_or(0);
+    energy_wh_ = std::clamp(energy_wh_ + net_w * hours, 0.0, capacity_wh_);
+  }
+  if (!last_ || now > *last_) last_ = now;
+  refresh();
+}
+
+modbus::Response PowerStation::handle(const modbus::Request& req, TimePoint now) {
+  tick(now);
+  modbus::Response r;
+  r.function = req.function;
+  const auto& l = layout(protocol_);
+  switch (req.function) {
+    case modbus::read_holding:
+      for (std::uint32_t a = req.address; a < std::uint32_t(req.address) + req.count; ++a) {
+        auto it = regs_.find(static_cast<std::uint16_t>(a));
+        if (a > 0xFFFF || it == regs_.end()) {
+          r.exception = modbus::illegal_address;
+          r.values.clear();
+          return r;
+        }
+        r.values.push_back(it->second.value);
+      }
+      r.count = req.count;
+      return r;
+    case modbus::write_single:
+    case modbus::write_multiple: {
+      for (std::size_t i = 0; i < req.values.size(); ++i) {
+        const std::uint32_t a = std::uint32_t(req.address) + static_cast<std::uint32_t>(i);
+        auto it = regs_.find(static_cast<std::uint16_t>(a));
+        if (a > 0xFFFF || it == regs_.end()) {
+          r.exception = modbus::illegal_address;
+          return r;
+        }
+        if (!it->second.writable) {
+          r.exception = modbus::illegal_value;
+          return r;
+        }
+      }
+      for (std::size_t i = 0; i < req.values.size(); ++i) {
+        const auto a = static_cast<std::uint16_t>(req.address + i);
+        std::uint16_t v = req.values[i];
+        if (a == l.ac_switch_write || a == l.dc_switch_write) {
+          v = v ? 1 : 0;
+          regs_[a == l.ac_switch_write ? l.ac_switch_state : l.dc_switch_state].value = v;
+        }
+        regs_[a].value = req.values[i];
+      }
+      refresh();
+      r.address = req.address;
+      r.count = req.count;
+      r.values = req.function == modbus::write_single ? req.values : std::vector<std::uint16_t>{};
+      return r;
+    }
+    default:
+      r.exception = modbus::illegal_function;
+      return r;
+  }
+}
+
+// ---- device engine ------------------------------------------------------------------------
+
+const char* device_state_name(DeviceState s) noexcept {
+  switch (s) {
+    case DeviceState::idle: return "idle";
+    case DeviceState::challenge_sent: return "challenge sent";
+    case DeviceState::wait_client_key: return "waiting for CLIENT_PUBKEY";
+    case DeviceState::established: return "established";
+    case DeviceState::failed: return "failed";
+  }
+  return "?";
+}
+
+Result<DeviceConfig> DeviceConfig::make(const crypto::Backend& backend, ByteView scalar) {
+  DeviceConfig c;
+  c.backend = &backend;
+  auto key = backend.p256_from_private(scalar.empty() ? ByteView(kTestDeviceSigningKey) : scalar);
+  if (!key) return Errc::invalid_key;
+  c.signing_key = std::move(*key);
+  auto l1 = backend.p256_public_key(kPublicKeyL1);
+  if (!l1) return Errc::invalid_key;
+  c.client_verify_key = std::move(*l1);
+  return c;
+}
+
+DeviceSession::DeviceSession(DeviceConfig cfg, PowerStation station, crypto::Rng& rng)
+    : cfg_(std::move(cfg)), station_(std::move(station)), rng_(rng) {
+  if (cfg_.backend == nullptr) cfg_.backend = &crypto::default_backend();
+  md5_ = cfg_.backend->md5();
+  if (!cfg_.signing_key) {
+    if (auto k = cfg_.backend->p256_from_private(kTestDeviceSigningKey)) cfg_.signing_key = std::move(*k);
+  }
+  if (!cfg_.client_verify_key) {
+    if (auto k = cfg_.backend->p256_public_key(kPublicKeyL1)) cfg_.client_verify_key = std::move(*k);
+  }
+}
+
+DeviceSession::~DeviceSession() { wipe(); }
+
+const crypto::P256Raw& DeviceSession::verify_key() const noexcept {
+  static const crypto::P256Raw none{};
+  return cfg_.signing_key ? cfg_.signing_key->public_raw() : none;
+}
+
+void DeviceSession::wipe() {
+  challenge_frame_.clear();
+  hs_keys_.reset();
+  hs_.reset();
+  accepted_frame_.clear();
+  device_record_.clear();
+  ephemeral_.reset();
+  session_.reset();
+  reasm_.clear();
+  reasm_.set_header_size(kHandshakeHeader);
+}
+
+bool DeviceSession::holds_no_secrets() const noexcept {
+  return !hs_keys_ && !hs_ && !session_ && !ephemeral_ && challenge_frame_.empty() && reasm_.buffered() == 0;
+}
+
+void DeviceSession::reset() {
+  wipe();
+  tx_.clear();
+  events_.clear();
+  deadline_.reset();
+  failure_ = {};
+  state_ = DeviceState::idle;
+}
+
+Result<void> DeviceSession::fail(std::error_code e) {
+  wipe();
+  deadline_.reset();
+  failure_ = e;
+  state_ = DeviceState::failed;
+  events_.push_back(DeviceEvent{DeviceEvent::Kind::failed, {}, e});
+  return e;
+}
+
+void DeviceSession::start(TimePoint now) {
+  reset();
+  station_.tick(now);
+  Bytes c(4);
+  rng_.fill(c);
+  hs_keys_ = derive_handshake_keys(*md5_, c);
+  auto hs = HandshakeCipher::create(*cfg_.backend, *hs_keys_);
+  if (!hs) {
+    (void)fail(hs.error());
+    return;
+  }
+  hs_ = std::move(*hs);
+  challenge_frame_ = encode_frame(FrameType::challenge, c);
+  tx_.push_back(challenge_frame_);
+  state_ = DeviceState::challenge_sent;
+  repeats_left_ = cfg_.challenge_repeats;
+  deadline_ = now + cfg_.challenge_interval;
+  events_.push_back(DeviceEvent{DeviceEvent::Kind::challenge_sent, {}, {}});
+}
+
+std::optional<Bytes> DeviceSession::poll_transmit() {
+  if (tx_.empty()) return std::nullopt;
+  return tx_.take();
+}
+
+std::optional<DeviceEvent> DeviceSession::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  return events_.take();
+}
+
+std::optional<TimePoint> DeviceSession::next_deadline() const { return deadline_; }
+
+void DeviceSession::on_deadline(TimePoint now) {
+  if (!deadline_ || *deadline_ > now) return;
+  if (state_ == DeviceState::challenge_sent && repeats_left_ > 0) {
+    --repeats_left_;
+    tx_.push_back(challenge_frame_);  // the same challenge, as real units do
+    deadline_ = now + cfg_.challenge_interval;
+    return;
+  }
+  (void)fail(make_error_code(Errc::timeout));
+}
+
+Result<void> DeviceSession::feed(ByteView in, TimePoint now) {
+  if (state_ == DeviceState::failed) return Errc::handshake_failed;
+  if (state_ == DeviceState::idle) return Errc::unexpected_message;
+  Result<void> first_error;
+  while (!in.empty()) {
+    auto unit = reasm_.next(in);
+    if (!unit) {
+      if (state_ != DeviceState::established) return fail(unit.error());
+      events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, unit.error()});
+      if (first_error) first_error = unit.error();
+      continue;
+    }
+    if (!*unit) break;
+    auto r = handle_unit(**unit, now);
+    if (!r) {
+      if (state_ == DeviceState::failed) return r;
+      if (first_error) first_error = r;
+    }
+  }
+  return first_error;
+}
+
+Result<void> DeviceSession::handle_unit(const Reassembler::Unit& u, TimePoint now) {
+  switch (state_) {
+    case DeviceState::challenge_sent: {
+      if (!u.is_frame) return fail(make_error_code(Errc::unexpected_message));
+      auto f = parse_frame(u.bytes);
+      if (!f) return fail(f.error());
+      if (f->type != static_cast<std::uint8_t>(FrameType::challenge_response)) return fail(make_error_code(Errc::frame_unexpected_type));
+      if (f->payload.size() != 4) return fail(make_error_code(Errc::frame_bad_payload));
+      if (!equal(f->payload, ByteView(hs_keys_->iv).subspan(8, 4))) {
+        const std::uint8_t rejected = 0x01;
+        tx_.push_back(encode_frame(FrameType::challenge_accepted, ByteView(&rejected, 1)));
+        return fail(make_error_code(Errc::challenge_mismatch));
+      }
+      const std::uint8_t ok = 0x00;
+      accepted_frame_ = encode_frame(FrameType::challenge_accepted, ByteView(&ok, 1));
+      auto eph = cfg_.backend->p256_generate(rng_);
+      if (!eph || !cfg_.signing_key) return fail(make_error_code(Errc::crypto_failure));
+      ephemeral_ = std::move(*eph);
+      Bytes payload(ephemeral_->public_raw().begin(), ephemeral_->public_raw().end());
+      auto sig = cfg_.signing_key->sign(concat({payload, hs_keys_->iv.view()}));
+      if (!sig) return fail(make_error_code(Errc::crypto_failure));
+      append(payload, *sig);
+      auto record = hs_->seal(encode_frame(FrameType::device_pubkey, payload));
+      if (!record) return fail(record.error());
+      device_record_ = std::move(*record);
+      tx_.push_back(accepted_frame_);  // separate notifications, as real units send them
+      tx_.push_back(device_record_);
+      state_ = DeviceState::wait_client_key;
+      deadline_ = now + cfg_.step_timeout;
+      events_.push_back(DeviceEvent{DeviceEvent::Kind::challenge_ok, {}, {}});
+      return {};
+    }
+    case DeviceState::wait_client_key: {
+      if (u.is_frame) {
+        auto f = parse_frame(u.bytes);
+        if (!f) return fail(f.error());
+        if (f->type == static_cast<std::uint8_t>(FrameType::challenge_response) && f->payload.size() == 4 &&
+            equal(f->payload, ByteView(hs_keys_->iv).subspan(8, 4))) {
+          tx_.push_back(accepted_frame_);  // the client missed our answer: send it again
+          tx_.push_back(device_record_);
+          return {};
+        }
+        return fail(make_error_code(Errc::frame_unexpected_type));
+      }
+      auto reject = [&](Errc e) {
+        const std::uint8_t bad = 0x01;
+        if (auto r = hs_->seal(encode_frame(FrameType::pubkey_accepted, ByteView(&bad, 1)))) tx_.push_back(std::move(*r));
+        return fail(make_error_code(e));
+      };
+      auto plain = hs_->open(u.bytes);
+      if (!plain) return reject(static_cast<Errc>(plain.error().value()));
+      auto f = parse_frame(*plain);
+      if (!f) return reject(static_cast<Errc>(f.error().value()));
+      if (f->type != static_cast<std::uint8_t>(FrameType::client_pubkey)) return reject(Errc::frame_unexpected_type);
+      if (f->payload.size() != 128) return reject(Errc::frame_bad_payload);
+      const ByteView qc = ByteView(f->payload).first(64);
+      crypto::P256Signature sig{};
+      std::copy(f->payload.begin() + 64, f->payload.end(), sig.begin());
+      if (!cfg_.client_verify_key || !cfg_.client_verify_key->verify(concat({qc, hs_keys_->iv.view()}), sig))
+        return reject(Errc::client_signature_invalid);
+      auto peer = cfg_.backend->p256_public_key(qc);
+      if (!peer) return reject(Errc::peer_key_invalid);
+      auto shared = ephemeral_->ecdh(**peer);
+      if (!shared) return reject(Errc::crypto_failure);
+      auto session = SessionCipher::create(*cfg_.backend, *shared);
+      if (!session) return reject(Errc::crypto_failure);
+      const std::uint8_t ok = 0x00;
+      auto accepted = hs_->seal(encode_frame(FrameType::pubkey_accepted, ByteView(&ok, 1)));
+      if (!accepted) return reject(Errc::crypto_failure);
+      tx_.push_back(std::move(*accepted));
+      session_ = std::move(*session);
+      // The handshake secrets are done with.
+      ephemeral_.reset();
+      hs_.reset();
+      hs_keys_.reset();
+      challenge_frame_.clear();
+      accepted_frame_.clear();
+      device_record_.clear();
+      reasm_.set_header_size(kSessionHeader);
+      state_ = DeviceState::established;
+      deadline_.reset();
+      events_.push_back(DeviceEvent{DeviceEvent::Kind::established, {}, {}});
+      return {};
+    }
+    case DeviceState::established: {
+      if (u.is_frame) {
+        events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, make_error_code(Errc::unexpected_message)});
+        return Errc::unexpected_message;
+      }
+      auto plain = session_->open(u.bytes);
+      if (!plain) {
+        events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, plain.error()});
+        return plain.error();
+      }
+      auto req = modbus::parse_request(*plain);
+      if (!req) {
+        // Like a Modbus slave: a corrupted request (bad CRC) gets no answer; a bad function or
+        // count gets an exception.
+        events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, req.error()});
+        if (req.error() == make_error_code(Errc::modbus_bad_function) && plain->size() >= 2) {
+          tx_.push_back(*session_->seal(modbus::encode_exception((*plain)[1], modbus::illegal_function), rng_));
+        } else if (req.error() == make_error_code(Errc::modbus_bad_count) && plain->size() >= 2) {
+          tx_.push_back(*session_->seal(modbus::encode_exception((*plain)[1], modbus::illegal_value), rng_));
+        }
+        return req.error();
+      }
+      auto resp = station_.handle(*req, now);
+      auto record = session_->seal(modbus::encode_response(resp), rng_);
+      if (!record) return Unexpected{record.error()};
+      tx_.push_back(std::move(*record));
+      events_.push_back(DeviceEvent{DeviceEvent::Kind::request, *req, {}});
+      return {};
+    }
+    default: return Errc::unexpected_message;
+  }
+}
+
+Result<void> DeviceSession::send_plaintext(ByteView plaintext) {
+  if (state_ != DeviceState::established) return Errc::not_established;
+  auto record = session_->seal(plaintext, rng_);
+  if (!record) return Unexpected{record.error()};
+  tx_.push_back(std::move(*record));
+  return {};
+}
+
+}  // namespace blecrypt::bluetti
