@@ -51,6 +51,7 @@ inline void pump(Client& c, Device& d, TimePoint now) {
 
 // Runs both engines' deadlines up to `until`, pumping after each.
 inline TimePoint run_until(Client& c, Device& d, TimePoint now, TimePoint until) {
+  pump(c, d, now);
   for (;;) {
     std::optional<TimePoint> next = d.next_deadline();
     if (auto cd = c.next_deadline(); cd && (!next || *cd < *next)) next = cd;
