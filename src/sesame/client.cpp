@@ -117,7 +117,7 @@ void Client::on_disconnected() {
   for (const auto& p : pending_) {
     ClientEvent e{ClientEvent::Kind::request_failed};
     e.item = p.item;
-    e.error = Errc::session_ended;
+    e.error = Errc::disconnected;
     emit(std::move(e));
   }
   pending_.clear();
@@ -127,7 +127,7 @@ void Client::on_disconnected() {
   state_ = State::idle;
   if (!was_ended) {
     ClientEvent e{ClientEvent::Kind::session_ended};
-    e.error = Errc::not_connected;
+    e.error = Errc::disconnected;
     emit(std::move(e));
   }
 }

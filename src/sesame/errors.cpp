@@ -40,6 +40,7 @@ class SesameCategory final : public std::error_category {
       case Errc::invalid_public_key: return "sesame engine: peer public key is not a valid P-256 point";
       case Errc::timeout: return "sesame engine: deadline passed without the expected message";
       case Errc::session_ended: return "sesame engine: session ended; reconnect for a fresh session";
+      case Errc::disconnected: return "sesame engine: link disconnected (session keys wiped)";
       case Errc::invalid_argument: return "sesame engine: argument out of range";
       case Errc::uri_scheme: return "sesame share URI: must start with ssm://UI?";
       case Errc::uri_parameter: return "sesame share URI: t must be sk and sk present; bad percent-encoding or level";

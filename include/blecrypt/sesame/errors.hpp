@@ -42,6 +42,7 @@ enum class Errc {
   invalid_public_key,       // peer public key not a valid P-256 point
   timeout,                  // a deadline passed (INITIAL, login, request)
   session_ended,            // the session was ended (disconnect required)
+  disconnected,             // the link went down (session keys wiped)
   invalid_argument,         // caller passed a value outside the allowed range
   // share URI
   uri_scheme,               // does not start with ssm://UI?
