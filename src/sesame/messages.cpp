@@ -211,7 +211,7 @@ Bytes HistoryRecord::encode() const {
   store_le32(b.data() + 5, unix_time);
   append(b, status.encode());
   Bytes t = tag.encode();
-  if ((type == 1 || type == 2) && tag.kind == HistoryTag::Kind::text && source != Source::ble)
+  if ((type == 1 || type == 2) && source != Source::ble)
     t[0] = static_cast<std::uint8_t>(t[0] + (source == Source::wifi_module2 ? 30 : 60));
   append(b, t);
   return b;
