@@ -1,6 +1,7 @@
 #include "blecrypt/sesame/advertisement.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace blecrypt::sesame {
 
@@ -48,8 +49,12 @@ Bytes build_manufacturer_data(const Advertisement& adv) {
 }
 
 Bytes build_advertisement(const Advertisement& adv) {
-  Bytes out{0x02, 0x01, 0x06, 0x03, 0x03, 0x81, 0xFD, static_cast<std::uint8_t>(kManufacturerDataSize + 1), 0xFF};
-  append(out, build_manufacturer_data(adv));
+  static constexpr std::uint8_t head[] = {0x02, 0x01, 0x06, 0x03, 0x03, 0x81, 0xFD,
+                                          static_cast<std::uint8_t>(kManufacturerDataSize + 1), 0xFF};
+  const Bytes mfr = build_manufacturer_data(adv);
+  Bytes out(sizeof head + mfr.size());
+  std::copy(std::begin(head), std::end(head), out.begin());
+  std::copy(mfr.begin(), mfr.end(), out.begin() + sizeof head);
   return out;
 }
 

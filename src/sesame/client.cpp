@@ -222,8 +222,7 @@ Result<void> Client::register_device(TimePoint now) {
   auto kp = backend_->p256_generate(*rng_);
   if (!kp) return Unexpected{kp.error()};
   ephemeral_ = std::move(*kp);
-  Bytes msg{item::registration};
-  append(msg, ephemeral_->public_raw());
+  Bytes msg = concat_head({item::registration}, ephemeral_->public_raw());
   msg.resize(msg.size() + 4);
   store_le32(msg.data() + msg.size() - 4, unix_time(now));
   BLECRYPT_TRY_VOID(send_plain(msg));
@@ -243,8 +242,7 @@ Result<void> Client::login(TimePoint now) {
   if (!c) return Unexpected{c.error()};
   cipher_.emplace(std::move(*c));
   const LoginToken token = login_token(*key);
-  Bytes msg{item::login};
-  append(msg, token);
+  const Bytes msg = concat_head({item::login}, token);
   BLECRYPT_TRY_VOID(send_plain(msg));
   state_ = State::logging_in;
   auth_deadline_ = now + cfg_.login_timeout;

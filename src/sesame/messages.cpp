@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace blecrypt::sesame {
 
@@ -130,22 +131,20 @@ HistoryTag HistoryTag::from_uuid(std::uint8_t type, const Uuid& uuid) {
 }
 
 Bytes HistoryTag::encode() const {
-  Bytes b;
   if (kind == Kind::text) {
     const auto s = utf8_prefix(text, kMaxTextBytes);
-    b.push_back(static_cast<std::uint8_t>(s.size()));
-    append(b, as_bytes(s));
-    return b;
+    return concat_head({static_cast<std::uint8_t>(s.size())}, as_bytes(s));
   }
-  b = {0x00, uuid_type};
-  append(b, uuid);
+  const std::size_t n = 18 + (voltage ? 2 : 0) + (voltage && voltage2 ? 2 + extra.size() : 0);
+  Bytes b(n);
+  b[0] = 0x00;
+  b[1] = uuid_type;
+  std::copy(uuid.begin(), uuid.end(), b.begin() + 2);
   if (voltage) {
-    b.resize(b.size() + 2);
-    store_le16(b.data() + b.size() - 2, *voltage);
+    store_le16(b.data() + 18, *voltage);
     if (voltage2) {
-      b.resize(b.size() + 2);
-      store_le16(b.data() + b.size() - 2, *voltage2);
-      append(b, extra);
+      store_le16(b.data() + 20, *voltage2);
+      std::copy(extra.begin(), extra.end(), b.begin() + 22);
     }
   }
   return b;
@@ -263,22 +262,19 @@ Result<Request> parse_request(ByteView b) {
   return Request{b[0], Bytes(b.begin() + 1, b.end())};
 }
 
-Bytes encode_request(std::uint8_t it, ByteView payload) {
-  Bytes b{it};
-  append(b, payload);
+Bytes concat_head(std::initializer_list<std::uint8_t> head, ByteView tail) {
+  Bytes b(head.size() + tail.size());
+  std::copy(head.begin(), head.end(), b.begin());
+  if (!tail.empty()) std::memcpy(b.data() + head.size(), tail.data(), tail.size());
   return b;
 }
+
+Bytes encode_request(std::uint8_t it, ByteView payload) { return concat_head({it}, payload); }
 
 Bytes encode_response(std::uint8_t it, ResultCode result, ByteView payload) {
-  Bytes b{kOpResponse, it, static_cast<std::uint8_t>(result)};
-  append(b, payload);
-  return b;
+  return concat_head({kOpResponse, it, static_cast<std::uint8_t>(result)}, payload);
 }
 
-Bytes encode_publish(std::uint8_t it, ByteView payload) {
-  Bytes b{kOpPublish, it};
-  append(b, payload);
-  return b;
-}
+Bytes encode_publish(std::uint8_t it, ByteView payload) { return concat_head({kOpPublish, it}, payload); }
 
 }  // namespace blecrypt::sesame

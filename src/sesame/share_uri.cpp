@@ -144,10 +144,10 @@ Result<ShareKey> parse_share_uri(std::string_view uri) {
 
 std::string build_share_uri(std::uint8_t model, ByteView secret, const Uuid& uuid, int level, std::string_view name,
                             std::uint32_t key_time, std::uint16_t key_index) {
-  Bytes b{model};
-  append(b, secret.first(std::min<std::size_t>(16, secret.size())));
-  b.resize(17);
-  b.resize(23);
+  Bytes b(23, 0);
+  b[0] = model;
+  const auto sec = secret.first(std::min<std::size_t>(16, secret.size()));
+  std::copy(sec.begin(), sec.end(), b.begin() + 1);
   store_le32(b.data() + 17, key_time);
   store_le16(b.data() + 21, key_index);
   append(b, uuid);

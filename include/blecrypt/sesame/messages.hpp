@@ -136,6 +136,9 @@ struct Request {
 };
 Result<Request> parse_request(ByteView b);
 
+// head || tail in one allocation (also sidesteps a GCC 12 -O3 -Warray-bounds false positive).
+Bytes concat_head(std::initializer_list<std::uint8_t> head, ByteView tail);
+
 Bytes encode_request(std::uint8_t item, ByteView payload = {});
 Bytes encode_response(std::uint8_t item, ResultCode result, ByteView payload = {});
 Bytes encode_publish(std::uint8_t item, ByteView payload);
