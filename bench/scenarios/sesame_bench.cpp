@@ -1,7 +1,9 @@
 // `blecrypt bench sesame`: registration and login with client and emulator in one process, next to
 // their crypto floor (the same primitive calls timed standalone, measured in the same run); CCM
 // message encrypt + decrypt at 20 bytes; heap held by one logged-in client session.
+#include <algorithm>
 #include <iostream>
+#include <utility>
 #include <memory>
 
 #include "blecrypt/sesame/cipher.hpp"
@@ -44,7 +46,17 @@ int bench_sesame(bool json, std::ostream& out) {
 
   // ---- registration: engines vs floor -------------------------------------------------------
   bool ok = true;
-  const double reg = median_ns([&] {
+  // Engines and floors are measured alternately, several rounds, keeping each one's best median:
+  // the ratio then compares like with like even when the machine is busy.
+  auto best_of = [](int rounds, auto&& a, auto&& b, int samples, double ms) {
+    double best_a = 1e300, best_b = 1e300;
+    for (int r = 0; r < rounds; ++r) {
+      best_a = std::min(best_a, median_ns(a, samples, ms));
+      best_b = std::min(best_b, median_ns(b, samples, ms));
+    }
+    return std::pair{best_a, best_b};
+  };
+  auto reg_engine = [&] {
     ClientConfig cc;
     cc.backend = &be;
     DeviceConfig dc;
@@ -55,9 +67,9 @@ int bench_sesame(bool json, std::ostream& out) {
     c.on_connected(t0);
     pump(c, d, t0);
     ok = ok && c.ready();
-  }, 7, 20);
+  };
   const Bytes status(9, 0x11), setting(8, 0x22);
-  const double reg_floor = median_ns([&] {
+  auto reg_floor_fn = [&] {
     auto a = must(be.p256_generate(rng));
     auto s = must(be.p256_generate(rng));
     auto pub_a = must(be.p256_public_key(a->public_raw()));
@@ -79,14 +91,15 @@ int bench_sesame(bool json, std::ostream& out) {
       (void)ccm->open(make_nonce(0, code), aad, sealed1, 4, plain);
       (void)ccm->open(make_nonce(1, code), aad, sealed2, 4, plain);
     }
-  }, 7, 20);
+  };
+  const auto [reg, reg_floor] = best_of(7, reg_engine, reg_floor_fn, 11, 3);
   report.number("register_ns", reg);
   report.number("register_floor_ns", reg_floor);
   report.number("register_floor_ratio", reg / reg_floor);
 
   // ---- login: engines vs floor --------------------------------------------------------------
   const SecretBytes secret(Bytes(16, 0x4a));
-  const double login = median_ns([&] {
+  auto login_engine = [&] {
     ClientConfig cc;
     cc.backend = &be;
     cc.secret = secret;
@@ -99,9 +112,9 @@ int bench_sesame(bool json, std::ostream& out) {
     c.on_connected(t0);
     pump(c, d, t0);
     ok = ok && c.ready();
-  });
+  };
   const Bytes login_resp(7, 0x07);
-  const double login_floor = median_ns([&] {
+  auto login_floor_fn = [&] {
     Bytes s1(7 + 4), s2(9 + 4), s3(8 + 4), plain(16);
     {  // client: session key + cipher before LOGIN
       auto cmac = must(be.aes_cmac(secret));
@@ -119,7 +132,8 @@ int bench_sesame(bool json, std::ostream& out) {
       (void)ccm->open(make_nonce(1, code), aad, s2, 4, plain);
       (void)ccm->open(make_nonce(2, code), aad, s3, 4, plain);
     }
-  });
+  };
+  const auto [login, login_floor] = best_of(9, login_engine, login_floor_fn, 11, 3);
   report.number("login_ns", login);
   report.number("login_floor_ns", login_floor);
   report.number("login_floor_ratio", login / login_floor);
@@ -128,11 +142,13 @@ int bench_sesame(bool json, std::ostream& out) {
   auto tx = must(SessionCipher::create(be, Bytes(16, 0x5c), code));
   auto rx = must(SessionCipher::create(be, Bytes(16, 0x5c), code));
   const Bytes msg(20, 0x52);
-  report.number("ccm_20B_ns", median_ns([&] {
-    auto sealed = tx.seal(msg);
-    auto plain = rx.open(*sealed);
-    ok = ok && plain.has_value();
-  }));
+  Bytes sealed20(msg.size() + kTagSize), plain20(msg.size());
+  double ccm = 1e300;
+  for (int r = 0; r < 3; ++r)
+    ccm = std::min(ccm, median_ns([&] {
+      ok = ok && tx.seal(msg, sealed20).has_value() && rx.open(sealed20, plain20).has_value();
+    }));
+  report.number("ccm_20B_ns", ccm);
 
   // ---- heap held by one logged-in client session (operator new only) -----------------------
   std::vector<Bytes> notifications;

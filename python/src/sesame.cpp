@@ -74,7 +74,7 @@ py::dict event_dict(const ClientEvent& e) {
     case ClientEvent::Kind::logged_in: d["device_time"] = e.device_time; break;
     case ClientEvent::Kind::mech_status: d["status"] = status_dict(e.status); break;
     case ClientEvent::Kind::mech_setting: d["setting"] = setting_dict(e.setting); break;
-    case ClientEvent::Kind::history: d["record"] = record_dict(e.record); break;
+    case ClientEvent::Kind::history: d["record"] = record_dict(*e.record); break;
     case ClientEvent::Kind::version: d["text"] = e.text; break;
     case ClientEvent::Kind::publish:
     case ClientEvent::Kind::command_result: d["payload"] = to_py(e.payload); break;

@@ -48,20 +48,26 @@ Result<SessionCipher> SessionCipher::create(const crypto::Backend& backend, Byte
   return SessionCipher(std::move(*ccm), code, advance_rx_on_failure);
 }
 
-Result<Bytes> SessionCipher::seal(ByteView plaintext) {
+Result<void> SessionCipher::seal(ByteView plaintext, MutableByteView out) {
   if (tx_ == std::numeric_limits<std::uint64_t>::max()) return Errc::counter_exhausted;
   if (plaintext.empty()) return Errc::message_empty;
+  if (out.size() != plaintext.size() + kTagSize) return Errc::invalid_argument;
   const Nonce nonce = make_nonce(tx_, code_);
-  Bytes out(plaintext.size() + kTagSize);
   BLECRYPT_TRY_VOID(ccm_->seal(nonce, kAad, plaintext, kTagSize, out));
   ++tx_;
+  return ok();
+}
+
+Result<Bytes> SessionCipher::seal(ByteView plaintext) {
+  Bytes out(plaintext.size() + kTagSize);
+  BLECRYPT_TRY_VOID(seal(plaintext, out));
   return out;
 }
 
-Result<Bytes> SessionCipher::open(ByteView sealed) {
+Result<void> SessionCipher::open(ByteView sealed, MutableByteView out) {
   if (sealed.size() < kTagSize + 1) return Errc::ciphertext_short;
+  if (out.size() != sealed.size() - kTagSize) return Errc::invalid_argument;
   const Nonce nonce = make_nonce(rx_, code_);
-  Bytes out(sealed.size() - kTagSize);
   auto r = ccm_->open(nonce, kAad, sealed, kTagSize, out);
   if (!r) {
     ++failures_;
@@ -70,6 +76,13 @@ Result<Bytes> SessionCipher::open(ByteView sealed) {
     return Unexpected{r.error()};
   }
   ++rx_;
+  return ok();
+}
+
+Result<Bytes> SessionCipher::open(ByteView sealed) {
+  if (sealed.size() < kTagSize + 1) return Errc::ciphertext_short;
+  Bytes out(sealed.size() - kTagSize);
+  BLECRYPT_TRY_VOID(open(sealed, out));
   return out;
 }
 

@@ -70,7 +70,7 @@ Client::Client(ClientConfig config, crypto::Rng& rng)
       backend_(cfg_.backend ? cfg_.backend : &crypto::default_backend()),
       rng_(&rng),
       reassembler_(cfg_.reassembly_cap) {
-  if (cfg_.secret) secret_ = *cfg_.secret;
+  if (cfg_.secret) secret_ = std::move(*cfg_.secret);
   cfg_.secret.reset();  // one copy of the long-term secret is enough
 }
 Client::~Client() { wipe_session(); }
@@ -98,7 +98,9 @@ void Client::reset() {
   wipe_session();
   pending_.clear();
   tx_.clear();
+  tx_head_ = 0;
   events_.clear();
+  events_head_ = 0;
   auth_failures_ = 0;
   state_ = State::idle;
 }
@@ -107,6 +109,7 @@ void Client::on_connected(TimePoint now) {
   wipe_session();
   pending_.clear();
   tx_.clear();
+  tx_head_ = 0;
   auth_failures_ = 0;
   state_ = State::awaiting_initial;
   auth_deadline_ = now + cfg_.initial_timeout;
@@ -122,6 +125,7 @@ void Client::on_disconnected() {
   }
   pending_.clear();
   tx_.clear();
+  tx_head_ = 0;
   const bool was_ended = state_ == State::ended;
   wipe_session();
   state_ = State::idle;
@@ -157,34 +161,45 @@ void Client::on_advertisement(const Advertisement& adv, TimePoint now) {
 // ---- output ----------------------------------------------------------------------------------
 
 Result<void> Client::send_plain(ByteView message) {
-  std::vector<Bytes> pkts;
-  BLECRYPT_TRY_VOID(segment(message, SegmentKind::plaintext, pkts, cfg_.packet_size, cfg_.reassembly_cap));
-  for (auto& p : pkts) tx_.push_back(std::move(p));
-  return ok();
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  return segment(message, SegmentKind::plaintext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
 Result<void> Client::send_encrypted(ByteView message) {
   if (!cipher_) return Errc::no_session;
-  if (message.size() + kTagSize > cfg_.reassembly_cap) return Errc::message_too_large;
+  if (message.empty()) return Errc::message_empty;
+  const std::size_t sealed_size = message.size() + kTagSize;
+  if (sealed_size > cfg_.reassembly_cap) return Errc::message_too_large;
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  if (sealed_size + 1 <= cfg_.packet_size) {  // one packet: seal straight into it
+    Bytes pkt(sealed_size + 1);
+    pkt[0] = 0x05;
+    BLECRYPT_TRY_VOID(cipher_->seal(message, MutableByteView(pkt).subspan(1)));
+    tx_.push_back(std::move(pkt));
+    return ok();
+  }
   auto sealed = cipher_->seal(message);
   if (!sealed) return Unexpected{sealed.error()};
-  std::vector<Bytes> pkts;
-  BLECRYPT_TRY_VOID(segment(*sealed, SegmentKind::ciphertext, pkts, cfg_.packet_size, cfg_.reassembly_cap));
-  for (auto& p : pkts) tx_.push_back(std::move(p));
-  return ok();
+  return segment(*sealed, SegmentKind::ciphertext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
 std::optional<Bytes> Client::poll_transmit() {
-  if (tx_.empty()) return std::nullopt;
-  Bytes b = std::move(tx_.front());
-  tx_.pop_front();
+  if (tx_head_ >= tx_.size()) return std::nullopt;
+  Bytes b = std::move(tx_[tx_head_++]);
+  if (tx_head_ == tx_.size()) {
+    std::vector<Bytes>().swap(tx_);
+    tx_head_ = 0;
+  }
   return b;
 }
 
 std::optional<ClientEvent> Client::poll_event() {
-  if (events_.empty()) return std::nullopt;
-  ClientEvent e = std::move(events_.front());
-  events_.pop_front();
+  if (events_head_ >= events_.size()) return std::nullopt;
+  ClientEvent e = std::move(events_[events_head_++]);
+  if (events_head_ == events_.size()) {
+    std::vector<ClientEvent>().swap(events_);
+    events_head_ = 0;
+  }
   return e;
 }
 
@@ -307,7 +322,14 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
   SegmentedMessage msg = std::move(**r);
   if (msg.encrypted) {
     if (!cipher_) return Errc::no_session;
-    auto plain = cipher_->open(msg.data);
+    if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
+    Bytes big;  // only for messages above the scratch size (reassembly_cap > 512)
+    MutableByteView out(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
+    if (msg.data.size() - kTagSize > plain_.size()) {
+      big.resize(msg.data.size() - kTagSize);
+      out = big;
+    }
+    auto plain = cipher_->open(msg.data, out);
     if (!plain) {
       ++auth_failures_;
       // A failure while we wait for a response (or repeated failures) ends the session: a fresh
@@ -316,7 +338,7 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
         end_session(plain.error());
       return Unexpected{plain.error()};
     }
-    return handle(*plain, true, now);
+    return handle(out, true, now);
   }
   return handle(msg.data, false, now);
 }
@@ -334,9 +356,9 @@ bool Client::take_pending(std::uint8_t it) {
 }
 
 Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
-  auto parsed = parse_device_message(message);
+  auto parsed = parse_device_message_view(message);
   if (!parsed) return Unexpected{parsed.error()};
-  const DeviceMessage& m = *parsed;
+  const DeviceMessageView& m = *parsed;
   if (!encrypted) {
     const bool allowed = (m.op == kOpPublish && m.item == item::initial) ||
                          (m.op == kOpResponse && (m.item == item::registration || m.item == item::login));
@@ -388,7 +410,7 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
       default: {
         ClientEvent e{ClientEvent::Kind::publish};
         e.item = m.item;
-        e.payload = m.payload;
+        e.payload.assign(m.payload.begin(), m.payload.end());
         emit(std::move(e));
         return ok();
       }
@@ -400,7 +422,7 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
   return ok();
 }
 
-Result<void> Client::handle_registration(const DeviceMessage& m, TimePoint now) {
+Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint now) {
   if (state_ != State::registering) return ok();  // unsolicited: ignored
   auth_deadline_.reset();
   if (m.result == ResultCode::invalid_action) {
@@ -457,7 +479,7 @@ Result<void> Client::handle_registration(const DeviceMessage& m, TimePoint now) 
   return ok();
 }
 
-Result<void> Client::handle_login(const DeviceMessage& m, bool encrypted, TimePoint now) {
+Result<void> Client::handle_login(const DeviceMessageView& m, bool encrypted, TimePoint now) {
   if (state_ != State::logging_in) return ok();
   auth_deadline_.reset();
   if (!encrypted || m.result != ResultCode::success) {
@@ -485,7 +507,7 @@ void Client::after_authenticated(TimePoint now) {
   if (cfg_.drain_history && !draining_) (void)drain_history(now);
 }
 
-void Client::handle_response(const DeviceMessage& m, TimePoint now) {
+void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
   if (!take_pending(m.item)) return;  // nobody asked: ignored
   switch (m.item) {
     case item::history: {
@@ -505,7 +527,7 @@ void Client::handle_response(const DeviceMessage& m, TimePoint now) {
       }
       lock_state_.last_history = *rec;
       ClientEvent e{ClientEvent::Kind::history, m.item, m.result};
-      e.record = *rec;
+      e.record = std::make_shared<const HistoryRecord>(*rec);
       emit(std::move(e));
       if (draining_ && delete_history(rec->id, now).has_value()) return;
       draining_ = false;
@@ -530,7 +552,7 @@ void Client::handle_response(const DeviceMessage& m, TimePoint now) {
     default: break;
   }
   ClientEvent e{ClientEvent::Kind::command_result, m.item, m.result};
-  e.payload = m.payload;
+  e.payload.assign(m.payload.begin(), m.payload.end());
   emit(std::move(e));
 }
 

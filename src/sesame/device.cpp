@@ -14,7 +14,7 @@ Device::Device(DeviceConfig config, crypto::Rng& rng)
       backend_(cfg_.backend ? cfg_.backend : &crypto::default_backend()),
       rng_(&rng),
       reassembler_(cfg_.reassembly_cap) {
-  if (cfg_.secret) secret_ = *cfg_.secret;
+  if (cfg_.secret) secret_ = std::move(*cfg_.secret);
   cfg_.secret.reset();
   status_ = cfg_.status;
   setting_ = cfg_.setting;
@@ -52,7 +52,9 @@ void Device::reset() {
   autolock_at_.reset();
   on_disconnected();
   tx_.clear();
+  tx_head_ = 0;
   events_.clear();
+  events_head_ = 0;
 }
 
 void Device::set_battery_raw(std::uint16_t raw) {
@@ -65,6 +67,7 @@ void Device::set_battery_raw(std::uint16_t raw) {
 void Device::on_connected(TimePoint now) {
   on_disconnected();
   tx_.clear();
+  tx_head_ = 0;
   connected_ = true;
   rng_->fill(random_code_);
   if (cfg_.auth_timeout.count() > 0) auth_deadline_ = now + cfg_.auth_timeout;
@@ -89,21 +92,30 @@ void Device::end_session(std::error_code why) {
 }
 
 void Device::send_plain(ByteView message) {
-  std::vector<Bytes> pkts;
-  if (!segment(message, SegmentKind::plaintext, pkts, cfg_.packet_size, cfg_.reassembly_cap)) return;
-  for (auto& p : pkts) tx_.push_back(std::move(p));
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  (void)segment(message, SegmentKind::plaintext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
 void Device::send_encrypted(ByteView message) {
-  if (!cipher_) return;
+  if (!cipher_ || message.empty()) return;
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  const std::size_t sealed_size = message.size() + kTagSize;
+  if (sealed_size + 1 <= cfg_.packet_size) {  // one packet: seal straight into it
+    Bytes pkt(sealed_size + 1);
+    pkt[0] = 0x05;
+    if (auto r = cipher_->seal(message, MutableByteView(pkt).subspan(1)); !r) {
+      end_session(r.error());
+      return;
+    }
+    tx_.push_back(std::move(pkt));
+    return;
+  }
   auto sealed = cipher_->seal(message);
   if (!sealed) {
     end_session(sealed.error());
     return;
   }
-  std::vector<Bytes> pkts;
-  if (!segment(*sealed, SegmentKind::ciphertext, pkts, cfg_.packet_size, cfg_.reassembly_cap)) return;
-  for (auto& p : pkts) tx_.push_back(std::move(p));
+  (void)segment(*sealed, SegmentKind::ciphertext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
 void Device::respond(std::uint8_t it, ResultCode r, ByteView payload) { send_encrypted(encode_response(it, r, payload)); }
@@ -116,16 +128,22 @@ void Device::publish_setting() {
 }
 
 std::optional<Bytes> Device::poll_transmit() {
-  if (tx_.empty()) return std::nullopt;
-  Bytes b = std::move(tx_.front());
-  tx_.pop_front();
+  if (tx_head_ >= tx_.size()) return std::nullopt;
+  Bytes b = std::move(tx_[tx_head_++]);
+  if (tx_head_ == tx_.size()) {
+    std::vector<Bytes>().swap(tx_);
+    tx_head_ = 0;
+  }
   return b;
 }
 
 std::optional<DeviceEvent> Device::poll_event() {
-  if (events_.empty()) return std::nullopt;
-  DeviceEvent e = std::move(events_.front());
-  events_.pop_front();
+  if (events_head_ >= events_.size()) return std::nullopt;
+  DeviceEvent e = std::move(events_[events_head_++]);
+  if (events_head_ == events_.size()) {
+    std::vector<DeviceEvent>().swap(events_);
+    events_head_ = 0;
+  }
   return e;
 }
 
@@ -169,13 +187,13 @@ Result<void> Device::feed(ByteView packet, TimePoint now) {
     emit(std::move(e));
     return Unexpected{plain.error()};
   }
-  auto req = parse_request(*plain);
+  auto req = parse_request_view(*plain);
   if (!req) return Unexpected{req.error()};
   return handle_request(*req, now);
 }
 
 Result<void> Device::handle_plain(ByteView message, TimePoint now) {
-  auto req = parse_request(message);
+  auto req = parse_request_view(message);
   if (!req) return Unexpected{req.error()};
   if (req->item == item::registration) return handle_registration(*req, now);
   if (req->item == item::login) return handle_login(*req, now);
@@ -184,7 +202,7 @@ Result<void> Device::handle_plain(ByteView message, TimePoint now) {
   return logged_in_ ? Result<void>{Errc::plaintext_after_login} : ok();
 }
 
-Result<void> Device::handle_registration(const Request& req, TimePoint now) {
+Result<void> Device::handle_registration(const RequestView& req, TimePoint now) {
   auto plain_result = [&](ResultCode r) { send_plain(encode_response(item::registration, r)); };
   if (registered()) {
     plain_result(ResultCode::invalid_action);
@@ -226,7 +244,7 @@ Result<void> Device::handle_registration(const Request& req, TimePoint now) {
   return ok();
 }
 
-Result<void> Device::handle_login(const Request& req, TimePoint now) {
+Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
   auto plain_result = [&](ResultCode r) { send_plain(encode_response(item::login, r)); };
   if (!registered()) {
     plain_result(ResultCode::invalid_action);
@@ -264,7 +282,7 @@ Result<void> Device::handle_login(const Request& req, TimePoint now) {
   return ok();
 }
 
-Result<void> Device::handle_request(const Request& req, TimePoint now) {
+Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
   const ByteView p = req.payload;
   ResultCode rc = ResultCode::success;
   auto done = [&](ResultCode r) {
@@ -282,7 +300,7 @@ Result<void> Device::handle_request(const Request& req, TimePoint now) {
       if (history_.empty()) { rc = ResultCode::not_found; break; }
       // Spec §9 #1: flag 0 pops the oldest record, any other value peeks at it.
       const HistoryRecord rec = history_.front();
-      if (p[0] == 0) history_.pop_front();
+      if (p[0] == 0) history_.erase(history_.begin());
       respond(req.item, ResultCode::success, rec.encode());
       done(ResultCode::success);
       return ok();
@@ -443,7 +461,7 @@ void Device::add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now
   r.status = status_;
   r.tag = tag;
   history_.push_back(std::move(r));
-  while (history_.size() > cfg_.history_capacity) history_.pop_front();
+  while (history_.size() > cfg_.history_capacity) history_.erase(history_.begin());
 }
 
 }  // namespace blecrypt::sesame

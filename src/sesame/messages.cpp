@@ -240,21 +240,37 @@ Result<HistoryRecord> HistoryRecord::parse(ByteView b) {
 
 // ---- framing ------------------------------------------------------------------------------
 
-Result<DeviceMessage> parse_device_message(ByteView b) {
+Result<DeviceMessageView> parse_device_message_view(ByteView b) {
   if (b.size() < 2) return Errc::message_short;
-  DeviceMessage m;
+  DeviceMessageView m;
   m.op = b[0];
   m.item = b[1];
   if (m.op == kOpResponse) {
     if (b.size() < 3) return Errc::message_short;
     m.result = static_cast<ResultCode>(b[2]);
-    m.payload.assign(b.begin() + 3, b.end());
+    m.payload = b.subspan(3);
   } else if (m.op == kOpPublish) {
-    m.payload.assign(b.begin() + 2, b.end());
+    m.payload = b.subspan(2);
   } else {
     return Errc::unknown_op_code;
   }
   return m;
+}
+
+Result<DeviceMessage> parse_device_message(ByteView b) {
+  auto v = parse_device_message_view(b);
+  if (!v) return Unexpected{v.error()};
+  DeviceMessage m;
+  m.op = v->op;
+  m.item = v->item;
+  m.result = v->result;
+  m.payload.assign(v->payload.begin(), v->payload.end());
+  return m;
+}
+
+Result<RequestView> parse_request_view(ByteView b) {
+  if (b.empty()) return Errc::message_short;
+  return RequestView{b[0], b.subspan(1)};
 }
 
 Result<Request> parse_request(ByteView b) {

@@ -160,7 +160,7 @@ TEST_P(SesameEngine, HistoryDrainWhenAdvertisementSaysSo) {
   int deleted = 0;
   bool empty = false;
   for (const auto& e : ev) {
-    if (e.kind == Kind::history) tags.push_back(e.record.tag.text);
+    if (e.kind == Kind::history) tags.push_back(e.record->tag.text);
     if (e.kind == Kind::history_deleted && e.result == ResultCode::success) ++deleted;
     if (e.kind == Kind::history_empty) empty = true;
   }

@@ -100,8 +100,8 @@ class DemoRig {
           if (e->result != ResultCode::success) failed = true;
           break;
         case ClientEvent::Kind::history:
-          out_ << "  history #" << e->record.id << " " << e->record.type_name() << " at " << e->record.unix_time
-               << (e->record.tag.describe().empty() ? "" : " by \"" + e->record.tag.describe() + "\"") << "\n";
+          out_ << "  history #" << e->record->id << " " << e->record->type_name() << " at " << e->record->unix_time
+               << (e->record->tag.describe().empty() ? "" : " by \"" + e->record->tag.describe() + "\"") << "\n";
           break;
         case ClientEvent::Kind::history_empty: out_ << "  history: no more records\n"; break;
         case ClientEvent::Kind::history_deleted: out_ << "  history record deleted: " << result_name(e->result) << "\n"; break;

@@ -43,8 +43,12 @@ class SessionCipher {
 
   // ciphertext || tag with the current tx counter, then tx += 1.
   Result<Bytes> seal(ByteView plaintext);
+  // The same into a caller buffer of exactly plaintext.size() + 4 bytes (no allocation).
+  Result<void> seal(ByteView plaintext, MutableByteView out);
   // plaintext when the tag verifies with the current rx counter (then rx += 1).
   Result<Bytes> open(ByteView sealed);
+  // The same into a caller buffer of exactly sealed.size() - 4 bytes (no allocation).
+  Result<void> open(ByteView sealed, MutableByteView out);
   // Counters back to 0 (a new LOGIN on the same key; spec §9 #3).
   void reset_counters() noexcept { tx_ = 0; rx_ = 0; }
 

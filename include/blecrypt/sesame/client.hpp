@@ -3,9 +3,9 @@
 // (write without response). Time is the `now` argument; randomness the injected Rng.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,7 +65,7 @@ struct ClientEvent {
   std::uint32_t device_time = 0;
   MechStatus status;
   MechSetting setting;
-  HistoryRecord record;
+  std::shared_ptr<const HistoryRecord> record;  // history events only
   std::string text;
   Bytes payload;
   SecretBytes secret;
@@ -151,12 +151,15 @@ class Client {
   Result<void> send_plain(ByteView message);
   Result<void> send_encrypted(ByteView message);
   Result<void> handle(ByteView message, bool encrypted, TimePoint now);
-  Result<void> handle_registration(const DeviceMessage& m, TimePoint now);
-  Result<void> handle_login(const DeviceMessage& m, bool encrypted, TimePoint now);
-  void handle_response(const DeviceMessage& m, TimePoint now);
+  Result<void> handle_registration(const DeviceMessageView& m, TimePoint now);
+  Result<void> handle_login(const DeviceMessageView& m, bool encrypted, TimePoint now);
+  void handle_response(const DeviceMessageView& m, TimePoint now);
   void after_authenticated(TimePoint now);
   void end_session(std::error_code why);
-  void emit(ClientEvent e) { events_.push_back(std::move(e)); }
+  void emit(ClientEvent e) {
+    if (events_.capacity() == 0) events_.reserve(8);
+    events_.push_back(std::move(e));
+  }
   void set_status(const MechStatus& s);
   bool take_pending(std::uint8_t item);
   void wipe_session();
@@ -169,11 +172,16 @@ class Client {
   std::optional<RandomCode> random_code_;
   SecretBytes secret_;
   std::optional<SessionCipher> cipher_;
+  std::array<std::uint8_t, kDefaultReassemblyCap> plain_{};  // decrypt scratch (no allocation per message)
   std::unique_ptr<crypto::P256KeyPair> ephemeral_;
   std::vector<Pending> pending_;
   std::optional<TimePoint> auth_deadline_;
-  std::deque<Bytes> tx_;
-  std::deque<ClientEvent> events_;
+  // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
+  // session holds no queue memory.
+  std::vector<Bytes> tx_;
+  std::size_t tx_head_ = 0;
+  std::vector<ClientEvent> events_;
+  std::size_t events_head_ = 0;
   LockState lock_state_;
   std::optional<Advertisement> adv_;
   bool draining_ = false;

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,7 +102,7 @@ class Device {
   const SecretBytes& secret() const noexcept { return secret_; }
   const MechStatus& status() const noexcept { return status_; }
   const MechSetting& setting() const noexcept { return setting_; }
-  const std::deque<HistoryRecord>& history() const noexcept { return history_; }
+  const std::vector<HistoryRecord>& history() const noexcept { return history_; }
   std::uint32_t unix_time(TimePoint now) const;
   std::uint64_t tx_counter() const noexcept { return cipher_ ? cipher_->tx_counter() : 0; }
   std::uint64_t rx_counter() const noexcept { return cipher_ ? cipher_->rx_counter() : 0; }
@@ -112,9 +111,9 @@ class Device {
 
  private:
   Result<void> handle_plain(ByteView message, TimePoint now);
-  Result<void> handle_request(const Request& req, TimePoint now);
-  Result<void> handle_registration(const Request& req, TimePoint now);
-  Result<void> handle_login(const Request& req, TimePoint now);
+  Result<void> handle_request(const RequestView& req, TimePoint now);
+  Result<void> handle_registration(const RequestView& req, TimePoint now);
+  Result<void> handle_login(const RequestView& req, TimePoint now);
   void send_plain(ByteView message);
   void send_encrypted(ByteView message);
   void respond(std::uint8_t item, ResultCode r, ByteView payload = {});
@@ -124,7 +123,10 @@ class Device {
   void step_motion(TimePoint now);
   void add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now);
   void end_session(std::error_code why);
-  void emit(DeviceEvent e) { events_.push_back(std::move(e)); }
+  void emit(DeviceEvent e) {
+    if (events_.capacity() == 0) events_.reserve(8);
+    events_.push_back(std::move(e));
+  }
   void update_rest_flags();
 
   DeviceConfig cfg_;
@@ -134,7 +136,7 @@ class Device {
   SecretBytes secret_;
   MechStatus status_;
   MechSetting setting_;
-  std::deque<HistoryRecord> history_;
+  std::vector<HistoryRecord> history_;
   std::int32_t next_history_id_ = 1;
   std::int64_t clock_adjust_ = 0;
   std::optional<std::int16_t> motion_target_;
@@ -147,8 +149,12 @@ class Device {
   RandomCode random_code_{};
   std::optional<SessionCipher> cipher_;
   std::optional<TimePoint> auth_deadline_;
-  std::deque<Bytes> tx_;
-  std::deque<DeviceEvent> events_;
+  // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
+  // session holds no queue memory.
+  std::vector<Bytes> tx_;
+  std::size_t tx_head_ = 0;
+  std::vector<DeviceEvent> events_;
+  std::size_t events_head_ = 0;
   std::size_t auth_failures_ = 0;
   std::size_t ignored_ = 0;
 };

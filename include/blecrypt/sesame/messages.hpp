@@ -129,6 +129,21 @@ struct DeviceMessage {
 };
 Result<DeviceMessage> parse_device_message(ByteView b);
 
+// Zero-copy forms used by the engines (payload points into the caller's buffer).
+struct DeviceMessageView {
+  std::uint8_t op = kOpPublish;
+  std::uint8_t item = 0;
+  ResultCode result = ResultCode::success;
+  ByteView payload;
+  bool is_response() const { return op == kOpResponse; }
+};
+Result<DeviceMessageView> parse_device_message_view(ByteView b);
+struct RequestView {
+  std::uint8_t item = 0;
+  ByteView payload;
+};
+Result<RequestView> parse_request_view(ByteView b);
+
 // Client -> device request.
 struct Request {
   std::uint8_t item = 0;
