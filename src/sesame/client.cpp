@@ -186,8 +186,8 @@ Result<void> Client::send_encrypted(ByteView message) {
 std::optional<Bytes> Client::poll_transmit() {
   if (tx_head_ >= tx_.size()) return std::nullopt;
   Bytes b = std::move(tx_[tx_head_++]);
-  if (tx_head_ == tx_.size()) {
-    std::vector<Bytes>().swap(tx_);
+  if (tx_head_ == tx_.size()) {  // drained: keep the (small) capacity for the next burst
+    tx_.clear();
     tx_head_ = 0;
   }
   return b;
@@ -257,7 +257,7 @@ Result<void> Client::login(TimePoint now) {
   if (!c) return Unexpected{c.error()};
   cipher_.emplace(std::move(*c));
   const LoginToken token = login_token(*key);
-  const Bytes msg = concat_head({item::login}, token);
+  const std::uint8_t msg[5] = {item::login, token[0], token[1], token[2], token[3]};
   BLECRYPT_TRY_VOID(send_plain(msg));
   state_ = State::logging_in;
   auth_deadline_ = now + cfg_.login_timeout;
@@ -269,7 +269,14 @@ Result<void> Client::request(std::uint8_t it, ByteView payload, TimePoint now) {
   if (state_ != State::ready) return state_ == State::idle ? Errc::not_connected : Errc::not_logged_in;
   if (std::any_of(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.item == it; }))
     return Errc::request_pending;
-  BLECRYPT_TRY_VOID(send_encrypted(encode_request(it, payload)));
+  std::array<std::uint8_t, 64> buf;
+  if (payload.size() + 1 <= buf.size()) {
+    buf[0] = it;
+    std::copy(payload.begin(), payload.end(), buf.begin() + 1);
+    BLECRYPT_TRY_VOID(send_encrypted(ByteView(buf.data(), payload.size() + 1)));
+  } else {
+    BLECRYPT_TRY_VOID(send_encrypted(encode_request(it, payload)));
+  }
   if (it != item::mech_status) pending_.push_back({it, now + cfg_.request_timeout});  // 81 has no response
   return ok();
 }
@@ -316,10 +323,10 @@ Result<void> Client::reset_device(TimePoint now) { return request(item::reset, {
 Result<void> Client::feed(ByteView notification, TimePoint now) {
   if (state_ == State::idle) return Errc::not_connected;
   if (state_ == State::ended) return Errc::session_ended;
-  auto r = reassembler_.feed(notification);
+  auto r = reassembler_.feed_view(notification);
   if (!r) return Unexpected{r.error()};
   if (!r->has_value()) return ok();
-  SegmentedMessage msg = std::move(**r);
+  const SegmentedView msg = **r;
   if (msg.encrypted) {
     if (!cipher_) return Errc::no_session;
     if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;

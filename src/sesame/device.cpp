@@ -118,20 +118,34 @@ void Device::send_encrypted(ByteView message) {
   (void)segment(*sealed, SegmentKind::ciphertext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
-void Device::respond(std::uint8_t it, ResultCode r, ByteView payload) { send_encrypted(encode_response(it, r, payload)); }
+void Device::respond(std::uint8_t it, ResultCode r, ByteView payload) {
+  std::array<std::uint8_t, 64> buf;
+  if (payload.size() + 3 > buf.size()) return send_encrypted(encode_response(it, r, payload));
+  buf[0] = kOpResponse;
+  buf[1] = it;
+  buf[2] = static_cast<std::uint8_t>(r);
+  std::copy(payload.begin(), payload.end(), buf.begin() + 3);
+  send_encrypted(ByteView(buf.data(), payload.size() + 3));
+}
 
 void Device::publish_status() {
-  if (logged_in_) send_encrypted(encode_publish(item::mech_status, status_.encode()));
+  if (!logged_in_) return;
+  std::array<std::uint8_t, 2 + MechStatus::kSize> buf{kOpPublish, item::mech_status};
+  status_.write(buf.data() + 2);
+  send_encrypted(buf);
 }
 void Device::publish_setting() {
-  if (logged_in_) send_encrypted(encode_publish(item::mech_setting, setting_.encode()));
+  if (!logged_in_) return;
+  std::array<std::uint8_t, 2 + MechSetting::kSize> buf{kOpPublish, item::mech_setting};
+  setting_.write(buf.data() + 2);
+  send_encrypted(buf);
 }
 
 std::optional<Bytes> Device::poll_transmit() {
   if (tx_head_ >= tx_.size()) return std::nullopt;
   Bytes b = std::move(tx_[tx_head_++]);
-  if (tx_head_ == tx_.size()) {
-    std::vector<Bytes>().swap(tx_);
+  if (tx_head_ == tx_.size()) {  // drained: keep the (small) capacity for the next burst
+    tx_.clear();
     tx_head_ = 0;
   }
   return b;
@@ -169,17 +183,25 @@ void Device::on_deadline(TimePoint now) {
 
 Result<void> Device::feed(ByteView packet, TimePoint now) {
   if (!connected_) return Errc::not_connected;
-  auto r = reassembler_.feed(packet);
+  auto r = reassembler_.feed_view(packet);
   if (!r) return Unexpected{r.error()};
   if (!r->has_value()) return ok();
-  SegmentedMessage msg = std::move(**r);
+  const SegmentedView msg = **r;
   if (!msg.encrypted) return handle_plain(msg.data, now);
   if (!cipher_ || !logged_in_) {
     ++ignored_;  // encrypted requests before login are ignored (spec §9 #5)
     emit(DeviceEvent{DeviceEvent::Kind::ignored});
     return Errc::no_session;
   }
-  auto plain = cipher_->open(msg.data);
+  if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
+  std::array<std::uint8_t, 64> small;
+  Bytes big;
+  MutableByteView out(small.data(), std::min(small.size(), msg.data.size() - kTagSize));
+  if (msg.data.size() - kTagSize > small.size()) {
+    big.resize(msg.data.size() - kTagSize);
+    out = big;
+  }
+  auto plain = cipher_->open(msg.data, out);
   if (!plain) {
     ++auth_failures_;
     DeviceEvent e{DeviceEvent::Kind::auth_failed};
@@ -187,7 +209,7 @@ Result<void> Device::feed(ByteView packet, TimePoint now) {
     emit(std::move(e));
     return Unexpected{plain.error()};
   }
-  auto req = parse_request_view(*plain);
+  auto req = parse_request_view(out);
   if (!req) return Unexpected{req.error()};
   return handle_request(*req, now);
 }

@@ -78,12 +78,16 @@ int battery_percent_from_volts(double v) {
 
 int MechStatus::battery_percent() const { return battery_percent_from_volts(volts()); }
 
+void MechStatus::write(std::uint8_t* out) const {
+  store_le16(out, battery_raw);
+  store_i16(out + 2, target);
+  store_i16(out + 4, position);
+  out[6] = flags;
+}
+
 Bytes MechStatus::encode() const {
   Bytes b(kSize);
-  store_le16(b.data(), battery_raw);
-  store_i16(b.data() + 2, target);
-  store_i16(b.data() + 4, position);
-  b[6] = flags;
+  write(b.data());
   return b;
 }
 
@@ -97,11 +101,15 @@ Result<MechStatus> MechStatus::parse(ByteView b) {
   return s;
 }
 
+void MechSetting::write(std::uint8_t* out) const {
+  store_i16(out, lock_position);
+  store_i16(out + 2, unlock_position);
+  store_le16(out + 4, auto_lock_seconds);
+}
+
 Bytes MechSetting::encode() const {
   Bytes b(kSize);
-  store_i16(b.data(), lock_position);
-  store_i16(b.data() + 2, unlock_position);
-  store_le16(b.data() + 4, auto_lock_seconds);
+  write(b.data());
   return b;
 }
 

@@ -24,7 +24,11 @@ Result<void> segment(ByteView message, SegmentKind kind, std::vector<Bytes>& out
   return ok();
 }
 
-Result<std::optional<SegmentedMessage>> Reassembler::feed(ByteView packet) {
+Result<std::optional<SegmentedView>> Reassembler::feed_view(ByteView packet) {
+  if (complete_) {
+    buffer_.clear();
+    complete_ = false;
+  }
   if (packet.size() < 2) return Errc::packet_too_short;
   const std::uint8_t header = packet[0];
   if (header > 0x05) return Errc::segment_header_invalid;
@@ -39,15 +43,22 @@ Result<std::optional<SegmentedMessage>> Reassembler::feed(ByteView packet) {
   }
   const ByteView payload = packet.subspan(1);
   if (buffer_.size() + payload.size() > cap_) {
-    reset();
+    buffer_.clear();
+    in_progress_ = false;
     return Errc::reassembly_overflow;
   }
   append(buffer_, payload);
-  if (kind == 0) return std::optional<SegmentedMessage>{};
-  SegmentedMessage msg{std::move(buffer_), kind == 2};
-  buffer_ = Bytes{};
+  if (kind == 0) return std::optional<SegmentedView>{};
   in_progress_ = false;
-  return std::optional<SegmentedMessage>{std::move(msg)};
+  complete_ = true;
+  return std::optional<SegmentedView>{SegmentedView{buffer_, kind == 2}};
+}
+
+Result<std::optional<SegmentedMessage>> Reassembler::feed(ByteView packet) {
+  auto v = feed_view(packet);
+  if (!v) return Unexpected{v.error()};
+  if (!v->has_value()) return std::optional<SegmentedMessage>{};
+  return std::optional<SegmentedMessage>{SegmentedMessage{Bytes((*v)->data.begin(), (*v)->data.end()), (*v)->encrypted}};
 }
 
 }  // namespace blecrypt::sesame

@@ -157,7 +157,7 @@ class Client {
   void after_authenticated(TimePoint now);
   void end_session(std::error_code why);
   void emit(ClientEvent e) {
-    if (events_.capacity() == 0) events_.reserve(8);
+    if (events_.capacity() == 0) events_.reserve(4);
     events_.push_back(std::move(e));
   }
   void set_status(const MechStatus& s);
@@ -172,7 +172,7 @@ class Client {
   std::optional<RandomCode> random_code_;
   SecretBytes secret_;
   std::optional<SessionCipher> cipher_;
-  std::array<std::uint8_t, kDefaultReassemblyCap> plain_{};  // decrypt scratch (no allocation per message)
+  std::array<std::uint8_t, 64> plain_{};  // decrypt scratch for the usual small messages
   std::unique_ptr<crypto::P256KeyPair> ephemeral_;
   std::vector<Pending> pending_;
   std::optional<TimePoint> auth_deadline_;

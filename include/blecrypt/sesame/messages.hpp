@@ -63,6 +63,7 @@ struct MechStatus {
   bool is_stopped() const { return (flags & stopped) != 0; }
   bool is_critical() const { return (flags & critical) != 0; }
   Bytes encode() const;
+  void write(std::uint8_t* out) const;  // kSize bytes
   static Result<MechStatus> parse(ByteView b);  // exactly 7 bytes (or more: the first 7 are used)
   friend bool operator==(const MechStatus&, const MechStatus&) = default;
 };
@@ -77,6 +78,7 @@ struct MechSetting {
   std::uint16_t auto_lock_seconds = 0;
   static constexpr std::size_t kSize = 6;
   Bytes encode() const;
+  void write(std::uint8_t* out) const;  // kSize bytes
   static Result<MechSetting> parse(ByteView b);
   friend bool operator==(const MechSetting&, const MechSetting&) = default;
 };

@@ -27,6 +27,12 @@ struct SegmentedMessage {
   bool encrypted = false;  // kind 2: ciphertext || tag
 };
 
+// A complete message inside the reassembler's buffer: valid until the next feed() / reset().
+struct SegmentedView {
+  ByteView data;
+  bool encrypted = false;
+};
+
 // Receiver: packets of any length >= 2 are accepted. A start packet discards any partial message
 // (counted in discarded_partials()). Every illegal packet is a typed error and leaves the
 // reassembler ready for the next start.
@@ -35,7 +41,14 @@ class Reassembler {
   explicit Reassembler(std::size_t cap = kDefaultReassemblyCap) : cap_(cap) {}
   // A complete message, or nullopt when more packets are needed.
   Result<std::optional<SegmentedMessage>> feed(ByteView packet);
-  void reset() noexcept { buffer_.clear(); in_progress_ = false; }
+  // The same without copying the message out (the buffer keeps its capacity between messages).
+  Result<std::optional<SegmentedView>> feed_view(ByteView packet);
+  // Drops any partial message and releases the buffer.
+  void reset() noexcept {
+    Bytes().swap(buffer_);
+    in_progress_ = false;
+    complete_ = false;
+  }
   bool in_progress() const noexcept { return in_progress_; }
   std::size_t discarded_partials() const noexcept { return discarded_partials_; }
 
@@ -43,6 +56,7 @@ class Reassembler {
   std::size_t cap_;
   Bytes buffer_;
   bool in_progress_ = false;
+  bool complete_ = false;  // buffer_ holds the last complete message
   std::size_t discarded_partials_ = 0;
 };
 
