@@ -16,14 +16,19 @@ Result<SecretBytes> derive_device_secret(const crypto::P256KeyPair& own, const c
   return SecretBytes(z->view().first(kSecretSize));
 }
 
-Result<SecretBytes> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code) {
+Result<void> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code,
+                                SessionKey& out) {
   if (device_secret.size() != kSecretSize) return Errc::invalid_argument;
   auto cmac = backend.aes_cmac(device_secret);
   if (!cmac) return Unexpected{cmac.error()};
-  crypto::Block mac = (*cmac)->mac(code);
-  SecretBytes key(ByteView(mac.data(), mac.size()));
-  secure_wipe(mac.data(), mac.size());
-  return key;
+  out.bytes = (*cmac)->mac(code);
+  return ok();
+}
+
+Result<SecretBytes> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code) {
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(backend, device_secret, code, key));
+  return SecretBytes(key.view());
 }
 
 LoginToken login_token(ByteView session_key) {

@@ -250,13 +250,13 @@ Result<void> Client::login(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
   if (secret_.size() != kSecretSize) return Errc::no_secret;
-  auto key = derive_session_key(*backend_, secret_, *random_code_);
-  if (!key) return Unexpected{key.error()};
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
   // The cipher (counters 0) exists before LOGIN goes out: the success response is encrypted.
-  auto c = SessionCipher::create(*backend_, *key, *random_code_);
+  auto c = SessionCipher::create(*backend_, key.view(), *random_code_);
   if (!c) return Unexpected{c.error()};
   cipher_.emplace(std::move(*c));
-  const LoginToken token = login_token(*key);
+  const LoginToken token = login_token(key.view());
   const std::uint8_t msg[5] = {item::login, token[0], token[1], token[2], token[3]};
   BLECRYPT_TRY_VOID(send_plain(msg));
   state_ = State::logging_in;
@@ -462,9 +462,9 @@ Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint n
   }
   secret_ = std::move(*secret);
   // Install the cipher now: encrypted publishes may follow right behind this response.
-  auto key = derive_session_key(*backend_, secret_, *random_code_);
-  if (!key) return Unexpected{key.error()};
-  auto c = SessionCipher::create(*backend_, *key, *random_code_);
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
+  auto c = SessionCipher::create(*backend_, key.view(), *random_code_);
   if (!c) return Unexpected{c.error()};
   cipher_.emplace(std::move(*c));
   state_ = State::ready;

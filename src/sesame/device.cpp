@@ -244,9 +244,9 @@ Result<void> Device::handle_registration(const RequestView& req, TimePoint now) 
   if (!own) return Unexpected{own.error()};
   auto secret = derive_device_secret(**own, **peer);
   if (!secret) return Unexpected{secret.error()};
-  auto key = derive_session_key(*backend_, *secret, random_code_);
-  if (!key) return Unexpected{key.error()};
-  auto c = SessionCipher::create(*backend_, *key, random_code_, cfg_.advance_decrypt_counter_on_failure);
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, *secret, random_code_, key));
+  auto c = SessionCipher::create(*backend_, key.view(), random_code_, cfg_.advance_decrypt_counter_on_failure);
   if (!c) return Unexpected{c.error()};
   secret_ = std::move(*secret);
   if (n == 68) {
@@ -278,16 +278,16 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
     emit(DeviceEvent{DeviceEvent::Kind::login_failed, item::login, ResultCode::invalid_format});
     return Errc::payload_length;
   }
-  auto key = derive_session_key(*backend_, secret_, random_code_);
-  if (!key) return Unexpected{key.error()};
-  const LoginToken expected = login_token(*key);
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, random_code_, key));
+  const LoginToken expected = login_token(key.view());
   if (!equal(expected, req.payload)) {
     plain_result(ResultCode::invalid_signature);  // spec §9 #5: emulator answers result 4
     emit(DeviceEvent{DeviceEvent::Kind::login_failed, item::login, ResultCode::invalid_signature});
     return Errc::login_rejected;
   }
   if (!cipher_) {
-    auto c = SessionCipher::create(*backend_, *key, random_code_, cfg_.advance_decrypt_counter_on_failure);
+    auto c = SessionCipher::create(*backend_, key.view(), random_code_, cfg_.advance_decrypt_counter_on_failure);
     if (!c) return Unexpected{c.error()};
     cipher_.emplace(std::move(*c));
   } else if (cfg_.reset_counters_on_login) {

@@ -29,6 +29,18 @@ Result<SecretBytes> derive_device_secret(const crypto::P256KeyPair& own, const c
 Result<SecretBytes> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code);
 // The first 4 bytes of the session key (sent in clear by LOGIN).
 LoginToken login_token(ByteView session_key);
+
+// A session key on the stack that wipes itself (the engines' allocation-free path).
+struct SessionKey {
+  crypto::Block bytes{};
+  SessionKey() = default;
+  SessionKey(const SessionKey&) = delete;
+  SessionKey& operator=(const SessionKey&) = delete;
+  ~SessionKey() { secure_wipe(bytes.data(), bytes.size()); }
+  ByteView view() const noexcept { return {bytes.data(), bytes.size()}; }
+};
+Result<void> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code,
+                                SessionKey& out);
 Nonce make_nonce(std::uint64_t counter, const RandomCode& code);
 
 // One connection's CCM context: the same key and nonce construction for both directions, a tx
