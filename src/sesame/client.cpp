@@ -154,7 +154,6 @@ void Client::end_session(std::error_code why) {
 void Client::on_advertisement(const Advertisement& adv, TimePoint now) {
   const bool had_history = adv_ && adv_->has_history;
   adv_ = adv;
-  if (adv.has_history) cfg_.drain_history = true;
   if (state_ == State::ready && adv.has_history && !had_history && !draining_) (void)drain_history(now);
 }
 
@@ -511,7 +510,8 @@ Result<void> Client::handle_login(const DeviceMessageView& m, bool encrypted, Ti
 }
 
 void Client::after_authenticated(TimePoint now) {
-  if (cfg_.drain_history && !draining_) (void)drain_history(now);
+  const bool adv_says_history = adv_ && adv_->has_history;
+  if ((cfg_.drain_history || adv_says_history) && !draining_) (void)drain_history(now);
 }
 
 void Client::handle_response(const DeviceMessageView& m, TimePoint now) {

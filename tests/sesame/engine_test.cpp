@@ -171,6 +171,17 @@ TEST_P(SesameEngine, HistoryDrainWhenAdvertisementSaysSo) {
   EXPECT_FALSE(p.device.advertisement().has_history);
   ASSERT_TRUE(p.client.lock_state().last_history);
   EXPECT_EQ(p.client.lock_state().last_history->tag.text, "t2");
+  // Next connection: the advertisement no longer says "history", so no HISTORY request goes out.
+  p.disconnect();
+  p.events();
+  const auto adv2 = parse_advertisement(p.device.advertisement_payload());
+  ASSERT_TRUE(adv2);
+  EXPECT_FALSE(adv2->has_history);
+  p.client.on_advertisement(*adv2, p.now);
+  p.connect();
+  EXPECT_TRUE(p.client.ready());
+  EXPECT_EQ(p.client.tx_counter(), 0u);
+  EXPECT_FALSE(any_event(p.events(), [](const ClientEvent& e) { return e.item == item::history; }));
 }
 
 TEST_P(SesameEngine, CountersStayAlignedOverThousandsOfMessages) {
