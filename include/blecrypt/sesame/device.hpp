@@ -1,0 +1,162 @@
+// SESAME 5 device emulator (sans-IO): a lock as complete as the protocol needs. It publishes the
+// random code when the client subscribes, accepts registration (64- or 68-byte payloads) and
+// login, and runs a mech model whose angle moves over time (publishes while moving and at rest via
+// deadlines), an auto-lock timer, a history store, a version string and reset. The §9 knobs are
+// options of DeviceConfig.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blecrypt/bytes.hpp"
+#include "blecrypt/crypto.hpp"
+#include "blecrypt/result.hpp"
+#include "blecrypt/secret.hpp"
+#include "blecrypt/sesame/advertisement.hpp"
+#include "blecrypt/sesame/cipher.hpp"
+#include "blecrypt/sesame/messages.hpp"
+#include "blecrypt/sesame/segment.hpp"
+#include "blecrypt/time.hpp"
+
+namespace blecrypt::sesame {
+
+struct DeviceConfig {
+  const crypto::Backend* backend = nullptr;  // nullptr: crypto::default_backend()
+  std::uint16_t model = model::sesame5;
+  Uuid uuid{};
+  std::optional<SecretBytes> secret;         // registered with this secret; none: unregistered
+  std::size_t packet_size = kDefaultPacketSize;
+  std::size_t reassembly_cap = kDefaultReassemblyCap;
+  std::int64_t unix_time_offset = 0;         // device unix seconds = offset + seconds of `now`
+  std::string version = "blecrypt-emu";      // VERSION_TAG answer (12 bytes, like the hardware)
+  MechStatus status{3000, kNoTarget, 0, MechStatus::in_unlock_range | MechStatus::stopped};
+  MechSetting setting{-90, 0, 0};
+  std::int16_t degrees_per_step = 30;        // motor model: angle change per step
+  Duration step_interval = std::chrono::milliseconds(100);
+  Duration auth_timeout = std::chrono::seconds(10);  // drop sessions not authenticated by then (0: never)
+  std::size_t history_capacity = 100;
+  // Spec §9 knobs.
+  bool advance_decrypt_counter_on_failure = false;   // #2
+  bool reset_counters_on_login = true;               // #3
+  bool accept_64_byte_registration = true;           // #4 (ESP32 demo form without timestamp)
+};
+
+struct DeviceEvent {
+  enum class Kind {
+    subscribed,     // INITIAL sent
+    registered,     // a client registered (the secret is now set)
+    logged_in,
+    login_failed,
+    request,        // an encrypted request was handled (item, result)
+    auth_failed,    // an encrypted packet failed its tag (dropped)
+    ignored,        // a message that is not allowed in this state was ignored (item)
+    motion_done,    // the motor came to rest (status)
+    auto_locked,    // the auto-lock timer started a lock
+    reset,          // RESET: unregistered, history cleared
+    session_ended,  // the device drops the connection (error says why)
+  };
+  DeviceEvent() = default;
+  explicit DeviceEvent(Kind k, std::uint8_t it = 0, ResultCode r = ResultCode::success) : kind(k), item(it), result(r) {}
+  Kind kind{};
+  std::uint8_t item = 0;
+  ResultCode result = ResultCode::success;
+  std::error_code error;
+  MechStatus status;
+};
+
+class Device {
+ public:
+  Device(DeviceConfig config, crypto::Rng& rng);
+  ~Device();
+  Device(Device&&) noexcept;
+  Device& operator=(Device&&) noexcept;
+
+  // What the lock advertises right now (registered bit, has-history bit).
+  Advertisement advertisement() const;
+  Bytes advertisement_payload() const { return build_advertisement(advertisement()); }
+
+  // The client enabled notifications: new random code, INITIAL published in plaintext.
+  void on_connected(TimePoint now);
+  // Link down: session keys wiped (mech model and history keep running).
+  void on_disconnected();
+
+  Result<void> feed(ByteView packet, TimePoint now);
+  std::optional<Bytes> poll_transmit();
+  std::optional<DeviceEvent> poll_event();
+  std::optional<TimePoint> next_deadline() const;
+  void on_deadline(TimePoint now);
+  // Factory state: unregistered, history cleared, mech as configured, session dropped.
+  void reset();
+
+  // Physical-world hooks for tests and demos.
+  void set_battery_raw(std::uint16_t raw);
+  void turn_by_hand(std::int16_t position, TimePoint now);  // manual lock/unlock: history 7/8/9
+
+  bool connected() const noexcept { return connected_; }
+  bool registered() const noexcept { return secret_.size() == kSecretSize; }
+  bool logged_in() const noexcept { return logged_in_; }
+  const SecretBytes& secret() const noexcept { return secret_; }
+  const MechStatus& status() const noexcept { return status_; }
+  const MechSetting& setting() const noexcept { return setting_; }
+  const std::vector<HistoryRecord>& history() const noexcept { return history_; }
+  std::uint32_t unix_time(TimePoint now) const;
+  std::uint64_t tx_counter() const noexcept { return cipher_ ? cipher_->tx_counter() : 0; }
+  std::uint64_t rx_counter() const noexcept { return cipher_ ? cipher_->rx_counter() : 0; }
+  std::size_t auth_failures() const noexcept { return auth_failures_; }
+  std::size_t ignored_messages() const noexcept { return ignored_; }
+
+ private:
+  Result<void> handle_plain(ByteView message, TimePoint now);
+  Result<void> handle_request(const RequestView& req, TimePoint now);
+  Result<void> handle_registration(const RequestView& req, TimePoint now);
+  Result<void> handle_login(const RequestView& req, TimePoint now);
+  void send_plain(ByteView message);
+  void send_encrypted(ByteView message);
+  void respond(std::uint8_t item, ResultCode r, ByteView payload = {});
+  void publish_status();
+  void publish_setting();
+  void start_motion(std::int16_t target, TimePoint now);
+  void step_motion(TimePoint now);
+  void add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now);
+  void end_session(std::error_code why);
+  void emit(DeviceEvent e) {
+    if (events_.capacity() == 0) events_.reserve(8);
+    events_.push_back(std::move(e));
+  }
+  void update_rest_flags();
+
+  DeviceConfig cfg_;
+  const crypto::Backend* backend_;
+  crypto::Rng* rng_;
+  // persistent state
+  SecretBytes secret_;
+  MechStatus status_;
+  MechSetting setting_;
+  std::vector<HistoryRecord> history_;
+  std::int32_t next_history_id_ = 1;
+  std::int64_t clock_adjust_ = 0;
+  std::optional<std::int16_t> motion_target_;
+  std::optional<TimePoint> next_step_;
+  std::optional<TimePoint> autolock_at_;
+  // session state
+  bool connected_ = false;
+  bool logged_in_ = false;
+  Reassembler reassembler_;
+  RandomCode random_code_{};
+  std::optional<SessionCipher> cipher_;
+  std::optional<TimePoint> auth_deadline_;
+  // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
+  // session holds no queue memory.
+  std::vector<Bytes> tx_;
+  std::size_t tx_head_ = 0;
+  std::vector<DeviceEvent> events_;
+  std::size_t events_head_ = 0;
+  std::size_t auth_failures_ = 0;
+  std::size_t ignored_ = 0;
+};
+
+}  // namespace blecrypt::sesame

@@ -1,0 +1,60 @@
+// Errors of the SESAME 5 (OS3) stack: one category for every layer (advertisement, segment,
+// security, application, engines, share URI). Each message names the layer and the field.
+#pragma once
+
+#include <system_error>
+
+namespace blecrypt::sesame {
+
+enum class Errc {
+  // advertisement
+  not_sesame = 1,           // no manufacturer data with company id 0x055A
+  ad_malformed,             // an AD structure's length runs past the payload
+  manufacturer_data_short,  // manufacturer data shorter than 21 bytes
+  // segment layer
+  packet_too_short,         // packet shorter than 2 bytes (header + at least one byte)
+  segment_header_invalid,   // header byte > 0x05
+  segment_without_start,    // continuation or end packet with no message started
+  reassembly_overflow,      // reassembled message longer than the cap (default 512 bytes)
+  message_empty,            // asked to send an empty message
+  message_too_large,        // asked to send a message longer than the cap
+  packet_size_invalid,      // packet size below 2
+  // security layer
+  no_session,               // ciphertext received or requested before a session key exists
+  authentication_failed,    // CCM tag did not verify (message dropped)
+  counter_exhausted,        // tx counter would wrap: a counter value is never reused
+  ciphertext_short,         // ciphertext shorter than the 4-byte tag plus one byte
+  plaintext_after_login,    // plaintext message where only ciphertext is allowed
+  // application layer
+  message_short,            // application message shorter than its fixed header
+  unknown_op_code,          // response/publish op code not 07 or 08
+  payload_length,           // item payload has the wrong length
+  tag_length,               // history tag length byte runs past the payload
+  history_record_short,     // history record shorter than 16 bytes
+  // engines
+  request_pending,          // a request for this item is already in flight
+  not_connected,            // no connection / INITIAL random code not yet received
+  not_logged_in,            // command before login completed
+  no_secret,                // login without a device secret
+  already_registered,       // device answered registration with INVALID_ACTION (9)
+  login_rejected,           // device answered login with an error result
+  registration_failed,      // registration response malformed or error result
+  invalid_public_key,       // peer public key not a valid P-256 point
+  timeout,                  // a deadline passed (INITIAL, login, request)
+  session_ended,            // the session was ended (disconnect required)
+  disconnected,             // the link went down (session keys wiped)
+  invalid_argument,         // caller passed a value outside the allowed range
+  // share URI
+  uri_scheme,               // does not start with ssm://UI?
+  uri_parameter,            // t is not "sk", sk missing, or bad percent-encoding / level
+  uri_base64,               // sk is not base64
+  uri_key_format,           // sk decodes to a length that is neither OS3 (39) nor OS2 (99)
+};
+
+const std::error_category& category() noexcept;
+std::error_code make_error_code(Errc e) noexcept;
+
+}  // namespace blecrypt::sesame
+
+template <>
+struct std::is_error_code_enum<blecrypt::sesame::Errc> : std::true_type {};

@@ -1,0 +1,38 @@
+// The SESAME app's "share key" QR code: ssm://UI?t=sk&sk=<base64>&l=<level>&n=<name> (spec §5.2).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "blecrypt/bytes.hpp"
+#include "blecrypt/crypto.hpp"
+#include "blecrypt/result.hpp"
+#include "blecrypt/secret.hpp"
+#include "blecrypt/sesame/advertisement.hpp"
+#include "blecrypt/sesame/errors.hpp"
+
+namespace blecrypt::sesame {
+
+struct ShareKey {
+  std::uint8_t model = 0;
+  SecretBytes secret;                          // the 16-byte device secret
+  bool os2 = false;                            // 99-byte OS2 layout (SESAME 3/4, bot, bike): import only
+  std::optional<crypto::P256Raw> public_key;   // OS2: device public key
+  std::optional<Uuid> uuid;                    // OS3: device UUID
+  std::optional<std::uint32_t> key_time;       // OS3: key creation time (u32 LE)
+  std::optional<std::uint16_t> key_index;      // OS3
+  int level = -1;                              // l: 0 owner, 1 manager, 2 guest, -1 absent
+  std::string name;                            // n, percent-decoded
+  std::string level_name() const;
+};
+
+Result<ShareKey> parse_share_uri(std::string_view uri);
+// Standard or URL-safe base64, padding optional. nullopt on any other character.
+std::optional<Bytes> base64_decode(std::string_view text);
+std::string base64_encode(ByteView data);
+// Builds an OS3 share URI (for tests, demos and emulators).
+std::string build_share_uri(std::uint8_t model, ByteView secret, const Uuid& uuid, int level, std::string_view name,
+                            std::uint32_t key_time = 0, std::uint16_t key_index = 0);
+
+}  // namespace blecrypt::sesame

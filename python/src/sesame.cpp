@@ -1,0 +1,331 @@
+// _blecrypt.sesame: the SESAME 5 client engine, device emulator and parsers for Python. The
+// user-facing API (python/blecrypt/sesame.py) wraps these with a clock and typed events.
+#include <memory>
+
+#include "bindings.hpp"
+#include "blecrypt/sesame/advertisement.hpp"
+#include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/device.hpp"
+#include "blecrypt/sesame/share_uri.hpp"
+
+namespace blecrypt::python {
+namespace {
+
+using namespace blecrypt::sesame;
+
+TimePoint tp(double seconds) { return time_from_seconds(seconds); }
+double secs(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+std::unique_ptr<crypto::Rng> make_rng(std::optional<std::uint64_t> seed) {
+  if (seed) return std::make_unique<crypto::DeterministicRng>(*seed);
+  return nullptr;
+}
+
+py::dict status_dict(const MechStatus& s) {
+  py::dict d;
+  d["battery_raw"] = s.battery_raw;
+  d["volts"] = s.volts();
+  d["percent"] = s.battery_percent();
+  d["target"] = s.target == kNoTarget ? py::object(py::none()) : py::object(py::int_(s.target));
+  d["position"] = s.position;
+  d["flags"] = s.flags;
+  d["state"] = position_name(position_from_status(s));
+  return d;
+}
+py::dict setting_dict(const MechSetting& s) {
+  py::dict d;
+  d["lock_position"] = s.lock_position;
+  d["unlock_position"] = s.unlock_position;
+  d["auto_lock_seconds"] = s.auto_lock_seconds;
+  return d;
+}
+py::dict tag_dict(const HistoryTag& t) {
+  py::dict d;
+  d["kind"] = t.kind == HistoryTag::Kind::text ? "text" : "uuid";
+  d["text"] = t.text;
+  d["uuid_type"] = t.uuid_type;
+  d["uuid"] = t.kind == HistoryTag::Kind::uuid ? py::object(py::str(uuid_to_string(t.uuid))) : py::object(py::none());
+  d["description"] = t.describe();
+  return d;
+}
+py::dict record_dict(const HistoryRecord& r) {
+  py::dict d;
+  d["id"] = r.id;
+  d["type"] = r.type;
+  d["type_name"] = r.type_name();
+  d["unix_time"] = r.unix_time;
+  d["status"] = status_dict(r.status);
+  d["tag"] = tag_dict(r.tag);
+  d["source"] = r.source == HistoryRecord::Source::ble ? "ble" : r.source == HistoryRecord::Source::wifi_module2 ? "wifi_module2" : "web";
+  return d;
+}
+
+py::dict event_dict(const ClientEvent& e) {
+  py::dict d;
+  d["kind"] = kind_name(e.kind);
+  d["item"] = e.item;
+  d["item_name"] = item_name(e.item);
+  d["result"] = static_cast<int>(e.result);
+  d["result_name"] = result_name(e.result);
+  d["error"] = e.error ? py::object(py::str(e.error.message())) : py::object(py::none());
+  switch (e.kind) {
+    case ClientEvent::Kind::random_code: d["random_code"] = to_py(e.random_code); break;
+    case ClientEvent::Kind::registered: d["secret"] = to_py(e.secret.view()); break;
+    case ClientEvent::Kind::logged_in: d["device_time"] = e.device_time; break;
+    case ClientEvent::Kind::mech_status: d["status"] = status_dict(e.status); break;
+    case ClientEvent::Kind::mech_setting: d["setting"] = setting_dict(e.setting); break;
+    case ClientEvent::Kind::history: d["record"] = record_dict(*e.record); break;
+    case ClientEvent::Kind::version: d["text"] = e.text; break;
+    case ClientEvent::Kind::publish:
+    case ClientEvent::Kind::command_result: d["payload"] = to_py(e.payload); break;
+    default: break;
+  }
+  return d;
+}
+
+void check(const Result<void>& r) {
+  if (!r) throw py::value_error(r.error().message());
+}
+
+Uuid uuid_arg(const std::optional<py::bytes>& b) {
+  Uuid u{};
+  if (!b) return u;
+  Bytes raw = from_py(*b);
+  if (raw.size() != 16) throw py::value_error("sesame: uuid must be 16 bytes");
+  std::copy(raw.begin(), raw.end(), u.begin());
+  return u;
+}
+
+std::optional<SecretBytes> secret_arg(const std::optional<py::bytes>& b) {
+  if (!b) return std::nullopt;
+  Bytes raw = from_py(*b);
+  if (raw.size() != kSecretSize) throw py::value_error("sesame: secret must be 16 bytes, got " + std::to_string(raw.size()));
+  SecretBytes s(raw);
+  secure_wipe(raw.data(), raw.size());
+  return s;
+}
+
+HistoryTag tag_arg(const py::object& tag) {
+  if (tag.is_none()) return HistoryTag{};
+  if (py::isinstance<py::str>(tag)) return HistoryTag::from_text(tag.cast<std::string>());
+  if (py::isinstance<py::bytes>(tag)) {
+    auto t = HistoryTag::parse(from_py(tag.cast<py::bytes>()));
+    if (!t) throw py::value_error(t.error().message());
+    return *t;
+  }
+  throw py::type_error("sesame: tag must be str (text tag), bytes (encoded tag) or None");
+}
+
+template <typename Engine>
+py::list drain(Engine& e) {
+  py::list out;
+  while (auto p = e.poll_transmit()) out.append(to_py(*p));
+  return out;
+}
+
+template <typename Engine>
+void run_deadlines(Engine& e, double until) {
+  for (int guard = 0; guard < 1000000; ++guard) {
+    auto d = e.next_deadline();
+    if (!d || secs(*d) > until) break;
+    e.on_deadline(*d);
+  }
+}
+
+struct PyDevice {
+  std::unique_ptr<crypto::Rng> own_rng;
+  std::unique_ptr<Device> dev;
+  std::string last_error;
+};
+
+struct PyClient {
+  std::unique_ptr<crypto::Rng> own_rng;
+  std::unique_ptr<Client> cli;
+};
+
+void add_sesame(py::module_& m) {
+  auto s = m.def_submodule("sesame", "SESAME 5 (OS3) engines and parsers");
+
+  py::class_<PyDevice>(s, "Device")
+      .def(py::init([](int model, std::optional<py::bytes> uuid, std::optional<py::bytes> secret, std::size_t packet_size,
+                       std::int64_t unix_time_offset, std::optional<std::uint64_t> seed, bool advance_on_failure,
+                       bool reset_counters_on_login, bool accept_64, std::string backend) {
+             if (packet_size < 2) throw py::value_error("sesame: packet size must be >= 2 (mtu >= 5)");
+             if (model < 0 || model > 0xFFFF) throw py::value_error("sesame: model must be 0..65535");
+             auto p = std::make_unique<PyDevice>();
+             p->own_rng = make_rng(seed);
+             DeviceConfig c;
+             if (!backend.empty()) {
+               c.backend = crypto::backend_by_name(backend);
+               if (!c.backend) throw py::value_error("unknown crypto backend '" + backend + "'");
+             }
+             c.model = static_cast<std::uint16_t>(model);
+             c.uuid = uuid_arg(uuid);
+             c.secret = secret_arg(secret);
+             c.packet_size = packet_size;
+             c.unix_time_offset = unix_time_offset;
+             c.advance_decrypt_counter_on_failure = advance_on_failure;
+             c.reset_counters_on_login = reset_counters_on_login;
+             c.accept_64_byte_registration = accept_64;
+             p->dev = std::make_unique<Device>(std::move(c), p->own_rng ? *p->own_rng : crypto::system_rng());
+             return p;
+           }),
+           py::arg("model"), py::arg("uuid"), py::arg("secret"), py::arg("packet_size"), py::arg("unix_time_offset"),
+           py::arg("seed") = py::none(), py::arg("advance_decrypt_counter_on_failure") = false,
+           py::arg("reset_counters_on_login") = true, py::arg("accept_64_byte_registration") = true,
+           py::arg("backend") = "")
+      .def("advertisement", [](PyDevice& d) { return to_py(d.dev->advertisement_payload()); })
+      .def("connect", [](PyDevice& d, double now) { d.dev->on_connected(tp(now)); return drain(*d.dev); })
+      .def("disconnect", [](PyDevice& d) { d.dev->on_disconnected(); })
+      .def("receive",
+           [](PyDevice& d, const py::bytes& packet, double now) {
+             run_deadlines(*d.dev, now);
+             auto r = d.dev->feed(from_py(packet), tp(now));
+             d.last_error = r ? "" : r.error().message();
+             return drain(*d.dev);
+           })
+      .def("advance_to", [](PyDevice& d, double now) { run_deadlines(*d.dev, now); return drain(*d.dev); })
+      .def("next_deadline", [](PyDevice& d) { auto t = d.dev->next_deadline(); return t ? py::object(py::float_(secs(*t))) : py::object(py::none()); })
+      .def("turn_by_hand", [](PyDevice& d, int position, double now) {
+             d.dev->turn_by_hand(static_cast<std::int16_t>(position), tp(now));
+             return drain(*d.dev);
+           })
+      .def("set_battery_raw", [](PyDevice& d, int raw) { d.dev->set_battery_raw(static_cast<std::uint16_t>(raw)); })
+      .def_property_readonly("last_error", [](PyDevice& d) { return d.last_error; })
+      .def_property_readonly("registered", [](PyDevice& d) { return d.dev->registered(); })
+      .def_property_readonly("logged_in", [](PyDevice& d) { return d.dev->logged_in(); })
+      .def_property_readonly("connected", [](PyDevice& d) { return d.dev->connected(); })
+      .def_property_readonly("secret", [](PyDevice& d) {
+        return d.dev->registered() ? py::object(to_py(d.dev->secret().view())) : py::object(py::none());
+      })
+      .def_property_readonly("status", [](PyDevice& d) { return status_dict(d.dev->status()); })
+      .def_property_readonly("setting", [](PyDevice& d) { return setting_dict(d.dev->setting()); })
+      .def_property_readonly("history", [](PyDevice& d) {
+        py::list l;
+        for (const auto& r : d.dev->history()) l.append(record_dict(r));
+        return l;
+      })
+      .def_property_readonly("tx_counter", [](PyDevice& d) { return d.dev->tx_counter(); })
+      .def_property_readonly("rx_counter", [](PyDevice& d) { return d.dev->rx_counter(); })
+      .def_property_readonly("auth_failures", [](PyDevice& d) { return d.dev->auth_failures(); });
+
+  py::class_<PyClient>(s, "Client")
+      .def(py::init([](std::optional<py::bytes> secret, std::size_t packet_size, std::int64_t unix_time_offset,
+                       bool auto_authenticate, bool auto_time_sync, std::optional<std::uint64_t> seed, std::string backend) {
+             if (packet_size < 2) throw py::value_error("sesame: packet size must be >= 2 (mtu >= 5)");
+             auto p = std::make_unique<PyClient>();
+             p->own_rng = make_rng(seed);
+             ClientConfig c;
+             if (!backend.empty()) {
+               c.backend = crypto::backend_by_name(backend);
+               if (!c.backend) throw py::value_error("unknown crypto backend '" + backend + "'");
+             }
+             c.secret = secret_arg(secret);
+             c.packet_size = packet_size;
+             c.unix_time_offset = unix_time_offset;
+             c.auto_authenticate = auto_authenticate;
+             c.auto_time_sync = auto_time_sync;
+             p->cli = std::make_unique<Client>(std::move(c), p->own_rng ? *p->own_rng : crypto::system_rng());
+             return p;
+           }),
+           py::arg("secret"), py::arg("packet_size"), py::arg("unix_time_offset"), py::arg("auto_authenticate") = false,
+           py::arg("auto_time_sync") = true, py::arg("seed") = py::none(), py::arg("backend") = "")
+      .def("connect", [](PyClient& c, double now) { c.cli->on_connected(tp(now)); })
+      .def("disconnect", [](PyClient& c) { c.cli->on_disconnected(); })
+      .def("set_advertisement", [](PyClient& c, const py::bytes& ad, double now) {
+        auto a = parse_advertisement(from_py(ad));
+        if (!a) throw py::value_error(a.error().message());
+        c.cli->on_advertisement(*a, tp(now));
+        return drain(*c.cli);
+      })
+      .def("receive",
+           [](PyClient& c, const py::bytes& notification, double now) {
+             run_deadlines(*c.cli, now);
+             auto r = c.cli->feed(from_py(notification), tp(now));
+             py::list packets = drain(*c.cli);
+             return py::make_tuple(packets, r ? py::object(py::none()) : py::object(py::str(r.error().message())));
+           })
+      .def("advance_to", [](PyClient& c, double now) { run_deadlines(*c.cli, now); return drain(*c.cli); })
+      .def("register", [](PyClient& c, double now) { check(c.cli->register_device(tp(now))); return drain(*c.cli); })
+      .def("login", [](PyClient& c, double now) { check(c.cli->login(tp(now))); return drain(*c.cli); })
+      .def("lock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->lock(tag_arg(tag), tp(now))); return drain(*c.cli); })
+      .def("unlock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->unlock(tag_arg(tag), tp(now))); return drain(*c.cli); })
+      .def("toggle", [](PyClient& c, const py::object& tag, double now) { check(c.cli->toggle(tag_arg(tag), tp(now))); return drain(*c.cli); })
+      .def("read_history", [](PyClient& c, int flag, double now) { check(c.cli->read_history(tp(now), static_cast<std::uint8_t>(flag))); return drain(*c.cli); })
+      .def("drain_history", [](PyClient& c, double now) { check(c.cli->drain_history(tp(now))); return drain(*c.cli); })
+      .def("delete_history", [](PyClient& c, std::int32_t id, double now) { check(c.cli->delete_history(id, tp(now))); return drain(*c.cli); })
+      .def("version", [](PyClient& c, double now) { check(c.cli->read_version(tp(now))); return drain(*c.cli); })
+      .def("sync_time", [](PyClient& c, double now) { check(c.cli->sync_time(tp(now))); return drain(*c.cli); })
+      .def("set_autolock", [](PyClient& c, int seconds, double now) {
+        if (seconds < 0 || seconds > 0xFFFF) throw py::value_error("sesame: auto-lock seconds must be 0..65535");
+        check(c.cli->set_autolock(static_cast<std::uint16_t>(seconds), tp(now)));
+        return drain(*c.cli);
+      })
+      .def("events", [](PyClient& c) {
+        py::list l;
+        while (auto e = c.cli->poll_event()) l.append(event_dict(*e));
+        return l;
+      })
+      .def("next_deadline", [](PyClient& c) { auto t = c.cli->next_deadline(); return t ? py::object(py::float_(secs(*t))) : py::object(py::none()); })
+      .def_property_readonly("state_name", [](PyClient& c) {
+        static constexpr const char* names[] = {"idle", "awaiting_initial", "connected", "registering", "logging_in", "ready", "ended"};
+        return std::string(names[static_cast<int>(c.cli->state())]);
+      })
+      .def_property_readonly("lock_state", [](PyClient& c) {
+        const auto& st = c.cli->lock_state();
+        py::dict d;
+        d["position"] = position_name(st.position);
+        d["battery_percent"] = st.battery_percent();
+        d["battery_volts"] = st.battery_volts();
+        d["status"] = st.status ? py::object(status_dict(*st.status)) : py::object(py::none());
+        d["setting"] = st.setting ? py::object(setting_dict(*st.setting)) : py::object(py::none());
+        d["last_history"] = st.last_history ? py::object(record_dict(*st.last_history)) : py::object(py::none());
+        d["version"] = st.version;
+        d["description"] = st.describe();
+        return d;
+      })
+      .def_property_readonly("secret", [](PyClient& c) {
+        return c.cli->device_secret().empty() ? py::object(py::none()) : py::object(to_py(c.cli->device_secret().view()));
+      })
+      .def_property_readonly("tx_counter", [](PyClient& c) { return c.cli->tx_counter(); })
+      .def_property_readonly("rx_counter", [](PyClient& c) { return c.cli->rx_counter(); });
+
+  s.def("parse_share_uri", [](const std::string& uri) {
+    auto k = parse_share_uri(uri);
+    if (!k) throw py::value_error(k.error().message());
+    py::dict d;
+    d["model"] = k->model;
+    d["model_name"] = model_name(k->model);
+    d["secret"] = to_py(k->secret.view());
+    d["os2"] = k->os2;
+    d["public_key"] = k->public_key ? py::object(to_py(*k->public_key)) : py::object(py::none());
+    d["uuid"] = k->uuid ? py::object(py::str(uuid_to_string(*k->uuid))) : py::object(py::none());
+    d["key_time"] = k->key_time ? py::object(py::int_(*k->key_time)) : py::object(py::none());
+    d["key_index"] = k->key_index ? py::object(py::int_(*k->key_index)) : py::object(py::none());
+    d["level"] = k->level >= 0 ? py::object(py::int_(k->level)) : py::object(py::none());
+    d["level_name"] = k->level_name();
+    d["name"] = k->name;
+    return d;
+  });
+  s.def("parse_advertisement", [](const py::bytes& ad) {
+    auto a = parse_advertisement(from_py(ad));
+    if (!a) throw py::value_error(a.error().message());
+    py::dict d;
+    d["model"] = a->model;
+    d["model_name"] = model_name(a->model);
+    d["registered"] = a->registered;
+    d["has_history"] = a->has_history;
+    d["uuid"] = uuid_to_string(a->uuid);
+    return d;
+  });
+  s.def("build_share_uri", [](int model, const py::bytes& secret, const py::bytes& uuid, int level, const std::string& name) {
+    Bytes sec = from_py(secret);
+    if (sec.size() != kSecretSize) throw py::value_error("sesame: secret must be 16 bytes");
+    return build_share_uri(static_cast<std::uint8_t>(model), sec, uuid_arg(uuid), level, name);
+  });
+}
+
+const RegisterBinding reg{20, add_sesame};
+
+}  // namespace
+}  // namespace blecrypt::python

@@ -1,0 +1,566 @@
+#include "blecrypt/sesame/client.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace blecrypt::sesame {
+
+namespace {
+constexpr std::size_t kRegistrationPayload = MechStatus::kSize + MechSetting::kSize + crypto::kP256RawSize;  // 77
+}
+
+std::string kind_name(ClientEvent::Kind k) {
+  switch (k) {
+    case ClientEvent::Kind::random_code: return "random_code";
+    case ClientEvent::Kind::registered: return "registered";
+    case ClientEvent::Kind::logged_in: return "logged_in";
+    case ClientEvent::Kind::mech_status: return "mech_status";
+    case ClientEvent::Kind::mech_setting: return "mech_setting";
+    case ClientEvent::Kind::command_result: return "command_result";
+    case ClientEvent::Kind::history: return "history";
+    case ClientEvent::Kind::history_empty: return "history_empty";
+    case ClientEvent::Kind::history_deleted: return "history_deleted";
+    case ClientEvent::Kind::version: return "version";
+    case ClientEvent::Kind::request_failed: return "request_failed";
+    case ClientEvent::Kind::publish: return "publish";
+    case ClientEvent::Kind::session_ended: return "session_ended";
+  }
+  return "unknown";
+}
+
+std::string position_name(LockState::Position p) {
+  switch (p) {
+    case LockState::Position::unknown: return "unknown";
+    case LockState::Position::locked: return "locked";
+    case LockState::Position::unlocked: return "unlocked";
+    case LockState::Position::moving: return "moving";
+    case LockState::Position::jammed: return "jammed";
+    case LockState::Position::between: return "between (neither locked nor unlocked)";
+  }
+  return "unknown";
+}
+
+LockState::Position position_from_status(const MechStatus& s) {
+  if (s.is_critical()) return LockState::Position::jammed;
+  if (s.target != kNoTarget || !s.is_stopped()) return LockState::Position::moving;
+  if (s.locked()) return LockState::Position::locked;
+  if (s.unlocked()) return LockState::Position::unlocked;
+  return LockState::Position::between;
+}
+
+std::string LockState::describe() const {
+  std::string s = position_name(position);
+  if (status) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, ", battery %d %% (%.2f V)", battery_percent(), battery_volts());
+    s += buf;
+    if (status->flags & MechStatus::low_battery) s += ", LOW BATTERY";
+  }
+  if (last_history) {
+    s += ", last history #" + std::to_string(last_history->id) + " " + last_history->type_name();
+    const auto tag = last_history->tag.describe();
+    if (!tag.empty()) s += " \"" + tag + "\"";
+  }
+  return s;
+}
+
+Client::Client(ClientConfig config, crypto::Rng& rng)
+    : cfg_(std::move(config)),
+      backend_(cfg_.backend ? cfg_.backend : &crypto::default_backend()),
+      rng_(&rng),
+      reassembler_(cfg_.reassembly_cap) {
+  if (cfg_.secret) secret_ = std::move(*cfg_.secret);
+  cfg_.secret.reset();  // one copy of the long-term secret is enough
+}
+Client::~Client() { wipe_session(); }
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+std::uint32_t Client::unix_time(TimePoint now) const {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  return static_cast<std::uint32_t>(cfg_.unix_time_offset + secs);
+}
+
+std::uint64_t Client::tx_counter() const noexcept { return cipher_ ? cipher_->tx_counter() : 0; }
+std::uint64_t Client::rx_counter() const noexcept { return cipher_ ? cipher_->rx_counter() : 0; }
+
+void Client::wipe_session() {
+  cipher_.reset();
+  ephemeral_.reset();
+  random_code_.reset();
+  reassembler_.reset();
+  auth_deadline_.reset();
+  draining_ = false;
+}
+
+void Client::reset() {
+  wipe_session();
+  pending_.clear();
+  tx_.clear();
+  tx_head_ = 0;
+  events_.clear();
+  events_head_ = 0;
+  auth_failures_ = 0;
+  state_ = State::idle;
+}
+
+void Client::on_connected(TimePoint now) {
+  wipe_session();
+  pending_.clear();
+  tx_.clear();
+  tx_head_ = 0;
+  auth_failures_ = 0;
+  state_ = State::awaiting_initial;
+  auth_deadline_ = now + cfg_.initial_timeout;
+}
+
+void Client::on_disconnected() {
+  if (state_ == State::idle) return;
+  for (const auto& p : pending_) {
+    ClientEvent e{ClientEvent::Kind::request_failed};
+    e.item = p.item;
+    e.error = Errc::disconnected;
+    emit(std::move(e));
+  }
+  pending_.clear();
+  tx_.clear();
+  tx_head_ = 0;
+  const bool was_ended = state_ == State::ended;
+  wipe_session();
+  state_ = State::idle;
+  if (!was_ended) {
+    ClientEvent e{ClientEvent::Kind::session_ended};
+    e.error = Errc::disconnected;
+    emit(std::move(e));
+  }
+}
+
+void Client::end_session(std::error_code why) {
+  for (const auto& p : pending_) {
+    ClientEvent e{ClientEvent::Kind::request_failed};
+    e.item = p.item;
+    e.error = why;
+    emit(std::move(e));
+  }
+  pending_.clear();
+  wipe_session();
+  state_ = State::ended;
+  ClientEvent e{ClientEvent::Kind::session_ended};
+  e.error = why;
+  emit(std::move(e));
+}
+
+void Client::on_advertisement(const Advertisement& adv, TimePoint now) {
+  const bool had_history = adv_ && adv_->has_history;
+  adv_ = adv;
+  if (state_ == State::ready && adv.has_history && !had_history && !draining_) (void)drain_history(now);
+}
+
+// ---- output ----------------------------------------------------------------------------------
+
+Result<void> Client::send_plain(ByteView message) {
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  return segment(message, SegmentKind::plaintext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
+}
+
+Result<void> Client::send_encrypted(ByteView message) {
+  if (!cipher_) return Errc::no_session;
+  if (message.empty()) return Errc::message_empty;
+  const std::size_t sealed_size = message.size() + kTagSize;
+  if (sealed_size > cfg_.reassembly_cap) return Errc::message_too_large;
+  if (tx_.capacity() == 0) tx_.reserve(8);
+  if (sealed_size + 1 <= cfg_.packet_size) {  // one packet: seal straight into it
+    Bytes pkt(sealed_size + 1);
+    pkt[0] = 0x05;
+    BLECRYPT_TRY_VOID(cipher_->seal(message, MutableByteView(pkt).subspan(1)));
+    tx_.push_back(std::move(pkt));
+    return ok();
+  }
+  auto sealed = cipher_->seal(message);
+  if (!sealed) return Unexpected{sealed.error()};
+  return segment(*sealed, SegmentKind::ciphertext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
+}
+
+std::optional<Bytes> Client::poll_transmit() {
+  if (tx_head_ >= tx_.size()) return std::nullopt;
+  Bytes b = std::move(tx_[tx_head_++]);
+  if (tx_head_ == tx_.size()) {  // drained: keep the (small) capacity for the next burst
+    tx_.clear();
+    tx_head_ = 0;
+  }
+  return b;
+}
+
+std::optional<ClientEvent> Client::poll_event() {
+  if (events_head_ >= events_.size()) return std::nullopt;
+  ClientEvent e = std::move(events_[events_head_++]);
+  if (events_head_ == events_.size()) {
+    std::vector<ClientEvent>().swap(events_);
+    events_head_ = 0;
+  }
+  return e;
+}
+
+std::optional<TimePoint> Client::next_deadline() const {
+  std::optional<TimePoint> d = auth_deadline_;
+  for (const auto& p : pending_)
+    if (!d || p.deadline < *d) d = p.deadline;
+  return d;
+}
+
+void Client::on_deadline(TimePoint now) {
+  if (auth_deadline_ && now >= *auth_deadline_) {
+    end_session(Errc::timeout);
+    return;
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now >= it->deadline) {
+      ClientEvent e{ClientEvent::Kind::request_failed};
+      e.item = it->item;
+      e.error = Errc::timeout;
+      if (it->item == item::history || it->item == item::history_delete) draining_ = false;
+      it = pending_.erase(it);
+      emit(std::move(e));
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- procedures ------------------------------------------------------------------------------
+
+Result<void> Client::register_device(TimePoint now) {
+  if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
+  if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
+  auto kp = backend_->p256_generate(*rng_);
+  if (!kp) return Unexpected{kp.error()};
+  ephemeral_ = std::move(*kp);
+  Bytes msg = concat_head({item::registration}, ephemeral_->public_raw());
+  msg.resize(msg.size() + 4);
+  store_le32(msg.data() + msg.size() - 4, unix_time(now));
+  BLECRYPT_TRY_VOID(send_plain(msg));
+  state_ = State::registering;
+  auth_deadline_ = now + cfg_.registration_timeout;
+  return ok();
+}
+
+Result<void> Client::login(TimePoint now) {
+  if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
+  if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
+  if (secret_.size() != kSecretSize) return Errc::no_secret;
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
+  // The cipher (counters 0) exists before LOGIN goes out: the success response is encrypted.
+  auto c = SessionCipher::create(*backend_, key.view(), *random_code_);
+  if (!c) return Unexpected{c.error()};
+  cipher_.emplace(std::move(*c));
+  const LoginToken token = login_token(key.view());
+  const std::uint8_t msg[5] = {item::login, token[0], token[1], token[2], token[3]};
+  BLECRYPT_TRY_VOID(send_plain(msg));
+  state_ = State::logging_in;
+  auth_deadline_ = now + cfg_.login_timeout;
+  return ok();
+}
+
+Result<void> Client::request(std::uint8_t it, ByteView payload, TimePoint now) {
+  if (state_ == State::ended) return Errc::session_ended;
+  if (state_ != State::ready) return state_ == State::idle ? Errc::not_connected : Errc::not_logged_in;
+  if (std::any_of(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.item == it; }))
+    return Errc::request_pending;
+  std::array<std::uint8_t, 64> buf;
+  if (payload.size() + 1 <= buf.size()) {
+    buf[0] = it;
+    std::copy(payload.begin(), payload.end(), buf.begin() + 1);
+    BLECRYPT_TRY_VOID(send_encrypted(ByteView(buf.data(), payload.size() + 1)));
+  } else {
+    BLECRYPT_TRY_VOID(send_encrypted(encode_request(it, payload)));
+  }
+  if (it != item::mech_status) pending_.push_back({it, now + cfg_.request_timeout});  // 81 has no response
+  return ok();
+}
+
+Result<void> Client::lock(const HistoryTag& tag, TimePoint now) { return request(item::lock, tag.encode(), now); }
+Result<void> Client::unlock(const HistoryTag& tag, TimePoint now) { return request(item::unlock, tag.encode(), now); }
+Result<void> Client::toggle(const HistoryTag& tag, TimePoint now) { return request(item::toggle, tag.encode(), now); }
+Result<void> Client::read_history(TimePoint now, std::uint8_t flag) {
+  const std::uint8_t p[1] = {flag};
+  return request(item::history, p, now);
+}
+Result<void> Client::delete_history(std::int32_t id, TimePoint now) {
+  std::uint8_t p[4];
+  store_le32(p, static_cast<std::uint32_t>(id));
+  return request(item::history_delete, p, now);
+}
+Result<void> Client::drain_history(TimePoint now) {
+  BLECRYPT_TRY_VOID(read_history(now, 1));
+  draining_ = true;
+  return ok();
+}
+Result<void> Client::read_version(TimePoint now) { return request(item::version_tag, {}, now); }
+Result<void> Client::sync_time(TimePoint now) {
+  std::uint8_t p[4];
+  store_le32(p, unix_time(now));
+  return request(item::time, p, now);
+}
+Result<void> Client::set_autolock(std::uint16_t seconds, TimePoint now) {
+  std::uint8_t p[2];
+  store_le16(p, seconds);
+  return request(item::autolock, p, now);
+}
+Result<void> Client::set_mech_setting(std::int16_t lock_position, std::int16_t unlock_position, TimePoint now) {
+  std::uint8_t p[4];
+  store_le16(p, static_cast<std::uint16_t>(lock_position));
+  store_le16(p + 2, static_cast<std::uint16_t>(unlock_position));
+  return request(item::mech_setting, p, now);
+}
+Result<void> Client::magnet(TimePoint now) { return request(item::magnet, {}, now); }
+Result<void> Client::reset_device(TimePoint now) { return request(item::reset, {}, now); }
+
+// ---- input -----------------------------------------------------------------------------------
+
+Result<void> Client::feed(ByteView notification, TimePoint now) {
+  if (state_ == State::idle) return Errc::not_connected;
+  if (state_ == State::ended) return Errc::session_ended;
+  auto r = reassembler_.feed_view(notification);
+  if (!r) return Unexpected{r.error()};
+  if (!r->has_value()) return ok();
+  const SegmentedView msg = **r;
+  if (msg.encrypted) {
+    if (!cipher_) return Errc::no_session;
+    if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
+    Bytes big;  // only for messages above the scratch size (reassembly_cap > 512)
+    MutableByteView out(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
+    if (msg.data.size() - kTagSize > plain_.size()) {
+      big.resize(msg.data.size() - kTagSize);
+      out = big;
+    }
+    auto plain = cipher_->open(msg.data, out);
+    if (!plain) {
+      ++auth_failures_;
+      // A failure while we wait for a response (or repeated failures) ends the session: a fresh
+      // connection resynchronises everything (spec §8).
+      if (!pending_.empty() || state_ == State::logging_in || auth_failures_ >= cfg_.max_auth_failures)
+        end_session(plain.error());
+      return Unexpected{plain.error()};
+    }
+    return handle(out, true, now);
+  }
+  return handle(msg.data, false, now);
+}
+
+void Client::set_status(const MechStatus& s) {
+  lock_state_.status = s;
+  lock_state_.position = position_from_status(s);
+}
+
+bool Client::take_pending(std::uint8_t it) {
+  auto p = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& x) { return x.item == it; });
+  if (p == pending_.end()) return false;
+  pending_.erase(p);
+  return true;
+}
+
+Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
+  auto parsed = parse_device_message_view(message);
+  if (!parsed) return Unexpected{parsed.error()};
+  const DeviceMessageView& m = *parsed;
+  if (!encrypted) {
+    const bool allowed = (m.op == kOpPublish && m.item == item::initial) ||
+                         (m.op == kOpResponse && (m.item == item::registration || m.item == item::login));
+    if (!allowed) return state_ == State::ready ? Errc::plaintext_after_login : ok();
+  }
+  if (m.op == kOpPublish) {
+    switch (m.item) {
+      case item::initial: {
+        if (state_ != State::awaiting_initial) return ok();  // repeated INITIAL while authenticating: ignored
+        if (m.payload.size() != 4) return Errc::payload_length;
+        RandomCode code{};
+        std::copy_n(m.payload.begin(), 4, code.begin());
+        random_code_ = code;
+        state_ = State::connected;
+        auth_deadline_.reset();
+        ClientEvent e{ClientEvent::Kind::random_code};
+        e.random_code = code;
+        emit(std::move(e));
+        if (cfg_.auto_authenticate) {
+          if (secret_.size() == kSecretSize) return login(now);
+          if (adv_ && adv_->registered) {
+            end_session(Errc::no_secret);
+            return Errc::no_secret;
+          }
+          return register_device(now);
+        }
+        return ok();
+      }
+      case item::mech_status: {
+        auto s = MechStatus::parse(m.payload);
+        if (!s) return Unexpected{s.error()};
+        set_status(*s);
+        ClientEvent e{ClientEvent::Kind::mech_status};
+        e.item = m.item;
+        e.status = *s;
+        emit(std::move(e));
+        return ok();
+      }
+      case item::mech_setting: {
+        auto s = MechSetting::parse(m.payload);
+        if (!s) return Unexpected{s.error()};
+        lock_state_.setting = *s;
+        ClientEvent e{ClientEvent::Kind::mech_setting};
+        e.item = m.item;
+        e.setting = *s;
+        emit(std::move(e));
+        return ok();
+      }
+      default: {
+        ClientEvent e{ClientEvent::Kind::publish};
+        e.item = m.item;
+        e.payload.assign(m.payload.begin(), m.payload.end());
+        emit(std::move(e));
+        return ok();
+      }
+    }
+  }
+  if (m.item == item::registration) return handle_registration(m, now);
+  if (m.item == item::login) return handle_login(m, encrypted, now);
+  handle_response(m, now);
+  return ok();
+}
+
+Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint now) {
+  if (state_ != State::registering) return ok();  // unsolicited: ignored
+  auth_deadline_.reset();
+  if (m.result == ResultCode::invalid_action) {
+    ephemeral_.reset();
+    state_ = State::connected;
+    ClientEvent e{ClientEvent::Kind::request_failed};
+    e.item = item::registration;
+    e.result = m.result;
+    e.error = Errc::already_registered;
+    emit(std::move(e));
+    return Errc::already_registered;
+  }
+  if (m.result != ResultCode::success || m.payload.size() != kRegistrationPayload) {
+    end_session(Errc::registration_failed);
+    return Errc::registration_failed;
+  }
+  const ByteView p = m.payload;
+  auto status = MechStatus::parse(p.subspan(0, MechStatus::kSize));
+  auto setting = MechSetting::parse(p.subspan(MechStatus::kSize, MechSetting::kSize));
+  auto peer = backend_->p256_public_key(p.subspan(MechStatus::kSize + MechSetting::kSize));
+  if (!peer) {
+    end_session(Errc::invalid_public_key);
+    return Errc::invalid_public_key;
+  }
+  auto secret = derive_device_secret(*ephemeral_, **peer);
+  ephemeral_.reset();
+  if (!secret) {
+    end_session(secret.error());
+    return Unexpected{secret.error()};
+  }
+  secret_ = std::move(*secret);
+  // Install the cipher now: encrypted publishes may follow right behind this response.
+  SessionKey key;
+  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
+  auto c = SessionCipher::create(*backend_, key.view(), *random_code_);
+  if (!c) return Unexpected{c.error()};
+  cipher_.emplace(std::move(*c));
+  state_ = State::ready;
+  ClientEvent reg{ClientEvent::Kind::registered};
+  reg.item = item::registration;
+  reg.secret = secret_;
+  emit(std::move(reg));
+  set_status(*status);
+  lock_state_.setting = *setting;
+  ClientEvent st{ClientEvent::Kind::mech_status};
+  st.item = item::registration;
+  st.status = *status;
+  emit(std::move(st));
+  ClientEvent se{ClientEvent::Kind::mech_setting};
+  se.item = item::registration;
+  se.setting = *setting;
+  emit(std::move(se));
+  after_authenticated(now);
+  return ok();
+}
+
+Result<void> Client::handle_login(const DeviceMessageView& m, bool encrypted, TimePoint now) {
+  if (state_ != State::logging_in) return ok();
+  auth_deadline_.reset();
+  if (!encrypted || m.result != ResultCode::success) {
+    end_session(Errc::login_rejected);
+    return Errc::login_rejected;
+  }
+  if (m.payload.size() < 4) {
+    end_session(Errc::payload_length);
+    return Errc::payload_length;
+  }
+  const std::uint32_t device_time = load_le32(m.payload.data());
+  lock_state_.device_time = device_time;
+  state_ = State::ready;
+  ClientEvent e{ClientEvent::Kind::logged_in};
+  e.item = item::login;
+  e.device_time = device_time;
+  emit(std::move(e));
+  const auto diff = static_cast<std::int64_t>(device_time) - static_cast<std::int64_t>(unix_time(now));
+  if (cfg_.auto_time_sync && std::llabs(diff) > 3) (void)sync_time(now);
+  after_authenticated(now);
+  return ok();
+}
+
+void Client::after_authenticated(TimePoint now) {
+  const bool adv_says_history = adv_ && adv_->has_history;
+  if ((cfg_.drain_history || adv_says_history) && !draining_) (void)drain_history(now);
+}
+
+void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
+  if (!take_pending(m.item)) return;  // nobody asked: ignored
+  switch (m.item) {
+    case item::history: {
+      if (m.result == ResultCode::not_found) {
+        draining_ = false;
+        emit(ClientEvent{ClientEvent::Kind::history_empty, m.item, m.result});
+        return;
+      }
+      if (m.result != ResultCode::success) break;
+      auto rec = HistoryRecord::parse(m.payload);
+      if (!rec) {
+        draining_ = false;
+        ClientEvent e{ClientEvent::Kind::request_failed, m.item, m.result};
+        e.error = rec.error();
+        emit(std::move(e));
+        return;
+      }
+      lock_state_.last_history = *rec;
+      ClientEvent e{ClientEvent::Kind::history, m.item, m.result};
+      e.record = std::make_shared<const HistoryRecord>(*rec);
+      emit(std::move(e));
+      if (draining_ && delete_history(rec->id, now).has_value()) return;
+      draining_ = false;
+      return;
+    }
+    case item::history_delete: {
+      emit(ClientEvent{ClientEvent::Kind::history_deleted, m.item, m.result});
+      if (draining_ && m.result == ResultCode::success) {
+        if (!read_history(now, 1)) draining_ = false;
+      } else {
+        draining_ = false;
+      }
+      return;
+    }
+    case item::version_tag: {
+      ClientEvent e{ClientEvent::Kind::version, m.item, m.result};
+      e.text.assign(m.payload.begin(), m.payload.end());
+      lock_state_.version = e.text;
+      emit(std::move(e));
+      return;
+    }
+    default: break;
+  }
+  ClientEvent e{ClientEvent::Kind::command_result, m.item, m.result};
+  e.payload.assign(m.payload.begin(), m.payload.end());
+  emit(std::move(e));
+}
+
+}  // namespace blecrypt::sesame
