@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -36,6 +37,8 @@ class Link {
   TimePoint now{};
   bool disconnected = false;
   int ltk_requests = 0;
+  // Sees every PDU before delivery; may change it; returns false to drop it.
+  std::function<bool(bool from_central, Bytes& pdu)> filter;
 
   Link(EngineConfig central, EngineConfig peripheral, crypto::Rng& rc, crypto::Rng& rp) {
     central.role = Role::central;
@@ -70,6 +73,7 @@ class Link {
     while (auto pdu = from.engine->poll_transmit()) {
       moved = true;
       from.sent.push_back(*pdu);
+      if (filter && !filter(&from == &c, *pdu)) continue;
       if (!disconnected) (void)to.engine->feed(*pdu, now);
     }
     while (auto ev = from.engine->poll_event()) {
