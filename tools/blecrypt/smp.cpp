@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -157,8 +158,25 @@ class Peer {
       check(engine_->security_request(now()), "security_request");
     }
     flush();
-    std::string line;
+    std::string pending;
+    bool eof = false;
     for (;;) {
+      // Whole lines already buffered are handled before waiting again.
+      if (auto nl = pending.find('\n'); nl != std::string::npos) {
+        std::string line = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!handle(line)) break;
+        flush();
+        continue;
+      }
+      if (eof) {
+        if (!pending.empty()) {
+          handle(pending);
+          flush();
+        }
+        break;
+      }
       int timeout_ms = -1;
       if (auto d = engine_->next_deadline()) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d - now()).count();
@@ -171,9 +189,15 @@ class Peer {
         flush();
         continue;
       }
-      if (!std::getline(std::cin, line)) break;
-      if (!handle(line)) break;
-      flush();
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      char buf[4096];
+      ssize_t got = ::read(0, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) eof = true;
+      else pending.append(buf, static_cast<std::size_t>(got));
     }
     return 0;
   }
