@@ -257,8 +257,9 @@ struct PairingEngine::Impl {
   const Address& addr_a() const { return central() ? cfg.local_address : cfg.peer_address; }
   const Address& addr_b() const { return central() ? cfg.peer_address : cfg.local_address; }
   static Bytes addr7(const Address& a) {
-    Bytes o{a.type};
-    append(o, a.bytes);
+    Bytes o(7);
+    o[0] = a.type;
+    std::copy(a.bytes.begin(), a.bytes.end(), o.begin() + 1);
     return o;
   }
 
