@@ -771,7 +771,7 @@ struct PairingEngine::Impl {
     }
     if (op == Opcode::security_request) {
       if (!central()) return fail(Reason::command_not_supported, now, Errc::unexpected_pdu);
-      if (pairing()) return ok();  // ignored while a pairing/encryption is under way (2.4.6)
+      if (pairing() || reencrypt_pending) return ok();  // ignored while pairing/encryption is under way (2.4.6)
       const auto a = std::get<SecurityRequest>(pdu).auth_req;
       if (cfg.sc_only && !(a & auth_req::sc)) {
         out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::authentication_requirements)}));

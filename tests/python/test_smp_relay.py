@@ -210,3 +210,44 @@ def test_debug_key_refused_by_default():
 
 def test_key_size_below_minimum():
     fail(relay("--max-key-size 7 --min-key-size 7", "", expect_ok=False), "06")
+
+
+# ---- the peer's own line handling (no relay) ----
+def peer(args, lines):
+    p = subprocess.run([str(CLI), "smp", "peer", *args.split()], input="".join(l + "\n" for l in lines),
+                       capture_output=True, text=True, timeout=30)
+    return p.stdout.splitlines(), p.stderr
+
+
+def test_peer_ready_line_and_errors_on_stdout_diagnostics_on_stderr():
+    out, err = peer("--role peripheral --io keyboard_display --no-mitm", ["pdu zz", "bogus line", "quit"])
+    assert out[0] == "ready role=peripheral io=keyboard_display sc=1 mitm=0 bond=1"
+    assert out[1].startswith("error pdu") and out[2].startswith("error unknown line")
+
+
+def test_peer_ignore_security_request():
+    out, _ = peer("--role central --wait-for-pair --ignore-security-request", ["pdu 0B0D", "quit"])
+    assert "security_request 0d" in out
+    assert not any(l.startswith("pdu 01") for l in out)
+
+
+def test_peer_security_request_makes_central_pair():
+    out, _ = peer("--role central --wait-for-pair", ["pdu 0b0d", "quit"])
+    assert out[1] == "security_request 0d"
+    assert any(l.startswith("pdu 01") for l in out)
+
+
+def test_peer_wrong_length_pdu_is_answered_with_invalid_parameters():
+    out, _ = peer("--role peripheral", ["pdu 0103000d10", "quit"])
+    assert "pdu 050a" in out
+
+
+def test_peer_ltk_request_without_pairing_is_negative():
+    out, _ = peer("--role peripheral", ["ltk_request 0000 0000000000000000", "quit"])
+    assert "ltk none" in out
+
+
+def test_peer_passkey_request_answered_from_stdin():
+    # legacy, peripheral keyboard: after the request it asks for the passkey; '42' is accepted.
+    out, _ = peer("--role peripheral --io keyboard_only --no-sc", ["pdu 0100000d100303", "passkey 42", "quit"])
+    assert "passkey_request" in out
