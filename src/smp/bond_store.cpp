@@ -77,6 +77,7 @@ std::string serialize_bond(const BondRecord& r) {
   put(o, "sc", r.info.sc ? "1" : "0");
   put(o, "authenticated", r.info.authenticated ? "1" : "0");
   put(o, "key_size", std::to_string(r.info.key_size));
+  if (r.info.debug) put(o, "debug", "1");
   if (!r.info.ltk.empty()) put(o, "ltk", to_hex(r.info.ltk));
   put_keys(o, "local_", r.info.local);
   put_keys(o, "peer_", r.info.peer);
@@ -121,6 +122,7 @@ Result<BondRecord> parse_bond(std::string_view text) {
   if (!known) return Errc::bond_corrupt;
   r.info.sc = m["sc"] == "1";
   r.info.authenticated = m["authenticated"] == "1";
+  r.info.debug = m.count("debug") && m["debug"] == "1";
   int ks = std::atoi(m["key_size"].c_str());
   if (ks < 7 || ks > 16) return Errc::bond_corrupt;
   r.info.key_size = static_cast<std::uint8_t>(ks);

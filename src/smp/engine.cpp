@@ -193,6 +193,20 @@ struct PairingEngine::Impl {
   SecurityLevel level = SecurityLevel::open;
   bool reencrypt_pending = false;  // encryption with the bond's key requested / answered
   bool pairing_key_encrypt = false;
+  bool used_debug = false;
+
+  // repeated attempts
+  std::optional<TimePoint> last_failure;
+  int failures = 0;
+  bool too_soon(TimePoint now) const {
+    if (cfg.repeated_attempts_interval == Duration::zero() || !last_failure || failures == 0) return false;
+    const auto wait = cfg.repeated_attempts_interval * (1 << std::min(failures - 1, 6));
+    return now < *last_failure + wait;
+  }
+  void note_failure(TimePoint now) {
+    last_failure = now;
+    ++failures;
+  }
 
   Impl(EngineConfig c, crypto::Rng& r)
       : cfg(std::move(c)), rng(r), tb(cfg.backend ? *cfg.backend : crypto::default_backend()), bond(cfg.bond) {}
@@ -230,10 +244,10 @@ struct PairingEngine::Impl {
     const bool was_pairing = pairing();
     Bytes pdu = encode_pdu(PairingFailed{static_cast<std::uint8_t>(reason)});
     out.push_back(std::move(pdu));
-    (void)now;
     phase = Phase::failed;
     deadline.reset();
     wipe_session();
+    if (was_pairing) note_failure(now);
     if (was_pairing) emit(events::PairingFailed{static_cast<std::uint8_t>(reason), true, false});
     return Unexpected{why};
   }
@@ -447,6 +461,9 @@ struct PairingEngine::Impl {
     if (equal(raw, keypair->public_raw()) && !both_debug)  // reflection, CVE-2020-26558
       return fail(Reason::dhkey_check_failed, now, Errc::invalid_parameters);
     if (peer_debug && !cfg.debug_keys) return fail(Reason::authentication_requirements, now, Errc::invalid_parameters);
+    // A debug-key pairing never replaces a bond made with real keys.
+    if (peer_debug && bond && !bond->debug) return fail(Reason::authentication_requirements, now, Errc::invalid_parameters);
+    used_debug = peer_debug;
     std::copy(raw.begin(), raw.end(), peer_pub.begin());
     auto dh = keypair->ecdh(**pub);
     if (!dh) return fail(Reason::dhkey_check_failed, now, Errc::crypto_failure);
@@ -652,6 +669,7 @@ struct PairingEngine::Impl {
       b.sc = sc;
       b.authenticated = r.authenticated;
       b.key_size = key_size;
+      b.debug = sc && used_debug;
       b.ltk = r.ltk;
       b.local = local_keys;
       b.peer = peer_keys;
@@ -659,6 +677,8 @@ struct PairingEngine::Impl {
     }
     phase = Phase::done;
     deadline.reset();
+    failures = 0;
+    last_failure.reset();
     wipe_session();
     local_keys = {};
     peer_keys = {};
@@ -758,6 +778,7 @@ struct PairingEngine::Impl {
       phase = Phase::failed;
       deadline.reset();
       wipe_session();
+      note_failure(now);
       emit(events::PairingFailed{std::get<PairingFailed>(pdu).reason, false, false});
       return Errc::pairing_failed;
     }
@@ -767,11 +788,19 @@ struct PairingEngine::Impl {
     if (op == Opcode::pairing_request) {
       if (central()) return fail(Reason::command_not_supported, now, Errc::unexpected_pdu);
       if (pairing()) return fail(Reason::unspecified_reason, now, Errc::unexpected_pdu);
+      if (too_soon(now)) {
+        out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::repeated_attempts)}));
+        return Errc::pairing_failed;
+      }
       return start_as_responder(std::get<PairingRequest>(pdu), now);
     }
     if (op == Opcode::security_request) {
       if (!central()) return fail(Reason::command_not_supported, now, Errc::unexpected_pdu);
       if (pairing() || reencrypt_pending) return ok();  // ignored while pairing/encryption is under way (2.4.6)
+      if (too_soon(now)) {
+        out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::repeated_attempts)}));
+        return Errc::pairing_failed;
+      }
       const auto a = std::get<SecurityRequest>(pdu).auth_req;
       if (cfg.sc_only && !(a & auth_req::sc)) {
         out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::authentication_requirements)}));
@@ -1135,6 +1164,7 @@ void PairingEngine::encryption_failed(std::uint8_t status, TimePoint now) {
   s.reencrypt_pending = false;
   s.emit(events::EncryptionFailed{status});
   if (s.pairing()) {
+    s.note_failure(now);
     s.phase = Phase::failed;
     s.deadline.reset();
     s.wipe_session();

@@ -455,6 +455,64 @@ TEST_P(Cve, ReencryptionFailureIsReported) {
   EXPECT_EQ(l.c.engine->security_level(), SecurityLevel::open);
 }
 
+// A debug-key pairing never overwrites a bond made with real keys (0x03, bond kept).
+TEST_P(Cve, DebugKeyPairingDoesNotReplaceARealBond) {
+  crypto::DeterministicRng rc(1), rp(2);
+  Link l(cfg(Role::central), cfg(Role::peripheral), rc, rp);
+  l.pair();
+  ASSERT_TRUE(l.p.result);
+  ASSERT_TRUE(l.p.engine->bond());
+  EXPECT_FALSE(l.p.engine->bond()->debug);
+  const std::string before = to_hex(l.p.engine->bond()->ltk);
+  // Later the peripheral allows debug mode, but when the peer comes back with the debug key the
+  // real bond stays.
+  auto attacker_cfg = cfg(Role::central);
+  attacker_cfg.debug_keys = true;
+  crypto::DeterministicRng ra(9);
+  auto p2 = cfg(Role::peripheral);
+  p2.debug_keys = true;
+  p2.bond = l.p.engine->bond();
+  crypto::DeterministicRng rp2(10);
+  Link l2(attacker_cfg, p2, ra, rp2);
+  l2.pair();
+  ASSERT_TRUE(l2.p.failure);
+  EXPECT_EQ(l2.p.failure->reason, 0x03);
+  EXPECT_EQ(to_hex(l2.p.engine->bond()->ltk), before);
+  // Both in debug mode without a prior bond: allowed, and the bond is marked as debug.
+  crypto::DeterministicRng rc3(1), rp3(2);
+  auto c3 = cfg(Role::central);
+  c3.debug_keys = true;
+  auto p3 = cfg(Role::peripheral);
+  p3.debug_keys = true;
+  Link l3(c3, p3, rc3, rp3);
+  l3.pair();
+  ASSERT_TRUE(l3.p.result);
+  EXPECT_TRUE(l3.p.engine->bond()->debug);
+}
+
+// Spec 2.3.6: repeated attempts after a failure are answered with 0x09 until the interval passed.
+TEST_P(Cve, RepeatedAttemptsBackOff) {
+  crypto::DeterministicRng rng(1);
+  auto p = cfg(Role::peripheral);
+  p.repeated_attempts_interval = std::chrono::seconds(2);
+  PairingEngine e(p, rng);
+  const TimePoint t0 = time_from_seconds(10);
+  ASSERT_TRUE(e.feed(hex("0103000d100303"), t0));
+  drain(e);
+  EXPECT_FALSE(e.feed(hex("04000102030405060708090a0b0c0d0e0f"), t0));  // out of order: fails
+  EXPECT_BYTES_EQ(drain(e).at(0), hex("0508"));
+  EXPECT_FALSE(e.feed(hex("0103000d100303"), t0 + std::chrono::seconds(1)));
+  EXPECT_BYTES_EQ(drain(e).at(0), hex("0509"));
+  EXPECT_TRUE(e.feed(hex("0103000d100303"), t0 + std::chrono::seconds(3)));
+  EXPECT_EQ(drain(e).at(0)[0], 0x02);
+  // A second failure doubles the wait.
+  EXPECT_FALSE(e.feed(hex("0d000102030405060708090a0b0c0d0e0f"), t0 + std::chrono::seconds(3)));
+  drain(e);
+  EXPECT_FALSE(e.feed(hex("0103000d100303"), t0 + std::chrono::seconds(6)));
+  EXPECT_BYTES_EQ(drain(e).at(0), hex("0509"));
+  EXPECT_TRUE(e.feed(hex("0103000d100303"), t0 + std::chrono::seconds(8)));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Cve, ::testing::ValuesIn(blecrypt::test::backends()), blecrypt::test::backend_name);
 
 }  // namespace

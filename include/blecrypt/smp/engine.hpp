@@ -67,6 +67,7 @@ struct DistributedKeys {
 struct BondInfo {
   bool sc = false;
   bool authenticated = false;
+  bool debug = false;  // made with the LESC debug key (link decryptable by sniffers)
   std::uint8_t key_size = 16;
   SecretBytes ltk;  // LESC LTK (wire order); legacy bonds use local/peer below
   DistributedKeys local, peer;
@@ -166,6 +167,11 @@ struct EngineConfig {
   SecretBytes csrk;                         // wire order; empty = random per pairing
   std::optional<BondInfo> bond;             // existing bond with this peer
   Duration timeout = kSmpTimeout;
+  // Repeated attempts (spec 2.3.6): after a failed pairing, a new Pairing Request (peripheral) or
+  // Security Request (central) arriving sooner than this interval is answered with Repeated
+  // Attempts (0x09); the interval doubles with every further failure (up to 64x) and resets
+  // after a success. Zero disables it.
+  Duration repeated_attempts_interval = Duration::zero();
   const crypto::Backend* backend = nullptr;  // nullptr = crypto::default_backend()
 };
 
