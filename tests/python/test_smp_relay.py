@@ -251,3 +251,18 @@ def test_peer_passkey_request_answered_from_stdin():
     # legacy, peripheral keyboard: after the request it asks for the passkey; '42' is accepted.
     out, _ = peer("--role peripheral --io keyboard_only --no-sc", ["pdu 0100000d100303", "passkey 42", "quit"])
     assert "passkey_request" in out
+
+
+def test_addresses_identity_and_irk_flags():
+    irk = "00112233445566778899aabbccddeeff"
+    c, p = ok(relay("--local-address 11:22:33:44:55:66/public --peer-address C0:AA:BB:CC:DD:EE/random",
+                    f"--local-address C0:AA:BB:CC:DD:EE/random --peer-address 11:22:33:44:55:66/public "
+                    f"--identity-address C3:00:00:00:00:07/random --irk {irk}"), sc="1")
+    assert field(c, "peer_irk") == irk
+    assert field(c, "peer_identity") == "C3:00:00:00:00:07/random"
+    assert field(p, "peer_identity") == "11:22:33:44:55:66/public"
+
+
+def test_mismatched_addresses_fail_the_dhkey_check():
+    # Each side believes a different address for the other: f5/f6 differ, DHKey check fails.
+    fail(relay("--peer-address C0:00:00:00:00:09/random", "", expect_ok=False), "0b")
