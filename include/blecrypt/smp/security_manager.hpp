@@ -1,0 +1,122 @@
+// blatann-style Security Manager on top of the pairing engine: security parameters, pairing
+// policy, events as callbacks, a persistent bond store. Still sans-IO: PDUs in with feed(),
+// out with poll_transmit(); link-layer requests as callbacks; time passed in.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "blecrypt/smp/bond_store.hpp"
+#include "blecrypt/smp/engine.hpp"
+
+namespace blecrypt::smp {
+
+// blatann PairingPolicy flags, combined with combine() or |.
+enum class PairingPolicy : std::uint8_t {
+  allow_all = 0,
+  reject_new_pairing_requests = 1,
+  reject_nonbonded_peripheral_requests = 2,
+  reject_bonded_peripheral_requests = 4,
+  reject_bonded_device_repairing_requests = 8,
+};
+constexpr PairingPolicy operator|(PairingPolicy a, PairingPolicy b) {
+  return static_cast<PairingPolicy>(static_cast<std::uint8_t>(a) | static_cast<std::uint8_t>(b));
+}
+constexpr bool has(PairingPolicy set, PairingPolicy flag) {
+  return (static_cast<std::uint8_t>(set) & static_cast<std::uint8_t>(flag)) != 0;
+}
+template <typename... P>
+constexpr PairingPolicy combine(P... flags) {
+  return (PairingPolicy::allow_all | ... | flags);
+}
+
+// blatann SecurityParameters.
+struct SecurityParameters {
+  bool passcode_pairing = false;  // MITM protection requested
+  IoCapability io_capabilities = IoCapability::keyboard_display;
+  bool bond = false;
+  bool out_of_band = false;       // legacy OOB (oob_tk) / LESC OOB (peer OOB data set)
+  bool reject_pairing_requests = false;
+  bool lesc_pairing = false;
+};
+
+enum class SecurityRequestResponse { accept, reject, force_repair };
+
+struct PairingOutcome {
+  bool success = false;
+  std::uint8_t reason = 0;  // SMP reason when failed
+  bool timeout = false;
+  SecurityLevel security_level = SecurityLevel::open;
+};
+
+class SecurityManager {
+ public:
+  struct Config {
+    Role role = Role::central;
+    Address local_address;
+    Address peer_address;
+    BondStore* bond_store = nullptr;  // not owned; nullptr = bonds kept in memory only
+    const crypto::Backend* backend = nullptr;
+    std::uint8_t min_key_size = 16;
+    bool sc_only = false;
+  };
+
+  SecurityManager(Config cfg, crypto::Rng& rng);
+  ~SecurityManager();
+
+  // ---- blatann API ----
+  void set_security_params(const SecurityParameters& params);
+  const SecurityParameters& security_params() const noexcept;
+  void set_pairing_policy(PairingPolicy policy);
+  PairingPolicy pairing_policy() const noexcept;
+  void use_debug_lesc_key();
+  void set_legacy_oob_tk(std::optional<Key128> tk);
+  Result<OobData> local_oob_data();
+  Result<void> set_peer_oob_data(const OobData& peer);
+  // Central: pair (or, when bonded and not forced, encrypt with the bond). Peripheral: send a
+  // Security Request.
+  Result<void> pair(TimePoint now, bool force_repairing = false);
+  Result<void> delete_bonding_data();
+  bool is_previously_bonded() const noexcept;
+  bool pairing_in_process() const noexcept;
+  SecurityLevel security_level() const noexcept;
+
+  // ---- user answers to the events ----
+  Result<void> passkey_reply(std::optional<std::uint32_t> passkey, TimePoint now);
+  Result<void> match_confirm(bool match, TimePoint now);
+  Result<void> security_request_reply(SecurityRequestResponse response, TimePoint now);
+
+  // ---- events (blatann names) ----
+  std::function<void(const PairingOutcome&)> on_pairing_complete;
+  std::function<void(SecurityLevel)> on_security_level_changed;  // fires before on_pairing_complete
+  std::function<void(std::uint32_t passkey, bool match_request)> on_passkey_display_required;
+  std::function<void()> on_passkey_required;
+  std::function<void(std::uint8_t auth_req, bool is_bonded_device)> on_peripheral_security_request;
+  std::function<void(std::uint8_t reason)> on_pairing_request_rejected;
+  // Link-layer requests: central starts encryption; peripheral answers an LTK request.
+  std::function<void(const events::StartEncryption&)> on_start_encryption;
+  std::function<void(const SecretBytes& ltk)> on_ltk_reply;  // empty = negative reply
+  // Everything the engine reports, for tools that want the full detail (PairingComplete keys).
+  std::function<void(const Event&)> on_engine_event;
+
+  // ---- sans-IO plumbing ----
+  Result<void> feed(ByteView pdu, TimePoint now);
+  std::optional<Bytes> poll_transmit();
+  std::optional<TimePoint> next_deadline() const;
+  void on_deadline(TimePoint now);
+  void ltk_request(std::uint16_t ediv, ByteView rand, TimePoint now);
+  void encryption_changed(TimePoint now);
+  void encryption_failed(std::uint8_t status, TimePoint now);
+  void disconnected();
+
+  PairingEngine& engine() noexcept;
+
+ private:
+  void rebuild();
+  void dispatch(TimePoint now);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace blecrypt::smp

@@ -1,0 +1,356 @@
+"""BLE Security Manager (SMP) with a blatann-style API.
+
+Sans-IO: PDUs go in with :meth:`SecurityManager.feed` and come out of
+:meth:`SecurityManager.poll_transmit`; the link layer is modelled by the ``on_start_encryption``
+/ ``on_ltk_reply`` hooks and :meth:`ltk_request` / :meth:`encryption_changed`.
+:func:`pair_in_memory` joins two managers in one process (what the demo and the tests do).
+
+Toolbox functions (``ah c1 s1 f4 f5 f6 g2 h6 h7``, ``ltk_to_link_key``, ``link_key_to_ltk``)
+take and return bytes in the Core Specification's printed order (most significant octet first).
+"""
+import enum
+import time
+from typing import Callable, List, Optional
+
+from blecrypt import _native
+
+_smp = _native.smp
+SmpError = _smp.SmpError
+
+ah, c1, s1, f4, f5, f6, g2, h6, h7 = (_smp.ah, _smp.c1, _smp.s1, _smp.f4, _smp.f5, _smp.f6, _smp.g2,
+                                     _smp.h6, _smp.h7)
+ltk_to_link_key, link_key_to_ltk = _smp.ltk_to_link_key, _smp.link_key_to_ltk
+
+
+class IoCapabilities(enum.IntEnum):
+    DISPLAY_ONLY = 0
+    DISPLAY_YESNO = 1
+    KEYBOARD_ONLY = 2
+    NONE = 3
+    KEYBOARD_DISPLAY = 4
+
+
+class SecurityLevel(enum.IntEnum):
+    NO_ACCESS = 0
+    OPEN = 1
+    JUST_WORKS = 2
+    MITM = 3
+    LESC_MITM = 4
+
+
+class PairingPolicy(enum.IntFlag):
+    allow_all = 0
+    reject_new_pairing_requests = 1
+    reject_nonbonded_peripheral_requests = 2
+    reject_bonded_peripheral_requests = 4
+    reject_bonded_device_repairing_requests = 8
+
+    @staticmethod
+    def combine(*policies: "PairingPolicy") -> "PairingPolicy":
+        value = PairingPolicy.allow_all
+        for p in policies:
+            value |= p
+        return value
+
+
+class PeripheralSecurityRequestResponse(enum.Enum):
+    accept = "accept"
+    reject = "reject"
+    force_repair = "force_repair"
+
+
+class SecurityParameters:
+    def __init__(self, passcode_pairing=False, io_capabilities=IoCapabilities.KEYBOARD_DISPLAY, bond=False,
+                 out_of_band=False, reject_pairing_requests=False, lesc_pairing=False):
+        self.passcode_pairing = passcode_pairing
+        self.io_capabilities = IoCapabilities(io_capabilities)
+        self.bond = bond
+        self.out_of_band = out_of_band
+        self.reject_pairing_requests = reject_pairing_requests
+        self.lesc_pairing = lesc_pairing
+
+    def __repr__(self):
+        return ("SecurityParameters(passcode_pairing=%r, io_capabilities=%s, bond=%r, out_of_band=%r, "
+                "reject_pairing_requests=%r, lesc_pairing=%r)" % (
+                    self.passcode_pairing, self.io_capabilities.name, self.bond, self.out_of_band,
+                    self.reject_pairing_requests, self.lesc_pairing))
+
+
+class Event:
+    """blatann-style event: ``register(handler)``; handlers are called as ``handler(sender, args)``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._handlers: List[Callable] = []
+
+    def register(self, handler: Callable) -> Callable:
+        self._handlers.append(handler)
+        return handler
+
+    def deregister(self, handler: Callable) -> None:
+        self._handlers.remove(handler)
+
+    def __bool__(self):
+        return bool(self._handlers)
+
+    def notify(self, sender, args) -> None:
+        for h in list(self._handlers):
+            h(sender, args)
+
+
+# ---- event arguments (blatann names) ----
+class PairingCompleteEventArgs:
+    def __init__(self, success, reason, timeout, security_level):
+        self.success, self.reason, self.timeout = success, reason, timeout
+        self.status = "success" if success else ("timeout" if timeout else "failed")
+        self.security_level = SecurityLevel(security_level)
+
+
+class SecurityLevelChangedEventArgs:
+    def __init__(self, security_level):
+        self.security_level = SecurityLevel(security_level)
+
+
+class PasskeyDisplayEventArgs:
+    """``match_request`` True: numeric comparison, answer with ``match_confirm(bool)``.
+    False: passkey entry, the user types ``passkey`` on the peer. Never confused (Method Confusion)."""
+
+    def __init__(self, manager, passkey, match_request):
+        self._m = manager
+        self.passkey = "%06d" % passkey
+        self.match_request = match_request
+
+    def match_confirm(self, keys_match: bool) -> None:
+        if not self.match_request:
+            raise SmpError("match_confirm: this event is a passkey display, not a numeric comparison")
+        self._m._native.match_confirm(bool(keys_match), self._m._now())
+
+
+class PasskeyEntryEventArgs:
+    def __init__(self, manager):
+        self._m = manager
+        self.key_type = "passkey"
+
+    def resolve(self, passkey) -> None:
+        """The 6 digits the peer shows (str or int); None rejects (Passkey Entry Failed)."""
+        value = None if passkey is None else int(passkey)
+        self._m._native.passkey_reply(value, self._m._now())
+
+
+class PeripheralSecurityRequestEventArgs:
+    def __init__(self, manager, auth_req, is_bonded_device):
+        self._m = manager
+        self.bond = bool(auth_req & 0x01)
+        self.mitm = bool(auth_req & 0x04)
+        self.lesc = bool(auth_req & 0x08)
+        self.keypress = bool(auth_req & 0x10)
+        self.is_bonded_device = is_bonded_device
+        self._resolved = False
+
+    def accept(self):
+        self.resolve(PeripheralSecurityRequestResponse.accept)
+
+    def reject(self):
+        self.resolve(PeripheralSecurityRequestResponse.reject)
+
+    def force_repair(self):
+        self.resolve(PeripheralSecurityRequestResponse.force_repair)
+
+    def resolve(self, response: PeripheralSecurityRequestResponse) -> None:
+        if self._resolved:
+            return
+        self._resolved = True
+        self._m._native.security_request_reply(PeripheralSecurityRequestResponse(response).value, self._m._now())
+
+
+class PairingRejectedEventArgs:
+    def __init__(self, reason):
+        self.reason = reason
+
+
+class SecurityManager:
+    """One link's Security Manager. ``role`` is "central" or "peripheral"; ``bond_db`` a directory
+    for the bond store (one file per peer, mode 0600) or None for in-memory bonds."""
+
+    def __init__(self, role="central", local_address="C0:00:00:00:00:01/random",
+                 peer_address="C0:00:00:00:00:02/random", bond_db: Optional[str] = None, backend: str = "",
+                 seed: Optional[int] = None, min_key_size: int = 16, sc_only: bool = False,
+                 clock: Callable[[], float] = time.monotonic):
+        self.role = role
+        self._now = clock
+        self._native = _smp.SecurityManager(role, local_address, peer_address, bond_db or "", backend, seed,
+                                            min_key_size, sc_only)
+        self._params = SecurityParameters()
+        self.on_pairing_complete = Event("on_pairing_complete")
+        self.on_security_level_changed = Event("on_security_level_changed")
+        self.on_passkey_display_required = Event("on_passkey_display_required")
+        self.on_passkey_required = Event("on_passkey_required")
+        self.on_peripheral_security_request = Event("on_peripheral_security_request")
+        self.on_pairing_request_rejected = Event("on_pairing_request_rejected")
+        # Link-layer hooks: (ltk, ediv, rand, key_size) for a central, (ltk or None) for a peripheral.
+        self.on_start_encryption: Optional[Callable] = None
+        self.on_ltk_reply: Optional[Callable] = None
+        self._native.set_callbacks(self._complete, self._level, self._display, self._entry, self._sec_req,
+                                   self._rejected, self._start_enc, self._ltk_reply)
+        self.set_security_params(self._params)
+
+    # ---- blatann API ----
+    @property
+    def security_params(self) -> SecurityParameters:
+        return self._params
+
+    def set_security_params(self, passcode_pairing=False, io_capabilities=IoCapabilities.KEYBOARD_DISPLAY, bond=False,
+                            out_of_band=False, reject_pairing_requests=False, lesc_pairing=False):
+        if isinstance(passcode_pairing, SecurityParameters):
+            p = passcode_pairing
+        else:
+            p = SecurityParameters(passcode_pairing, io_capabilities, bond, out_of_band, reject_pairing_requests,
+                                   lesc_pairing)
+        self._params = p
+        self._native.set_security_params(p.passcode_pairing, int(p.io_capabilities), p.bond, p.out_of_band,
+                                         p.reject_pairing_requests, p.lesc_pairing)
+
+    @property
+    def pairing_policy(self) -> PairingPolicy:
+        return PairingPolicy(self._native.pairing_policy())
+
+    @pairing_policy.setter
+    def pairing_policy(self, policy: PairingPolicy) -> None:
+        self.set_pairing_policy(policy)
+
+    def set_pairing_policy(self, policy: PairingPolicy) -> None:
+        self._native.set_pairing_policy(int(policy))
+
+    def use_debug_lesc_key(self) -> None:
+        """Use the published LESC debug key pair AND accept a peer's debug key (sniffable links)."""
+        self._native.use_debug_lesc_key()
+
+    def set_legacy_oob_tk(self, tk: Optional[bytes]) -> None:
+        self._native.set_legacy_oob_tk(tk)
+
+    def local_oob_data(self):
+        """(C, R) of this side for LESC OOB, wire order."""
+        return self._native.local_oob_data()
+
+    def set_peer_oob_data(self, c: bytes, r: bytes) -> None:
+        self._native.set_peer_oob_data(c, r)
+
+    def pair(self, force_repairing: bool = False) -> None:
+        self._native.pair(self._now(), force_repairing)
+
+    def delete_bonding_data(self) -> None:
+        self._native.delete_bonding_data()
+
+    @property
+    def is_previously_bonded(self) -> bool:
+        return self._native.is_previously_bonded()
+
+    @property
+    def pairing_in_process(self) -> bool:
+        return self._native.pairing_in_process()
+
+    @property
+    def security_level(self) -> SecurityLevel:
+        return SecurityLevel(self._native.security_level())
+
+    # ---- sans-IO plumbing ----
+    def feed(self, pdu: bytes) -> str:
+        return self._native.feed(bytes(pdu), self._now())
+
+    def poll_transmit(self) -> Optional[bytes]:
+        return self._native.poll_transmit()
+
+    def next_deadline(self) -> Optional[float]:
+        return self._native.next_deadline()
+
+    def on_deadline(self) -> None:
+        self._native.on_deadline(self._now())
+
+    def ltk_request(self, ediv: int, rand: bytes) -> None:
+        self._native.ltk_request(ediv, rand, self._now())
+
+    def encryption_changed(self) -> None:
+        self._native.encryption_changed(self._now())
+
+    def encryption_failed(self, status: int) -> None:
+        self._native.encryption_failed(status, self._now())
+
+    def disconnected(self) -> None:
+        self._native.disconnected()
+
+    # ---- native callbacks -> events ----
+    def _complete(self, success, reason, timeout, level):
+        self.on_pairing_complete.notify(self, PairingCompleteEventArgs(success, reason, timeout, level))
+
+    def _level(self, level):
+        self.on_security_level_changed.notify(self, SecurityLevelChangedEventArgs(level))
+
+    def _display(self, passkey, match_request):
+        self.on_passkey_display_required.notify(self, PasskeyDisplayEventArgs(self, passkey, match_request))
+
+    def _entry(self):
+        self.on_passkey_required.notify(self, PasskeyEntryEventArgs(self))
+
+    def _sec_req(self, auth_req, bonded):
+        args = PeripheralSecurityRequestEventArgs(self, auth_req, bonded)
+        self.on_peripheral_security_request.notify(self, args)
+        if not self.on_peripheral_security_request:
+            args.accept()  # blatann's default: accept
+
+    def _rejected(self, reason):
+        self.on_pairing_request_rejected.notify(self, PairingRejectedEventArgs(reason))
+
+    def _start_enc(self, ltk, ediv, rand, key_size):
+        if self.on_start_encryption:
+            self.on_start_encryption(ltk, ediv, rand, key_size)
+
+    def _ltk_reply(self, ltk):
+        if self.on_ltk_reply:
+            self.on_ltk_reply(ltk)
+
+
+def pair_in_memory(central: SecurityManager, peripheral: SecurityManager, max_steps: int = 10000) -> None:
+    """Join two managers with a model of the link layer (like smp_relay.py) and run them until
+    neither has anything more to send (call central.pair() or peripheral.pair() first)."""
+    connect(central, peripheral)
+    pump(central, peripheral, max_steps)
+
+
+def connect(central: SecurityManager, peripheral: SecurityManager) -> None:
+    """Installs the link-layer model: the central's encryption start becomes an LTK request at the
+    peripheral; equal keys switch encryption on for both, a missing key fails it (status 0x06)."""
+    pending = {}
+
+    def start(ltk, ediv, rand, key_size):
+        pending["key"] = ltk
+        peripheral.ltk_request(ediv, rand)
+
+    def reply(ltk):
+        if ltk is None or ltk != pending.get("key"):
+            central.encryption_failed(0x06)
+        else:
+            central.encryption_changed()
+            peripheral.encryption_changed()
+
+    central.on_start_encryption = start
+    peripheral.on_ltk_reply = reply
+
+
+def pump(central: SecurityManager, peripheral: SecurityManager, max_steps: int = 10000) -> None:
+    """Moves PDUs both ways until both sides are quiet."""
+    for _ in range(max_steps):
+        moved = False
+        while (pdu := central.poll_transmit()) is not None:
+            peripheral.feed(pdu)
+            moved = True
+        while (pdu := peripheral.poll_transmit()) is not None:
+            central.feed(pdu)
+            moved = True
+        if not moved:
+            return
+    raise SmpError("pair_in_memory: the link did not settle")
+
+
+__all__ = ["SecurityManager", "SecurityParameters", "IoCapabilities", "SecurityLevel", "PairingPolicy",
+           "PeripheralSecurityRequestResponse", "Event", "SmpError", "pair_in_memory", "connect", "pump", "ah", "c1", "s1",
+           "f4", "f5", "f6", "g2", "h6", "h7", "ltk_to_link_key", "link_key_to_ltk"]

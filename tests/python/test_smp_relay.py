@@ -1,0 +1,268 @@
+"""`blecrypt smp peer` on both sides of ../shared/tools/smp_relay.py, for every scenario of
+smp-peer-protocol.md.  The CLI binary: $BLECRYPT_CLI, else build/dev/blecrypt of this checkout."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RELAY = ROOT.parent / "shared" / "tools" / "smp_relay.py"
+CLI = pathlib.Path(os.environ.get("BLECRYPT_CLI", ROOT / "build" / "dev" / "blecrypt"))
+
+pytestmark = pytest.mark.skipif(not CLI.exists() or not RELAY.exists(), reason="blecrypt CLI or smp_relay.py missing")
+
+
+def relay(central, peripheral, *extra, expect_ok=True):
+    cmd = [sys.executable, str(RELAY), "--timeout", "10",
+           "--central", f"{CLI} smp peer --role central {central}",
+           "--peripheral", f"{CLI} smp peer --role peripheral {peripheral}", *extra]
+    if not expect_ok:
+        cmd.append("--expect-fail")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    lines = p.stdout.splitlines()
+    assert lines and lines[-1] == "RELAY PASS", p.stdout[-3000:] + p.stderr[-2000:]
+    assert p.returncode == 0
+    return lines
+
+
+def results(lines, side):
+    return [l.split(f"{side}>> ", 1)[1] for l in lines if f" {side}>> result " in l]
+
+
+def field(result, key):
+    for tok in result.split()[2:]:
+        k, _, v = tok.partition("=")
+        if k == key:
+            return v
+    return None
+
+
+def ok(lines, **want):
+    rc, rp = results(lines, "C"), results(lines, "P")
+    assert rc and rp, lines
+    for r in (rc[-1], rp[-1]):
+        assert r.startswith("result ok"), r
+        for k, v in want.items():
+            assert field(r, k) == v, (k, r)
+    return rc[-1], rp[-1]
+
+
+def fail(lines, reason, side=None):
+    fails = [l for l in lines if ">> result fail" in l and (side is None or f" {side}>> " in l)]
+    assert any(f"reason={reason}" in l for l in fails), "\n".join(lines[-30:])
+
+
+# ---- legacy ----
+def test_legacy_just_works():
+    ok(relay("--no-sc", "--no-sc"), sc="0", method="just_works", authenticated="0")
+
+
+def test_legacy_passkey_central_displays():
+    ok(relay("--no-sc --io display_only", "--no-sc --io keyboard_only"), sc="0", method="passkey", authenticated="1")
+
+
+def test_legacy_passkey_peripheral_displays():
+    ok(relay("--no-sc --io keyboard_only", "--no-sc --io display_only"), sc="0", method="passkey")
+
+
+def test_legacy_passkey_keyboard_vs_keyboard():
+    ok(relay("--no-sc --io keyboard_only --passkey 42", "--no-sc --io keyboard_only --passkey 42"), method="passkey")
+
+
+def test_legacy_oob():
+    tk = "00112233445566778899aabbccddeeff"
+    ok(relay(f"--no-sc --oob-tk {tk}", f"--no-sc --oob-tk {tk}"), sc="0", method="oob", authenticated="1")
+
+
+# ---- LE Secure Connections ----
+def test_lesc_just_works():
+    c, p = ok(relay("", ""), sc="1", method="just_works", authenticated="0", bonded="1")
+    assert field(c, "ltk") == field(p, "ltk") and len(field(c, "ltk")) == 32
+
+
+def test_lesc_numeric_comparison():
+    lines = relay("--io display_yes_no", "--io display_yes_no")
+    ok(lines, sc="1", method="numeric_comparison", authenticated="1")
+    assert sum(1 for l in lines if ">> compare " in l) == 2
+
+
+def test_lesc_passkey_central_displays():
+    ok(relay("--io display_only", "--io keyboard_only"), sc="1", method="passkey")
+
+
+def test_lesc_passkey_peripheral_displays():
+    ok(relay("--io keyboard_display", "--io display_only"), sc="1", method="passkey")
+
+
+def test_lesc_passkey_keyboard_vs_keyboard():
+    ok(relay("--io keyboard_only --passkey 999999", "--io keyboard_only --passkey 999999"), sc="1", method="passkey")
+
+
+def test_lesc_oob():
+    ok(relay("--oob-sc", "--oob-sc", "--oob-exchange"), sc="1", method="oob", authenticated="1")
+
+
+# ---- keys, bonding ----
+def test_all_key_types_legacy():
+    c, p = ok(relay("--no-sc --init-keys 7 --resp-keys 7", "--no-sc --init-keys 7 --resp-keys 7"), sc="0")
+    for r in (c, p):
+        for k in ("local_ltk", "peer_ltk", "peer_ediv", "peer_rand", "peer_irk", "peer_identity", "peer_csrk"):
+            assert field(r, k), (k, r)
+
+
+def test_all_key_types_lesc():
+    c, p = ok(relay("--init-keys f --resp-keys f", "--init-keys f --resp-keys f"), sc="1")
+    for r in (c, p):
+        for k in ("ltk", "peer_irk", "peer_identity", "peer_csrk"):
+            assert field(r, k), (k, r)
+        assert field(r, "peer_ltk") is None  # LESC: no Encryption Information
+
+
+def test_no_bonding():
+    c, p = ok(relay("--no-bond", ""), bonded="0")
+    assert field(c, "peer_irk") is None
+
+
+def test_bond_then_reencrypt_in_new_processes(tmp_path):
+    bc, bp = tmp_path / "central.bond", tmp_path / "peripheral.bond"
+    first = ok(relay(f"--bond-file {bc}", f"--bond-file {bp}"), bonded="1")
+    assert oct(bc.stat().st_mode & 0o777) == "0o600"
+    lines = relay(f"--bond-file {bc} --encrypt-on-start", f"--bond-file {bp}")
+    again = ok(lines, bonded="1")
+    assert field(again[0], "ltk") == field(first[0], "ltk")
+    assert not any(">> pdu " in l for l in lines)  # no pairing, encryption only
+
+
+def test_bond_then_reencrypt_legacy(tmp_path):
+    bc, bp = tmp_path / "c.bond", tmp_path / "p.bond"
+    ok(relay(f"--no-sc --bond-file {bc}", f"--no-sc --bond-file {bp}"), sc="0")
+    lines = relay(f"--no-sc --bond-file {bc} --encrypt-on-start", f"--no-sc --bond-file {bp}")
+    ok(lines, sc="0")
+    assert any(" C>> encrypt " in l and " 0000 0000000000000000" not in l for l in lines)
+
+
+def test_repair_on_the_same_link():
+    lines = relay("", "", "--rounds", "2")
+    assert len(results(lines, "C")) == 2 and len(results(lines, "P")) == 2
+
+
+def test_security_request():
+    lines = relay("--wait-for-pair", "--security-request")
+    ok(lines, sc="1")
+    assert any(" C>> security_request 0d" in l for l in lines)
+
+
+def test_security_request_with_bond_encrypts(tmp_path):
+    bc, bp = tmp_path / "c.bond", tmp_path / "p.bond"
+    ok(relay(f"--bond-file {bc}", f"--bond-file {bp}"))
+    # Just Works bond: a request without MITM is satisfied by encrypting, one with MITM re-pairs.
+    lines = relay(f"--wait-for-pair --bond-file {bc}", f"--security-request --no-mitm --bond-file {bp}")
+    ok(lines, bonded="1")
+    assert not any(" C>> pdu 01" in l for l in lines)
+    lines = relay(f"--wait-for-pair --bond-file {bc}", f"--security-request --bond-file {bp}")
+    assert any(" C>> pdu 01" in l for l in lines)
+
+
+def test_sc_central_against_legacy_only_peripheral():
+    ok(relay("", "--no-sc"), sc="0")
+
+
+def test_both_debug_keys_pair():
+    ok(relay("--debug-key", "--debug-key"), sc="1")
+
+
+def test_fixed_ecc_private_key():
+    ok(relay("--ecc-private-key 55188b3d32f6bb9a900afcfbeed4e72a59cb9ac2f19d7cfb6b4fdd49f47fc5fd", ""), sc="1")
+
+
+# ---- expected failures ----
+def test_rejected_request():
+    fail(relay("", "--reject", expect_ok=False), "05")
+
+
+def test_wrong_passkey():
+    fail(relay("--io keyboard_only --passkey 111111", "--io display_only --passkey 222222", expect_ok=False), "04")
+
+
+def test_wrong_passkey_legacy():
+    fail(relay("--no-sc --io keyboard_only --passkey 111111", "--no-sc --io display_only --passkey 222222",
+               expect_ok=False), "04")
+
+
+def test_refused_comparison():
+    fail(relay("--io display_yes_no", "--io display_yes_no --confirm no", expect_ok=False), "0c", "P")
+
+
+def test_wrong_oob_data():
+    fail(relay("--no-sc --oob-tk 00112233445566778899aabbccddeeff", "--no-sc --oob-tk 00112233445566778899aabbccddeefe",
+               expect_ok=False), "04")
+
+
+def test_sc_only_refuses_legacy():
+    fail(relay("--no-sc", "--sc-only", expect_ok=False), "03", "P")
+
+
+def test_debug_key_refused_by_default():
+    fail(relay("--debug-key", "", expect_ok=False), "03")
+
+
+def test_key_size_below_minimum():
+    fail(relay("--max-key-size 7 --min-key-size 7", "", expect_ok=False), "06")
+
+
+# ---- the peer's own line handling (no relay) ----
+def peer(args, lines):
+    p = subprocess.run([str(CLI), "smp", "peer", *args.split()], input="".join(l + "\n" for l in lines),
+                       capture_output=True, text=True, timeout=30)
+    return p.stdout.splitlines(), p.stderr
+
+
+def test_peer_ready_line_and_errors_on_stdout_diagnostics_on_stderr():
+    out, err = peer("--role peripheral --io keyboard_display --no-mitm", ["pdu zz", "bogus line", "quit"])
+    assert out[0] == "ready role=peripheral io=keyboard_display sc=1 mitm=0 bond=1"
+    assert out[1].startswith("error pdu") and out[2].startswith("error unknown line")
+
+
+def test_peer_ignore_security_request():
+    out, _ = peer("--role central --wait-for-pair --ignore-security-request", ["pdu 0B0D", "quit"])
+    assert "security_request 0d" in out
+    assert not any(l.startswith("pdu 01") for l in out)
+
+
+def test_peer_security_request_makes_central_pair():
+    out, _ = peer("--role central --wait-for-pair", ["pdu 0b0d", "quit"])
+    assert out[1] == "security_request 0d"
+    assert any(l.startswith("pdu 01") for l in out)
+
+
+def test_peer_wrong_length_pdu_is_answered_with_invalid_parameters():
+    out, _ = peer("--role peripheral", ["pdu 0103000d10", "quit"])
+    assert "pdu 050a" in out
+
+
+def test_peer_ltk_request_without_pairing_is_negative():
+    out, _ = peer("--role peripheral", ["ltk_request 0000 0000000000000000", "quit"])
+    assert "ltk none" in out
+
+
+def test_peer_passkey_request_answered_from_stdin():
+    # legacy, peripheral keyboard: after the request it asks for the passkey; '42' is accepted.
+    out, _ = peer("--role peripheral --io keyboard_only --no-sc", ["pdu 0100000d100303", "passkey 42", "quit"])
+    assert "passkey_request" in out
+
+
+def test_addresses_identity_and_irk_flags():
+    irk = "00112233445566778899aabbccddeeff"
+    c, p = ok(relay("--local-address 11:22:33:44:55:66/public --peer-address C0:AA:BB:CC:DD:EE/random",
+                    f"--local-address C0:AA:BB:CC:DD:EE/random --peer-address 11:22:33:44:55:66/public "
+                    f"--identity-address C3:00:00:00:00:07/random --irk {irk}"), sc="1")
+    assert field(c, "peer_irk") == irk
+    assert field(c, "peer_identity") == "C3:00:00:00:00:07/random"
+    assert field(p, "peer_identity") == "11:22:33:44:55:66/public"
+
+
+def test_mismatched_addresses_fail_the_dhkey_check():
+    # Each side believes a different address for the other: f5/f6 differ, DHKey check fails.
+    fail(relay("--peer-address C0:00:00:00:00:09/random", "", expect_ok=False), "0b")

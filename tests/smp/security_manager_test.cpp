@@ -1,0 +1,268 @@
+// blatann-style SecurityManager and the bond store.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "blecrypt/smp/security_manager.hpp"
+#include "support/vectors.hpp"
+
+namespace blecrypt::smp {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("blecrypt_smp_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+const Address kCentral = *Address::parse("C0:00:00:00:00:01/random");
+const Address kPeripheral = *Address::parse("C0:00:00:00:00:02/random");
+
+// Two managers joined by the link-layer model; records callback order.
+struct Pair {
+  crypto::DeterministicRng rc{1}, rp{2};
+  std::unique_ptr<SecurityManager> c, p;
+  std::vector<std::string> log;
+  SecretBytes pending;
+  std::optional<std::uint32_t> shown;
+  TimePoint now{};
+
+  Pair(BondStore* cs, BondStore* ps, SecurityParameters params) {
+    c = std::make_unique<SecurityManager>(SecurityManager::Config{Role::central, kCentral, kPeripheral, cs}, rc);
+    p = std::make_unique<SecurityManager>(SecurityManager::Config{Role::peripheral, kPeripheral, kCentral, ps}, rp);
+    c->set_security_params(params);
+    p->set_security_params(params);
+    wire(*c, "C");
+    wire(*p, "P");
+  }
+  void wire(SecurityManager& m, std::string who) {
+    m.on_pairing_complete = [this, who](const PairingOutcome& o) {
+      log.push_back(who + " complete " + (o.success ? "ok" : "fail " + std::to_string(o.reason)) + " " +
+                    std::string(security_level_name(o.security_level)));
+    };
+    m.on_security_level_changed = [this, who](SecurityLevel l) { log.push_back(who + " level " + std::string(security_level_name(l))); };
+    m.on_passkey_display_required = [this, who, &m](std::uint32_t v, bool match) {
+      log.push_back(who + (match ? " compare" : " display"));
+      if (match) (void)m.match_confirm(true, now);
+      else shown = v;
+    };
+    m.on_passkey_required = [this, who, &m] {
+      log.push_back(who + " passkey_required");
+      if (shown) (void)m.passkey_reply(*shown, now);
+    };
+    m.on_pairing_request_rejected = [this, who](std::uint8_t r) { log.push_back(who + " rejected " + std::to_string(r)); };
+    m.on_start_encryption = [this](const events::StartEncryption& se) {
+      pending = se.ltk;
+      p->ltk_request(se.ediv, se.rand, now);
+    };
+    m.on_ltk_reply = [this](const SecretBytes& ltk) {
+      if (ltk.empty() || !equal(ltk, pending)) {
+        c->encryption_failed(0x06, now);
+      } else {
+        c->encryption_changed(now);
+        p->encryption_changed(now);
+      }
+    };
+  }
+  void run() {
+    for (int i = 0; i < 1000; ++i) {
+      bool moved = false;
+      while (auto b = c->poll_transmit()) {
+        moved = true;
+        (void)p->feed(*b, now);
+      }
+      while (auto b = p->poll_transmit()) {
+        moved = true;
+        (void)c->feed(*b, now);
+      }
+      if (!moved) return;
+    }
+  }
+  bool has(const std::string& line) const { return std::find(log.begin(), log.end(), line) != log.end(); }
+  int index(const std::string& line) const {
+    return static_cast<int>(std::find(log.begin(), log.end(), line) - log.begin());
+  }
+};
+
+SecurityParameters lesc_mitm() {
+  SecurityParameters s;
+  s.passcode_pairing = true;
+  s.io_capabilities = IoCapability::display_yes_no;
+  s.bond = true;
+  s.lesc_pairing = true;
+  return s;
+}
+
+TEST(SecurityManager, NumericComparisonLevelBeforeCompleteAndBondStored) {
+  auto dc = temp_dir("c1"), dp = temp_dir("p1");
+  BondStore sc(dc), sp(dp);
+  Pair pr(&sc, &sp, lesc_mitm());
+  EXPECT_FALSE(pr.c->is_previously_bonded());
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  EXPECT_TRUE(pr.c->pairing_in_process());
+  pr.run();
+  EXPECT_TRUE(pr.has("C compare"));
+  EXPECT_TRUE(pr.has("P compare"));
+  ASSERT_TRUE(pr.has("C complete ok LESC_MITM")) << ::testing::PrintToString(pr.log);
+  EXPECT_LT(pr.index("C level LESC_MITM"), pr.index("C complete ok LESC_MITM"));
+  EXPECT_EQ(pr.c->security_level(), SecurityLevel::lesc_mitm);
+  EXPECT_TRUE(pr.c->is_previously_bonded());
+  EXPECT_FALSE(pr.c->pairing_in_process());
+  auto f = sc.path_for(kPeripheral);
+  ASSERT_TRUE(fs::exists(f));
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // New managers (a new connection, new process): pair() encrypts from the store, no PDUs.
+  Pair again(&sc, &sp, lesc_mitm());
+  EXPECT_TRUE(again.c->is_previously_bonded());
+  EXPECT_TRUE(again.p->is_previously_bonded());
+  ASSERT_TRUE(again.c->pair(again.now));
+  EXPECT_FALSE(again.c->poll_transmit());
+  EXPECT_TRUE(again.has("C level LESC_MITM")) << ::testing::PrintToString(again.log);
+  EXPECT_EQ(again.p->security_level(), SecurityLevel::lesc_mitm);
+
+  // force_repairing pairs again even though bonded.
+  ASSERT_TRUE(again.c->pair(again.now, true));
+  again.run();
+  EXPECT_TRUE(again.has("C complete ok LESC_MITM"));
+  fs::remove_all(dc);
+  fs::remove_all(dp);
+}
+
+TEST(SecurityManager, PasskeyEventsAndDeleteBondingData) {
+  auto dc = temp_dir("c2");
+  BondStore sc(dc);
+  SecurityParameters s = lesc_mitm();
+  Pair pr(&sc, nullptr, s);
+  s.io_capabilities = IoCapability::display_only;
+  pr.p->set_security_params(s);
+  s.io_capabilities = IoCapability::keyboard_only;
+  pr.c->set_security_params(s);
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  pr.run();
+  EXPECT_TRUE(pr.has("P display"));
+  EXPECT_TRUE(pr.has("C passkey_required"));
+  EXPECT_TRUE(pr.has("C complete ok LESC_MITM"));
+  // A second bond for another peer; delete removes exactly one.
+  BondRecord other;
+  other.peer = *Address::parse("11:22:33:44:55:66/public");
+  other.info.sc = true;
+  other.info.ltk = SecretBytes(Bytes(16, 7));
+  ASSERT_TRUE(sc.save(other));
+  EXPECT_EQ(sc.load_all().bonds.size(), 2u);
+  ASSERT_TRUE(pr.c->delete_bonding_data());
+  EXPECT_FALSE(pr.c->is_previously_bonded());
+  auto rep = sc.load_all();
+  ASSERT_EQ(rep.bonds.size(), 1u);
+  EXPECT_EQ(rep.bonds[0].peer, other.peer);
+  EXPECT_EQ(pr.c->delete_bonding_data().error(), Errc::not_bonded);
+  fs::remove_all(dc);
+}
+
+TEST(SecurityManager, PolicyRejectNewPairingRequests) {
+  SecurityParameters s = lesc_mitm();
+  Pair pr(nullptr, nullptr, s);
+  pr.p->set_pairing_policy(combine(PairingPolicy::reject_new_pairing_requests));
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  pr.run();
+  EXPECT_TRUE(pr.has("P rejected 5"));
+  EXPECT_TRUE(pr.has("C complete fail 5 OPEN"));
+}
+
+TEST(SecurityManager, PolicyRejectNonbondedPeripheralRequests) {
+  Pair pr(nullptr, nullptr, lesc_mitm());
+  pr.c->set_pairing_policy(PairingPolicy::reject_nonbonded_peripheral_requests | PairingPolicy::reject_bonded_peripheral_requests);
+  EXPECT_EQ(static_cast<int>(pr.c->pairing_policy()), 6);
+  ASSERT_TRUE(pr.p->pair(pr.now));  // peripheral: Security Request
+  pr.run();
+  EXPECT_TRUE(pr.has("C rejected 5"));
+  EXPECT_FALSE(pr.c->pairing_in_process());
+}
+
+TEST(SecurityManager, PeripheralSecurityRequestAcceptedByTheApplication) {
+  Pair pr(nullptr, nullptr, lesc_mitm());
+  bool asked = false;
+  pr.c->on_peripheral_security_request = [&](std::uint8_t auth, bool bonded) {
+    asked = true;
+    EXPECT_TRUE(auth & auth_req::mitm);
+    EXPECT_FALSE(bonded);
+  };
+  ASSERT_TRUE(pr.p->pair(pr.now));
+  pr.run();
+  ASSERT_TRUE(asked);
+  ASSERT_TRUE(pr.c->security_request_reply(SecurityRequestResponse::accept, pr.now));
+  pr.run();
+  EXPECT_TRUE(pr.has("C complete ok LESC_MITM"));
+  EXPECT_EQ(pr.c->security_request_reply(SecurityRequestResponse::accept, pr.now).error(), Errc::wrong_state);
+}
+
+TEST(SecurityManager, DebugKeyOnBothSides) {
+  Pair pr(nullptr, nullptr, lesc_mitm());
+  pr.c->use_debug_lesc_key();
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  pr.run();
+  EXPECT_TRUE(pr.has("P complete fail 3 OPEN"));  // the peripheral refuses a debug key
+  Pair both(nullptr, nullptr, lesc_mitm());
+  both.c->use_debug_lesc_key();
+  both.p->use_debug_lesc_key();
+  ASSERT_TRUE(both.c->pair(both.now));
+  both.run();
+  EXPECT_TRUE(both.has("C complete ok LESC_MITM"));
+}
+
+TEST(BondStore, CorruptedAndTruncatedFilesAreSkipped) {
+  auto d = temp_dir("store");
+  BondStore store(d);
+  BondRecord good;
+  good.peer = *Address::parse("C0:11:22:33:44:55/random");
+  good.method = Method::passkey;
+  good.info.sc = false;
+  good.info.authenticated = true;
+  good.info.key_size = 16;
+  good.info.peer.ltk = SecretBytes(Bytes(16, 0xab));
+  good.info.peer.ediv = 0x1234;
+  good.info.peer.rand = {1, 2, 3, 4, 5, 6, 7, 8};
+  good.info.peer.identity = good.peer;
+  ASSERT_TRUE(store.save(good));
+  const std::string text = serialize_bond(good);
+  {
+    std::ofstream(d / "truncated.bond") << text.substr(0, text.size() / 2);
+    std::ofstream(d / "garbage.bond") << "\x01\x02 not a bond";
+    std::ofstream(d / "badkey.bond") << std::string(text).replace(text.find("peer_ltk = ") + 11, 4, "zzzz");
+  }
+  auto rep = store.load_all();
+  ASSERT_EQ(rep.bonds.size(), 1u);
+  EXPECT_EQ(rep.problems.size(), 3u);
+  const auto& b = rep.bonds[0];
+  EXPECT_EQ(b.peer, good.peer);
+  EXPECT_EQ(b.method, Method::passkey);
+  EXPECT_EQ(b.info.peer.ediv, 0x1234);
+  EXPECT_BYTES_EQ(b.info.peer.rand, good.info.peer.rand);
+  EXPECT_BYTES_EQ(b.info.peer.ltk.view(), good.info.peer.ltk.view());
+  EXPECT_TRUE(store.find(good.peer));
+  // Round trip is exact and the text is human-readable.
+  EXPECT_EQ(serialize_bond(b), text);
+  EXPECT_NE(text.find("peer = C0:11:22:33:44:55/random"), std::string::npos);
+  // No temporary file left behind.
+  for (auto& e : fs::directory_iterator(d)) EXPECT_EQ(e.path().extension(), ".bond");
+  fs::remove_all(d);
+}
+
+TEST(BondStore, ParseRejectsMissingEndAndBadValues) {
+  EXPECT_EQ(parse_bond("").error(), Errc::bond_corrupt);
+  EXPECT_EQ(parse_bond("# blecrypt smp bond v1\npeer = C0:00:00:00:00:01/random\n").error(), Errc::bond_corrupt);
+  EXPECT_EQ(parse_bond("# blecrypt smp bond v1\npeer = nope\nend\n").error(), Errc::bond_corrupt);
+  EXPECT_EQ(parse_bond("# blecrypt smp bond v1\npeer = C0:00:00:00:00:01/random\nmethod = just_works\nsc = 1\nkey_size = 16\nend\n")
+                .error(),
+            Errc::bond_corrupt);  // LESC bond without LTK
+}
+
+}  // namespace
+}  // namespace blecrypt::smp
