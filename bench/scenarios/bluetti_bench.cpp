@@ -51,7 +51,7 @@ bool handshake(ClientSession& c, DeviceSession& d) {
 
 int bench_bluetti(bool json, std::ostream& out) {
   using bench::median_ns;
-  const auto& be = crypto::default_backend();
+  const auto& be = selected_backend();
   Fixture fx(be);
   bench::Report report;
   report.text("backend", std::string(be.name()));

@@ -36,7 +36,7 @@ void pump(Client& c, Device& d, TimePoint t) {
 
 int bench_sesame(bool json, std::ostream& out) {
   using bench::median_ns;
-  const auto& be = crypto::default_backend();
+  const auto& be = selected_backend();
   bench::Report report;
   report.text("backend", std::string(be.name()));
   crypto::DeterministicRng rng(42);

@@ -69,7 +69,7 @@ bool pair_once(const crypto::Backend& be, crypto::Rng& rng, bool sc, IoCapabilit
 }
 
 int bench_smp(bool json, std::ostream& out) {
-  const auto& be = crypto::default_backend();
+  const auto& be = selected_backend();
   crypto::DeterministicRng rng(42);
   if (!pair_once(be, rng, true, IoCapability::no_input_no_output, IoCapability::no_input_no_output) ||
       !pair_once(be, rng, false, IoCapability::keyboard_only, IoCapability::display_only))

@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include "blecrypt/smp/toolbox.hpp"
 
 namespace blecrypt::smp {
 
@@ -200,6 +203,28 @@ std::optional<BondRecord> BondStore::find(const Address& peer) const {
   auto r = read_bond_file(path_for(peer));
   if (!r) return std::nullopt;
   return std::move(*r);
+}
+
+namespace {
+// Random address whose two most significant bits are 01 (Core Vol 6 Part B 1.3.2.2).
+bool is_resolvable_private(const Address& a) { return a.type != 0 && (a.bytes[0] >> 6) == 0b01; }
+}  // namespace
+
+std::optional<BondRecord> BondStore::resolve(const Address& connection_address, const crypto::Backend& backend) const {
+  if (auto exact = find(connection_address)) return exact;
+  if (!is_resolvable_private(connection_address)) return std::nullopt;
+  const Toolbox toolbox(backend);
+  const ByteView prand(connection_address.bytes.data(), 3);
+  const ByteView hash(connection_address.bytes.data() + 3, 3);
+  for (auto& bond : load_all().bonds) {
+    const auto& irk_wire = bond.info.peer.irk;
+    if (irk_wire.size() != 16) continue;
+    SecretBytes irk(16);  // the toolbox takes keys most significant octet first
+    std::reverse_copy(irk_wire.data(), irk_wire.data() + 16, irk.data());
+    auto computed = toolbox.ah(irk, prand);
+    if (computed && equal(*computed, hash)) return std::move(bond);
+  }
+  return std::nullopt;
 }
 
 Result<void> BondStore::remove(const Address& peer) {

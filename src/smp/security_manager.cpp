@@ -16,7 +16,8 @@ struct SecurityManager::Impl {
   std::optional<std::uint8_t> pending_security_request;
 
   Impl(Config c, crypto::Rng& r) : cfg(c), rng(r) {
-    if (cfg.bond_store) bond = cfg.bond_store->find(cfg.peer_address);
+    if (cfg.bond_store)
+      bond = cfg.bond_store->resolve(cfg.peer_address, cfg.backend ? *cfg.backend : crypto::default_backend());
   }
 };
 
@@ -186,14 +187,12 @@ void SecurityManager::dispatch(TimePoint now) {
       const auto& r = pc->result;
       if (r.bonded && s.engine->bond()) {
         BondRecord rec;
+        // One file per peer identity; a later connection from a resolvable private address
+        // finds it through the IRK (BondStore::resolve).
         rec.peer = r.peer.identity.value_or(s.cfg.peer_address);
         rec.method = r.method;
         rec.info = *s.engine->bond();
-        if (s.cfg.bond_store) {
-          // Stored under the connection address too, so a reconnect by that address finds it.
-          rec.peer = s.cfg.peer_address;
-          (void)s.cfg.bond_store->save(rec);
-        }
+        if (s.cfg.bond_store) (void)s.cfg.bond_store->save(rec);
         s.bond = std::move(rec);
       }
       if (on_pairing_complete) on_pairing_complete(PairingOutcome{true, 0, false, r.level});

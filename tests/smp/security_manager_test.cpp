@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "blecrypt/smp/security_manager.hpp"
+#include "blecrypt/smp/toolbox.hpp"
 #include "support/vectors.hpp"
 
 namespace blecrypt::smp {
@@ -252,6 +253,51 @@ TEST(BondStore, CorruptedAndTruncatedFilesAreSkipped) {
   EXPECT_NE(text.find("peer = C0:11:22:33:44:55/random"), std::string::npos);
   // No temporary file left behind.
   for (auto& e : fs::directory_iterator(d)) EXPECT_EQ(e.path().extension(), ".bond");
+  fs::remove_all(d);
+}
+
+TEST(BondStore, ResolvesAResolvablePrivateAddressThroughTheStoredIrk) {
+  auto d = temp_dir("rpa");
+  BondStore store(d);
+  // A phone with identity address 00:1B:DC:01:02:03 (public) that connects from RPAs.
+  BondRecord bond;
+  bond.peer = *Address::parse("00:1B:DC:01:02:03/public");
+  bond.info.sc = true;
+  bond.info.ltk = SecretBytes(Bytes(16, 0x5c));
+  const Bytes irk_msb_first = test::hex("ec0234a357c8ad05341010a60a397d9b");  // Core Vol 3 Part H D.7
+  bond.info.peer.irk = SecretBytes(Bytes(irk_msb_first.rbegin(), irk_msb_first.rend()));  // wire order
+  bond.info.peer.identity = bond.peer;
+  ASSERT_TRUE(store.save(bond));
+  ASSERT_TRUE(fs::exists(store.path_for(bond.peer)));  // one file, named for the identity
+
+  for (const auto* backend : test::backends()) {
+    // D.7: prand 708194 -> hash 0dfbaa, so the RPA is 70:81:94:0D:FB:AA (random).
+    auto rpa = *Address::parse("70:81:94:0D:FB:AA/random");
+    auto found = store.resolve(rpa, *backend);
+    ASSERT_TRUE(found) << backend->name();
+    EXPECT_EQ(found->peer, bond.peer);
+    // A fresh RPA made from the same IRK resolves too; one with a wrong hash does not.
+    const Toolbox toolbox(*backend);
+    const Bytes prand{0x4a, 0x10, 0x77};
+    auto hash = *toolbox.ah(irk_msb_first, prand);
+    Address fresh{1, {prand[0], prand[1], prand[2], hash[0], hash[1], hash[2]}};
+    EXPECT_TRUE(store.resolve(fresh, *backend));
+    fresh.bytes[5] ^= 1;
+    EXPECT_FALSE(store.resolve(fresh, *backend));
+    // Not resolvable (static random, top bits 11): only an exact file matches.
+    EXPECT_FALSE(store.resolve(*Address::parse("F0:81:94:0D:FB:AA/random"), *backend));
+  }
+  // The Security Manager of a new connection from an RPA knows the peer as bonded.
+  SecurityManager::Config cfg;
+  cfg.role = Role::peripheral;
+  cfg.local_address = kPeripheral;
+  cfg.peer_address = *Address::parse("70:81:94:0D:FB:AA/random");
+  cfg.bond_store = &store;
+  crypto::DeterministicRng rng(1);
+  SecurityManager sm(cfg, rng);
+  EXPECT_TRUE(sm.is_previously_bonded());
+  ASSERT_TRUE(sm.delete_bonding_data());
+  EXPECT_FALSE(fs::exists(store.path_for(bond.peer)));
   fs::remove_all(d);
 }
 

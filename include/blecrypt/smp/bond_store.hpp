@@ -37,6 +37,9 @@ class BondStore {
 
   Result<void> save(const BondRecord& record);
   std::optional<BondRecord> find(const Address& peer) const;
+  // The bond of the device seen at `connection_address`: its own file, or, for a resolvable
+  // private address, the bond whose IRK resolves it (ah(IRK, prand) == hash).
+  std::optional<BondRecord> resolve(const Address& connection_address, const crypto::Backend& backend) const;
   // Removes exactly one peer's file. not_bonded when there is none.
   Result<void> remove(const Address& peer);
 
