@@ -240,10 +240,14 @@ class OsslDigest final : public Base {
 };
 
 // ---- P-256 --------------------------------------------------------------------------------
+//
+// ECDH works on the decoded point and the scalar directly (EC_POINT_mul, the same call
+// OpenSSL's own ECDH makes); an EVP_PKEY, whose construction costs more than a point decode, is
+// built only when a key signs or verifies, and then kept.
+
+using BnCtx = std::unique_ptr<BN_CTX, Deleter<BN_CTX, BN_CTX_free>>;
 
 // EVP_PKEY for a P-256 key from an uncompressed point (and optionally the private scalar).
-// EVP_PKEY_fromdata decodes the point with EC_POINT_oct2point, which rejects coordinates >= p
-// and points off the curve.
 Result<Pkey> make_pkey(const std::uint8_t point65[65], const BIGNUM* priv) {
   ParamBld bld(OSSL_PARAM_BLD_new());
   if (!bld ||
@@ -256,7 +260,7 @@ Result<Pkey> make_pkey(const std::uint8_t point65[65], const BIGNUM* priv) {
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
-    return Errc::invalid_public_key;
+    return Errc::backend_failure;
   return Pkey(raw);
 }
 
@@ -267,12 +271,19 @@ void to_uncompressed(const P256Raw& raw, std::uint8_t out[65]) {
 
 class OsslP256PublicKey final : public P256PublicKey {
  public:
-  OsslP256PublicKey(Pkey pkey, const P256Raw& raw) : pkey_(std::move(pkey)), raw_(raw) {}
+  OsslP256PublicKey(EcPoint point, const P256Raw& raw) : point_(std::move(point)), raw_(raw) {}
   const Backend& backend() const noexcept override { return backend_ref(); }
   const P256Raw& raw() const noexcept override { return raw_; }
-  EVP_PKEY* pkey() const { return pkey_.get(); }
+  const EC_POINT* point() const { return point_.get(); }
 
   bool verify(ByteView message, const P256Signature& signature) const override {
+    if (!pkey_) {
+      std::uint8_t point[65];
+      to_uncompressed(raw_, point);
+      auto made = make_pkey(point, nullptr);
+      if (!made) return false;
+      pkey_ = std::move(*made);
+    }
     EcdsaSig sig(ECDSA_SIG_new());
     BIGNUM* r = BN_bin2bn(signature.data(), 32, nullptr);
     BIGNUM* s = BN_bin2bn(signature.data() + 32, 32, nullptr);
@@ -292,33 +303,46 @@ class OsslP256PublicKey final : public P256PublicKey {
   }
 
  private:
-  Pkey pkey_;
+  EcPoint point_;
   P256Raw raw_;
+  mutable Pkey pkey_;  // built on the first verify
 };
 
 class OsslP256KeyPair final : public P256KeyPair {
  public:
-  OsslP256KeyPair(Pkey pkey, const P256Raw& pub, SecretBytes scalar)
-      : pkey_(std::move(pkey)), pub_(pub), scalar_(std::move(scalar)) {}
+  OsslP256KeyPair(Bignum d, const P256Raw& pub) : d_(std::move(d)), pub_(pub) {}
   const Backend& backend() const noexcept override { return backend_ref(); }
   const P256Raw& public_raw() const noexcept override { return pub_; }
-  SecretBytes private_scalar() const override { return scalar_; }
+  SecretBytes private_scalar() const override {
+    SecretBytes out(32);
+    BN_bn2binpad(d_.get(), out.data(), 32);
+    return out;
+  }
 
   Result<SecretBytes> ecdh(const P256PublicKey& peer) const override {
     if (&peer.backend() != &backend_ref()) return Errc::wrong_backend;
     const auto& theirs = static_cast<const OsslP256PublicKey&>(peer);
-    PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_.get(), nullptr));
+    const EC_GROUP* group = Algorithms::get().p256;
+    EcPoint shared(EC_POINT_new(group));
+    Bignum x(BN_secure_new());
     SecretBytes secret(32);
-    std::size_t len = secret.size();
-    // The peer was fully validated on import: skip OpenSSL's second (order) check.
-    if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-        EVP_PKEY_derive_set_peer_ex(ctx.get(), theirs.pkey(), 0) != 1 ||
-        EVP_PKEY_derive(ctx.get(), secret.data(), &len) != 1 || len != 32)
+    // d * Q with the constant-time scalar flag set on d; the peer was validated on import and
+    // P-256 has cofactor 1, so the result is never the point at infinity.
+    if (!shared || !x || EC_POINT_mul(group, shared.get(), nullptr, theirs.point(), d_.get(), bn_ctx()) != 1 ||
+        EC_POINT_get_affine_coordinates(group, shared.get(), x.get(), nullptr, bn_ctx()) != 1 ||
+        BN_bn2binpad(x.get(), secret.data(), 32) != 32)
       return Errc::backend_failure;
     return secret;
   }
 
   Result<P256Signature> sign(ByteView message) const override {
+    if (!pkey_) {
+      std::uint8_t point[65];
+      to_uncompressed(pub_, point);
+      auto made = make_pkey(point, d_.get());
+      if (!made) return Unexpected{made.error()};
+      pkey_ = std::move(*made);
+    }
     MdCtx ctx(EVP_MD_CTX_new());
     std::uint8_t der[80];
     std::size_t der_len = sizeof der;
@@ -337,9 +361,14 @@ class OsslP256KeyPair final : public P256KeyPair {
   }
 
  private:
-  Pkey pkey_;
+  BN_CTX* bn_ctx() const {
+    if (!ctx_) ctx_.reset(BN_CTX_secure_new());
+    return ctx_.get();
+  }
+  Bignum d_;  // secure heap, BN_FLG_CONSTTIME, cleared on free
   P256Raw pub_;
-  SecretBytes scalar_;
+  mutable Pkey pkey_;  // built on the first sign
+  mutable BnCtx ctx_;
 };
 
 // ---- backend ------------------------------------------------------------------------------
@@ -406,22 +435,26 @@ class OpensslBackend final : public Backend {
     if (EC_POINT_mul(group, q.get(), d.get(), nullptr, nullptr, nullptr) != 1 ||
         EC_POINT_point2oct(group, q.get(), POINT_CONVERSION_UNCOMPRESSED, point, sizeof point, nullptr) != 65)
       return Errc::backend_failure;
-    auto pkey = make_pkey(point, d.get());
-    if (!pkey) return Errc::backend_failure;
     P256Raw pub{};
     std::memcpy(pub.data(), point + 1, 64);
-    return std::unique_ptr<P256KeyPair>(new OsslP256KeyPair(std::move(*pkey), pub, SecretBytes(scalar)));
+    return std::unique_ptr<P256KeyPair>(new OsslP256KeyPair(std::move(d), pub));
   }
 
   Result<std::unique_ptr<P256PublicKey>> p256_public_key(ByteView raw) const override {
     BLECRYPT_TRY_VOID(detail::check_p256_public_range(raw));
     P256Raw copy{};
     std::memcpy(copy.data(), raw.data(), 64);
-    std::uint8_t point[65];
-    to_uncompressed(copy, point);
-    auto pkey = make_pkey(point, nullptr);
-    if (!pkey) return Errc::invalid_public_key;
-    return std::unique_ptr<P256PublicKey>(new OsslP256PublicKey(std::move(*pkey), copy));
+    std::uint8_t encoded[65];
+    to_uncompressed(copy, encoded);
+    // oct2point rejects points off the curve (EC_POINT_set_affine_coordinates checks); the
+    // 65-byte uncompressed form cannot encode the point at infinity.
+    const EC_GROUP* group = Algorithms::get().p256;
+    EcPoint point(EC_POINT_new(group));
+    if (!point) return Errc::backend_failure;
+    if (EC_POINT_oct2point(group, point.get(), encoded, sizeof encoded, nullptr) != 1 ||
+        EC_POINT_is_at_infinity(group, point.get()) || EC_POINT_is_on_curve(group, point.get(), nullptr) != 1)
+      return Errc::invalid_public_key;
+    return std::unique_ptr<P256PublicKey>(new OsslP256PublicKey(std::move(point), copy));
   }
 };
 
