@@ -222,6 +222,13 @@ struct Point {
   Point& operator=(const Point&) = delete;
 };
 
+// mbedTLS caches the comb table for d*G inside the group on first use; one group per thread keeps
+// that table across key generations (each key pair's own group would rebuild it).
+Group& generator_group() {
+  thread_local Group group;
+  return group;
+}
+
 Sha256Digest sha256_of(ByteView message) {
   Sha256Digest out{};
   mbedtls_sha256_ret(message.data(), message.size(), out.data(), 0);
@@ -266,7 +273,7 @@ class MbedP256KeyPair final : public P256KeyPair {
     size_t len = 0;
     if (mbedtls_mpi_read_binary(&d_.v, scalar.data(), scalar.size()) != 0 ||
         mbedtls_ecp_check_privkey(&group_.grp, &d_.v) != 0 ||
-        mbedtls_ecp_mul(&group_.grp, &q_.p, &d_.v, &group_.grp.G, os_random, nullptr) != 0 ||
+        mbedtls_ecp_mul(&generator_group().grp, &q_.p, &d_.v, &generator_group().grp.G, os_random, nullptr) != 0 ||
         mbedtls_ecp_point_write_binary(&group_.grp, &q_.p, MBEDTLS_ECP_PF_UNCOMPRESSED, &len, buf, sizeof buf) != 0 ||
         len != 65)
       return false;
