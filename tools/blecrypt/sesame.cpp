@@ -184,7 +184,7 @@ int run_demo(std::ostream& out) {
   rig2.disconnect();
 
   // Connection 3: the advertisement says there is history: drain it (read 1, delete 18).
-  device.set_battery_raw(2780);  // the battery drained a little meanwhile
+  device.set_battery_raw(2915);  // the battery drained a little meanwhile (5.83 V)
   auto adv3 = parse_advertisement(device.advertisement_payload());
   ClientConfig cc3;
   cc3.secret = secret;
