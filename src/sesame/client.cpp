@@ -523,7 +523,10 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
         emit(ClientEvent{ClientEvent::Kind::history_empty, m.item, m.result});
         return;
       }
-      if (m.result != ResultCode::success) break;
+      if (m.result != ResultCode::success) {  // busy, invalid ...: the drain ends (reported below)
+        draining_ = false;
+        break;
+      }
       auto rec = HistoryRecord::parse(m.payload);
       if (!rec) {
         draining_ = false;

@@ -1,0 +1,121 @@
+// The client against a scripted lock that sends what an independent peer (real firmware, other
+// emulators) may send but our own emulator never does: error results, pop-on-read history,
+// re-login requests after encrypted traffic.
+#include <gtest/gtest.h>
+
+#include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/device.hpp"
+#include "helpers.hpp"
+#include "support/vectors.hpp"
+
+namespace blecrypt::sesame {
+namespace {
+
+using namespace blecrypt::sesame::testing;
+using Kind = ClientEvent::Kind;
+
+constexpr std::int64_t kUnix = 1700000000;
+
+// A lock written by hand: the spec §10 secret and login random code, its own CCM context (device
+// tx = client rx), and helpers to answer with arbitrary messages.
+struct ScriptedLock {
+  const Bytes secret = test::hex("4a456a3ddd7a2d28af7dd1ea0aa037c2");
+  const RandomCode code{0x0c, 0x0f, 0xfe, 0xe0};
+  crypto::DeterministicRng rng{7};
+  Client client;
+  std::optional<SessionCipher> cipher;
+  Reassembler from_client;
+  TimePoint now{};
+
+  static ClientConfig config(const Bytes& s) {
+    ClientConfig c;
+    c.secret = SecretBytes(s);
+    c.unix_time_offset = kUnix;
+    return c;
+  }
+  ScriptedLock() : client(config(secret), rng) {}
+
+  // INITIAL, LOGIN, encrypted login success: the client is ready with counters 0/1.
+  void login() {
+    client.on_connected(now);
+    ASSERT_TRUE(client.feed(test::hex("03080e0c0ffee0"), now));
+    auto pkts = drain_tx(client);
+    ASSERT_EQ(pkts.size(), 1u);
+    EXPECT_BYTES_EQ(pkts[0], test::hex("03020c41a4ff"));
+    auto key = derive_session_key(crypto::default_backend(), secret, code);
+    ASSERT_TRUE(key);
+    auto c = SessionCipher::create(crypto::default_backend(), *key, code);
+    ASSERT_TRUE(c);
+    cipher.emplace(std::move(*c));
+    Bytes resp = test::hex("070200");
+    Bytes t(4);
+    store_le32(t.data(), static_cast<std::uint32_t>(kUnix));
+    append(resp, t);
+    send(resp);
+    ASSERT_TRUE(client.ready());
+    drain_events(client);
+  }
+  // Seals `message` with the lock's next counter and feeds every packet to the client.
+  void send(ByteView message) {
+    auto sealed = cipher->seal(message);
+    ASSERT_TRUE(sealed);
+    std::vector<Bytes> pkts;
+    ASSERT_TRUE(segment(*sealed, SegmentKind::ciphertext, pkts));
+    for (const auto& p : pkts) ASSERT_TRUE(client.feed(p, now)) << to_hex(p);
+  }
+  // The client's queued requests, decrypted.
+  std::vector<Bytes> requests() {
+    std::vector<Bytes> out;
+    for (const auto& p : drain_tx(client)) {
+      auto r = from_client.feed(p);
+      EXPECT_TRUE(r);
+      if (!r || !r->has_value()) continue;
+      EXPECT_TRUE((*r)->encrypted);
+      auto plain = cipher->open((*r)->data);
+      EXPECT_TRUE(plain);
+      if (plain) out.push_back(std::move(*plain));
+    }
+    return out;
+  }
+  static Bytes record(std::int32_t id) {
+    HistoryRecord r;
+    r.id = id;
+    r.type = 7;
+    r.unix_time = static_cast<std::uint32_t>(kUnix);
+    r.tag = HistoryTag::from_text("");
+    return r.encode();
+  }
+  static Bytes delete_request(std::int32_t id) {
+    Bytes b{item::history_delete, 0, 0, 0, 0};
+    store_le32(b.data() + 1, static_cast<std::uint32_t>(id));
+    return b;
+  }
+};
+
+Advertisement adv_with_history(bool has) {
+  Advertisement a;
+  a.registered = true;
+  a.has_history = has;
+  return a;
+}
+
+// A HISTORY answer with an error other than "not found" (e.g. 7 busy) must end the drain, so the
+// next has-history flip of the advertisement starts a new one.
+TEST(SesameInterop, HistoryErrorResultEndsTheDrain) {
+  ScriptedLock lock;
+  lock.login();
+  lock.client.on_advertisement(adv_with_history(true), lock.now);
+  auto req = lock.requests();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_BYTES_EQ(req[0], test::hex("0401"));
+  lock.send(test::hex("070407"));  // busy
+  EXPECT_TRUE(lock.requests().empty());
+  lock.client.on_advertisement(adv_with_history(false), lock.now);
+  lock.client.on_advertisement(adv_with_history(true), lock.now);
+  req = lock.requests();
+  ASSERT_EQ(req.size(), 1u) << "the drain is stuck after an error result";
+  EXPECT_BYTES_EQ(req[0], test::hex("0401"));
+}
+
+}  // namespace
+}  // namespace blecrypt::sesame
