@@ -295,6 +295,7 @@ Result<void> Client::delete_history(std::int32_t id, TimePoint now) {
 Result<void> Client::drain_history(TimePoint now) {
   BLECRYPT_TRY_VOID(read_history(now, 1));
   draining_ = true;
+  drain_gone_id_.reset();
   return ok();
 }
 Result<void> Client::read_version(TimePoint now) { return request(item::version_tag, {}, now); }
@@ -539,13 +540,29 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       ClientEvent e{ClientEvent::Kind::history, m.item, m.result};
       e.record = std::make_shared<const HistoryRecord>(*rec);
       emit(std::move(e));
-      if (draining_ && delete_history(rec->id, now).has_value()) return;
+      if (draining_) {
+        // A lock that answered the last delete with "not found" and returns that record again
+        // cannot delete it: stop instead of looping.
+        if (drain_gone_id_ && *drain_gone_id_ == rec->id) {
+          draining_ = false;
+          return;
+        }
+        if (delete_history(rec->id, now).has_value()) {
+          drain_delete_id_ = rec->id;
+          return;
+        }
+      }
       draining_ = false;
       return;
     }
     case item::history_delete: {
       emit(ClientEvent{ClientEvent::Kind::history_deleted, m.item, m.result});
-      if (draining_ && m.result == ResultCode::success) {
+      // "Not found" means the record is already gone: a lock where HISTORY(1) pops (spec §9 #1)
+      // answers every delete so, and the drain has to go on for "read 1 + delete 18" to work
+      // under either semantics.
+      if (draining_ && (m.result == ResultCode::success || m.result == ResultCode::not_found)) {
+        if (m.result == ResultCode::not_found) drain_gone_id_ = drain_delete_id_;
+        else drain_gone_id_.reset();
         if (!read_history(now, 1)) draining_ = false;
       } else {
         draining_ = false;

@@ -117,5 +117,61 @@ TEST(SesameInterop, HistoryErrorResultEndsTheDrain) {
   EXPECT_BYTES_EQ(req[0], test::hex("0401"));
 }
 
+// Spec §9 #1: "read with 1 and delete with 18 works under either semantics". A lock where flag 1
+// pops the record answers the delete with 5 (not found); the drain must go on to the next record.
+TEST(SesameInterop, DrainWorksWhenTheLockPopsOnFlagOne) {
+  ScriptedLock lock;
+  lock.login();
+  ASSERT_TRUE(lock.client.drain_history(lock.now));
+  std::vector<std::int32_t> store{11, 12};
+  std::vector<std::int32_t> seen;
+  bool empty = false;
+  for (int round = 0; round < 10; ++round) {
+    auto req = lock.requests();
+    if (req.empty()) break;
+    ASSERT_EQ(req.size(), 1u);
+    if (req[0][0] == item::history) {
+      if (store.empty()) {
+        lock.send(test::hex("070405"));
+        continue;
+      }
+      const std::int32_t id = store.front();
+      store.erase(store.begin());  // pop on read
+      lock.send(concat_head({0x07, item::history, 0x00}, ScriptedLock::record(id)));
+    } else {
+      ASSERT_EQ(req[0][0], item::history_delete);
+      lock.send(test::hex("071205"));  // already gone
+    }
+  }
+  for (const auto& e : drain_events(lock.client)) {
+    if (e.kind == Kind::history) seen.push_back(e.record->id);
+    if (e.kind == Kind::history_empty) empty = true;
+  }
+  EXPECT_EQ(seen, (std::vector<std::int32_t>{11, 12}));
+  EXPECT_TRUE(empty);
+}
+
+// ... and a lock that keeps returning a record it cannot delete does not make the client loop.
+TEST(SesameInterop, DrainStopsWhenAnUndeletableRecordComesBack) {
+  ScriptedLock lock;
+  lock.login();
+  ASSERT_TRUE(lock.client.drain_history(lock.now));
+  int reads = 0;
+  for (int round = 0; round < 20; ++round) {
+    auto req = lock.requests();
+    if (req.empty()) break;
+    ASSERT_EQ(req.size(), 1u);
+    if (req[0][0] == item::history) {
+      ++reads;
+      lock.send(concat_head({0x07, item::history, 0x00}, ScriptedLock::record(5)));
+    } else {
+      EXPECT_BYTES_EQ(req[0], ScriptedLock::delete_request(5));
+      lock.send(test::hex("071205"));
+    }
+  }
+  EXPECT_LE(reads, 2);
+  EXPECT_TRUE(lock.requests().empty());
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
