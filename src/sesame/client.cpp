@@ -570,6 +570,7 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       return;
     }
     case item::version_tag: {
+      if (m.result != ResultCode::success) break;  // no version in an error answer
       ClientEvent e{ClientEvent::Kind::version, m.item, m.result};
       e.text.assign(m.payload.begin(), m.payload.end());
       lock_state_.version = e.text;

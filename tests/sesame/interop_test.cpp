@@ -173,5 +173,26 @@ TEST(SesameInterop, DrainStopsWhenAnUndeletableRecordComesBack) {
   EXPECT_TRUE(lock.requests().empty());
 }
 
+// A VERSION_TAG answer with an error result carries no version: it must not be reported as one
+// (nor wipe a version read before).
+TEST(SesameInterop, VersionErrorResultIsNotAVersion) {
+  ScriptedLock lock;
+  lock.login();
+  ASSERT_TRUE(lock.client.read_version(lock.now));
+  ASSERT_EQ(lock.requests().size(), 1u);
+  lock.send(concat_head({0x07, item::version_tag, 0x00}, as_bytes(std::string_view("5.0.1-abcdef"))));
+  EXPECT_EQ(lock.client.lock_state().version, "5.0.1-abcdef");
+  drain_events(lock.client);
+  ASSERT_TRUE(lock.client.read_version(lock.now));
+  ASSERT_EQ(lock.requests().size(), 1u);
+  lock.send(test::hex("070502"));  // not supported
+  EXPECT_EQ(lock.client.lock_state().version, "5.0.1-abcdef");
+  auto ev = drain_events(lock.client);
+  EXPECT_FALSE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version; }));
+  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
+    return e.kind == Kind::command_result && e.item == item::version_tag && e.result == ResultCode::not_supported;
+  }));
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
