@@ -249,6 +249,10 @@ Result<void> Client::login(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
   if (secret_.size() != kSecretSize) return Errc::no_secret;
+  // LOGIN restarts both counters under the same session key (spec §9 #3). Only allowed while this
+  // connection has not sent ciphertext yet (e.g. right after registration), so no tx counter value
+  // is ever used twice.
+  if (cipher_ && cipher_->tx_counter() > 0) return Errc::counter_reuse;
   SessionKey key;
   BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
   // The cipher (counters 0) exists before LOGIN goes out: the success response is encrypted.

@@ -194,5 +194,27 @@ TEST(SesameInterop, VersionErrorResultIsNotAVersion) {
   }));
 }
 
+// A second LOGIN on a connection where the client already sent encrypted requests would restart
+// its CCM counters under the same key: tx counter values would repeat. It is refused.
+TEST(SesameInterop, LoginAfterEncryptedRequestsNeverReusesATxCounter) {
+  ScriptedLock lock;
+  lock.login();
+  ASSERT_TRUE(lock.client.read_version(lock.now));
+  ASSERT_EQ(lock.requests().size(), 1u);
+  ASSERT_EQ(lock.client.tx_counter(), 1u);
+  auto r = lock.client.login(lock.now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::counter_reuse);
+  EXPECT_EQ(lock.client.tx_counter(), 1u);
+  EXPECT_TRUE(drain_tx(lock.client).empty());
+  EXPECT_TRUE(lock.client.ready());
+  // The session goes on with the next counter.
+  ASSERT_TRUE(lock.client.sync_time(lock.now));
+  auto req = lock.requests();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0][0], item::time);
+  EXPECT_EQ(lock.client.tx_counter(), 2u);
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
