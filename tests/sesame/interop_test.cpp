@@ -216,5 +216,50 @@ TEST(SesameInterop, LoginAfterEncryptedRequestsNeverReusesATxCounter) {
   EXPECT_EQ(lock.client.tx_counter(), 2u);
 }
 
+// An attacker on the link replays the connection's plaintext LOGIN packet and then a LOCK the
+// client sent earlier. Restarting the counters on that LOGIN (spec §9 #3 knob) would make the
+// device accept the old ciphertext again; the knob only applies before the client sent any.
+TEST(SesameInterop, ReplayedLoginCannotRewindTheDeviceCounters) {
+  crypto::DeterministicRng crng(21), drng(22);
+  const Bytes secret = test::hex("4a456a3ddd7a2d28af7dd1ea0aa037c2");
+  ClientConfig cc;
+  cc.secret = SecretBytes(secret);
+  cc.unix_time_offset = kUnix;
+  DeviceConfig dc;
+  dc.secret = SecretBytes(secret);
+  dc.unix_time_offset = kUnix;
+  Client client(std::move(cc), crng);
+  Device device(std::move(dc), drng);
+  TimePoint now{};
+  device.on_connected(now);
+  client.on_connected(now);
+  for (auto& pkt : drain_tx(device)) ASSERT_TRUE(client.feed(pkt, now));
+  auto login = drain_tx(client);
+  ASSERT_EQ(login.size(), 1u);
+  for (auto& pkt : login) ASSERT_TRUE(device.feed(pkt, now));
+  pump(client, device, now);
+  ASSERT_TRUE(client.ready());
+  ASSERT_TRUE(client.lock(HistoryTag::from_text("once"), now));
+  auto lock_pkts = drain_tx(client);
+  for (auto& pkt : lock_pkts) ASSERT_TRUE(device.feed(pkt, now));
+  const auto n = device.history().size();
+  ASSERT_GE(n, 1u);
+  // Replay.
+  (void)device.feed(login[0], now);
+  Result<void> r;
+  for (auto& pkt : lock_pkts) r = device.feed(pkt, now);
+  EXPECT_FALSE(r);
+  EXPECT_EQ(device.history().size(), n) << "the replayed LOCK was accepted";
+  // The genuine client is not disturbed: what the device sent meanwhile decrypts in order and
+  // its next request still gets through.
+  pump(client, device, now);
+  ASSERT_TRUE(client.ready());
+  drain_events(client);
+  ASSERT_TRUE(client.read_version(now));
+  pump(client, device, now);
+  auto ev = drain_events(client);
+  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version && e.text == "blecrypt-emu"; }));
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
