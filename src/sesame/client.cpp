@@ -333,14 +333,17 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
   const SegmentedView msg = **r;
   if (msg.encrypted) {
     if (!cipher_) return Errc::no_session;
-    if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
     Bytes big;  // only for messages above the scratch size (reassembly_cap > 512)
-    MutableByteView out(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
-    if (msg.data.size() - kTagSize > plain_.size()) {
-      big.resize(msg.data.size() - kTagSize);
-      out = big;
+    MutableByteView out;
+    Result<void> plain = Errc::ciphertext_short;  // shorter than tag + 1: a failure like a bad tag
+    if (msg.data.size() >= kTagSize + 1) {
+      out = MutableByteView(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
+      if (msg.data.size() - kTagSize > plain_.size()) {
+        big.resize(msg.data.size() - kTagSize);
+        out = big;
+      }
+      plain = cipher_->open(msg.data, out);
     }
-    auto plain = cipher_->open(msg.data, out);
     if (!plain) {
       ++auth_failures_;
       // A failure while we wait for a response (or repeated failures) ends the session: a fresh

@@ -261,5 +261,24 @@ TEST(SesameInterop, ReplayedLoginCannotRewindTheDeviceCounters) {
   EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version && e.text == "blecrypt-emu"; }));
 }
 
+// A ciphertext too short to hold a tag is a security-layer failure like a tag mismatch: while a
+// response is awaited it ends the session (spec §8), and it counts as a failure otherwise.
+TEST(SesameInterop, TooShortCiphertextCountsAsADecryptFailure) {
+  ScriptedLock lock;
+  lock.login();
+  EXPECT_EQ(lock.client.feed(test::hex("0501020304"), lock.now).error(), Errc::ciphertext_short);
+  EXPECT_EQ(lock.client.auth_failures(), 1u);
+  EXPECT_TRUE(lock.client.ready());
+  ASSERT_TRUE(lock.client.read_version(lock.now));
+  ASSERT_EQ(lock.requests().size(), 1u);
+  EXPECT_EQ(lock.client.feed(test::hex("05aabbcc"), lock.now).error(), Errc::ciphertext_short);
+  EXPECT_EQ(lock.client.state(), Client::State::ended);
+  EXPECT_FALSE(lock.client.has_cipher());
+  auto ev = drain_events(lock.client);
+  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
+    return e.kind == Kind::request_failed && e.item == item::version_tag && e.error == Errc::ciphertext_short;
+  }));
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
