@@ -46,7 +46,8 @@ class SesameCategory final : public std::error_category {
       case Errc::invalid_argument: return "sesame engine: argument out of range";
       case Errc::uri_scheme: return "sesame share URI: must start with ssm://UI?";
       case Errc::uri_parameter: return "sesame share URI: t must be sk and sk present; bad percent-encoding or level";
-      case Errc::uri_base64: return "sesame share URI: sk is not valid base64";
+      case Errc::uri_base64: return "sesame share URI: sk is not valid base64 (a key); since Aug 2026 the app may "
+                                    "share a server token instead, which cannot be decoded offline";
       case Errc::uri_key_format: return "sesame share URI: sk is neither an OS3 key (39 bytes) nor an OS2 key (99 bytes); "
                                         "since Aug 2026 the app may share a server token that cannot be decoded offline";
     }

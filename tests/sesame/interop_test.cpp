@@ -5,6 +5,7 @@
 
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
+#include "blecrypt/sesame/share_uri.hpp"
 #include "helpers.hpp"
 #include "support/vectors.hpp"
 
@@ -278,6 +279,17 @@ TEST(SesameInterop, TooShortCiphertextCountsAsADecryptFailure) {
   EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
     return e.kind == Kind::request_failed && e.item == item::version_tag && e.error == Errc::ciphertext_short;
   }));
+}
+
+// Spec §5.2: share URIs whose sk is a server token (since Aug 2026) must be reported as such,
+// also when the token is not base64 at all (e.g. dotted JWT-like tokens).
+TEST(SesameInterop, ServerTokenShareUriIsReportedAsSuch) {
+  for (const char* uri : {"ssm://UI?t=sk&sk=eyJhbGciOiJIUzI1NiJ9.eyJzIjoxfQ.c2ln&l=0&n=Door",
+                          "ssm://UI?t=sk&sk=c2VydmVyLXRva2VuLTEyMzQ1Njc4&l=0"}) {
+    auto r = parse_share_uri(uri);
+    ASSERT_FALSE(r) << uri;
+    EXPECT_NE(r.error().message().find("server token"), std::string::npos) << uri << ": " << r.error().message();
+  }
 }
 
 }  // namespace
