@@ -233,6 +233,7 @@ void Client::on_deadline(TimePoint now) {
 Result<void> Client::register_device(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
+  if (state_ == State::ready) return Errc::already_registered;  // this session is authenticated already
   auto kp = backend_->p256_generate(*rng_);
   if (!kp) return Unexpected{kp.error()};
   ephemeral_ = std::move(*kp);

@@ -292,5 +292,17 @@ TEST(SesameInterop, ServerTokenShareUriIsReportedAsSuch) {
   }
 }
 
+// REGISTRATION on a logged-in session: the lock answers 07 01 09 and the client would leave
+// "ready" with its cipher still installed (a stuck session). It is refused up front.
+TEST(SesameInterop, RegistrationOnALoggedInSessionIsRefused) {
+  ScriptedLock lock;
+  lock.login();
+  EXPECT_EQ(lock.client.register_device(lock.now).error(), Errc::already_registered);
+  EXPECT_TRUE(drain_tx(lock.client).empty());
+  EXPECT_TRUE(lock.client.ready());
+  ASSERT_TRUE(lock.client.read_version(lock.now));
+  EXPECT_EQ(lock.requests().size(), 1u);
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame
