@@ -549,8 +549,8 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       e.record = std::make_shared<const HistoryRecord>(*rec);
       emit(std::move(e));
       if (draining_) {
-        // A lock that answered the last delete with "not found" and returns that record again
-        // cannot delete it: stop instead of looping.
+        // A lock that returns the record the drain just deleted (answered "not found" or even
+        // "success") cannot delete it: stop instead of looping.
         if (drain_gone_id_ && *drain_gone_id_ == rec->id) {
           draining_ = false;
           return;
@@ -569,8 +569,7 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       // answers every delete so, and the drain has to go on for "read 1 + delete 18" to work
       // under either semantics.
       if (draining_ && (m.result == ResultCode::success || m.result == ResultCode::not_found)) {
-        if (m.result == ResultCode::not_found) drain_gone_id_ = drain_delete_id_;
-        else drain_gone_id_.reset();
+        drain_gone_id_ = drain_delete_id_;
         if (!read_history(now, 1)) draining_ = false;
       } else {
         draining_ = false;
