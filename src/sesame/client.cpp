@@ -233,6 +233,7 @@ void Client::on_deadline(TimePoint now) {
 Result<void> Client::register_device(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
+  if (state_ == State::ready) return Errc::already_registered;  // this session is authenticated already
   auto kp = backend_->p256_generate(*rng_);
   if (!kp) return Unexpected{kp.error()};
   ephemeral_ = std::move(*kp);
@@ -249,6 +250,10 @@ Result<void> Client::login(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
   if (secret_.size() != kSecretSize) return Errc::no_secret;
+  // LOGIN restarts both counters under the same session key (spec §9 #3). Only allowed while this
+  // connection has not sent ciphertext yet (e.g. right after registration), so no tx counter value
+  // is ever used twice.
+  if (cipher_ && cipher_->tx_counter() > 0) return Errc::counter_reuse;
   SessionKey key;
   BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
   // The cipher (counters 0) exists before LOGIN goes out: the success response is encrypted.
@@ -295,6 +300,7 @@ Result<void> Client::delete_history(std::int32_t id, TimePoint now) {
 Result<void> Client::drain_history(TimePoint now) {
   BLECRYPT_TRY_VOID(read_history(now, 1));
   draining_ = true;
+  drain_gone_id_.reset();
   return ok();
 }
 Result<void> Client::read_version(TimePoint now) { return request(item::version_tag, {}, now); }
@@ -328,14 +334,17 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
   const SegmentedView msg = **r;
   if (msg.encrypted) {
     if (!cipher_) return Errc::no_session;
-    if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
     Bytes big;  // only for messages above the scratch size (reassembly_cap > 512)
-    MutableByteView out(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
-    if (msg.data.size() - kTagSize > plain_.size()) {
-      big.resize(msg.data.size() - kTagSize);
-      out = big;
+    MutableByteView out;
+    Result<void> plain = Errc::ciphertext_short;  // shorter than tag + 1: a failure like a bad tag
+    if (msg.data.size() >= kTagSize + 1) {
+      out = MutableByteView(plain_.data(), std::min(plain_.size(), msg.data.size() - kTagSize));
+      if (msg.data.size() - kTagSize > plain_.size()) {
+        big.resize(msg.data.size() - kTagSize);
+        out = big;
+      }
+      plain = cipher_->open(msg.data, out);
     }
-    auto plain = cipher_->open(msg.data, out);
     if (!plain) {
       ++auth_failures_;
       // A failure while we wait for a response (or repeated failures) ends the session: a fresh
@@ -523,7 +532,10 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
         emit(ClientEvent{ClientEvent::Kind::history_empty, m.item, m.result});
         return;
       }
-      if (m.result != ResultCode::success) break;
+      if (m.result != ResultCode::success) {  // busy, invalid ...: the drain ends (reported below)
+        draining_ = false;
+        break;
+      }
       auto rec = HistoryRecord::parse(m.payload);
       if (!rec) {
         draining_ = false;
@@ -536,13 +548,28 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       ClientEvent e{ClientEvent::Kind::history, m.item, m.result};
       e.record = std::make_shared<const HistoryRecord>(*rec);
       emit(std::move(e));
-      if (draining_ && delete_history(rec->id, now).has_value()) return;
+      if (draining_) {
+        // A lock that returns the record the drain just deleted (answered "not found" or even
+        // "success") cannot delete it: stop instead of looping.
+        if (drain_gone_id_ && *drain_gone_id_ == rec->id) {
+          draining_ = false;
+          return;
+        }
+        if (delete_history(rec->id, now).has_value()) {
+          drain_delete_id_ = rec->id;
+          return;
+        }
+      }
       draining_ = false;
       return;
     }
     case item::history_delete: {
       emit(ClientEvent{ClientEvent::Kind::history_deleted, m.item, m.result});
-      if (draining_ && m.result == ResultCode::success) {
+      // "Not found" means the record is already gone: a lock where HISTORY(1) pops (spec §9 #1)
+      // answers every delete so, and the drain has to go on for "read 1 + delete 18" to work
+      // under either semantics.
+      if (draining_ && (m.result == ResultCode::success || m.result == ResultCode::not_found)) {
+        drain_gone_id_ = drain_delete_id_;
         if (!read_history(now, 1)) draining_ = false;
       } else {
         draining_ = false;
@@ -550,6 +577,7 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       return;
     }
     case item::version_tag: {
+      if (m.result != ResultCode::success) break;  // no version in an error answer
       ClientEvent e{ClientEvent::Kind::version, m.item, m.result};
       e.text.assign(m.payload.begin(), m.payload.end());
       lock_state_.version = e.text;

@@ -290,8 +290,11 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
     auto c = SessionCipher::create(*backend_, key.view(), random_code_, cfg_.advance_decrypt_counter_on_failure);
     if (!c) return Unexpected{c.error()};
     cipher_.emplace(std::move(*c));
-  } else if (cfg_.reset_counters_on_login) {
-    cipher_->reset_counters();  // spec §9 #3: real firmware restarts its CCM context on LOGIN
+  } else if (cfg_.reset_counters_on_login && cipher_->rx_counter() == 0) {
+    // Spec §9 #3: real firmware restarts its CCM context on LOGIN (registration then LOGIN).
+    // Only while the client has sent no ciphertext yet: a LOGIN replayed later must not rewind
+    // the rx counter and let old ciphertext in again.
+    cipher_->reset_counters();
   }
   logged_in_ = true;
   auth_deadline_.reset();

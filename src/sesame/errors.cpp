@@ -25,6 +25,8 @@ class SesameCategory final : public std::error_category {
       case Errc::counter_exhausted: return "sesame security: tx counter exhausted (values are never reused)";
       case Errc::ciphertext_short: return "sesame security: ciphertext shorter than tag (4) + 1 byte";
       case Errc::plaintext_after_login: return "sesame security: plaintext message on an encrypted session (dropped)";
+      case Errc::counter_reuse: return "sesame security: LOGIN would restart the CCM counters after this connection "
+                                       "already sent ciphertext (tx counter values would repeat); reconnect to log in";
       case Errc::message_short: return "sesame application: message shorter than its op/item/result header";
       case Errc::unknown_op_code: return "sesame application: op code is neither 07 (response) nor 08 (publish)";
       case Errc::payload_length: return "sesame application: item payload has the wrong length";
@@ -44,7 +46,8 @@ class SesameCategory final : public std::error_category {
       case Errc::invalid_argument: return "sesame engine: argument out of range";
       case Errc::uri_scheme: return "sesame share URI: must start with ssm://UI?";
       case Errc::uri_parameter: return "sesame share URI: t must be sk and sk present; bad percent-encoding or level";
-      case Errc::uri_base64: return "sesame share URI: sk is not valid base64";
+      case Errc::uri_base64: return "sesame share URI: sk is not valid base64 (a key); since Aug 2026 the app may "
+                                    "share a server token instead, which cannot be decoded offline";
       case Errc::uri_key_format: return "sesame share URI: sk is neither an OS3 key (39 bytes) nor an OS2 key (99 bytes); "
                                         "since Aug 2026 the app may share a server token that cannot be decoded offline";
     }

@@ -185,6 +185,8 @@ class Client {
   LockState lock_state_;
   std::optional<Advertisement> adv_;
   bool draining_ = false;
+  std::int32_t drain_delete_id_ = 0;           // record the drain is deleting
+  std::optional<std::int32_t> drain_gone_id_;  // the last record the drain deleted
   std::size_t auth_failures_ = 0;
 };
 

@@ -41,7 +41,7 @@ struct DeviceConfig {
   std::size_t history_capacity = 100;
   // Spec §9 knobs.
   bool advance_decrypt_counter_on_failure = false;   // #2
-  bool reset_counters_on_login = true;               // #3
+  bool reset_counters_on_login = true;               // #3 (only while the client sent no ciphertext yet)
   bool accept_64_byte_registration = true;           // #4 (ESP32 demo form without timestamp)
 };
 

@@ -25,6 +25,7 @@ enum class Errc {
   counter_exhausted,        // tx counter would wrap: a counter value is never reused
   ciphertext_short,         // ciphertext shorter than the 4-byte tag plus one byte
   plaintext_after_login,    // plaintext message where only ciphertext is allowed
+  counter_reuse,            // a new LOGIN would restart counters the client already used for ciphertext
   // application layer
   message_short,            // application message shorter than its fixed header
   unknown_op_code,          // response/publish op code not 07 or 08
