@@ -811,7 +811,13 @@ struct PairingEngine::Impl {
     }
     if (op == Opcode::security_request) {
       if (!central()) return fail(Reason::command_not_supported, now, Errc::unexpected_pdu);
-      if (pairing() || reencrypt_pending) return ok();  // ignored while pairing/encryption is under way (2.4.6)
+      if (pairing() || reencrypt_pending) {  // ignored while pairing/encryption is under way (2.4.6)
+        events::SecurityRequestReceived sr;
+        sr.auth_req = std::get<SecurityRequest>(pdu).auth_req;
+        sr.ignored = true;
+        emit(sr);
+        return ok();
+      }
       if (too_soon(now)) {
         out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::repeated_attempts)}));
         return Errc::pairing_failed;

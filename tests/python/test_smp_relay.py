@@ -336,3 +336,16 @@ def test_mic_failure_on_reencryption_is_reported(tmp_path):
     assert any(" C>> result fail reason=encryption status=3d" in l for l in lines), lines
     assert any(" P>> result fail reason=encryption status=3d" in l for l in lines), lines
     assert not any("TIMEOUT" in l for l in lines), lines
+
+
+def test_peer_security_request_during_pairing_is_reported_not_acted_on():
+    out, _ = peer("--role central", ["pdu 0b0d", "quit"])
+    assert out[1] == "pairing_started" and out[2] == "pdu 0103000d100303", out
+    assert "security_request 0d" in out, out
+    assert sum(1 for l in out if l.startswith("pdu 01")) == 1, out
+
+
+def test_peer_ltk_request_to_a_central_is_an_error():
+    out, _ = peer("--role central --wait-for-pair", ["ltk_request 0000 0000000000000000", "quit"])
+    assert not any(l.startswith("ltk ") for l in out), out
+    assert any(l.startswith("error ltk_request") for l in out), out

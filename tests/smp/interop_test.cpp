@@ -183,6 +183,31 @@ TEST_P(Interop, KeypressNotificationsDuringPasskeyEntryAreHarmless) {
   EXPECT_EQ(l.p.result->method, Method::passkey);
 }
 
+// Spec 2.4.6: a Security Request that arrives while a pairing (or encryption) is under way is
+// ignored, but it is still reported (the peer line protocol prints every one) - marked ignored.
+TEST_P(Interop, SecurityRequestDuringPairingIsReportedAsIgnored) {
+  crypto::DeterministicRng rng(1);
+  PairingEngine c(cfg(Role::central), rng);
+  ASSERT_TRUE(c.pair(TimePoint{}));
+  drain(c);
+  events_of(c);
+  EXPECT_TRUE(c.feed(hex("0b05"), TimePoint{}));
+  EXPECT_TRUE(drain(c).empty());
+  auto evs = events_of(c);
+  ASSERT_EQ(evs.size(), 1u);
+  auto* sr = std::get_if<events::SecurityRequestReceived>(&evs[0]);
+  ASSERT_TRUE(sr);
+  EXPECT_EQ(sr->auth_req, 0x05);
+  EXPECT_TRUE(sr->ignored);
+  EXPECT_TRUE(c.pairing_in_progress());
+  // Outside a pairing it is not ignored.
+  PairingEngine c2(cfg(Role::central), rng);
+  EXPECT_TRUE(c2.feed(hex("0b0d"), TimePoint{}));
+  auto evs2 = events_of(c2);
+  ASSERT_EQ(evs2.size(), 1u);
+  EXPECT_FALSE(std::get<events::SecurityRequestReceived>(evs2[0]).ignored);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Interop, ::testing::ValuesIn(blecrypt::test::backends()),
                          blecrypt::test::backend_name);
 

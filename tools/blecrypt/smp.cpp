@@ -259,6 +259,10 @@ class Peer {
       auto r = engine_->feed(*b, now());
       if (!r) std::cerr << "smp peer: pdu " << h << ": " << r.error().message() << "\n";
     } else if (cmd == "ltk_request") {
+      if (cfg_.role == Role::central) {
+        say("error ltk_request: only the peripheral answers LTK requests");
+        return true;
+      }
       std::string e, r;
       in >> e >> r;
       auto eb = from_hex(e);
@@ -379,7 +383,7 @@ class Peer {
       if (opt_.confirm != "ask") check(engine_->confirm_reply(opt_.confirm == "yes", now()), "confirm");
     } else if (auto* sr = std::get_if<events::SecurityRequestReceived>(&ev)) {
       say("security_request " + hex2(sr->auth_req));
-      if (!opt_.ignore_security_request) {
+      if (!opt_.ignore_security_request && !sr->ignored) {
         if (sr->bond_satisfies) start_bonded_encryption();
         else check(engine_->pair(now()), "pair");
       }
