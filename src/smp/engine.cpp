@@ -463,7 +463,7 @@ struct PairingEngine::Impl {
     Bytes raw = concat({reversed(pk.x), reversed(pk.y)});
     auto pub = be().p256_public_key(raw);
     if (!pub) return fail(Reason::dhkey_check_failed, now, Errc::invalid_parameters);  // CVE-2018-5383
-    BLECRYPT_TRY_VOID(ensure_keypair());
+    if (!ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
     const bool peer_debug = equal(raw, kDebugPublicKey);
     const bool both_debug = peer_debug && cfg.debug_keys && equal(keypair->public_raw(), kDebugPublicKey);
     if (equal(raw, keypair->public_raw()) && !both_debug)  // reflection, CVE-2020-26558
@@ -748,9 +748,9 @@ struct PairingEngine::Impl {
     pres.initiator_key_distribution = bonding ? (preq.initiator_key_distribution & cfg.initiator_keys) : 0;
     pres.responder_key_distribution = bonding ? (preq.responder_key_distribution & cfg.responder_keys) : 0;
     BLECRYPT_TRY_VOID(negotiate(now));
+    if (sc && !ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
     send(PairingResponse{pres}, now);
     if (sc) {
-      BLECRYPT_TRY_VOID(ensure_keypair());
       phase = Phase::sc_wait_public_key;
     } else {
       phase = Phase::legacy_wait_confirm;
@@ -767,7 +767,7 @@ struct PairingEngine::Impl {
     pres = rsp.p;
     BLECRYPT_TRY_VOID(negotiate(now));
     if (sc) {
-      BLECRYPT_TRY_VOID(ensure_keypair());
+      if (!ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
       send(our_public_pdu(), now);
       phase = Phase::sc_wait_public_key;
       start_passkey_ui();

@@ -292,7 +292,8 @@ def test_peer_passkey_must_be_1_to_6_decimal_digits():
 def test_peer_bad_flag_values_are_user_errors():
     for args in ("--init-keys zz", "--resp-keys 3z", "--init-keys 10", "--passkey -5", "--passkey 1000000",
                  "--max-key-size 17", "--min-key-size 6", "--io 5", "--confirm maybe",
-                 "--irk 0011", "--local-address 11:22:33/public", "--oob-tk zz"):
+                 "--irk 0011", "--local-address 11:22:33/public", "--oob-tk zz",
+                 "--ecc-private-key " + "00" * 32, "--ecc-private-key " + "ff" * 32):
         p = subprocess.run([str(CLI), "smp", "peer", "--role", "central", *args.split()], input="", capture_output=True,
                            text=True, timeout=30)
         assert p.returncode == 2, (args, p.returncode, p.stderr)

@@ -208,6 +208,35 @@ TEST_P(Interop, SecurityRequestDuringPairingIsReportedAsIgnored) {
   EXPECT_FALSE(std::get<events::SecurityRequestReceived>(evs2[0]).ignored);
 }
 
+// A key pair that cannot be made (bad fixed private key) ends the pairing with Pairing Failed
+// instead of leaving the peer waiting for the SMP timeout.
+TEST_P(Interop, KeyPairFailureFailsThePairingBothRoles) {
+  auto bad = [&](Role r) {
+    auto c = cfg(r);
+    c.ecc_private_key = Bytes(32, 0);  // zero is no valid P-256 scalar
+    return c;
+  };
+  crypto::DeterministicRng rng(1);
+  PairingEngine c(bad(Role::central), rng);
+  ASSERT_TRUE(c.pair(TimePoint{}));
+  drain(c);
+  events_of(c);
+  EXPECT_FALSE(c.feed(hex("0203000d100303"), TimePoint{}));
+  auto sent = drain(c);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_BYTES_EQ(sent[0], hex("0508"));
+  ASSERT_TRUE(failure_in(events_of(c)));
+  EXPECT_FALSE(c.pairing_in_progress());
+
+  PairingEngine p(bad(Role::peripheral), rng);
+  EXPECT_FALSE(p.feed(hex("0103000d100303"), TimePoint{}));
+  auto sent_p = drain(p);
+  ASSERT_FALSE(sent_p.empty());
+  EXPECT_BYTES_EQ(sent_p.back(), hex("0508"));
+  ASSERT_TRUE(failure_in(events_of(p)));
+  EXPECT_FALSE(p.pairing_in_progress());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Interop, ::testing::ValuesIn(blecrypt::test::backends()),
                          blecrypt::test::backend_name);
 

@@ -138,7 +138,11 @@ class Peer {
       c.legacy_oob_tk = k;
     }
     c.debug_keys = o.debug_key;
-    if (!o.ecc_private_key.empty()) c.ecc_private_key = parse_hex_arg("--ecc-private-key", o.ecc_private_key, 32);
+    if (!o.ecc_private_key.empty()) {
+      c.ecc_private_key = parse_hex_arg("--ecc-private-key", o.ecc_private_key, 32);
+      if (!crypto::default_backend().p256_from_private(c.ecc_private_key))
+        throw UserError("--ecc-private-key: not a valid P-256 private key (1..n-1, MSB first)");
+    }
     const bool central = c.role == Role::central;
     auto addr = [](const std::string& flag, const std::string& v, const char* def) {
       auto a = Address::parse(v.empty() ? def : v);
