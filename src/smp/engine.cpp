@@ -194,6 +194,7 @@ struct PairingEngine::Impl {
   bool reencrypt_pending = false;  // encryption with the bond's key requested / answered
   bool pairing_key_encrypt = false;
   bool used_debug = false;
+  bool security_request_outstanding = false;  // peripheral: Security Request sent, no answer yet
 
   // repeated attempts
   std::optional<TimePoint> last_failure;
@@ -261,8 +262,13 @@ struct PairingEngine::Impl {
     if (cfg.ct2) a |= auth_req::ct2;
     return a;
   }
-  std::uint8_t local_oob_flag() const {
-    return ((cfg.secure_connections && have_peer_oob) || cfg.legacy_oob_tk.has_value()) ? 1 : 0;
+  // OOB data present. The initiator does not know yet whether the pairing will be LESC or legacy;
+  // the responder does (from the request), so it counts only data for that kind of pairing.
+  std::uint8_t local_oob_flag(std::optional<bool> will_be_sc = std::nullopt) const {
+    const bool lesc_data = cfg.secure_connections && have_peer_oob;
+    const bool legacy_data = cfg.legacy_oob_tk.has_value();
+    if (will_be_sc) return (*will_be_sc ? lesc_data : legacy_data) ? 1 : 0;
+    return (lesc_data || legacy_data) ? 1 : 0;
   }
 
   // 7-byte PDUs in spec order for c1.
@@ -307,6 +313,8 @@ struct PairingEngine::Impl {
     else if (!sc && preq.oob_data_flag && pres.oob_data_flag) mc = {Method::oob};
     else if (mitm_any) mc = io_method(preq.io_capability, pres.io_capability, sc);
     method = mc.method;
+    // Legacy OOB needs a TK: our flag may have been set for LESC OOB data only (initiator).
+    if (method == Method::oob && !sc && !cfg.legacy_oob_tk) return fail(Reason::oob_not_available, now);
     local_displays = central() ? mc.initiator_displays : mc.responder_displays;
     local_inputs = method == Method::passkey && !local_displays;
     const bool authenticated = method != Method::just_works;
@@ -455,7 +463,7 @@ struct PairingEngine::Impl {
     Bytes raw = concat({reversed(pk.x), reversed(pk.y)});
     auto pub = be().p256_public_key(raw);
     if (!pub) return fail(Reason::dhkey_check_failed, now, Errc::invalid_parameters);  // CVE-2018-5383
-    BLECRYPT_TRY_VOID(ensure_keypair());
+    if (!ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
     const bool peer_debug = equal(raw, kDebugPublicKey);
     const bool both_debug = peer_debug && cfg.debug_keys && equal(keypair->public_raw(), kDebugPublicKey);
     if (equal(raw, keypair->public_raw()) && !both_debug)  // reflection, CVE-2020-26558
@@ -720,6 +728,7 @@ struct PairingEngine::Impl {
   // ---- PDU dispatch ---------------------------------------------------------------------------
 
   Result<void> start_as_responder(const PairingRequest& req, TimePoint now) {
+    security_request_outstanding = false;
     wipe_session();
     touch(now);
     phase = Phase::wait_response;  // transient, so fail() knows a pairing is in progress
@@ -732,16 +741,16 @@ struct PairingEngine::Impl {
     if (cfg.sc_only && !(req.p.auth_req & auth_req::sc)) return fail(Reason::authentication_requirements, now);
     preq = req.p;
     pres.io_capability = static_cast<std::uint8_t>(cfg.io);
-    pres.oob_data_flag = local_oob_flag();
+    pres.oob_data_flag = local_oob_flag(cfg.secure_connections && (preq.auth_req & auth_req::sc));
     pres.auth_req = local_auth();
     pres.max_key_size = cfg.max_key_size;
     const bool bonding = (preq.auth_req & auth_req::bonding) && cfg.bonding;
     pres.initiator_key_distribution = bonding ? (preq.initiator_key_distribution & cfg.initiator_keys) : 0;
     pres.responder_key_distribution = bonding ? (preq.responder_key_distribution & cfg.responder_keys) : 0;
     BLECRYPT_TRY_VOID(negotiate(now));
+    if (sc && !ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
     send(PairingResponse{pres}, now);
     if (sc) {
-      BLECRYPT_TRY_VOID(ensure_keypair());
       phase = Phase::sc_wait_public_key;
     } else {
       phase = Phase::legacy_wait_confirm;
@@ -758,7 +767,7 @@ struct PairingEngine::Impl {
     pres = rsp.p;
     BLECRYPT_TRY_VOID(negotiate(now));
     if (sc) {
-      BLECRYPT_TRY_VOID(ensure_keypair());
+      if (!ensure_keypair()) return fail(Reason::unspecified_reason, now, Errc::crypto_failure);
       send(our_public_pdu(), now);
       phase = Phase::sc_wait_public_key;
       start_passkey_ui();
@@ -774,6 +783,12 @@ struct PairingEngine::Impl {
     const Opcode op = opcode_of(pdu);
     if (op == Opcode::keypress_notification) return ok();  // informational only
     if (op == Opcode::pairing_failed) {
+      if (!pairing() && security_request_outstanding) {
+        // The central refused our Security Request (spec 2.4.6): a remote failure.
+        security_request_outstanding = false;
+        emit(events::PairingFailed{std::get<PairingFailed>(pdu).reason, false, false});
+        return Errc::pairing_failed;
+      }
       if (!pairing()) return Errc::unexpected_pdu;
       phase = Phase::failed;
       deadline.reset();
@@ -796,7 +811,13 @@ struct PairingEngine::Impl {
     }
     if (op == Opcode::security_request) {
       if (!central()) return fail(Reason::command_not_supported, now, Errc::unexpected_pdu);
-      if (pairing() || reencrypt_pending) return ok();  // ignored while pairing/encryption is under way (2.4.6)
+      if (pairing() || reencrypt_pending) {  // ignored while pairing/encryption is under way (2.4.6)
+        events::SecurityRequestReceived sr;
+        sr.auth_req = std::get<SecurityRequest>(pdu).auth_req;
+        sr.ignored = true;
+        emit(sr);
+        return ok();
+      }
       if (too_soon(now)) {
         out.push_back(encode_pdu(PairingFailed{static_cast<std::uint8_t>(Reason::repeated_attempts)}));
         return Errc::pairing_failed;
@@ -988,6 +1009,7 @@ void PairingEngine::reset() {
   s.ev.clear();
   s.deadline.reset();
   s.phase = to ? Phase::timed_out : Phase::idle;
+  s.security_request_outstanding = false;
   s.encrypted = false;
   s.level = SecurityLevel::open;
 }
@@ -1016,6 +1038,7 @@ Result<void> PairingEngine::security_request(TimePoint now) {
   if (s.central()) return Errc::wrong_role;
   if (s.pairing()) return Errc::wrong_state;
   s.send(SecurityRequest{s.local_auth()}, now);  // no SMP timer for a Security Request
+  s.security_request_outstanding = true;
   return ok();
 }
 
@@ -1143,6 +1166,7 @@ void PairingEngine::encryption_changed(TimePoint now) {
   auto& s = *impl_;
   if (s.phase == Phase::timed_out) return;
   s.encrypted = true;
+  s.security_request_outstanding = false;  // the central answered by encrypting
   if (s.phase == Phase::wait_encryption && s.pairing_key_encrypt) {
     s.pairing_key_encrypt = false;
     s.level = s.level_for(s.sc, s.method != Method::just_works, s.key_size);
@@ -1177,6 +1201,7 @@ void PairingEngine::disconnected() {
   s.keypair.reset();
   s.deadline.reset();
   s.phase = Phase::idle;  // a new physical link may pair again
+  s.security_request_outstanding = false;
   s.encrypted = false;
   s.level = SecurityLevel::open;
   s.out.clear();

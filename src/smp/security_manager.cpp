@@ -166,6 +166,7 @@ void SecurityManager::dispatch(TimePoint now) {
     } else if (std::holds_alternative<events::JustWorksConfirm>(*ev)) {
       (void)s.engine->confirm_reply(true, now);
     } else if (auto* sr = std::get_if<events::SecurityRequestReceived>(&*ev)) {
+      if (sr->ignored) continue;  // pairing or encryption already under way (spec 2.4.6)
       const bool bonded = s.bond.has_value();
       if ((bonded && has(s.policy, PairingPolicy::reject_bonded_peripheral_requests)) ||
           (!bonded && has(s.policy, PairingPolicy::reject_nonbonded_peripheral_requests))) {

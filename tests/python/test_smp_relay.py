@@ -266,3 +266,87 @@ def test_addresses_identity_and_irk_flags():
 def test_mismatched_addresses_fail_the_dhkey_check():
     # Each side believes a different address for the other: f5/f6 differ, DHKey check fails.
     fail(relay("--peer-address C0:00:00:00:00:09/random", "", expect_ok=False), "0b")
+
+
+# ---- review: malformed lines, flags, ordering and failure reports ----
+def test_peer_malformed_lines_are_errors_not_answers():
+    # A line that cannot be parsed is reported with 'error', never turned into a protocol action.
+    out, _ = peer("--role peripheral", ["pdu", "confirm maybe", "encryption_failed zz", "quit"])
+    assert out[1].startswith("error pdu"), out
+    assert out[2].startswith("error confirm"), out
+    assert out[3].startswith("error encryption_failed"), out
+    assert not any(l.startswith("pdu ") for l in out), out
+
+
+def test_peer_passkey_must_be_1_to_6_decimal_digits():
+    for bad in ("-1", "+42", "1234567", "12a", ""):
+        out, _ = peer("--role peripheral --io keyboard_only --no-sc",
+                      ["pdu 0100000d100303", f"passkey {bad}".rstrip(), "quit"])
+        assert "passkey_request" in out
+        assert any(l.startswith("error passkey") for l in out), (bad, out)
+        assert not any(l.startswith("pdu 05") or l.startswith("result") for l in out), (bad, out)
+    out, _ = peer("--role peripheral --io keyboard_only --no-sc", ["pdu 0100000d100303", "passkey 000042", "quit"])
+    assert not any(l.startswith("error") or l.startswith("result") for l in out), out
+
+
+def test_peer_bad_flag_values_are_user_errors():
+    for args in ("--init-keys zz", "--resp-keys 3z", "--init-keys 10", "--passkey -5", "--passkey 1000000",
+                 "--max-key-size 17", "--min-key-size 6", "--io 5", "--confirm maybe",
+                 "--irk 0011", "--local-address 11:22:33/public", "--oob-tk zz",
+                 "--ecc-private-key " + "00" * 32, "--ecc-private-key " + "ff" * 32):
+        p = subprocess.run([str(CLI), "smp", "peer", "--role", "central", *args.split()], input="", capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
+        assert "internal error" not in p.stderr and p.stderr.strip(), (args, p.stderr)
+
+
+def test_peer_pairing_started_comes_before_the_first_pdu():
+    out, _ = peer("--role central", ["quit"])
+    assert out[1] == "pairing_started" and out[2] == "pdu 0103000d100303", out
+    out, _ = peer("--role peripheral", ["pdu 0103000d100303", "quit"])
+    assert out[1] == "pairing_started" and out[2].startswith("pdu 02"), out
+
+
+def test_peer_reports_a_refused_security_request():
+    out, _ = peer("--role peripheral --security-request", ["pdu 0505", "quit"])
+    assert out[1] == "pdu 0b0d"
+    assert out[2] == "result fail reason=05 name=pairing_not_supported source=remote", out
+
+
+def test_sc_only_central_refuses_legacy_security_request_both_report():
+    lines = relay("--sc-only --wait-for-pair", "--no-sc --security-request", expect_ok=False)
+    fail(lines, "03", "C")
+    assert any(" P>> result fail reason=03 name=authentication_requirements source=remote" in l for l in lines), lines
+
+
+def test_mic_failure_on_reencryption_is_reported(tmp_path):
+    # Two separate bonds: the central's LTK and the peripheral's differ, the LL drops the link
+    # with a MIC failure (disconnect 3d); both peers say why instead of leaving silently.
+    bc, bp, other = tmp_path / "c.bond", tmp_path / "p.bond", tmp_path / "x.bond"
+    ok(relay(f"--bond-file {bc}", f"--bond-file {other}"))
+    ok(relay(f"--bond-file {tmp_path / 'y.bond'}", f"--bond-file {bp}"))
+    # (Not through relay(): smp_relay.py reads "status=3d" of this spec line over its own
+    # "status" key, so its --expect-fail verdict cannot see encryption failures.)
+    p = subprocess.run([sys.executable, str(RELAY), "--timeout", "10",
+                        "--central", f"{CLI} smp peer --role central --bond-file {bc} --encrypt-on-start",
+                        "--peripheral", f"{CLI} smp peer --role peripheral --bond-file {bp}"],
+                       capture_output=True, text=True, timeout=60)
+    lines = p.stdout.splitlines()
+    assert any(" C<< disconnect 3d" in l for l in lines), lines
+    assert any(" C>> result fail reason=encryption status=3d" in l for l in lines), lines
+    assert any(" P>> result fail reason=encryption status=3d" in l for l in lines), lines
+    assert not any("TIMEOUT" in l for l in lines), lines
+
+
+def test_peer_security_request_during_pairing_is_reported_not_acted_on():
+    out, _ = peer("--role central", ["pdu 0b0d", "quit"])
+    assert out[1] == "pairing_started" and out[2] == "pdu 0103000d100303", out
+    assert "security_request 0d" in out, out
+    assert sum(1 for l in out if l.startswith("pdu 01")) == 1, out
+
+
+def test_peer_ltk_request_to_a_central_is_an_error():
+    out, _ = peer("--role central --wait-for-pair", ["ltk_request 0000 0000000000000000", "quit"])
+    assert not any(l.startswith("ltk ") for l in out), out
+    assert any(l.startswith("error ltk_request") for l in out), out

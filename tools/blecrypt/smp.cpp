@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -59,9 +61,27 @@ Bytes parse_hex_arg(const std::string& what, const std::string& h, std::size_t s
 }
 
 std::uint8_t parse_mask(const std::string& what, const std::string& s) {
-  auto v = std::stoul(s, nullptr, 16);
-  if (v > 0x0f) throw UserError(what + ": key distribution mask must be 0..f, got " + s);
+  // One hex digit (bit0 EncKey, bit1 IdKey, bit2 SignKey, bit3 LinkKey); "0x" prefix allowed.
+  std::string_view d = s;
+  if (d.size() > 2 && d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) d.remove_prefix(2);
+  unsigned v = 0;
+  const bool hex = !d.empty() && d.size() <= 2 && std::all_of(d.begin(), d.end(), [](char ch) {
+    return std::isxdigit(static_cast<unsigned char>(ch)) != 0;
+  });
+  if (hex) v = static_cast<unsigned>(std::stoul(std::string(d), nullptr, 16));
+  if (!hex || v > 0x0f) throw UserError(what + ": key distribution mask must be one hex digit 0..f, got '" + s + "'");
   return static_cast<std::uint8_t>(v);
+}
+
+// "1 to 6 decimal digits" (smp-peer-protocol.md section 1); nullopt for anything else.
+std::optional<std::uint32_t> parse_passkey(const std::string& v) {
+  if (v.empty() || v.size() > 6) return std::nullopt;
+  std::uint32_t n = 0;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint32_t>(ch - '0');
+  }
+  return n;
 }
 
 std::string keys_fields(const DistributedKeys& k, const std::string& prefix, bool with_ltk) {
@@ -106,7 +126,7 @@ class Peer {
     if (o.min_key_size < 7 || o.min_key_size > 16) throw UserError("--min-key-size must be 7..16");
     c.max_key_size = static_cast<std::uint8_t>(o.max_key_size);
     c.min_key_size = static_cast<std::uint8_t>(o.min_key_size);
-    if (o.passkey > 999999) throw UserError("--passkey must be 0..999999");
+    if (o.passkey > 999999 || o.passkey < -1) throw UserError("--passkey must be 0..999999 (1 to 6 decimal digits)");
     if (o.passkey >= 0) c.passkey = static_cast<std::uint32_t>(o.passkey);
     if (o.confirm != "yes" && o.confirm != "no" && o.confirm != "ask") throw UserError("--confirm must be yes, no or ask");
     c.confirm_just_works = o.confirm != "yes";
@@ -118,7 +138,11 @@ class Peer {
       c.legacy_oob_tk = k;
     }
     c.debug_keys = o.debug_key;
-    if (!o.ecc_private_key.empty()) c.ecc_private_key = parse_hex_arg("--ecc-private-key", o.ecc_private_key, 32);
+    if (!o.ecc_private_key.empty()) {
+      c.ecc_private_key = parse_hex_arg("--ecc-private-key", o.ecc_private_key, 32);
+      if (!crypto::default_backend().p256_from_private(c.ecc_private_key))
+        throw UserError("--ecc-private-key: not a valid P-256 private key (1..n-1, MSB first)");
+    }
     const bool central = c.role == Role::central;
     auto addr = [](const std::string& flag, const std::string& v, const char* def) {
       auto a = Address::parse(v.empty() ? def : v);
@@ -232,13 +256,17 @@ class Peer {
       std::string h;
       in >> h;
       auto b = from_hex(h);
-      if (!b) {
-        say("error pdu: not hex: " + h);
+      if (!b || b->empty()) {
+        say("error pdu: expected the PDU as hex, got '" + h + "'");
         return true;
       }
       auto r = engine_->feed(*b, now());
       if (!r) std::cerr << "smp peer: pdu " << h << ": " << r.error().message() << "\n";
     } else if (cmd == "ltk_request") {
+      if (cfg_.role == Role::central) {
+        say("error ltk_request: only the peripheral answers LTK requests");
+        return true;
+      }
       std::string e, r;
       in >> e >> r;
       auto eb = from_hex(e);
@@ -255,8 +283,19 @@ class Peer {
       std::string s;
       in >> s;
       auto b = from_hex(s);
-      engine_->encryption_failed(b && b->size() == 1 ? (*b)[0] : 0xff, now());
+      if (!b || b->size() != 1) {
+        say("error encryption_failed: expected an HCI status (2 hex digits), got '" + s + "'");
+        return true;
+      }
+      engine_->encryption_failed((*b)[0], now());
     } else if (cmd == "disconnect") {
+      // Encryption that was being started never came up (e.g. 3d MIC failure): say so before
+      // leaving, like encryption_failed does.
+      std::string reason;
+      in >> reason;
+      auto rb = from_hex(reason);
+      if ((engine_->waiting_for_encryption() || reencrypting_) && rb && rb->size() == 1)
+        say("result fail reason=encryption status=" + hex2((*rb)[0]));
       engine_->disconnected();
       return false;
     } else if (cmd == "pair") {
@@ -270,15 +309,18 @@ class Peer {
       in >> v;
       if (v == "reject") {
         check(engine_->passkey_reply(std::nullopt, now()), "passkey");
+      } else if (auto n = parse_passkey(v)) {
+        check(engine_->passkey_reply(*n, now()), "passkey");
       } else {
-        char* end = nullptr;
-        unsigned long n = std::strtoul(v.c_str(), &end, 10);
-        if (v.empty() || v.size() > 6 || *end != '\0') say("error passkey: expected 1 to 6 decimal digits");
-        else check(engine_->passkey_reply(static_cast<std::uint32_t>(n), now()), "passkey");
+        say("error passkey: expected 1 to 6 decimal digits or 'reject', got '" + v + "'");
       }
     } else if (cmd == "confirm") {
       std::string v;
       in >> v;
+      if (v != "yes" && v != "no") {
+        say("error confirm: expected yes or no, got '" + v + "'");
+        return true;
+      }
       check(engine_->confirm_reply(v == "yes", now()), "confirm");
     } else if (cmd == "oob_peer") {
       std::string c, r;
@@ -301,18 +343,20 @@ class Peer {
     return true;
   }
 
+  // PDUs of one step go out before its events (a result line after the last key PDU), except
+  // that `pairing_started` announces the procedure before its first PDU.
   void flush() {
     for (;;) {
-      bool moved = false;
-      while (auto pdu = engine_->poll_transmit()) {
-        say("pdu " + to_hex(*pdu));
-        moved = true;
-      }
-      while (auto ev = engine_->poll_event()) {
-        on_event(*ev);
-        moved = true;
-      }
-      if (!moved) return;
+      std::vector<Bytes> pdus;
+      while (auto pdu = engine_->poll_transmit()) pdus.push_back(std::move(*pdu));
+      std::vector<Event> evs;
+      while (auto ev = engine_->poll_event()) evs.push_back(std::move(*ev));
+      if (pdus.empty() && evs.empty()) return;
+      for (const auto& ev : evs)
+        if (std::holds_alternative<events::PairingStarted>(ev)) on_event(ev);
+      for (const auto& pdu : pdus) say("pdu " + to_hex(pdu));
+      for (const auto& ev : evs)
+        if (!std::holds_alternative<events::PairingStarted>(ev)) on_event(ev);
     }
   }
 
@@ -343,7 +387,7 @@ class Peer {
       if (opt_.confirm != "ask") check(engine_->confirm_reply(opt_.confirm == "yes", now()), "confirm");
     } else if (auto* sr = std::get_if<events::SecurityRequestReceived>(&ev)) {
       say("security_request " + hex2(sr->auth_req));
-      if (!opt_.ignore_security_request) {
+      if (!opt_.ignore_security_request && !sr->ignored) {
         if (sr->bond_satisfies) start_bonded_encryption();
         else check(engine_->pair(now()), "pair");
       }

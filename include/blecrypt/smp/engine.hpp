@@ -115,6 +115,7 @@ struct JustWorksConfirm {};  // only with EngineConfig::confirm_just_works
 struct SecurityRequestReceived {
   std::uint8_t auth_req = 0;
   bool bond_satisfies = false;  // a stored bond meets the requested MITM/SC level
+  bool ignored = false;  // arrived while pairing or encryption was under way (spec 2.4.6): report only
 };
 struct SecurityLevelChanged {
   SecurityLevel level = SecurityLevel::open;
