@@ -98,9 +98,7 @@ void Client::reset() {
   wipe_session();
   pending_.clear();
   tx_.clear();
-  tx_head_ = 0;
   events_.clear();
-  events_head_ = 0;
   auth_failures_ = 0;
   state_ = State::idle;
 }
@@ -109,7 +107,6 @@ void Client::on_connected(TimePoint now) {
   wipe_session();
   pending_.clear();
   tx_.clear();
-  tx_head_ = 0;
   auth_failures_ = 0;
   state_ = State::awaiting_initial;
   auth_deadline_ = now + cfg_.initial_timeout;
@@ -125,7 +122,6 @@ void Client::on_disconnected() {
   }
   pending_.clear();
   tx_.clear();
-  tx_head_ = 0;
   const bool was_ended = state_ == State::ended;
   wipe_session();
   state_ = State::idle;
@@ -160,7 +156,6 @@ void Client::on_advertisement(const Advertisement& adv, TimePoint now) {
 // ---- output ----------------------------------------------------------------------------------
 
 Result<void> Client::send_plain(ByteView message) {
-  if (tx_.capacity() == 0) tx_.reserve(8);
   return segment(message, SegmentKind::plaintext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
@@ -169,7 +164,6 @@ Result<void> Client::send_encrypted(ByteView message) {
   if (message.empty()) return Errc::message_empty;
   const std::size_t sealed_size = message.size() + kTagSize;
   if (sealed_size > cfg_.reassembly_cap) return Errc::message_too_large;
-  if (tx_.capacity() == 0) tx_.reserve(8);
   if (sealed_size + 1 <= cfg_.packet_size) {  // one packet: seal straight into it
     Bytes pkt(sealed_size + 1);
     pkt[0] = 0x05;
@@ -183,23 +177,13 @@ Result<void> Client::send_encrypted(ByteView message) {
 }
 
 std::optional<Bytes> Client::poll_transmit() {
-  if (tx_head_ >= tx_.size()) return std::nullopt;
-  Bytes b = std::move(tx_[tx_head_++]);
-  if (tx_head_ == tx_.size()) {  // drained: keep the (small) capacity for the next burst
-    tx_.clear();
-    tx_head_ = 0;
-  }
-  return b;
+  if (tx_.empty()) return std::nullopt;
+  return tx_.take();
 }
 
 std::optional<ClientEvent> Client::poll_event() {
-  if (events_head_ >= events_.size()) return std::nullopt;
-  ClientEvent e = std::move(events_[events_head_++]);
-  if (events_head_ == events_.size()) {
-    std::vector<ClientEvent>().swap(events_);
-    events_head_ = 0;
-  }
-  return e;
+  if (events_.empty()) return std::nullopt;
+  return events_.take();
 }
 
 std::optional<TimePoint> Client::next_deadline() const {

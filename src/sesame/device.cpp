@@ -52,9 +52,7 @@ void Device::reset() {
   autolock_at_.reset();
   on_disconnected();
   tx_.clear();
-  tx_head_ = 0;
   events_.clear();
-  events_head_ = 0;
 }
 
 void Device::set_battery_raw(std::uint16_t raw) {
@@ -67,7 +65,6 @@ void Device::set_battery_raw(std::uint16_t raw) {
 void Device::on_connected(TimePoint now) {
   on_disconnected();
   tx_.clear();
-  tx_head_ = 0;
   connected_ = true;
   rng_->fill(random_code_);
   if (cfg_.auth_timeout.count() > 0) auth_deadline_ = now + cfg_.auth_timeout;
@@ -92,13 +89,11 @@ void Device::end_session(std::error_code why) {
 }
 
 void Device::send_plain(ByteView message) {
-  if (tx_.capacity() == 0) tx_.reserve(8);
   (void)segment(message, SegmentKind::plaintext, tx_, cfg_.packet_size, cfg_.reassembly_cap);
 }
 
 void Device::send_encrypted(ByteView message) {
   if (!cipher_ || message.empty()) return;
-  if (tx_.capacity() == 0) tx_.reserve(8);
   const std::size_t sealed_size = message.size() + kTagSize;
   if (sealed_size + 1 <= cfg_.packet_size) {  // one packet: seal straight into it
     Bytes pkt(sealed_size + 1);
@@ -142,23 +137,13 @@ void Device::publish_setting() {
 }
 
 std::optional<Bytes> Device::poll_transmit() {
-  if (tx_head_ >= tx_.size()) return std::nullopt;
-  Bytes b = std::move(tx_[tx_head_++]);
-  if (tx_head_ == tx_.size()) {  // drained: keep the (small) capacity for the next burst
-    tx_.clear();
-    tx_head_ = 0;
-  }
-  return b;
+  if (tx_.empty()) return std::nullopt;
+  return tx_.take();
 }
 
 std::optional<DeviceEvent> Device::poll_event() {
-  if (events_head_ >= events_.size()) return std::nullopt;
-  DeviceEvent e = std::move(events_[events_head_++]);
-  if (events_head_ == events_.size()) {
-    std::vector<DeviceEvent>().swap(events_);
-    events_head_ = 0;
-  }
-  return e;
+  if (events_.empty()) return std::nullopt;
+  return events_.take();
 }
 
 std::optional<TimePoint> Device::next_deadline() const {

@@ -4,8 +4,9 @@
 
 namespace blecrypt::sesame {
 
-Result<void> segment(ByteView message, SegmentKind kind, std::vector<Bytes>& out, std::size_t packet_size,
-                     std::size_t cap) {
+namespace {
+template <typename Out>
+Result<void> segment_into(ByteView message, SegmentKind kind, Out& out, std::size_t packet_size, std::size_t cap) {
   if (message.empty()) return Errc::message_empty;
   if (packet_size < 2) return Errc::packet_size_invalid;
   if (message.size() > cap) return Errc::message_too_large;
@@ -22,6 +23,16 @@ Result<void> segment(ByteView message, SegmentKind kind, std::vector<Bytes>& out
     out.push_back(std::move(pkt));
   }
   return ok();
+}
+}  // namespace
+
+Result<void> segment(ByteView message, SegmentKind kind, std::vector<Bytes>& out, std::size_t packet_size,
+                     std::size_t cap) {
+  return segment_into(message, kind, out, packet_size, cap);
+}
+
+Result<void> segment(ByteView message, SegmentKind kind, Fifo<Bytes>& out, std::size_t packet_size, std::size_t cap) {
+  return segment_into(message, kind, out, packet_size, cap);
 }
 
 Result<std::optional<SegmentedView>> Reassembler::feed_view(ByteView packet) {

@@ -13,6 +13,7 @@
 
 #include "blecrypt/bytes.hpp"
 #include "blecrypt/crypto.hpp"
+#include "blecrypt/fifo.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
 
@@ -169,36 +170,8 @@ class Reassembler {
   std::optional<std::size_t> need_;
 };
 
-// ---- small FIFO ---------------------------------------------------------------------------
-
 namespace detail {
-// Queue on a vector: no allocation until used, memory returned when it drains (keeps an idle
-// session small, unlike std::deque which allocates a block up front).
-template <typename T>
-class Fifo {
- public:
-  void push_back(T x) { v_.push_back(std::move(x)); }
-  bool empty() const noexcept { return head_ == v_.size(); }
-  std::size_t size() const noexcept { return v_.size() - head_; }
-  T& front() { return v_[head_]; }
-  const T& front() const { return v_[head_]; }
-  // Moves the front element out.
-  T take() {
-    T x(std::move(v_[head_]));
-    if (++head_ == v_.size()) clear();
-    return x;
-  }
-  void pop_front() { (void)take(); }
-  void clear() noexcept {
-    v_.clear();
-    head_ = 0;
-    if (v_.capacity() * sizeof(T) > 256) std::vector<T>().swap(v_);
-  }
-
- private:
-  std::vector<T> v_;
-  std::size_t head_ = 0;
-};
+using ::blecrypt::Fifo;  // include/blecrypt/fifo.hpp
 }  // namespace detail
 
 // ---- advertisement (section 2) ------------------------------------------------------------

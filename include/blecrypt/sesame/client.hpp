@@ -15,6 +15,7 @@
 #include "blecrypt/crypto.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
+#include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/messages.hpp"
@@ -157,7 +158,6 @@ class Client {
   void after_authenticated(TimePoint now);
   void end_session(std::error_code why);
   void emit(ClientEvent e) {
-    if (events_.capacity() == 0) events_.reserve(4);
     events_.push_back(std::move(e));
   }
   void set_status(const MechStatus& s);
@@ -178,10 +178,8 @@ class Client {
   std::optional<TimePoint> auth_deadline_;
   // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
   // session holds no queue memory.
-  std::vector<Bytes> tx_;
-  std::size_t tx_head_ = 0;
-  std::vector<ClientEvent> events_;
-  std::size_t events_head_ = 0;
+  Fifo<Bytes> tx_;
+  Fifo<ClientEvent> events_;
   LockState lock_state_;
   std::optional<Advertisement> adv_;
   bool draining_ = false;

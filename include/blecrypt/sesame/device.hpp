@@ -16,6 +16,7 @@
 #include "blecrypt/crypto.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
+#include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/messages.hpp"
@@ -124,7 +125,6 @@ class Device {
   void add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now);
   void end_session(std::error_code why);
   void emit(DeviceEvent e) {
-    if (events_.capacity() == 0) events_.reserve(8);
     events_.push_back(std::move(e));
   }
   void update_rest_flags();
@@ -151,10 +151,8 @@ class Device {
   std::optional<TimePoint> auth_deadline_;
   // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
   // session holds no queue memory.
-  std::vector<Bytes> tx_;
-  std::size_t tx_head_ = 0;
-  std::vector<DeviceEvent> events_;
-  std::size_t events_head_ = 0;
+  Fifo<Bytes> tx_;
+  Fifo<DeviceEvent> events_;
   std::size_t auth_failures_ = 0;
   std::size_t ignored_ = 0;
 };

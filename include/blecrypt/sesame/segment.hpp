@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "blecrypt/bytes.hpp"
+#include "blecrypt/fifo.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/sesame/errors.hpp"
 
@@ -20,6 +21,8 @@ enum class SegmentKind : std::uint8_t { more = 0, plaintext = 1, ciphertext = 2 
 // Cuts `message` into packets of at most `packet_size` bytes (header + packet_size-1 payload bytes).
 // Appends to `out`. Errors: message_empty, packet_size_invalid, message_too_large (> cap).
 Result<void> segment(ByteView message, SegmentKind kind, std::vector<Bytes>& out,
+                     std::size_t packet_size = kDefaultPacketSize, std::size_t cap = kDefaultReassemblyCap);
+Result<void> segment(ByteView message, SegmentKind kind, Fifo<Bytes>& out,
                      std::size_t packet_size = kDefaultPacketSize, std::size_t cap = kDefaultReassemblyCap);
 
 struct SegmentedMessage {
