@@ -46,6 +46,7 @@ ClientSession::ClientSession(ClientConfig cfg, crypto::Rng& rng) : cfg_(std::mov
 ClientSession::~ClientSession() { wipe(); }
 
 void ClientSession::wipe() {
+  reasm_.set_late_handshake_probe(nullptr);
   challenge_.clear();
   challenge_response_.clear();
   hs_keys_.reset();
@@ -149,6 +150,7 @@ Result<void> ClientSession::feed(ByteView in, TimePoint now) {
 Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint now) {
   if (state_ == ClientState::established) {
     if (u.is_frame) return Errc::unexpected_message;  // no `**` frame is legal once the session is up
+    if (u.late_handshake) return {};  // a repeated DEVICE_PUBKEY / PUBKEY_ACCEPTED: already done
     return on_session_record(u.bytes, now);
   }
   if (u.is_frame) {
@@ -157,8 +159,10 @@ Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint no
     switch (static_cast<FrameType>(f->type)) {
       case FrameType::challenge: return on_challenge(*f, now);
       case FrameType::challenge_accepted:
-        if (state_ != ClientState::wait_challenge_accepted) return fail(make_error_code(Errc::unexpected_message));
         if (f->payload.size() != 1) return fail(make_error_code(Errc::frame_bad_payload));
+        if ((state_ == ClientState::wait_device_key || state_ == ClientState::wait_pubkey_accepted) && f->payload[0] == 0)
+          return {};  // a duplicate: the unit answers every copy of a repeated CHALLENGE_RESPONSE
+        if (state_ != ClientState::wait_challenge_accepted) return fail(make_error_code(Errc::unexpected_message));
         if (f->payload[0] != 0) return fail(make_error_code(Errc::challenge_rejected));
         state_ = ClientState::wait_device_key;
         step_deadline_ = now + cfg_.step_timeout;
@@ -246,8 +250,10 @@ Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
   if (state_ != ClientState::wait_pubkey_accepted) return fail(make_error_code(Errc::unexpected_message));
   if (f.payload.size() != 1) return fail(make_error_code(Errc::frame_bad_payload));
   if (f.payload[0] != 0) return fail(make_error_code(Errc::pubkey_rejected));
-  // Session up: the handshake key, IV, challenge and cached record are no longer needed.
-  hs_.reset();
+  // Session up: the handshake IV, challenge and cached record are no longer needed. The
+  // handshake cipher stays (K_h derives from the public challenge, it protects nothing) so that a
+  // late handshake record (a repeated DEVICE_PUBKEY or PUBKEY_ACCEPTED) is recognised and skipped
+  // instead of desynchronising the session stream; reset() wipes it.
   hs_keys_.reset();
   challenge_.clear();
   challenge_response_.clear();
@@ -255,6 +261,7 @@ Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
   client_record_.clear();
   device_key_raw_.clear();
   reasm_.set_header_size(kSessionHeader);
+  reasm_.set_late_handshake_probe(&*hs_);
   state_ = ClientState::established;
   step_deadline_.reset();
   push(ClientEvent::Kind::established);
