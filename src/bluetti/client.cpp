@@ -279,6 +279,20 @@ Result<void> ClientSession::on_session_record(ByteView record, TimePoint) {
   }
   if (!pending_.empty()) {
     auto resp = modbus::parse_response(*plain);
+    if (resp && !modbus::check_answers(pending_.front().request, *resp)) {
+      // Not the oldest request's answer, but maybe a later one's: a unit that does not answer a
+      // request at all (EL30V2 and FC06) must not shift every later answer. Requests older than
+      // the one answered are failed as unanswered.
+      for (std::size_t k = 1; k < pending_.size(); ++k) {
+        if (!modbus::check_answers(pending_.at(k).request, *resp)) continue;
+        for (std::size_t i = 0; i < k; ++i) {
+          events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {},
+                                        make_error_code(Errc::request_unanswered)});
+          pending_.pop_front();
+        }
+        break;
+      }
+    }
     if (resp && modbus::check_answers(pending_.front().request, *resp)) {
       ClientEvent e{ClientEvent::Kind::response, std::move(*plain), pending_.front().request, std::move(*resp), {}};
       if (e.response->exception) e.error = make_error_code(Errc::modbus_exception);

@@ -105,6 +105,25 @@ TEST_P(BluettiInterop, LateHandshakeRecordsAfterSessionUpAreSkipped) {
   }
 }
 
+// EL30V2 reportedly does not echo an FC06 write. The next request's answer must still be matched
+// to that request, not taken as unsolicited data while the unanswered write blocks the queue.
+TEST_P(BluettiInterop, UnansweredWriteDoesNotShiftLaterResponses) {
+  Pair p(cbe(), dbe(), "EL30V2");
+  p.connect();
+  ASSERT_TRUE(p.client.established());
+  ASSERT_TRUE(p.client.send_request(switch_request(Protocol::iot_v2, Output::ac, true), p.now));
+  for (auto& w : drain_client(p)) (void)p.device.feed(w, p.now);
+  (void)drain_device(p);  // the unit stays silent (no echo)
+  while (p.client.poll_event()) {
+  }
+  auto e = p.exchange(modbus::Request::read(kIotSerialRegister, 4));
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->kind, ClientEvent::Kind::response) << e->error.message();
+  EXPECT_EQ(e->request->address, kIotSerialRegister);
+  EXPECT_EQ(decode_serial(e->response->values.data()), p.device.station().iot_serial());
+  EXPECT_EQ(p.client.pending_requests(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BluettiInterop, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
 
 }  // namespace

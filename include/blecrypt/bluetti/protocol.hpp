@@ -55,6 +55,7 @@ enum class Errc {
   licence_denied,            // IoT serial not listed in the licence file
   licence_unreadable,        // licence file missing (explicit path) or in BLUETTI's closed layout
   crypto_failure,            // the crypto seam reported an error
+  request_unanswered,        // a later request was answered first: this one got no answer
 };
 
 const std::error_category& category() noexcept;
@@ -193,6 +194,7 @@ class Fifo {
   bool empty() const noexcept { return head_ == v_.size(); }
   std::size_t size() const noexcept { return v_.size() - head_; }
   T& front() { return v_[head_]; }
+  T& at(std::size_t i) { return v_[head_ + i]; }
   const T& front() const { return v_[head_]; }
   // Moves the front element out.
   T take() {
