@@ -157,17 +157,22 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
     return report({});
   }
   const ByteView in = as_bytes(data);
-  if (status_ >= 3) {
-    if (client_->state() != ClientState::established) return report({});
-    auto r = client_->feed(in, TimePoint{});
+  if (status_ >= 3 && client_->state() != ClientState::established) return report({});
+  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
+  const bool was_up = client_->established();
+  auto r = client_->feed(in, TimePoint{});
+  if (was_up && client_->established()) {  // session traffic: the serial check reply, or stray data
     if (!r) set_error(r.error().message());
     while (auto e = client_->poll_event())
       if (e->kind == ClientEvent::Kind::data && status_ == 3) append(serial_reply_, e->data);
     if (status_ == 3 && !serial_reply_.empty()) return report(check_serial_reply());
     return report({});
   }
-  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
-  auto r = client_->feed(in, TimePoint{});
+  if (was_up) {  // a new CHALLENGE: the link restarted, a new handshake (and serial check) follows
+    status_ = 0;
+    serial_reply_.clear();
+    iot_serial_.reset();
+  }
   std::string reply;
   while (auto tx = client_->poll_transmit()) reply.append(tx->begin(), tx->end());
   switch (client_->state()) {

@@ -149,7 +149,18 @@ Result<void> ClientSession::feed(ByteView in, TimePoint now) {
 
 Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint now) {
   if (state_ == ClientState::established) {
-    if (u.is_frame) return Errc::unexpected_message;  // no `**` frame is legal once the session is up
+    if (u.is_frame) {
+      // No session record starts with 2A 2A, so a `**` frame here is one. A CHALLENGE means the
+      // unit restarted the link (a reconnect the caller did not reset() for): start over with it.
+      auto f = parse_frame(u.bytes);
+      if (!f || f->type != static_cast<std::uint8_t>(FrameType::challenge) || f->payload.size() != 4)
+        return Errc::unexpected_message;
+      while (!pending_.empty())
+        events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.take().request, {},
+                                      make_error_code(Errc::session_restarted)});
+      state_ = ClientState::wait_challenge;
+      return on_challenge(*f, now);
+    }
     if (u.late_handshake) return {};  // a repeated DEVICE_PUBKEY / PUBKEY_ACCEPTED: already done
     return on_session_record(u.bytes, now);
   }

@@ -47,6 +47,7 @@ class BluettiCategory final : public std::error_category {
       case Errc::licence_denied: return "bluetti licence: IoT serial is not listed in the licence file";
       case Errc::licence_unreadable: return "bluetti licence: licence file unreadable or in BLUETTI's closed layout";
       case Errc::crypto_failure: return "bluetti: the crypto backend reported an error";
+      case Errc::session_restarted: return "bluetti session: the unit sent a new CHALLENGE (the link restarted); requests of the old session get no answer";
       case Errc::request_unanswered: return "bluetti modbus: no answer to this request before the answer to a later one (EL30V2 reportedly does not echo FC06 writes: read the register back)";
     }
     return "bluetti: unknown error " + std::to_string(ev);

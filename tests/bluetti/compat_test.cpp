@@ -125,6 +125,30 @@ TEST_P(BluettiCompat, LicenceAllowsAndDenies) {
   }
 }
 
+// The official module has no reset: callers that keep one BluettiCrypt across a reconnect pass
+// the new challenge to ble_crypt_link_handler. It must start over (status 0 with the response)
+// instead of staying at status 4 with the old session key.
+TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
+  crypto::DeterministicRng crng(31), drng(32);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  for (int connection = 0; connection < 2; ++connection) {
+    SCOPED_TRACE("connection " + std::to_string(connection));
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    link::MemoryLink link;
+    auto run = drive(c, device, link);
+    EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
+    ASSERT_EQ(run.final_status, 4);
+    // The new session key works.
+    auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+    std::string rec = c.encrypt_data(std::string(adu->begin(), adu->end()));
+    ASSERT_TRUE(device.feed(as_bytes(rec), TimePoint{})) << "connection " << connection;
+    auto answer = device.poll_transmit();
+    ASSERT_TRUE(answer.has_value());
+    auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
+    ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
+  }
+}
+
 TEST(BluettiLicence, FormatsAndRefusals) {
   TempDir dir;
   std::string why;

@@ -124,6 +124,32 @@ TEST_P(BluettiInterop, UnansweredWriteDoesNotShiftLaterResponses) {
   EXPECT_EQ(p.client.pending_requests(), 0u);
 }
 
+// The link dropped and the unit challenges again, but the caller never called reset() (the
+// official module has no reset; its callers keep one object). A CHALLENGE at a record boundary is
+// unambiguous (no session record starts with 2A 2A): a full new handshake starts, with new keys.
+TEST_P(BluettiInterop, NewChallengeWhileEstablishedStartsANewHandshake) {
+  Pair p(cbe(), dbe());
+  p.connect();
+  ASSERT_TRUE(p.client.established());
+  ASSERT_TRUE(p.client.send_request(modbus::Request::read(102, 1), p.now));
+  (void)drain_client(p);  // lost with the link
+  while (p.client.poll_event()) {
+  }
+  p.device.reset();
+  p.device.start(p.now);  // reconnected: a new challenge
+  p.pump();
+  ASSERT_TRUE(p.client.established()) << client_state_name(p.client.state()) << " " << p.client.failure().message();
+  ASSERT_TRUE(p.device.established()) << device_state_name(p.device.state());
+  bool old_request_failed = false;
+  while (auto e = p.client.poll_event())
+    if (e->kind == ClientEvent::Kind::request_failed) old_request_failed = true;
+  EXPECT_TRUE(old_request_failed);  // the request of the old link is not left pending
+  EXPECT_EQ(p.client.pending_requests(), 0u);
+  auto e = p.exchange(modbus::Request::read(kIotSerialRegister, 4));
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->kind, ClientEvent::Kind::response) << e->error.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BluettiInterop, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
 
 }  // namespace

@@ -56,6 +56,7 @@ enum class Errc {
   licence_unreadable,        // licence file missing (explicit path) or in BLUETTI's closed layout
   crypto_failure,            // the crypto seam reported an error
   request_unanswered,        // a later request was answered first: this one got no answer
+  session_restarted,         // the unit sent a new CHALLENGE: requests of the old session dropped
 };
 
 const std::error_category& category() noexcept;
