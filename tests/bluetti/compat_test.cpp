@@ -23,12 +23,17 @@ struct Run {
 
 // Pass every notification to ble_crypt_link_handler, write back any non-empty reply, at status 3
 // send encrypt_data(read 11006 x4) and pass the answer to the handler too.
-Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link) {
+// `duplicate`: the unit sends every message twice (a caller without the official integration's
+// de-duplication sees every handshake notification twice).
+Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool duplicate = false) {
   Run run;
   TimePoint now{};
   device.start(now);
   for (int round = 0; round < 200; ++round) {
-    while (auto t = device.poll_transmit()) link.notify(*t);
+    while (auto t = device.poll_transmit()) {
+      link.notify(*t);
+      if (duplicate) link.notify(*t);
+    }
     bool any = false;
     while (auto pdu = link.next_for_central()) {
       any = true;
@@ -147,6 +152,25 @@ TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
     auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
     ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
   }
+}
+
+// Every handshake message of the unit arrives twice and the caller passes each copy on.
+TEST_P(BluettiCompat, EveryNotificationTwiceStillReachesStatus4) {
+  crypto::DeterministicRng crng(41), drng(42);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+  link::MemoryLink link;
+  auto run = drive(c, device, link, true);
+  EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
+  ASSERT_TRUE(c.iot_serial().has_value());
+  EXPECT_EQ(*c.iot_serial(), device.station().iot_serial());
+  auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+  std::string rec = c.encrypt_data(std::string(adu->begin(), adu->end()));
+  ASSERT_TRUE(device.feed(as_bytes(rec), TimePoint{}));
+  auto answer = device.poll_transmit();
+  ASSERT_TRUE(answer.has_value());
+  auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
+  ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
 }
 
 TEST(BluettiLicence, FormatsAndRefusals) {
