@@ -110,7 +110,6 @@ std::string BluettiCrypt::get_software_version() { return std::string("V1.0.0-L 
 std::string BluettiCrypt::check_serial_reply() {
   auto resp = modbus::parse_response(serial_reply_);
   if (!resp) {
-    if (resp.error() == make_error_code(Errc::modbus_truncated)) return {};  // wait for the rest
     set_error("serial check: reply to the read of 11006 x4 is not a valid Modbus response: " + resp.error().message());
     serial_reply_.clear();
     return {};
@@ -163,9 +162,13 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
   auto r = client_->feed(in, TimePoint{});
   if (was_up && client_->established()) {  // session traffic: the serial check reply, or stray data
     if (!r) set_error(r.error().message());
-    while (auto e = client_->poll_event())
-      if (e->kind == ClientEvent::Kind::data && status_ == 3) append(serial_reply_, e->data);
-    if (status_ == 3 && !serial_reply_.empty()) return report(check_serial_reply());
+    // Each session record is one whole ADU: judge each on its own (an unsolicited record ahead of
+    // the serial reply must not be glued to it).
+    while (auto e = client_->poll_event()) {
+      if (e->kind != ClientEvent::Kind::data || status_ != 3) continue;
+      serial_reply_ = std::move(e->data);
+      (void)check_serial_reply();
+    }
     return report({});
   }
   if (was_up) {  // a new CHALLENGE: the link restarted, a new handshake (and serial check) follows

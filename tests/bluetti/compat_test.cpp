@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/link/memory_link.hpp"
@@ -25,7 +26,9 @@ struct Run {
 // send encrypt_data(read 11006 x4) and pass the answer to the handler too.
 // `duplicate`: the unit sends every message twice (a caller without the official integration's
 // de-duplication sees every handshake notification twice).
-Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool duplicate = false) {
+// `at_status3` runs once the serial read is written (e.g. to queue an unsolicited record first).
+Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool duplicate = false,
+          const std::function<void(DeviceSession&)>& at_status3 = {}) {
   Run run;
   TimePoint now{};
   device.start(now);
@@ -48,6 +51,7 @@ Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool d
         EXPECT_FALSE(rec.empty()) << c.last_error();
         link.write(as_bytes(rec));
         run.serial_read_sent = true;
+        if (at_status3) at_status3(device);
       }
     }
     while (auto pdu = link.next_for_peripheral()) {
@@ -171,6 +175,23 @@ TEST_P(BluettiCompat, EveryNotificationTwiceStillReachesStatus4) {
   ASSERT_TRUE(answer.has_value());
   auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
   ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
+}
+
+// Autonomous records (EL30V2 sends unmatched frames between replies) ahead of the serial reply:
+// each record is judged on its own, so the serial reply that follows still completes status 4,
+// even for a caller that sends the serial read only once.
+TEST_P(BluettiCompat, UnsolicitedRecordsBeforeTheSerialReply) {
+  for (const Bytes& stray : {Bytes{0x01, 0x02, 0x03}, test::hex("0103020001"), Bytes(9, 0x55)}) {
+    SCOPED_TRACE(to_hex(stray));
+    crypto::DeterministicRng crng(51), drng(52);
+    BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+    link::MemoryLink link;
+    auto run = drive(c, device, link, false, [&](DeviceSession& d) { ASSERT_TRUE(d.send_plaintext(stray)); });
+    EXPECT_EQ(run.final_status, 4) << c.last_error();
+    ASSERT_TRUE(c.iot_serial().has_value());
+    EXPECT_EQ(*c.iot_serial(), device.station().iot_serial());
+  }
 }
 
 TEST(BluettiLicence, FormatsAndRefusals) {
