@@ -129,13 +129,14 @@ Result<void> ClientSession::feed(ByteView in, TimePoint now) {
     auto unit = reasm_.next(in);
     if (!unit) {
       if (state_ != ClientState::established) return fail(unit.error());
-      // A garbled header in the session: drop the partial record, report, keep going.
+      // A garbled header in the session: the record boundary is lost, so drop the rest of this
+      // notification too (the next one starts a record again), report, keep the session.
       if (!pending_.empty()) {
         events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {}, unit.error()});
         pending_.pop_front();
       }
       if (first_error) first_error = unit.error();
-      continue;
+      break;
     }
     if (!*unit) break;
     auto r = handle_unit(**unit, now);

@@ -310,7 +310,7 @@ Result<void> DeviceSession::feed(ByteView in, TimePoint now) {
       if (state_ != DeviceState::established) return fail(unit.error());
       events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, unit.error()});
       if (first_error) first_error = unit.error();
-      continue;
+      break;  // the record boundary is lost: drop the rest of this write
     }
     if (!*unit) break;
     auto r = handle_unit(**unit, now);

@@ -150,6 +150,26 @@ TEST_P(BluettiInterop, NewChallengeWhileEstablishedStartsANewHandshake) {
   ASSERT_EQ(e->kind, ClientEvent::Kind::response) << e->error.message();
 }
 
+// A garbled notification while the session is up (older firmware sends "AT+NAME?\r"; any junk
+// a peer might emit): the rest of that notification is dropped so the next notification starts
+// at a record boundary again, instead of leaving stray bytes that shift every later record.
+TEST_P(BluettiInterop, GarbageNotificationDoesNotDesynchroniseTheSession) {
+  for (const std::string& junk : {std::string("AT+NAME?\r"), std::string("AT+ADV?\r"), std::string("\xff\xff\x01", 3)}) {
+    SCOPED_TRACE(junk);
+    Pair p(cbe(), dbe());
+    p.connect();
+    ASSERT_TRUE(p.client.established());
+    EXPECT_FALSE(p.client.feed(as_bytes(junk), p.now));
+    EXPECT_EQ(p.client.receive_buffered(), 0u);
+    EXPECT_FALSE(p.device.feed(as_bytes(junk), p.now));
+    while (p.device.poll_event()) {
+    }
+    auto e = p.exchange(modbus::Request::read(kIotSerialRegister, 4));
+    ASSERT_TRUE(e.has_value());
+    ASSERT_EQ(e->kind, ClientEvent::Kind::response) << e->error.message();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BluettiInterop, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
 
 }  // namespace
