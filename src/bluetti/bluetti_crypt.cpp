@@ -1,7 +1,9 @@
 // Drop-in `BluettiCrypt` (official module's API and statuses 0..4) and the open licence format.
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 
+#include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -45,7 +47,11 @@ Result<Licence> Licence::parse(std::string_view text, std::string* why) {
     if (field == "iot_serial" || field == "serial") continue;  // optional header row
     if (field.empty() || field.size() > 20 || field.find_first_not_of("0123456789") != std::string::npos)
       return refuse("licence line " + std::to_string(n) + ": '" + field + "' is not a decimal IoT serial");
-    l.serials_.insert(std::strtoull(field.c_str(), nullptr, 10));
+    std::uint64_t sn = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), sn);
+    if (ec != std::errc{} || end != field.data() + field.size())
+      return refuse("licence line " + std::to_string(n) + ": '" + field + "' does not fit a 64-bit IoT serial");
+    l.serials_.insert(sn);
   }
   return l;
 }
@@ -127,8 +133,10 @@ std::string BluettiCrypt::check_serial_reply() {
   const std::string path = explicit_path ? opt_.licence_path : kLicenceFileName;
   auto licence = Licence::load(path, &why);
   if (!licence) {
-    std::ifstream probe(path);
-    if (!explicit_path && !probe) {  // no licence file: any serial, recorded
+    // Absent means absent: a file (or link) that exists but cannot be read denies.
+    std::error_code ec;
+    const bool present = std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+    if (!explicit_path && !present) {  // no licence file: any serial, recorded
       status_ = 4;
       last_error_.clear();
       return {};

@@ -220,6 +220,35 @@ TEST(BluettiLicence, FormatsAndRefusals) {
   EXPECT_NE(c.last_error().find("encrypted layout"), std::string::npos) << c.last_error();
 }
 
+// A serial beyond 64 bits is refused, not clamped to 2^64-1; a default licence file that is
+// present but cannot be read (here a dangling symlink; for a normal user also one without read
+// permission) denies instead of being treated as absent (which would accept any serial).
+TEST(BluettiLicence, OverflowAndUnreadableDefaultFileDeny) {
+  std::string why;
+  EXPECT_FALSE(Licence::parse("18446744073709551616\n", &why).has_value());
+  EXPECT_NE(why.find("line 1"), std::string::npos) << why;
+  EXPECT_FALSE(Licence::parse("99999999999999999999\n", &why).has_value());
+  auto max = Licence::parse("18446744073709551615\n");
+  ASSERT_TRUE(max.has_value());
+  EXPECT_TRUE(max->allows(18446744073709551615ULL));
+
+  TempDir dir;
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path(""));
+  struct Back {
+    std::filesystem::path p;
+    ~Back() { std::filesystem::current_path(p); }
+  } back{old_cwd};
+  std::filesystem::create_symlink(dir.path("nowhere.csv"), kLicenceFileName);
+  crypto::DeterministicRng crng(61), drng(62);
+  DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", nullptr, &crng});
+  link::MemoryLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 3);
+  EXPECT_NE(c.last_error().find("check serial number fail"), std::string::npos) << c.last_error();
+}
+
 TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
   // Default K2: the emulator's test signature is refused at status 1 with a clear error.
   {
