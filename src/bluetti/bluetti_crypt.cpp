@@ -164,7 +164,6 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
     return report({});
   }
   const ByteView in = as_bytes(data);
-  if (status_ >= 3 && client_->state() != ClientState::established) return report({});
   if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
   const bool was_up = client_->established();
   auto r = client_->feed(in, TimePoint{});
@@ -232,6 +231,18 @@ std::string BluettiCrypt::decrypt_data(std::string data) {
   std::string out;
   while (auto e = client_->poll_event())
     if (e->kind == ClientEvent::Kind::data) out.append(e->data.begin(), e->data.end());
+  if (!client_->established()) {
+    // A new CHALLENGE: the unit reconnected. Back to status 0; the challenge response is not
+    // sent from here (the unit repeats an unanswered challenge and ble_crypt_link_handler answers).
+    while (client_->poll_transmit()) {
+    }
+    status_ = 0;
+    serial_reply_.clear();
+    iot_serial_.reset();
+    set_error("decrypt_data: the unit sent a new CHALLENGE (the link restarted); pass notifications to "
+              "ble_crypt_link_handler until status 3/4 again");
+    return {};
+  }
   if (!r) {
     set_error("decrypt_data: " + r.error().message());
     return {};

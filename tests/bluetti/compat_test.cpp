@@ -194,6 +194,30 @@ TEST_P(BluettiCompat, UnsolicitedRecordsBeforeTheSerialReply) {
   }
 }
 
+// After status 4 a caller hands a notification to decrypt_data without knowing that the unit
+// reconnected and challenges again. decrypt_data returns "" with the reason, and the handshake
+// that follows through ble_crypt_link_handler still reaches status 4 (it must not stay stuck).
+TEST_P(BluettiCompat, ChallengeGivenToDecryptDataThenNewHandshake) {
+  crypto::DeterministicRng crng(71), drng(72);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  {
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    link::MemoryLink link;
+    ASSERT_EQ(drive(c, device, link).final_status, 4) << c.last_error();
+  }
+  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+  device.start(TimePoint{});
+  auto challenge = device.poll_transmit();
+  ASSERT_TRUE(challenge.has_value());
+  EXPECT_EQ(c.decrypt_data(std::string(challenge->begin(), challenge->end())), "");
+  EXPECT_NE(c.last_error().find("CHALLENGE"), std::string::npos) << c.last_error();
+  EXPECT_EQ(c.status(), 0);
+  link::MemoryLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 4) << c.last_error();
+  EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
 TEST(BluettiLicence, FormatsAndRefusals) {
   TempDir dir;
   std::string why;
