@@ -16,6 +16,7 @@ class Fifo {
   bool empty() const noexcept { return head_ == v_.size(); }
   std::size_t size() const noexcept { return v_.size() - head_; }
   T& front() { return v_[head_]; }
+  T& at(std::size_t i) { return v_[head_ + i]; }  // i < size()
   const T& front() const { return v_[head_]; }
   // Moves the front element out.
   T take() {

@@ -40,6 +40,10 @@ class BluettiError(Exception):
     """A handshake failure, a Modbus exception or a failed request, with the reason."""
 
 
+class _NoAnswer(BluettiError):
+    """No answer arrived for the request (the exchange returned nothing for it)."""
+
+
 def models() -> List[str]:
     """Models the emulator can play: AC180, EL30V2 (IoT V2) and EB3A (IoT V1)."""
     return list(_b.models())
@@ -206,31 +210,41 @@ class Client:
             raise BluettiError(f"handshake incomplete: {self.state}")
 
     # ---- requests ----------------------------------------------------------------------
-    def _round_trip(self, exchange: Exchange, now: Optional[float]) -> dict:
+    def _round_trip(self, exchange: Exchange, now: Optional[float], function: int, address: int) -> dict:
         for w in self._writes():
             for n in exchange(w):
                 self.receive(n, now)
+        # The event for this request (an earlier unanswered request may have failed meanwhile).
         for i, e in enumerate(self._events):
-            if e["kind"] in ("response", "request_failed"):
+            if (e["kind"] in ("response", "request_failed") and e.get("function") == function
+                    and e.get("address") == address):
                 del self._events[i]
                 if e["kind"] == "request_failed":
                     raise BluettiError(f"request to register {e.get('address')} failed: {e['error']}")
                 if e["exception"] is not None:
                     raise BluettiError(f"Modbus exception {e['exception']} for register {e['address']}")
                 return e
-        raise BluettiError("no answer from the device")
+        raise _NoAnswer(f"no answer from the device for register {address}")
 
     def read_registers(self, address: int, count: int, exchange: Exchange, now: Optional[float] = None) -> List[int]:
         self._c.send_read(address, count, _now(now))
-        return list(self._round_trip(exchange, now)["values"])
+        return list(self._round_trip(exchange, now, 0x03, address)["values"])
 
     def write_register(self, address: int, value: int, exchange: Exchange, now: Optional[float] = None) -> None:
+        """FC06. Without an echo (EL30V2 reportedly sends none) the write is confirmed by reading
+        the register back; a value that did not take raises BluettiError."""
         self._c.send_write(address, value, _now(now))
-        self._round_trip(exchange, now)
+        try:
+            self._round_trip(exchange, now, 0x06, address)
+        except _NoAnswer:
+            back = self.read_registers(address, 1, exchange, now)
+            if back != [value & 0xFFFF]:
+                raise BluettiError(f"write of {value} to register {address} not confirmed: no echo, "
+                                   f"and reading it back gives {back[0]}") from None
 
     def write_registers(self, address: int, values: List[int], exchange: Exchange, now: Optional[float] = None) -> None:
         self._c.send_write_many(address, list(values), _now(now))
-        self._round_trip(exchange, now)
+        self._round_trip(exchange, now, 0x10, address)
 
     def iot_serial(self, exchange: Exchange, now: Optional[float] = None) -> int:
         w = self.read_registers(IOT_SERIAL_REGISTER, 4, exchange, now)

@@ -1,7 +1,9 @@
 // Drop-in `BluettiCrypt` (official module's API and statuses 0..4) and the open licence format.
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 
+#include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -45,7 +47,11 @@ Result<Licence> Licence::parse(std::string_view text, std::string* why) {
     if (field == "iot_serial" || field == "serial") continue;  // optional header row
     if (field.empty() || field.size() > 20 || field.find_first_not_of("0123456789") != std::string::npos)
       return refuse("licence line " + std::to_string(n) + ": '" + field + "' is not a decimal IoT serial");
-    l.serials_.insert(std::strtoull(field.c_str(), nullptr, 10));
+    std::uint64_t sn = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), sn);
+    if (ec != std::errc{} || end != field.data() + field.size())
+      return refuse("licence line " + std::to_string(n) + ": '" + field + "' does not fit a 64-bit IoT serial");
+    l.serials_.insert(sn);
   }
   return l;
 }
@@ -110,7 +116,6 @@ std::string BluettiCrypt::get_software_version() { return std::string("V1.0.0-L 
 std::string BluettiCrypt::check_serial_reply() {
   auto resp = modbus::parse_response(serial_reply_);
   if (!resp) {
-    if (resp.error() == make_error_code(Errc::modbus_truncated)) return {};  // wait for the rest
     set_error("serial check: reply to the read of 11006 x4 is not a valid Modbus response: " + resp.error().message());
     serial_reply_.clear();
     return {};
@@ -128,8 +133,10 @@ std::string BluettiCrypt::check_serial_reply() {
   const std::string path = explicit_path ? opt_.licence_path : kLicenceFileName;
   auto licence = Licence::load(path, &why);
   if (!licence) {
-    std::ifstream probe(path);
-    if (!explicit_path && !probe) {  // no licence file: any serial, recorded
+    // Absent means absent: a file (or link) that exists but cannot be read denies.
+    std::error_code ec;
+    const bool present = std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+    if (!explicit_path && !present) {  // no licence file: any serial, recorded
       status_ = 4;
       last_error_.clear();
       return {};
@@ -157,17 +164,25 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
     return report({});
   }
   const ByteView in = as_bytes(data);
-  if (status_ >= 3) {
-    if (client_->state() != ClientState::established) return report({});
-    auto r = client_->feed(in, TimePoint{});
+  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
+  const bool was_up = client_->established();
+  auto r = client_->feed(in, TimePoint{});
+  if (was_up && client_->established()) {  // session traffic: the serial check reply, or stray data
     if (!r) set_error(r.error().message());
-    while (auto e = client_->poll_event())
-      if (e->kind == ClientEvent::Kind::data && status_ == 3) append(serial_reply_, e->data);
-    if (status_ == 3 && !serial_reply_.empty()) return report(check_serial_reply());
+    // Each session record is one whole ADU: judge each on its own (an unsolicited record ahead of
+    // the serial reply must not be glued to it).
+    while (auto e = client_->poll_event()) {
+      if (e->kind != ClientEvent::Kind::data || status_ != 3) continue;
+      serial_reply_ = std::move(e->data);
+      (void)check_serial_reply();
+    }
     return report({});
   }
-  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
-  auto r = client_->feed(in, TimePoint{});
+  if (was_up) {  // a new CHALLENGE: the link restarted, a new handshake (and serial check) follows
+    status_ = 0;
+    serial_reply_.clear();
+    iot_serial_.reset();
+  }
   std::string reply;
   while (auto tx = client_->poll_transmit()) reply.append(tx->begin(), tx->end());
   switch (client_->state()) {
@@ -216,6 +231,18 @@ std::string BluettiCrypt::decrypt_data(std::string data) {
   std::string out;
   while (auto e = client_->poll_event())
     if (e->kind == ClientEvent::Kind::data) out.append(e->data.begin(), e->data.end());
+  if (!client_->established()) {
+    // A new CHALLENGE: the unit reconnected. Back to status 0; the challenge response is not
+    // sent from here (the unit repeats an unanswered challenge and ble_crypt_link_handler answers).
+    while (client_->poll_transmit()) {
+    }
+    status_ = 0;
+    serial_reply_.clear();
+    iot_serial_.reset();
+    set_error("decrypt_data: the unit sent a new CHALLENGE (the link restarted); pass notifications to "
+              "ble_crypt_link_handler until status 3/4 again");
+    return {};
+  }
   if (!r) {
     set_error("decrypt_data: " + r.error().message());
     return {};

@@ -46,6 +46,7 @@ ClientSession::ClientSession(ClientConfig cfg, crypto::Rng& rng) : cfg_(std::mov
 ClientSession::~ClientSession() { wipe(); }
 
 void ClientSession::wipe() {
+  reasm_.set_late_handshake_probe(nullptr);
   challenge_.clear();
   challenge_response_.clear();
   hs_keys_.reset();
@@ -128,13 +129,14 @@ Result<void> ClientSession::feed(ByteView in, TimePoint now) {
     auto unit = reasm_.next(in);
     if (!unit) {
       if (state_ != ClientState::established) return fail(unit.error());
-      // A garbled header in the session: drop the partial record, report, keep going.
+      // A garbled header in the session: the record boundary is lost, so drop the rest of this
+      // notification too (the next one starts a record again), report, keep the session.
       if (!pending_.empty()) {
         events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {}, unit.error()});
         pending_.pop_front();
       }
       if (first_error) first_error = unit.error();
-      continue;
+      break;
     }
     if (!*unit) break;
     auto r = handle_unit(**unit, now);
@@ -148,7 +150,19 @@ Result<void> ClientSession::feed(ByteView in, TimePoint now) {
 
 Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint now) {
   if (state_ == ClientState::established) {
-    if (u.is_frame) return Errc::unexpected_message;  // no `**` frame is legal once the session is up
+    if (u.is_frame) {
+      // No session record starts with 2A 2A, so a `**` frame here is one. A CHALLENGE means the
+      // unit restarted the link (a reconnect the caller did not reset() for): start over with it.
+      auto f = parse_frame(u.bytes);
+      if (!f || f->type != static_cast<std::uint8_t>(FrameType::challenge) || f->payload.size() != 4)
+        return Errc::unexpected_message;
+      while (!pending_.empty())
+        events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.take().request, {},
+                                      make_error_code(Errc::session_restarted)});
+      state_ = ClientState::wait_challenge;
+      return on_challenge(*f, now);
+    }
+    if (u.late_handshake) return {};  // a repeated DEVICE_PUBKEY / PUBKEY_ACCEPTED: already done
     return on_session_record(u.bytes, now);
   }
   if (u.is_frame) {
@@ -157,8 +171,10 @@ Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint no
     switch (static_cast<FrameType>(f->type)) {
       case FrameType::challenge: return on_challenge(*f, now);
       case FrameType::challenge_accepted:
-        if (state_ != ClientState::wait_challenge_accepted) return fail(make_error_code(Errc::unexpected_message));
         if (f->payload.size() != 1) return fail(make_error_code(Errc::frame_bad_payload));
+        if ((state_ == ClientState::wait_device_key || state_ == ClientState::wait_pubkey_accepted) && f->payload[0] == 0)
+          return {};  // a duplicate: the unit answers every copy of a repeated CHALLENGE_RESPONSE
+        if (state_ != ClientState::wait_challenge_accepted) return fail(make_error_code(Errc::unexpected_message));
         if (f->payload[0] != 0) return fail(make_error_code(Errc::challenge_rejected));
         state_ = ClientState::wait_device_key;
         step_deadline_ = now + cfg_.step_timeout;
@@ -246,8 +262,10 @@ Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
   if (state_ != ClientState::wait_pubkey_accepted) return fail(make_error_code(Errc::unexpected_message));
   if (f.payload.size() != 1) return fail(make_error_code(Errc::frame_bad_payload));
   if (f.payload[0] != 0) return fail(make_error_code(Errc::pubkey_rejected));
-  // Session up: the handshake key, IV, challenge and cached record are no longer needed.
-  hs_.reset();
+  // Session up: the handshake IV, challenge and cached record are no longer needed. The
+  // handshake cipher stays (K_h derives from the public challenge, it protects nothing) so that a
+  // late handshake record (a repeated DEVICE_PUBKEY or PUBKEY_ACCEPTED) is recognised and skipped
+  // instead of desynchronising the session stream; reset() wipes it.
   hs_keys_.reset();
   challenge_.clear();
   challenge_response_.clear();
@@ -255,6 +273,7 @@ Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
   client_record_.clear();
   device_key_raw_.clear();
   reasm_.set_header_size(kSessionHeader);
+  reasm_.set_late_handshake_probe(&*hs_);
   state_ = ClientState::established;
   step_deadline_.reset();
   push(ClientEvent::Kind::established);
@@ -272,6 +291,20 @@ Result<void> ClientSession::on_session_record(ByteView record, TimePoint) {
   }
   if (!pending_.empty()) {
     auto resp = modbus::parse_response(*plain);
+    if (resp && !modbus::check_answers(pending_.front().request, *resp)) {
+      // Not the oldest request's answer, but maybe a later one's: a unit that does not answer a
+      // request at all (EL30V2 and FC06) must not shift every later answer. Requests older than
+      // the one answered are failed as unanswered.
+      for (std::size_t k = 1; k < pending_.size(); ++k) {
+        if (!modbus::check_answers(pending_.at(k).request, *resp)) continue;
+        for (std::size_t i = 0; i < k; ++i) {
+          events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {},
+                                        make_error_code(Errc::request_unanswered)});
+          pending_.pop_front();
+        }
+        break;
+      }
+    }
     if (resp && modbus::check_answers(pending_.front().request, *resp)) {
       ClientEvent e{ClientEvent::Kind::response, std::move(*plain), pending_.front().request, std::move(*resp), {}};
       if (e.response->exception) e.error = make_error_code(Errc::modbus_exception);

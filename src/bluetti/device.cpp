@@ -223,6 +223,7 @@ const crypto::P256Raw& DeviceSession::verify_key() const noexcept {
 }
 
 void DeviceSession::wipe() {
+  reasm_.set_late_handshake_probe(nullptr);
   challenge_frame_.clear();
   hs_keys_.reset();
   hs_.reset();
@@ -309,7 +310,7 @@ Result<void> DeviceSession::feed(ByteView in, TimePoint now) {
       if (state_ != DeviceState::established) return fail(unit.error());
       events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, unit.error()});
       if (first_error) first_error = unit.error();
-      continue;
+      break;  // the record boundary is lost: drop the rest of this write
     }
     if (!*unit) break;
     auto r = handle_unit(**unit, now);
@@ -392,14 +393,17 @@ Result<void> DeviceSession::handle_unit(const Reassembler::Unit& u, TimePoint no
       if (!accepted) return reject(Errc::crypto_failure);
       tx_.push_back(std::move(*accepted));
       session_ = std::move(*session);
-      // The handshake secrets are done with.
+      // The handshake secrets are done with. The handshake cipher (K_h, derived from the public
+      // challenge) stays to recognise a late duplicate CLIENT_PUBKEY record (a client that saw
+      // DEVICE_PUBKEY twice re-sends its cached record) instead of misreading it as a session
+      // record; reset() wipes it.
       ephemeral_.reset();
-      hs_.reset();
       hs_keys_.reset();
       challenge_frame_.clear();
       accepted_frame_.clear();
       device_record_.clear();
       reasm_.set_header_size(kSessionHeader);
+      reasm_.set_late_handshake_probe(&*hs_);
       state_ = DeviceState::established;
       deadline_.reset();
       events_.push_back(DeviceEvent{DeviceEvent::Kind::established, {}, {}});
@@ -410,6 +414,7 @@ Result<void> DeviceSession::handle_unit(const Reassembler::Unit& u, TimePoint no
         events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, make_error_code(Errc::unexpected_message)});
         return Errc::unexpected_message;
       }
+      if (u.late_handshake) return {};  // a duplicate CLIENT_PUBKEY: the session is already up
       auto plain = session_->open(u.bytes);
       if (!plain) {
         events_.push_back(DeviceEvent{DeviceEvent::Kind::request_rejected, {}, plain.error()});

@@ -47,6 +47,8 @@ class BluettiCategory final : public std::error_category {
       case Errc::licence_denied: return "bluetti licence: IoT serial is not listed in the licence file";
       case Errc::licence_unreadable: return "bluetti licence: licence file unreadable or in BLUETTI's closed layout";
       case Errc::crypto_failure: return "bluetti: the crypto backend reported an error";
+      case Errc::session_restarted: return "bluetti session: the unit sent a new CHALLENGE (the link restarted); requests of the old session get no answer";
+      case Errc::request_unanswered: return "bluetti modbus: no answer to this request before the answer to a later one (EL30V2 reportedly does not echo FC06 writes: read the register back)";
     }
     return "bluetti: unknown error " + std::to_string(ev);
   }
@@ -225,6 +227,16 @@ Result<Bytes> SessionCipher::open(ByteView record) const {
 void Reassembler::clear() noexcept {
   buf_.clear();
   need_.reset();
+  probe_at_.reset();
+}
+
+bool Reassembler::is_late_handshake() const {
+  if (probe_ == nullptr) return false;
+  auto plain = probe_->open(buf_);
+  if (!plain) return false;
+  auto f = parse_frame(*plain);
+  return f && f->type >= static_cast<std::uint8_t>(FrameType::device_pubkey) &&
+         f->type <= static_cast<std::uint8_t>(FrameType::pubkey_accepted);
 }
 
 // Total size of the unit being collected once enough of its header is buffered.
@@ -257,11 +269,26 @@ Result<std::optional<Reassembler::Unit>> Reassembler::next(ByteView& input) {
           return Errc::record_too_long;
         }
       }
+      if (!is_frame && probe_ != nullptr && header_ == kSessionHeader) {
+        const std::size_t len = load_be16(buf_.data());
+        if (len == 7 || len == 134) probe_at_ = kHandshakeHeader + pad16(len);  // PUBKEY_ACCEPTED, *_PUBKEY
+      }
       if (buf_.capacity() < *need_) buf_.reserve(kMaxRecord);
     }
-    const std::size_t take = std::min(input.size(), *need_ - buf_.size());
+    const std::size_t target = probe_at_ ? *probe_at_ : *need_;
+    const std::size_t take = std::min(input.size(), target - buf_.size());
     buf_.insert(buf_.end(), input.begin(), input.begin() + static_cast<std::ptrdiff_t>(take));
     input = input.subspan(take);
+    if (probe_at_ && buf_.size() == *probe_at_) {
+      probe_at_.reset();
+      if (is_late_handshake()) {
+        Unit u{false, buf_, true};
+        buf_.clear();
+        need_.reset();
+        return std::optional<Unit>(std::move(u));
+      }
+      continue;
+    }
     if (buf_.size() == *need_) {
       Unit u{buf_[0] == kMagic && buf_[1] == kMagic && buf_.size() >= kFrameOverhead, buf_};
       buf_.clear();

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/link/memory_link.hpp"
@@ -23,12 +24,19 @@ struct Run {
 
 // Pass every notification to ble_crypt_link_handler, write back any non-empty reply, at status 3
 // send encrypt_data(read 11006 x4) and pass the answer to the handler too.
-Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link) {
+// `duplicate`: the unit sends every message twice (a caller without the official integration's
+// de-duplication sees every handshake notification twice).
+// `at_status3` runs once the serial read is written (e.g. to queue an unsolicited record first).
+Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool duplicate = false,
+          const std::function<void(DeviceSession&)>& at_status3 = {}) {
   Run run;
   TimePoint now{};
   device.start(now);
   for (int round = 0; round < 200; ++round) {
-    while (auto t = device.poll_transmit()) link.notify(*t);
+    while (auto t = device.poll_transmit()) {
+      link.notify(*t);
+      if (duplicate) link.notify(*t);
+    }
     bool any = false;
     while (auto pdu = link.next_for_central()) {
       any = true;
@@ -43,6 +51,7 @@ Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link) {
         EXPECT_FALSE(rec.empty()) << c.last_error();
         link.write(as_bytes(rec));
         run.serial_read_sent = true;
+        if (at_status3) at_status3(device);
       }
     }
     while (auto pdu = link.next_for_peripheral()) {
@@ -125,6 +134,90 @@ TEST_P(BluettiCompat, LicenceAllowsAndDenies) {
   }
 }
 
+// The official module has no reset: callers that keep one BluettiCrypt across a reconnect pass
+// the new challenge to ble_crypt_link_handler. It must start over (status 0 with the response)
+// instead of staying at status 4 with the old session key.
+TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
+  crypto::DeterministicRng crng(31), drng(32);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  for (int connection = 0; connection < 2; ++connection) {
+    SCOPED_TRACE("connection " + std::to_string(connection));
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    link::MemoryLink link;
+    auto run = drive(c, device, link);
+    EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
+    ASSERT_EQ(run.final_status, 4);
+    // The new session key works.
+    auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+    std::string rec = c.encrypt_data(std::string(adu->begin(), adu->end()));
+    ASSERT_TRUE(device.feed(as_bytes(rec), TimePoint{})) << "connection " << connection;
+    auto answer = device.poll_transmit();
+    ASSERT_TRUE(answer.has_value());
+    auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
+    ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
+  }
+}
+
+// Every handshake message of the unit arrives twice and the caller passes each copy on.
+TEST_P(BluettiCompat, EveryNotificationTwiceStillReachesStatus4) {
+  crypto::DeterministicRng crng(41), drng(42);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+  link::MemoryLink link;
+  auto run = drive(c, device, link, true);
+  EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
+  ASSERT_TRUE(c.iot_serial().has_value());
+  EXPECT_EQ(*c.iot_serial(), device.station().iot_serial());
+  auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+  std::string rec = c.encrypt_data(std::string(adu->begin(), adu->end()));
+  ASSERT_TRUE(device.feed(as_bytes(rec), TimePoint{}));
+  auto answer = device.poll_transmit();
+  ASSERT_TRUE(answer.has_value());
+  auto plain = c.decrypt_data(std::string(answer->begin(), answer->end()));
+  ASSERT_TRUE(modbus::parse_response(as_bytes(plain)).has_value()) << c.last_error();
+}
+
+// Autonomous records (EL30V2 sends unmatched frames between replies) ahead of the serial reply:
+// each record is judged on its own, so the serial reply that follows still completes status 4,
+// even for a caller that sends the serial read only once.
+TEST_P(BluettiCompat, UnsolicitedRecordsBeforeTheSerialReply) {
+  for (const Bytes& stray : {Bytes{0x01, 0x02, 0x03}, test::hex("0103020001"), Bytes(9, 0x55)}) {
+    SCOPED_TRACE(to_hex(stray));
+    crypto::DeterministicRng crng(51), drng(52);
+    BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+    link::MemoryLink link;
+    auto run = drive(c, device, link, false, [&](DeviceSession& d) { ASSERT_TRUE(d.send_plaintext(stray)); });
+    EXPECT_EQ(run.final_status, 4) << c.last_error();
+    ASSERT_TRUE(c.iot_serial().has_value());
+    EXPECT_EQ(*c.iot_serial(), device.station().iot_serial());
+  }
+}
+
+// After status 4 a caller hands a notification to decrypt_data without knowing that the unit
+// reconnected and challenges again. decrypt_data returns "" with the reason, and the handshake
+// that follows through ble_crypt_link_handler still reaches status 4 (it must not stay stuck).
+TEST_P(BluettiCompat, ChallengeGivenToDecryptDataThenNewHandshake) {
+  crypto::DeterministicRng crng(71), drng(72);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
+  {
+    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    link::MemoryLink link;
+    ASSERT_EQ(drive(c, device, link).final_status, 4) << c.last_error();
+  }
+  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+  device.start(TimePoint{});
+  auto challenge = device.poll_transmit();
+  ASSERT_TRUE(challenge.has_value());
+  EXPECT_EQ(c.decrypt_data(std::string(challenge->begin(), challenge->end())), "");
+  EXPECT_NE(c.last_error().find("CHALLENGE"), std::string::npos) << c.last_error();
+  EXPECT_EQ(c.status(), 0);
+  link::MemoryLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 4) << c.last_error();
+  EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
 TEST(BluettiLicence, FormatsAndRefusals) {
   TempDir dir;
   std::string why;
@@ -149,6 +242,35 @@ TEST(BluettiLicence, FormatsAndRefusals) {
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 3);
   EXPECT_NE(c.last_error().find("encrypted layout"), std::string::npos) << c.last_error();
+}
+
+// A serial beyond 64 bits is refused, not clamped to 2^64-1; a default licence file that is
+// present but cannot be read (here a dangling symlink; for a normal user also one without read
+// permission) denies instead of being treated as absent (which would accept any serial).
+TEST(BluettiLicence, OverflowAndUnreadableDefaultFileDeny) {
+  std::string why;
+  EXPECT_FALSE(Licence::parse("18446744073709551616\n", &why).has_value());
+  EXPECT_NE(why.find("line 1"), std::string::npos) << why;
+  EXPECT_FALSE(Licence::parse("99999999999999999999\n", &why).has_value());
+  auto max = Licence::parse("18446744073709551615\n");
+  ASSERT_TRUE(max.has_value());
+  EXPECT_TRUE(max->allows(18446744073709551615ULL));
+
+  TempDir dir;
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path(""));
+  struct Back {
+    std::filesystem::path p;
+    ~Back() { std::filesystem::current_path(p); }
+  } back{old_cwd};
+  std::filesystem::create_symlink(dir.path("nowhere.csv"), kLicenceFileName);
+  crypto::DeterministicRng crng(61), drng(62);
+  DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", nullptr, &crng});
+  link::MemoryLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 3);
+  EXPECT_NE(c.last_error().find("check serial number fail"), std::string::npos) << c.last_error();
 }
 
 TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {

@@ -195,3 +195,30 @@ def test_advertisement_and_crc():
     assert b.crc16(b"123456789") == 0x4B37
     assert struct.pack("<H", b.crc16(bytes.fromhex("010300740004"))) == bytes.fromhex("0413")
     assert "AC180" in b.models()
+
+
+def test_write_without_echo_is_verified_by_reading_back():
+    # EL30V2 reportedly does not echo an FC06 write (spec section 6): the helper confirms the write
+    # by reading the register back, and the unanswered write does not break later requests.
+    device = b.Device(model="EL30V2")
+    client = b.Client(device_verify_key=device.verify_key)
+    client.connect(device.connect(), device.receive)
+    silent = {"next": False}
+
+    def exchange(write):
+        out = device.receive(write)
+        if silent["next"]:
+            silent["next"] = False
+            return []  # the unit applies the write but sends nothing back
+        return out
+
+    silent["next"] = True
+    client.set_output("ac", True, exchange, protocol="v2")
+    assert device.register(2011) == 1
+    t = client.telemetry(exchange, protocol="v2")
+    assert t.ac_output_on and t.ac_output_w > 0
+    assert client.iot_serial(exchange) == device.iot_serial
+    # A write that did not take effect is reported, not assumed.
+    silent["next"] = True
+    with pytest.raises(b.BluettiError, match="not confirmed"):
+        client.write_register(110, 7, exchange)  # read-only: the read-back shows the old value

@@ -56,6 +56,8 @@ enum class Errc {
   licence_denied,            // IoT serial not listed in the licence file
   licence_unreadable,        // licence file missing (explicit path) or in BLUETTI's closed layout
   crypto_failure,            // the crypto seam reported an error
+  request_unanswered,        // a later request was answered first: this one got no answer
+  session_restarted,         // the unit sent a new CHALLENGE: requests of the old session dropped
 };
 
 const std::error_category& category() noexcept;
@@ -154,8 +156,17 @@ class Reassembler {
   struct Unit {
     bool is_frame = false;
     Bytes bytes;
+    bool late_handshake = false;  // a handshake record recognised by the probe (see below)
   };
   void set_header_size(std::size_t n) noexcept { header_ = n; }
+  // Once the session is up, a late handshake record (a repeated DEVICE_PUBKEY / CLIENT_PUBKEY or
+  // PUBKEY_ACCEPTED) can still arrive. Its 2-byte header read as a 6-byte one would swallow the
+  // first bytes of the next record and desynchronise the stream. With a probe set, a record whose
+  // L is the size of such a frame (7 or 134) is first tried as a handshake record once
+  // 2 + pad16(L) bytes are in: if it decrypts with the probe to a valid `**` frame of type 04, 05
+  // or 06 it is returned with `late_handshake` set, otherwise collection goes on to 6 + pad16(L).
+  // The probe must outlive its use (the engine clears it before destroying the cipher).
+  void set_late_handshake_probe(const HandshakeCipher* probe) noexcept { probe_ = probe; }
   std::size_t header_size() const noexcept { return header_; }
   // Consumes bytes from the front of `input` until one unit is complete (returned) or `input` is
   // empty (nullopt). On error the partial unit is dropped and the consumed bytes are lost.
@@ -165,9 +176,12 @@ class Reassembler {
 
  private:
   std::optional<std::size_t> unit_size() const;
+  bool is_late_handshake() const;
   std::size_t header_ = kHandshakeHeader;
   Bytes buf_;
   std::optional<std::size_t> need_;
+  std::optional<std::size_t> probe_at_;
+  const HandshakeCipher* probe_ = nullptr;
 };
 
 namespace detail {
