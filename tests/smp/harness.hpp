@@ -135,4 +135,21 @@ class Link {
   }
 };
 
+// Everything one engine has queued: PDUs to send, events, the first Pairing Failed among events.
+inline std::vector<Bytes> drain(PairingEngine& e) {
+  std::vector<Bytes> out;
+  while (auto p = e.poll_transmit()) out.push_back(*p);
+  return out;
+}
+inline std::vector<Event> events_of(PairingEngine& e) {
+  std::vector<Event> out;
+  while (auto v = e.poll_event()) out.push_back(std::move(*v));
+  return out;
+}
+inline std::optional<events::PairingFailed> failure_in(const std::vector<Event>& evs) {
+  for (const auto& e : evs)
+    if (auto* f = std::get_if<events::PairingFailed>(&e)) return *f;
+  return std::nullopt;
+}
+
 }  // namespace blecrypt::smp::test

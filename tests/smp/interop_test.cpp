@@ -10,6 +10,9 @@ namespace {
 
 using blecrypt::test::hex;
 using test::Link;
+using test::drain;
+using test::events_of;
+using test::failure_in;
 
 class Interop : public ::testing::TestWithParam<const crypto::Backend*> {
  protected:
@@ -25,21 +28,6 @@ class Interop : public ::testing::TestWithParam<const crypto::Backend*> {
   }
 };
 
-std::vector<Bytes> drain(PairingEngine& e) {
-  std::vector<Bytes> out;
-  while (auto p = e.poll_transmit()) out.push_back(*p);
-  return out;
-}
-std::vector<Event> events_of(PairingEngine& e) {
-  std::vector<Event> out;
-  while (auto v = e.poll_event()) out.push_back(std::move(*v));
-  return out;
-}
-std::optional<events::PairingFailed> failure_in(const std::vector<Event>& evs) {
-  for (const auto& e : evs)
-    if (auto* f = std::get_if<events::PairingFailed>(&e)) return *f;
-  return std::nullopt;
-}
 
 // Spec 2.4.6: a central may answer a Security Request with Pairing Failed (e.g. Pairing Not
 // Supported). The peripheral that asked must report it as a remote failure, not drop it.

@@ -9,6 +9,9 @@ namespace {
 
 using blecrypt::test::hex;
 using test::Link;
+using test::drain;
+using test::events_of;
+using test::failure_in;
 
 EngineConfig base(Role role, IoCapability io = IoCapability::no_input_no_output, bool sc = true) {
   EngineConfig c;
@@ -20,21 +23,6 @@ EngineConfig base(Role role, IoCapability io = IoCapability::no_input_no_output,
   return c;
 }
 
-std::vector<Bytes> drain(PairingEngine& e) {
-  std::vector<Bytes> out;
-  while (auto p = e.poll_transmit()) out.push_back(*p);
-  return out;
-}
-std::vector<Event> events_of(PairingEngine& e) {
-  std::vector<Event> out;
-  while (auto v = e.poll_event()) out.push_back(std::move(*v));
-  return out;
-}
-std::optional<events::PairingFailed> failure_in(const std::vector<Event>& evs) {
-  for (const auto& e : evs)
-    if (auto* f = std::get_if<events::PairingFailed>(&e)) return *f;
-  return std::nullopt;
-}
 
 Bytes public_key_pdu(ByteView xy_spec) {
   Bytes b{0x0c};
