@@ -94,8 +94,8 @@ class ClientSession {
   ClientState state_ = ClientState::idle;
   std::error_code failure_;
   Reassembler reasm_;
-  detail::Fifo<Bytes> tx_;
-  detail::Fifo<ClientEvent> events_;
+  Fifo<Bytes> tx_;
+  Fifo<ClientEvent> events_;
   std::optional<TimePoint> step_deadline_;
 
   Bytes challenge_;
@@ -110,7 +110,7 @@ class ClientSession {
     modbus::Request request;
     TimePoint deadline;
   };
-  detail::Fifo<Pending> pending_;
+  Fifo<Pending> pending_;
 };
 
 }  // namespace blecrypt::bluetti

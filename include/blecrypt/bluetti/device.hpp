@@ -120,8 +120,8 @@ class DeviceSession {
   DeviceState state_ = DeviceState::idle;
   std::error_code failure_;
   Reassembler reasm_;
-  detail::Fifo<Bytes> tx_;
-  detail::Fifo<DeviceEvent> events_;
+  Fifo<Bytes> tx_;
+  Fifo<DeviceEvent> events_;
   std::optional<TimePoint> deadline_;
   int repeats_left_ = 0;
 

@@ -184,10 +184,6 @@ class Reassembler {
   const HandshakeCipher* probe_ = nullptr;
 };
 
-namespace detail {
-using ::blecrypt::Fifo;  // include/blecrypt/fifo.hpp
-}  // namespace detail
-
 // ---- advertisement (section 2) ------------------------------------------------------------
 
 enum class LinkKind { not_bluetti, plaintext, encrypted };
