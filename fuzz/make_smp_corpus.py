@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the SMP fuzzers from ../shared/vectors/smp_test_vectors.json:
+"""Writes the seed corpora of the SMP fuzzers from tests/vectors/smp_test_vectors.json:
 fuzz/corpus/smp_pdu/<transcript>-<n> (every PDU of every transcript) and
 fuzz/corpus/smp_engine/<transcript>-<side> (the peer's PDUs as an engine-fuzzer program)."""
 import json
 import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
-doc = json.loads((HERE.parent.parent / "shared" / "vectors" / "smp_test_vectors.json").read_text())
+doc = json.loads((HERE.parent / "tests" / "vectors" / "smp_test_vectors.json").read_text())
 
 
 def w(s):

@@ -184,7 +184,7 @@ TEST_P(CryptoVectors, P256PublicKeyValidation) {
 
 TEST_P(CryptoVectors, SharedSmpVectorFileP256Cases) {
   // The same cases straight from shared/vectors, so a change there cannot go unnoticed.
-  const auto file = test::load_shared_vectors("smp_test_vectors.json");
+  const auto file = test::load_vectors("smp_test_vectors.json");
   int checked = 0;
   for (const auto& v : file["vectors"]) {
     const auto fn = v["function"].get<std::string>();

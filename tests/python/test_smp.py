@@ -8,7 +8,7 @@ import pytest
 import blecrypt
 from blecrypt import smp
 
-VECTORS = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "smp_test_vectors.json"
+VECTORS = pathlib.Path(__file__).resolve().parents[1] / "vectors" / "smp_test_vectors.json"
 
 
 @pytest.fixture(params=blecrypt.backends())

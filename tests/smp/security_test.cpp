@@ -54,7 +54,7 @@ class Cve : public ::testing::TestWithParam<const crypto::Backend*> {
 
 // CVE-2018-5383: every invalid-curve vector ends the pairing with DHKey Check Failed, no confirm.
 TEST_P(Cve, InvalidCurvePublicKeysFail0x0B) {
-  const auto doc = blecrypt::test::load_shared_vectors("smp_test_vectors.json");
+  const auto doc = blecrypt::test::load_vectors("smp_test_vectors.json");
   int n = 0;
   for (const auto& v : doc.at("vectors")) {
     if (v.at("function") != "p256_invalid_public_key") continue;

@@ -1,4 +1,4 @@
-// All 29 function vectors of ../shared/vectors/smp_test_vectors.json on both crypto backends.
+// All 29 function vectors of tests/vectors/smp_test_vectors.json on both crypto backends.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -97,7 +97,7 @@ bool run_vector(const Toolbox& tb, const nlohmann::json& v) {
 }
 
 TEST_P(ToolboxVectors, AllSharedFunctionVectors) {
-  const auto doc = test::load_shared_vectors("smp_test_vectors.json");
+  const auto doc = test::load_vectors("smp_test_vectors.json");
   const Toolbox tb(*GetParam());
   std::size_t n = 0;
   for (const auto& v : doc.at("vectors")) {

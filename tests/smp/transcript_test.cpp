@@ -1,4 +1,4 @@
-// Replays the 15 NimBLE pairing transcripts of ../shared/vectors/smp_test_vectors.json through the
+// Replays the 15 NimBLE pairing transcripts of tests/vectors/smp_test_vectors.json through the
 // engine with a scripted Rng: every PDU our side sends must equal the transcript byte for byte,
 // and the STK/LTK and distributed keys must match. LESC transcripts carry only the private key of
 // the side NimBLE played, so that side is ours; legacy transcripts are replayed from both sides.
@@ -240,7 +240,7 @@ void replay(const json& t, bool we_initiate, const crypto::Backend& be) {
 class Transcripts : public ::testing::TestWithParam<const crypto::Backend*> {};
 
 TEST_P(Transcripts, AllFifteenReproduceByteForByte) {
-  const auto doc = blecrypt::test::load_shared_vectors("smp_test_vectors.json");
+  const auto doc = blecrypt::test::load_vectors("smp_test_vectors.json");
   std::size_t n = 0, runs = 0;
   for (const auto& t : doc.at("transcripts")) {
     ++n;

@@ -15,10 +15,6 @@ nlohmann::json load_file(const std::string& path) {
 
 nlohmann::json load_vectors(const std::string& name) { return load_file(std::string(BLECRYPT_TEST_VECTORS_DIR) + "/" + name); }
 
-nlohmann::json load_shared_vectors(const std::string& name) {
-  return load_file(std::string(BLECRYPT_SHARED_DIR) + "/vectors/" + name);
-}
-
 Bytes hex(std::string_view h) {
   auto b = from_hex(h);
   if (!b) throw std::invalid_argument("bad hex in test data: " + std::string(h.substr(0, 40)));

@@ -13,8 +13,6 @@ namespace blecrypt::test {
 
 // tests/vectors/<name> parsed as JSON; fails the test (throws) when missing or malformed.
 nlohmann::json load_vectors(const std::string& name);
-// ../shared/vectors/<name> (the project's shared specs folder).
-nlohmann::json load_shared_vectors(const std::string& name);
 
 // Hex to bytes; throws std::invalid_argument on bad hex so a typo in a vector file is loud.
 Bytes hex(std::string_view h);
