@@ -1,43 +1,93 @@
 #include "blecrypt/link/memory_link.hpp"
 
-#include <algorithm>
+#include <utility>
 
 namespace blecrypt::link {
 
-MemoryLink::MemoryLink(std::size_t att_mtu) : payload_size_(att_mtu > 3 ? att_mtu - 3 : 1) {}
+MemoryLink::MemoryLink(EngineIo& peripheral, const GattProfile& profile, std::size_t att_mtu, std::string description)
+    : peripheral_(&peripheral),
+      profile_(profile),
+      att_mtu_(att_mtu),
+      description_(std::move(description)),
+      to_peripheral_(att_payload(att_mtu)),
+      to_central_(att_payload(att_mtu)) {}
 
-void MemoryLink::enqueue(std::deque<Bytes>& queue, ByteView message) {
-  if (message.empty()) {
-    queue.emplace_back();
-    return;
-  }
-  for (std::size_t off = 0; off < message.size(); off += payload_size_) {
-    const auto n = std::min(payload_size_, message.size() - off);
-    auto piece = message.subspan(off, n);
-    queue.emplace_back(piece.begin(), piece.end());
-  }
+Result<void> MemoryLink::subscribe(std::string_view characteristic) {
+  if (!connected_) return Errc::not_connected;
+  if (characteristic != profile_.notify_characteristic) return Errc::no_such_characteristic;
+  subscribe_pending_ = true;
+  return ok();
 }
 
-void MemoryLink::write(ByteView message) { enqueue(to_peripheral_, message); }
-void MemoryLink::notify(ByteView message) { enqueue(to_central_, message); }
-
-namespace {
-std::optional<Bytes> pop(std::deque<Bytes>& queue, std::size_t& pdus, std::size_t& bytes) {
-  if (queue.empty()) return std::nullopt;
-  Bytes front = std::move(queue.front());
-  queue.pop_front();
-  ++pdus;
-  bytes += front.size();
-  return front;
+Result<void> MemoryLink::write(std::string_view characteristic, ByteView value, WriteType /*type*/) {
+  if (!connected_) return Errc::not_connected;
+  if (characteristic != profile_.write_characteristic) return Errc::no_such_characteristic;
+  if (value.size() > att_payload(att_mtu_)) return Errc::value_too_long;
+  to_peripheral_.send_pdu(Bytes(value.begin(), value.end()));
+  return ok();
 }
-}  // namespace
 
-std::optional<Bytes> MemoryLink::next_for_peripheral() { return pop(to_peripheral_, pdus_carried_, bytes_carried_); }
-std::optional<Bytes> MemoryLink::next_for_central() { return pop(to_central_, pdus_carried_, bytes_carried_); }
+void MemoryLink::connect(TimePoint now) {
+  if (connected_) return;
+  connected_ = true;
+  if (listener_) listener_->on_connected(now);
+  pump(now);
+}
 
-void MemoryLink::disconnect() {
+void MemoryLink::disconnect(TimePoint now, std::error_code why) {
+  if (!connected_) return;
+  connected_ = subscribed_ = subscribe_pending_ = false;
   to_peripheral_.clear();
   to_central_.clear();
+  peripheral_->on_link_down();
+  while (peripheral_->poll_transmit()) {
+  }
+  if (listener_) listener_->on_disconnected(why ? why : make_error_code(Errc::disconnected), now);
+}
+
+void MemoryLink::collect_notifications() {
+  if (!subscribed_) {
+    while (peripheral_->poll_transmit()) {
+    }
+    return;
+  }
+  if (!coalesce_) {
+    while (auto m = peripheral_->poll_transmit()) to_central_.send(*m);
+    return;
+  }
+  Bytes joined;
+  while (auto m = peripheral_->poll_transmit()) append(joined, *m);
+  to_central_.send(joined);
+}
+
+void MemoryLink::pump(TimePoint now) {
+  for (bool moved = true; moved && connected_;) {
+    moved = false;
+    if (std::exchange(subscribe_pending_, false)) {
+      moved = true;
+      if (!subscribed_) {
+        subscribed_ = true;
+        peripheral_->on_link_up(now);
+      }
+      if (listener_) listener_->on_subscribed(profile_.notify_characteristic, now);
+    }
+    while (auto pdu = to_peripheral_.receive()) {
+      moved = true;
+      (void)peripheral_->feed(*pdu, now);  // the emulator reports what it refused as its own events
+    }
+    collect_notifications();
+    while (connected_) {
+      auto pdu = to_central_.receive();
+      if (!pdu) break;
+      moved = true;
+      if (listener_) listener_->on_notification(profile_.notify_characteristic, *pdu, now);
+    }
+  }
+}
+
+void MemoryLink::on_deadline(TimePoint now) {
+  peripheral_->on_deadline(now);
+  pump(now);
 }
 
 }  // namespace blecrypt::link

@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
-#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/duplex_wire.hpp"
 #include "pair.hpp"
 
 namespace blecrypt::bluetti {
@@ -27,7 +27,7 @@ struct Run {
 // `duplicate`: the unit sends every message twice (a caller without the official integration's
 // de-duplication sees every handshake notification twice).
 // `at_status3` runs once the serial read is written (e.g. to queue an unsolicited record first).
-Run drive(BluettiCrypt& c, DeviceSession& device, link::MemoryLink& link, bool duplicate = false,
+Run drive(BluettiCrypt& c, DeviceSession& device, link::DuplexWire& link, bool duplicate = false,
           const std::function<void(DeviceSession&)>& at_status3 = {}) {
   Run run;
   TimePoint now{};
@@ -92,7 +92,7 @@ TEST_P(BluettiCompat, StatusProgressionWithoutLicence) {
   ASSERT_FALSE(std::filesystem::exists(kLicenceFileName));
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
   DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-  link::MemoryLink link;
+  link::DuplexWire link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
   ASSERT_TRUE(c.iot_serial().has_value());
@@ -122,7 +122,7 @@ TEST_P(BluettiCompat, LicenceAllowsAndDenies) {
     const std::string content = "# blecrypt open licence\niot_serial,label\n" + std::to_string(listed ? sn : sn + 1) + ",garage\n";
     auto path = dir.file(kLicenceFileName, content);
     BluettiCrypt c(BluettiCrypt::Options{test_key(), path, GetParam().first, &crng});
-    link::MemoryLink link;
+    link::DuplexWire link;
     auto run = drive(c, device, link);
     if (listed) {
       EXPECT_EQ(run.final_status, 4) << c.last_error();
@@ -143,7 +143,7 @@ TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
   for (int connection = 0; connection < 2; ++connection) {
     SCOPED_TRACE("connection " + std::to_string(connection));
     DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-    link::MemoryLink link;
+    link::DuplexWire link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
     ASSERT_EQ(run.final_status, 4);
@@ -163,7 +163,7 @@ TEST_P(BluettiCompat, EveryNotificationTwiceStillReachesStatus4) {
   crypto::DeterministicRng crng(41), drng(42);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
   DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
-  link::MemoryLink link;
+  link::DuplexWire link;
   auto run = drive(c, device, link, true);
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
   ASSERT_TRUE(c.iot_serial().has_value());
@@ -186,7 +186,7 @@ TEST_P(BluettiCompat, UnsolicitedRecordsBeforeTheSerialReply) {
     crypto::DeterministicRng crng(51), drng(52);
     BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
     DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
-    link::MemoryLink link;
+    link::DuplexWire link;
     auto run = drive(c, device, link, false, [&](DeviceSession& d) { ASSERT_TRUE(d.send_plaintext(stray)); });
     EXPECT_EQ(run.final_status, 4) << c.last_error();
     ASSERT_TRUE(c.iot_serial().has_value());
@@ -202,7 +202,7 @@ TEST_P(BluettiCompat, ChallengeGivenToDecryptDataThenNewHandshake) {
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
   {
     DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-    link::MemoryLink link;
+    link::DuplexWire link;
     ASSERT_EQ(drive(c, device, link).final_status, 4) << c.last_error();
   }
   DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
@@ -212,7 +212,7 @@ TEST_P(BluettiCompat, ChallengeGivenToDecryptDataThenNewHandshake) {
   EXPECT_EQ(c.decrypt_data(std::string(challenge->begin(), challenge->end())), "");
   EXPECT_NE(c.last_error().find("CHALLENGE"), std::string::npos) << c.last_error();
   EXPECT_EQ(c.status(), 0);
-  link::MemoryLink link;
+  link::DuplexWire link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 4) << c.last_error();
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4}));
@@ -238,7 +238,7 @@ TEST(BluettiLicence, FormatsAndRefusals) {
   crypto::DeterministicRng crng(31), drng(32);
   DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("EB3A"), drng);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), dir.file("closed.csv", "bluetti\nx\n"), nullptr, &crng});
-  link::MemoryLink link;
+  link::DuplexWire link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 3);
   EXPECT_NE(c.last_error().find("encrypted layout"), std::string::npos) << c.last_error();
@@ -267,7 +267,7 @@ TEST(BluettiLicence, OverflowAndUnreadableDefaultFileDeny) {
   crypto::DeterministicRng crng(61), drng(62);
   DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", nullptr, &crng});
-  link::MemoryLink link;
+  link::DuplexWire link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 3);
   EXPECT_NE(c.last_error().find("check serial number fail"), std::string::npos) << c.last_error();
@@ -280,7 +280,7 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
     ::unsetenv(kDeviceKeyEnv);
     BluettiCrypt c(BluettiCrypt::Options{"", "", nullptr, &crng});
     DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
-    link::MemoryLink link;
+    link::DuplexWire link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.final_status, 1);
     EXPECT_NE(c.last_error().find("signature"), std::string::npos) << c.last_error();
@@ -291,7 +291,7 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
     ::setenv(kDeviceKeyEnv, to_hex(kTestDevicePublicKey).c_str(), 1);
     BluettiCrypt c(BluettiCrypt::Options{"", "", nullptr, &crng});
     DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
-    link::MemoryLink link;
+    link::DuplexWire link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.final_status, 4) << c.last_error();
     ::unsetenv(kDeviceKeyEnv);

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/duplex_wire.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
 #include "helpers.hpp"
@@ -495,7 +495,7 @@ TEST_P(SesameEngine, LargerMtuOverAMemoryLink) {
     c.packet_size = 244;
     d.packet_size = 244;
   });
-  link::MemoryLink link(247);
+  link::DuplexWire link(247);
   p.device.on_connected(p.now);
   p.client.on_connected(p.now);
   std::size_t max_pdu = 0;

@@ -11,7 +11,7 @@
 
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/bluetti/device.hpp"
-#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/duplex_wire.hpp"
 #include "cli.hpp"
 
 namespace blecrypt::cli {
@@ -64,7 +64,7 @@ class EmulatorTransport final : public Transport {
   void flush() {
     while (auto t = device_.poll_transmit()) link_.notify(*t);
   }
-  link::MemoryLink link_;
+  link::DuplexWire link_;
   DeviceSession device_;
 };
 

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/duplex_wire.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
@@ -120,7 +120,7 @@ class DemoRig {
   std::ostream& out_;
   Client& client_;
   Device& device_;
-  link::MemoryLink link_;  // ATT_MTU 23: 20-byte payloads
+  link::DuplexWire link_;  // ATT_MTU 23: 20-byte payloads
 };
 
 int run_demo(std::ostream& out) {

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/duplex_wire.hpp"
 #include "blecrypt/smp/bond_store.hpp"
 #include "blecrypt/smp/engine.hpp"
 #include "cli.hpp"
@@ -459,7 +459,7 @@ int run_pairing_demo(std::ostream& out, const char* title, IoCapability ci, IoCa
   bool waiting_passkey[2] = {false, false};
   int pdus = 0, rc_ok = 0, round_pdus = 0;
   PairingEngine* eng[2] = {&central, &peripheral};
-  link::MemoryLink link;  // SMP PDUs travel whole (L2CAP CID 6), not split into ATT payloads
+  link::DuplexWire link;  // SMP PDUs travel whole (L2CAP CID 6), not split into ATT payloads
   for (int step = 0; step < 500; ++step) {
     bool moved = false;
     for (int i = 0; i < 2; ++i) {

@@ -1,50 +1,65 @@
-// MemoryLink: an in-process stand-in for one BLE connection, so every protocol runs end to end
-// without a radio. It carries GATT traffic the way a real link does: the central (client) writes
-// to the peripheral (device), the peripheral notifies the central, and each message longer than
-// the ATT payload (MTU - 3 bytes) arrives as several payload-sized PDUs.
+// MemoryLink: a GATT link whose peer is an engine in the same process (the emulators), so every
+// verb runs end to end without a radio, through the same link::Session code as a real transport.
+// It carries GATT traffic the way a real link does: the central writes ATT payloads of at most
+// MTU - 3 bytes; the peripheral's messages arrive as notifications of at most MTU - 3 bytes; the
+// peripheral starts when the central enables notifications.
+//
+// The memory link has no clock: its owner calls pump(now) to move traffic and runs the
+// peripheral's deadlines (next_deadline / on_deadline). link::Pipe does that with a virtual clock.
 #pragma once
 
-#include <cstddef>
-#include <deque>
 #include <optional>
+#include <string>
 
-#include "blecrypt/bytes.hpp"
+#include "blecrypt/engine.hpp"
+#include "blecrypt/link/gatt_link.hpp"
+#include "blecrypt/link/wire.hpp"
 
 namespace blecrypt::link {
 
-inline constexpr std::size_t kDefaultAttMtu = 23;  // the minimum ATT MTU: 20-byte payloads
-
-class MemoryLink {
+class MemoryLink final : public GattLink {
  public:
-  explicit MemoryLink(std::size_t att_mtu = kDefaultAttMtu);
+  MemoryLink(EngineIo& peripheral, const GattProfile& profile, std::size_t att_mtu = kDefaultAttMtu,
+             std::string description = "memory link");
 
-  std::size_t payload_size() const noexcept { return payload_size_; }
+  // ---- GattLink (central side) ----
+  void set_listener(LinkListener* listener) override { listener_ = listener; }
+  Result<void> subscribe(std::string_view characteristic) override;
+  Result<void> write(std::string_view characteristic, ByteView value, WriteType type) override;
+  std::size_t att_mtu() const override { return att_mtu_; }
+  bool connected() const override { return connected_; }
+  std::string describe() const override { return description_; }
 
-  // Central -> peripheral (GATT write without response). Split into payload-sized PDUs.
-  void write(ByteView message);
-  // Peripheral -> central (GATT notification). Split into payload-sized PDUs.
-  void notify(ByteView message);
-  // Queue one PDU as it is, however long (for protocols that segment by themselves and for
-  // tests of oversized PDUs).
-  void write_pdu(ByteView pdu) { to_peripheral_.emplace_back(pdu.begin(), pdu.end()); }
-  void notify_pdu(ByteView pdu) { to_central_.emplace_back(pdu.begin(), pdu.end()); }
+  // ---- driving it ----
+  void connect(TimePoint now);
+  // Drops everything in flight and tells both ends (`why` defaults to Errc::disconnected).
+  void disconnect(TimePoint now, std::error_code why = {});
+  // Moves PDUs both ways until nothing is in flight.
+  void pump(TimePoint now);
+  std::optional<TimePoint> next_deadline() const { return peripheral_->next_deadline(); }
+  void on_deadline(TimePoint now);
 
-  // Next PDU waiting for the peripheral / the central, in order.
-  std::optional<Bytes> next_for_peripheral();
-  std::optional<Bytes> next_for_central();
-  bool idle() const noexcept { return to_peripheral_.empty() && to_central_.empty(); }
-
-  // Drops everything in flight (a disconnect).
-  void disconnect();
-
-  std::size_t pdus_carried() const noexcept { return pdus_carried_; }
-  std::size_t bytes_carried() const noexcept { return bytes_carried_; }
+  // Join all the peripheral's pending messages into one notification stream before splitting
+  // (a unit that packs several records into one notification).
+  void set_coalesce(bool on) noexcept { coalesce_ = on; }
+  Wire& to_peripheral() noexcept { return to_peripheral_; }
+  Wire& to_central() noexcept { return to_central_; }
+  std::size_t pdus_carried() const noexcept { return to_peripheral_.pdus_carried() + to_central_.pdus_carried(); }
+  std::size_t bytes_carried() const noexcept { return to_peripheral_.bytes_carried() + to_central_.bytes_carried(); }
 
  private:
-  void enqueue(std::deque<Bytes>& queue, ByteView message);
-  std::size_t payload_size_;
-  std::deque<Bytes> to_peripheral_, to_central_;
-  std::size_t pdus_carried_ = 0, bytes_carried_ = 0;
+  void collect_notifications();
+
+  EngineIo* peripheral_;
+  GattProfile profile_;
+  std::size_t att_mtu_;
+  std::string description_;
+  LinkListener* listener_ = nullptr;
+  bool connected_ = false;
+  bool subscribed_ = false;
+  bool subscribe_pending_ = false;
+  bool coalesce_ = false;
+  Wire to_peripheral_, to_central_;
 };
 
 }  // namespace blecrypt::link
