@@ -165,10 +165,13 @@ class OsslAesCcm final : public AesCcm {
     auto ctx = seal_.prepare(nonce.size(), tag_size, nullptr);
     if (!ctx) return ctx.error();
     int len = 0;
+    // OpenSSL 3.0.19 treats a null input as "finish" and fails: an empty message needs a pointer.
+    static const std::uint8_t kEmpty = 0;
+    const std::uint8_t* in = plaintext.empty() ? &kEmpty : plaintext.data();
     if (EVP_EncryptInit_ex(*ctx, nullptr, nullptr, nullptr, nonce.data()) != 1 ||
         EVP_EncryptUpdate(*ctx, nullptr, &len, nullptr, static_cast<int>(plaintext.size())) != 1 ||
         (!aad.empty() && EVP_EncryptUpdate(*ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
-        EVP_EncryptUpdate(*ctx, out.data(), &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1 ||
+        EVP_EncryptUpdate(*ctx, out.data(), &len, in, static_cast<int>(plaintext.size())) != 1 ||
         EVP_EncryptFinal_ex(*ctx, out.data() + len, &len) != 1 ||
         EVP_CIPHER_CTX_ctrl(*ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(tag_size), out.data() + plaintext.size()) != 1)
       return Errc::backend_failure;
