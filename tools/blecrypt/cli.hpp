@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -47,9 +49,30 @@ struct Register {
   explicit Register(BenchScenario b) { bench_scenarios().push_back(std::move(b)); }
 };
 
-// Errors at the CLI edge: thrown by verbs, printed by main as "blecrypt: error: ...".
-struct UserError : std::runtime_error {
+// Exit codes, the same for every verb (docs/cli.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,               // the device or the protocol failed (handshake, timeout, refused command)
+  kExitUsage = 2,                 // the command line is wrong (unknown verb, bad or conflicting options)
+  kExitBluetoothUnavailable = 3,  // no Bluetooth service, adapter, or socket support
+  kExitInternal = 70,             // a bug: please report it
+};
+
+// Errors at the CLI edge: thrown by verbs, printed by main as "blecrypt: error: ..." with the
+// exit code of their kind.
+struct UserError : std::runtime_error {  // exit 2
   using std::runtime_error::runtime_error;
 };
+struct DeviceError : std::runtime_error {  // exit 1
+  using std::runtime_error::runtime_error;
+};
+struct BluetoothUnavailable : std::runtime_error {  // exit 3
+  using std::runtime_error::runtime_error;
+};
+
+// Every numeric option is decimal: "000042" is 42 (never octal), and "0x10", " 5", "+3", "-1",
+// "1e3" and values outside [min, max] are refused with a message. Use as
+// `sub->add_option("--passkey", v)->transform(cli::decimal(0, 999999))`.
+CLI::Validator decimal(std::uint64_t min, std::uint64_t max);
 
 }  // namespace blecrypt::cli

@@ -1,5 +1,6 @@
 // blecrypt CLI entry point: builds the command tree from the registered verb groups.
 #include <algorithm>
+#include <charconv>
 #include <iostream>
 
 #include "blecrypt/crypto.hpp"
@@ -29,6 +30,21 @@ const crypto::Backend& selected_backend() {
   return g_selected_backend != nullptr ? *g_selected_backend : crypto::default_backend();
 }
 
+CLI::Validator decimal(std::uint64_t min, std::uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+          return "'" + text + "' is not a decimal number";
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+          return "'" + text + "' is outside " + std::to_string(min) + ".." + std::to_string(max);
+        text = std::to_string(v);  // no leading zeros left for the parser to read as octal
+        return {};
+      },
+      "DECIMAL " + std::to_string(min) + ".." + std::to_string(max));
+}
+
 namespace {
 
 int run_demo(std::ostream& out) {
@@ -38,11 +54,6 @@ int run_demo(std::ostream& out) {
   for (const auto& step : steps) {
     out << "\n== " << step.name << " ==\n";
     rc |= step.run(out);
-  }
-  const char* protocols[] = {"bluetti", "sesame", "smp"};
-  for (const char* p : protocols) {
-    const bool built = std::any_of(steps.begin(), steps.end(), [&](const DemoStep& s) { return s.name == p; });
-    if (!built) out << "\n== " << p << " ==\n(not built yet in this version)\n";
   }
   out << "\n" << (rc == 0 ? "demo finished: all steps succeeded" : "demo finished: a step FAILED") << "\n";
   return rc;
@@ -82,16 +93,42 @@ int main(int argc, char** argv) {
     group.setup(*sub);
   }
 
+  // CLI11 reports an unknown verb as "a subcommand is required": name it instead.
+  const CLI::App* level = &app;
+  for (int i = 1; i < argc && level != nullptr; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') break;
+    const auto subs = level->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) break;
+    const auto it = std::find_if(subs.begin(), subs.end(), [&](const CLI::App* s) { return s->get_name() == word; });
+    if (it == subs.end()) {
+      std::string names;
+      for (const auto* s : subs) names += (names.empty() ? "" : ", ") + s->get_name();
+      std::cerr << "blecrypt: error: unknown command '" << word << "'" << (level == &app ? "" : " for '" + level->get_name() + "'")
+                << " (choose from: " << names << ")\n";
+      return kExitUsage;
+    }
+    level = *it;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    std::cerr << "blecrypt: error: " << e.what() << "\n(run with --help for the options)\n";
+    return kExitUsage;
   } catch (const UserError& e) {
     std::cerr << "blecrypt: error: " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
+  } catch (const DeviceError& e) {
+    std::cerr << "blecrypt: error: " << e.what() << "\n";
+    return kExitFailure;
+  } catch (const BluetoothUnavailable& e) {
+    std::cerr << "blecrypt: error: " << e.what() << "\n";
+    return kExitBluetoothUnavailable;
   } catch (const std::exception& e) {
     std::cerr << "blecrypt: internal error: " << e.what() << "\n";
-    return 3;
+    return kExitInternal;
   }
   if (app.get_subcommands().empty()) {
     std::cout << app.help();
