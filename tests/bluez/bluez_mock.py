@@ -518,7 +518,8 @@ class Characteristic(_Node):
                 raise _err('NotSupported', 'Operation is not supported')
         kind = kind.lower()
         if kind == 'command':
-            if offset:
+            # bt_gatt_client_write_without_response: one ATT PDU, so at most MTU - 3 bytes
+            if offset or len(data) > self.remote.mtu - 3:
                 raise _err('Failed', 'Failed to initiate write')
             self.remote.central_wrote(self, data, offset)
             ok()
@@ -607,6 +608,8 @@ class Characteristic(_Node):
                 if not data:
                     break
                 got = True
+                if len(data) > self.remote.mtu - 3:
+                    continue   # sock_read: a write command longer than MTU - 3 is not sent
                 self.remote.central_wrote(self, data, 0)
                 if self.write_sock is None:
                     return False   # the write dropped the link
