@@ -188,6 +188,11 @@ class Adapter(_Node):
         elif not on and self.advert_source is not None:
             _cancel(self.advert_source)
             self.advert_source = None
+            # discovery ends: invalidate_rssi_and_tx_power() on every device (src/adapter.c)
+            for remote in self.remotes.values():
+                dev = remote.device
+                if dev is not None and 'RSSI' in dev.props[DEVICE_IFACE]:
+                    dev.changed(DEVICE_IFACE, {}, ['RSSI'])
 
     def _le_wanted(self):
         return any(f.get('Transport', 'auto') in ('le', 'auto') for f in self.sessions.values())
@@ -200,9 +205,10 @@ class Adapter(_Node):
             return False
         if not self._le_wanted():
             return True
+        filtered = any(self.sessions.values())
         for remote in list(self.remotes.values()):
             if remote.in_range and not remote.connected:
-                remote.advertised(self._duplicates(), self.sessions.values())
+                remote.advertised(self._duplicates(), filtered, self.sessions.values())
         return True
 
     @dbus.service.method(ADAPTER_IFACE, in_signature='', out_signature='', sender_keyword='sender')
@@ -797,7 +803,7 @@ class Remote:
             return True
         return False
 
-    def advertised(self, duplicates, filters):
+    def advertised(self, duplicates, filtered, filters):
         '''One advertisement received while discovering (src/adapter.c device_found).'''
         if not self._matches(list(filters)):
             return
@@ -809,13 +815,20 @@ class Remote:
             self.device = Device(self)
             self.device.announce()
         else:
-            # RSSI jitters like a real radio; ManufacturerData / ServiceData are re-emitted only
-            # with DuplicateData (device_set_manufacturer_data(..., duplicate)).
-            self.rssi_now = self.rssi + (self.adverts % 3) - 1
-            values = {'RSSI': dbus.Int16(self.rssi_now, variant_level=1)}
+            # RSSI jitters by 1 dB like a real radio. device_found: with a discovery filter every
+            # advertisement emits RSSI (device_set_rssi_with_delta(dev, rssi, 0)); without one
+            # only changes of 8 dB or more do (RSSI_THRESHOLD), or RSSI coming back after discovery
+            # invalidated it. ManufacturerData / ServiceData are re-emitted only with DuplicateData
+            # (device_set_manufacturer_data(..., duplicate)).
+            rssi = self.rssi + (self.adverts % 3) - 1
+            old = self.device.props[DEVICE_IFACE].get('RSSI')
+            values = {}
+            if filtered or old is None or abs(int(old) - rssi) >= 8:
+                values['RSSI'] = dbus.Int16(rssi, variant_level=1)
             if duplicates:
                 values.update({k: v for k, v in self.advert_props().items() if k != 'RSSI'})
-            self.device.changed(DEVICE_IFACE, values)
+            if values:
+                self.device.changed(DEVICE_IFACE, values)
         if self.temporary:
             self._temporary_timer()
 
