@@ -51,6 +51,15 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 TEST_OPTIONS = {"temporary_timeout": 3, "advert_interval": 0.1}
 
 
+def _die_with_parent() -> None:
+    """Child side of Popen: SIGTERM when the test process dies, so nothing outlives a killed run."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def default_pythonpath() -> str:
     """Where `import blecrypt` works for the mock: $PYTHONPATH, else build/dev/python."""
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -145,7 +154,7 @@ class BluezMock:
         self.daemon = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={conf}",
                                         "--print-address=1"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                        stderr=open(self.tmpdir / "dbus-daemon.stderr", "ab"),
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=_die_with_parent)
         line = self.daemon.stdout.readline().decode().strip()   # printed once the socket listens
         if not line:
             raise RuntimeError("dbus-daemon did not start")
@@ -157,7 +166,8 @@ class BluezMock:
         if self.options:
             cmd += ["-p", json.dumps(self.options)]
         self.mock_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=open(self.tmpdir / "mock.stderr", "ab"), start_new_session=True)
+                                          stderr=open(self.tmpdir / "mock.stderr", "ab"), start_new_session=True,
+                                          preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.timeout
         while not self._bus.name_has_owner("org.bluez"):
             if self.mock_proc.poll() is not None:

@@ -432,6 +432,33 @@ def test_bluetti_acquire_notify_and_acquire_write(bz, central):
     central.call(notify, CHRC, "StartNotify")   # allowed again
 
 
+def test_bluetti_challenge_repeats_on_the_emulator_deadline(bz, central):
+    dev = bz.add_bluetti("AC180", AC180, cached=True)
+    central.connect(dev)
+    notify = dev + BLUETTI_NOTIFY
+    central.call(notify, CHRC, "StartNotify")
+    central.spin(lambda: len(central.notifications(notify)) >= 2, timeout=5, what="repeated challenge")
+    first, again = central.notifications(notify)[:2]
+    assert first == again and first[:3] == b"\x2a\x2a\x01"    # unanswered: repeated every 2 s
+
+
+def test_link_drop_closes_acquired_sockets(bz, central):
+    dev = bz.add_bluetti("AC180", AC180, cached=True)
+    central.connect(dev)
+    nfd, _ = central.call(dev + BLUETTI_NOTIFY, CHRC, "AcquireNotify", dbus.Dictionary({}, signature="sv"))
+    wfd, _ = central.call(dev + BLUETTI_WRITE, CHRC, "AcquireWrite", dbus.Dictionary({}, signature="sv"))
+    ns, ws = socket.socket(fileno=nfd.take()), socket.socket(fileno=wfd.take())
+    ns.settimeout(5)
+    assert ns.recv(64)[:3] == b"\x2a\x2a\x01"
+    bz.drop_link(dev)
+    assert ns.recv(64) == b""                                   # EOF: bluetoothd closed its end
+    with pytest.raises(OSError):
+        for _ in range(100):
+            ws.send(b"x")
+    ns.close()
+    ws.close()
+
+
 def test_full_bluetti_session_telemetry_over_the_mock(bz, central):
     dev = bz.add_bluetti("EB3A", AC180, cached=True)
     central.connect(dev)
@@ -752,6 +779,17 @@ def test_bleak_client_bluetti_handshake(bleak_env):
         return client.ready
     assert run(session())
     assert bz.emulator_state(dev)["established"] is False   # link closed -> emulator reset
+
+
+def test_bleak_scanner_refused_when_powered_off(bleak_env):
+    bz = bleak_env
+    bz.power(False)
+
+    async def scan():
+        with pytest.raises(bleak.exc.BleakError):   # "No powered Bluetooth adapters found."
+            async with bleak.BleakScanner():
+                pass
+    run(scan())
 
 
 def test_bleak_connect_retries_abort_by_local_and_sees_drop(bleak_env):
