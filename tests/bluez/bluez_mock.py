@@ -169,13 +169,18 @@ class Adapter(_Node):
     def _watch(self, sender):
         if sender and sender not in self.watches:
             def gone(owner, s=sender):
-                if owner == '':
+                if owner == '':   # the client left the bus: its sessions and registrations end
                     self.sessions.pop(s, None)
                     self.filters.pop(s, None)
                     w = self.watches.pop(s, None)
                     if w is not None:
                         w.cancel()
                     self._update_discovering()
+                    for key in [k for k in self.apps if k[0] == s]:
+                        self.apps.pop(key).close()
+                    if any(k[0] == s for k in self.adverts):
+                        self.adverts = {k: v for k, v in self.adverts.items() if k[0] != s}
+                        self._adverts_changed()
             self.watches[sender] = _bus().watch_name_owner(sender, gone)
 
     def _update_discovering(self):
@@ -287,6 +292,7 @@ class Adapter(_Node):
             raise _err('AlreadyExists', 'Already Exists')
         app = App(self, sender, str(application))
         self.apps[key] = app
+        self._watch(sender)
 
         def got(objects):
             problem = app.load(objects)
@@ -305,8 +311,10 @@ class Adapter(_Node):
 
     @dbus.service.method(GATT_MANAGER_IFACE, in_signature='o', out_signature='', sender_keyword='sender')
     def UnregisterApplication(self, application, sender=None):
-        if self.apps.pop((sender, str(application)), None) is None:
+        app = self.apps.pop((sender, str(application)), None)
+        if app is None:
             raise _err('DoesNotExist', 'Does Not Exist')
+        app.close()
 
     # -- LEAdvertisingManager1 (src/advertising.c)
     @dbus.service.method(ADV_MANAGER_IFACE, in_signature='oa{sv}', out_signature='', sender_keyword='sender',
@@ -323,6 +331,7 @@ class Adapter(_Node):
                 err(_err('InvalidArguments', 'Invalid arguments in method call'))
                 return
             self.adverts[key] = dict(props)
+            self._watch(sender)
             self._adverts_changed()
             ok()
 
@@ -997,10 +1006,12 @@ class Remote:
 
     def central_wrote(self, chrc, data, offset):
         chrc.written.append(bytes(data))
-        dropping = self._count('writes')
-        if self.silent or dropping:
+        dropping = self._count('writes')   # the write arrives, the link drops before any answer
+        if self.silent:
             return
-        self.transmit(self.backend.write(chrc.uuid, bytes(data), _now()))
+        out = self.backend.write(chrc.uuid, bytes(data), _now())
+        if not dropping:
+            self.transmit(out)
 
     def central_subscribed(self, chrc):
         if self.connected and chrc.subscribed():
@@ -1072,6 +1083,11 @@ class App:
         self.match = _bus().add_signal_receiver(self._changed, 'PropertiesChanged', dbus.PROPERTIES_IFACE,
                                                 self.sender, None, path_keyword='path')
         return None
+
+    def close(self):
+        if self.match is not None:
+            self.match.remove()
+            self.match = None
 
     def _changed(self, interface, values, invalidated, path=None):
         if interface != CHRC_IFACE or 'Value' not in values:

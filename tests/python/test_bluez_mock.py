@@ -531,6 +531,11 @@ def test_connect_in_progress(bz, central):
     assert central.error(dev, DEV, "Connect")[0] == "org.bluez.Error.InProgress"   # dev->connect pending
     central.spin(lambda: pending, what="first Connect")
     assert pending == ["ok"]
+    central.call(dev, DEV, "Disconnect")
+    bz.set_option("connect_timeout", 0.3)
+    bz.set_connect_fault(dev, "timeout", 1)
+    assert central.error(dev, DEV, "Connect") == ("org.bluez.Error.Failed", "le-connection-abort-by-local")
+    central.connect(dev)
 
 
 def test_missing_device_connect_times_out_and_is_not_found(bz, central):
@@ -663,6 +668,10 @@ def test_register_application_and_advertisement(bz, central):
         proc.terminate()
         proc.wait(5)
         proc.stdout.close()
+    # the application left the bus: bluetoothd drops its registrations
+    bz.wait_for(lambda: len(bz.mock.GetApplications("hci0")) == 0, what="application dropped")
+    central.spin(lambda: int(central.get(ADAPTER, "org.bluez.LEAdvertisingManager1", "ActiveInstances")) == 0,
+                 what="advertisement dropped")
 
 
 def test_register_application_errors(bz, central):
