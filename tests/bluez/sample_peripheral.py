@@ -99,7 +99,7 @@ def main() -> int:
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     bus = dbus.SystemBus()
     loop = GLib.MainLoop()
-    app, adv = App(bus), Advert(bus)
+    app, adv = App(bus), Advert(bus)  # noqa: F841  (kept referenced while exported)
     adapter = bus.get_object("org.bluez", sys.argv[1] if len(sys.argv) > 1 else "/org/bluez/hci0")
     done = []
 

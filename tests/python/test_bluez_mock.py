@@ -7,7 +7,6 @@ and tears both down. Emulated devices need the built blecrypt package on PYTHONP
 """
 
 import asyncio
-import os
 import shutil
 import socket
 import subprocess
@@ -151,12 +150,11 @@ def split(data, mtu):
     return [data[i:i + n] for i in range(0, len(data), n)]
 
 
-def bluetti_handshake(central, dev, verify_key, mtu=23, subscribe=True):
+def bluetti_handshake(central, dev, verify_key, mtu=23):
     """Drives blecrypt.bluetti.Client over the mock (StartNotify + WriteValue command)."""
     notify, write = dev + BLUETTI_NOTIFY, dev + BLUETTI_WRITE
     client = bluetti.Client(device_verify_key=verify_key)
-    if subscribe:
-        central.call(notify, CHRC, "StartNotify")
+    central.call(notify, CHRC, "StartNotify")
     seen = 0
     deadline = time.monotonic() + 10
     while not client.ready:
