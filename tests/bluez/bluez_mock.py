@@ -1328,12 +1328,26 @@ def GetAdvertisements(self, adapter):
     return dbus.Array(out, signature='a{sv}')
 
 
+# The central the mock plays toward registered applications (gatt-database.c passes these options).
+CENTRAL = {'device': dbus.ObjectPath('/org/bluez/hci0/dev_00_AA_BB_CC_DD_01'), 'link': dbus.String('LE'),
+           'mtu': dbus.UInt16(517)}
+
+
+def _central_options(options, **extra):
+    d = dbus.Dictionary(CENTRAL, signature='sv')
+    d.update(extra)
+    d.update({str(k): v for k, v in options.items()})
+    return d
+
+
 @dbus.service.method(MOCK_IFACE, in_signature='ssaya{sv}', out_signature='', async_callbacks=('ok', 'err'))
 def AppWriteValue(self, adapter, uuid, value, options, ok=None, err=None):
-    '''Write to the registered application's characteristic as a central would.'''
+    '''Write to the registered application's characteristic as a central would. Options default to
+    {"device": o, "link": "LE", "mtu": 517, "type": "request"}; pass {"type": "command"} etc.'''
     app = _app(adapter)
     _bus().call_async(app.sender, app.path_of(uuid), CHRC_IFACE, 'WriteValue', 'aya{sv}',
-                      (dbus.Array(bytes(value), signature='y'), dbus.Dictionary(options, signature='sv')),
+                      (dbus.Array(bytes(value), signature='y'),
+                       _central_options(options, type=dbus.String('request'))),
                       lambda *a: ok(), err, timeout=10)
 
 
@@ -1341,7 +1355,7 @@ def AppWriteValue(self, adapter, uuid, value, options, ok=None, err=None):
 def AppReadValue(self, adapter, uuid, ok=None, err=None):
     app = _app(adapter)
     _bus().call_async(app.sender, app.path_of(uuid), CHRC_IFACE, 'ReadValue', 'a{sv}',
-                      (dbus.Dictionary({}, signature='sv'),),
+                      (_central_options({}),),
                       lambda v: ok(dbus.Array(bytes(v), signature='y')), err, timeout=10)
 
 

@@ -54,6 +54,11 @@ class Chrc(Obj):
     @dbus.service.method(CHRC, in_signature="aya{sv}", out_signature="")
     def WriteValue(self, value, options):
         self.app.notify.send(bytes(value))
+        self.app.last_options = {str(k): str(v) for k, v in options.items()}
+
+    @dbus.service.method("org.blecrypt.Sample", out_signature="a{ss}")
+    def LastOptions(self):
+        return self.app.last_options
 
     @dbus.service.method(CHRC, in_signature="", out_signature="")
     def StartNotify(self):
@@ -72,6 +77,7 @@ class Chrc(Obj):
 class App(dbus.service.Object):
     def __init__(self, bus):
         super().__init__(bus, ROOT)
+        self.last_options = {}
         self.service = Obj(bus, ROOT + "/service0", "org.bluez.GattService1",
                            {"UUID": SERVICE_UUID, "Primary": True})
         self.notify = Chrc(bus, ROOT + "/service0/char1", NOTIFY_UUID, ["notify", "read"], self)
