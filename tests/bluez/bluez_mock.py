@@ -1342,12 +1342,12 @@ def _central_options(options, **extra):
 
 @dbus.service.method(MOCK_IFACE, in_signature='ssaya{sv}', out_signature='', async_callbacks=('ok', 'err'))
 def AppWriteValue(self, adapter, uuid, value, options, ok=None, err=None):
-    '''Write to the registered application's characteristic as a central would. Options default to
-    {"device": o, "link": "LE", "mtu": 517, "type": "request"}; pass {"type": "command"} etc.'''
+    '''Write to the registered application's characteristic as a central would. Options are what
+    5.66's append_options() sends: {"device": o, "link": "LE", "mtu": 517} (+ "offset" when given);
+    5.66 sends no "type" (later releases do): add one in `options` to emulate them.'''
     app = _app(adapter)
     _bus().call_async(app.sender, app.path_of(uuid), CHRC_IFACE, 'WriteValue', 'aya{sv}',
-                      (dbus.Array(bytes(value), signature='y'),
-                       _central_options(options, type=dbus.String('request'))),
+                      (dbus.Array(bytes(value), signature='y'), _central_options(options)),
                       lambda *a: ok(), err, timeout=10)
 
 
