@@ -872,7 +872,8 @@ class Remote:
     # -- connection (src/device.c dev_connect / device_connect_le / att_connect_cb)
     def connect(self, ok, err):
         if not self.adapter.powered():
-            err(_err('Failed', 'le-connection-adapter-not-powered'))   # device_connect_le: ENETDOWN
+            # the LE connect fails with EHOSTUNREACH: btd_error_le_conn_from_errno (src/error.c)
+            err(_err('Failed', 'le-connection-adapter-not-powered'))
             return
         if self.connected:
             ok()
@@ -915,8 +916,12 @@ class Remote:
         # (device_remove_connection: Connected=false). bleak waits for that last change.
         self.device.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(True, variant_level=1)})
         err(_err('Failed', reason))
-        _later(OPTIONS['connect_delay'], self.device.changed, DEVICE_IFACE,
-               {'Connected': dbus.Boolean(False, variant_level=1)})
+        dev = self.device
+
+        def disconnected():
+            if self.device is dev and not self.connected:
+                dev.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(False, variant_level=1)})
+        _later(OPTIONS['connect_delay'], disconnected)
 
     def _connected(self):
         ok, err, _ = self.pending_connect
