@@ -15,7 +15,8 @@ those paths itself. A sample that names the CLI by another path (`blecrypt`, `bu
 fails, and so does a fenced block without a language that holds a CLI line (tag it ```sh, or
 ```text when it is output). A block preceded by `<!-- doc-test: same-as PATH -->` must equal the
 repository file PATH, or its part between `// doc-example begin` and `// doc-example end` lines
-(how docs/architecture.md keeps its C++ example compiled).
+(how docs/architecture.md keeps its C++ example compiled). Every relative Markdown link must
+resolve, and no path may point outside the repository (`../shared/...`, `/work/...`).
 
 Environment: BLECRYPT_CLI (required), BLECRYPT_DOC (one file relative to the repository; default:
 README.md and every docs/*.md), BLECRYPT_SOURCE_DIR (default: two folders up).
@@ -129,3 +130,17 @@ def test_sample(kind, payload, scratch):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == expected, (
         f"exit {proc.returncode}, expected {expected}\n--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-2000:]}")
+
+
+LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)\s#]+)(?:#[^)]*)?\)")
+OUTSIDE = re.compile(r"(?<![\w.])(?:\.\./shared/|/work/|\.\./\.\./)\S*")
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_links_stay_in_the_repository(path):
+    """Relative links resolve to files of the repository, and no path points outside it."""
+    text = path.read_text()
+    problems = [f"broken link {m.group(1)}" for m in LINK.finditer(text)
+                if not (path.parent / m.group(1)).resolve().exists()]
+    problems += [f"path outside the repository: {m.group(0)}" for m in OUTSIDE.finditer(text)]
+    assert not problems, "; ".join(problems)
