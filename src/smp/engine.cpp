@@ -104,7 +104,9 @@ void PairingEngine::Impl::end_pairing(EndKind kind, TimePoint now, std::uint8_t 
     ++failures;
   }
   switch (kind) {
-    case EndKind::completed: emit(events::PairingComplete{std::move(*result)}); break;
+    case EndKind::completed:
+      if (result) emit(events::PairingComplete{std::move(*result)});
+      break;
     case EndKind::local_failure:
       if (was_pairing) emit(events::PairingFailed{reason, true, false});
       break;

@@ -20,6 +20,10 @@
 
 namespace blecrypt::smp {
 
+// Transitional: the Python binding (python/src/smp.cpp) still says Block. SMP code says Key128
+// (types.hpp); remove this alias when the binding has moved.
+using Block = Key128;
+
 // Bytes in reverse order (spec order <-> wire order).
 Bytes reversed(ByteView in);
 template <std::size_t N>
