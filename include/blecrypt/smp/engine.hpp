@@ -64,6 +64,8 @@ class PairingEngine {
 
   PairingEngine(EngineConfig cfg, crypto::Rng& rng);
   ~PairingEngine();
+  // Movable (the state lives behind one pointer); a moved-from engine may only be assigned to or
+  // destroyed.
   PairingEngine(PairingEngine&&) noexcept;
   PairingEngine& operator=(PairingEngine&&) noexcept;
   PairingEngine(const PairingEngine&) = delete;
