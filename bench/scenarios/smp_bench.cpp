@@ -50,7 +50,7 @@ bool pair_once(const crypto::Backend& be, crypto::Rng& rng, bool sc, IoCapabilit
     }
   });
   if (!central.pair(pipe.now)) return false;
-  return ll.settle(pipe) && !failed && done == 2;
+  return pipe.pump() && !failed && done == 2;
 }
 
 int bench_smp(bool json, std::ostream& out) {

@@ -49,7 +49,7 @@ class Link {
 
   // Runs until neither side has anything more to say.
   void run() {
-    if (!ll.settle(pipe)) ADD_FAILURE() << "link did not settle";
+    if (!pipe.pump()) ADD_FAILURE() << "link did not settle";
   }
 
   void pair() {

@@ -17,7 +17,7 @@
 //        smp::LinkLayerModel ll(central, peripheral);
 //        ll.attach(pipe, [&](Role from, Event ev) { /* the application: passkeys, results */ });
 //        central.pair(pipe.now);
-//        ll.settle(pipe);           // pump until both engines and the model are quiet
+//        pipe.pump();               // until both engines and the model are quiet
 //   2. Driven by events (your own transport loop): hand every event either engine emits to
 //        ll.on_event(from, ev, now);   // true when it was a link-layer event the model acted on
 #pragma once
@@ -51,23 +51,14 @@ class LinkLayerModel {
   template <typename PipeT>
   void attach(PipeT& pipe, Sink sink) {
     sink_ = std::move(sink);
-    pipe.between = [this](TimePoint now) { drain(now); };
+    pipe.between = [this](TimePoint now) {
+      acted_ = false;
+      drain(now);
+      return acted_;
+    };
   }
   // Drains both engines' events once (what the `between` hook runs).
   void drain(TimePoint now);
-
-  // pipe.pump() until neither engine nor the model has anything left to do (what the model does
-  // after a round, e.g. encryption switched on, makes the engines send key PDUs). False if it
-  // never settled.
-  template <typename PipeT>
-  bool settle(PipeT& pipe, int max_pumps = 1000) {
-    for (int i = 0; i < max_pumps; ++i) {
-      acted_ = false;
-      if (!pipe.pump()) return false;
-      if (!acted_) return true;
-    }
-    return false;
-  }
 
   bool connected() const noexcept { return connected_; }  // false after a MIC failure dropped the link
   void reconnect() noexcept { connected_ = true; }
