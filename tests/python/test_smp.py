@@ -336,3 +336,14 @@ def test_a_bond_that_cannot_be_saved_is_reported(tmp_path):
     args = w.wait(0)
     assert args.success and args.bond_error and "file system error" in args.bond_error
     assert "not saved" in args.message
+
+
+def test_passkey_resolve_none_does_not_raise():
+    c_params = smp.SecurityParameters(passcode_pairing=True, io_capabilities=smp.IoCapabilities.KEYBOARD_ONLY)
+    p_params = smp.SecurityParameters(passcode_pairing=True, io_capabilities=smp.IoCapabilities.DISPLAY_ONLY)
+    c, p = make_pair(c_params, p_params)
+    c.on_passkey_required.register(lambda s, a: a.resolve(None))  # the user refuses: not an error
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert not args.success and args.reason == 0x01
