@@ -50,6 +50,7 @@ struct Pair {
     EXPECT_TRUE(p->set_security_params(params));
     wire(*c, "C");
     wire(*p, "P");
+    link_layer_model();
   }
   void wire(SecurityManager& m, std::string who) {
     m.on_pairing_complete = [this, who](const PairingOutcome& o) {
@@ -67,11 +68,16 @@ struct Pair {
       if (shown) (void)m.passkey_reply(*shown, now);
     };
     m.on_pairing_request_rejected = [this, who](std::uint8_t r) { log.push_back(who + " rejected " + std::to_string(r)); };
-    m.on_start_encryption = [this](const events::StartEncryption& se) {
+  }
+  // The link-layer encryption model, in this one place (smp::LinkLayerModel replaces it at the
+  // engine merge): the central's encryption start becomes an LTK request at the peripheral; equal
+  // keys switch encryption on for both, a missing or different key fails it (status 0x06).
+  void link_layer_model() {
+    c->on_start_encryption = [this](const events::StartEncryption& se) {
       pending = se.ltk;
       p->ltk_request(se.ediv, se.rand, now);
     };
-    m.on_ltk_reply = [this](const SecretBytes& ltk) {
+    p->on_ltk_reply = [this](const SecretBytes& ltk) {
       if (ltk.empty() || !equal(ltk, pending)) {
         c->encryption_failed(0x06, now);
       } else {
