@@ -89,8 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 0: {
         const auto* n = take(1);
         if (!n) break;
-        const auto* b = take(std::min<std::size_t>(*n, size - i));
-        if (b) (void)sm.feed(ByteView(b, std::min<std::size_t>(*n, 65)), now);
+        const std::size_t len = std::min<std::size_t>({*n, size - i, 65});
+        const auto* b = take(len);
+        if (b) (void)sm.feed(ByteView(b, len), now);
         break;
       }
       case 1: {
