@@ -8,8 +8,11 @@ Sans-IO: PDUs go in with :meth:`SecurityManager.feed` and come out of
 Toolbox functions (``ah c1 s1 f4 f5 f6 g2 h6 h7``, ``ltk_to_link_key``, ``link_key_to_ltk``)
 take and return bytes in the Core Specification's printed order (most significant octet first).
 """
+import asyncio
 import enum
+import threading
 import time
+import weakref
 from typing import Callable, List, Optional
 
 from blecrypt import _native
@@ -98,12 +101,99 @@ class Event:
             h(sender, args)
 
 
+# Default addresses per role (the same as `blecrypt smp peer`): two managers left on their
+# defaults know each other's address, so they pair.
+DEFAULT_ADDRESSES = {"central": "C0:00:00:00:00:01/random", "peripheral": "C0:00:00:00:00:02/random"}
+
+# SMP reasons a disagreement about the two addresses produces: LESC f5/f6 -> DHKey Check Failed,
+# legacy c1 -> Confirm Value Failed.
+_ADDRESS_SENSITIVE_REASONS = {0x0B: "DHKey Check Failed", 0x04: "Confirm Value Failed"}
+
+
 # ---- event arguments (blatann names) ----
 class PairingCompleteEventArgs:
-    def __init__(self, success, reason, timeout, security_level):
+    """``message`` explains a failure; for the failures a wrong address causes it names the
+    addresses this side used. ``bond_error`` is set when pairing worked but the bond was not saved."""
+
+    def __init__(self, success, reason, timeout, security_level, bond_error="", addresses=None):
         self.success, self.reason, self.timeout = success, reason, timeout
         self.status = "success" if success else ("timeout" if timeout else "failed")
         self.security_level = SecurityLevel(security_level)
+        self.bond_error = bond_error or None
+        if success:
+            self.message = "paired" if not self.bond_error else "paired, but the bond was not saved: " + self.bond_error
+        elif timeout:
+            self.message = "pairing timed out (30 s SMP timer)"
+        elif reason in _ADDRESS_SENSITIVE_REASONS and addresses:
+            local, peer = addresses
+            self.message = ("pairing failed: %s (0x%02X); a common cause is the two sides disagreeing about the "
+                            "addresses: this side used local_address=%s peer_address=%s, the peer must use the "
+                            "same two the other way round" % (_ADDRESS_SENSITIVE_REASONS[reason], reason, local, peer))
+        elif reason == 0 and not timeout:
+            self.message = "link-layer encryption failed"
+        else:
+            self.message = "pairing failed: reason 0x%02X" % reason
+
+    def __repr__(self):
+        return "PairingCompleteEventArgs(status=%r, reason=0x%02X, security_level=%s, message=%r)" % (
+            self.status, self.reason, self.security_level.name, self.message)
+
+
+class PairingWaitable:
+    """What :meth:`SecurityManager.pair` returns (blatann's EventWaitable shape):
+    ``wait(timeout)`` blocks until the pairing completes (another thread drives the link, or it
+    already completed) and returns the :class:`PairingCompleteEventArgs`; ``await waitable``
+    works in asyncio. ``then(callback)`` runs ``callback(sender, args)`` on completion."""
+
+    def __init__(self, manager):
+        self._sender = weakref.ref(manager)
+        self._done = threading.Event()
+        self._args = None
+        self._lock = threading.Lock()
+        self._callbacks = []
+        self._futures = []
+
+    def _complete(self, args):
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._args = args
+            self._done.set()
+            callbacks, futures = self._callbacks, self._futures
+            self._callbacks, self._futures = [], []
+        for cb in callbacks:
+            cb(self._sender(), args)
+        for loop, fut in futures:
+            loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(args))
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: Optional[float] = None, exception_on_timeout: bool = True):
+        if not self._done.wait(timeout):
+            if exception_on_timeout:
+                raise TimeoutError("pairing did not complete within %s s" % timeout)
+            return None
+        return self._args
+
+    def then(self, callback: Callable) -> "PairingWaitable":
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return self
+        callback(self._sender(), self._args)
+        return self
+
+    def __await__(self):
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._lock:
+            if self._done.is_set():
+                fut.set_result(self._args)
+            else:
+                self._futures.append((loop, fut))
+        return fut.__await__()
 
 
 class SecurityLevelChangedEventArgs:
@@ -168,17 +258,41 @@ class PairingRejectedEventArgs:
         self.reason = reason
 
 
+def _weak_callbacks(manager, *names):
+    """Callbacks for the native object that reach ``manager`` through a weak reference only: the
+    native side holds them where the garbage collector cannot see, so a strong reference (a bound
+    method) would keep the manager, its native object and its keys alive forever."""
+    ref = weakref.ref(manager)
+
+    def make(name):
+        def call(*args):
+            m = ref()
+            if m is not None:
+                getattr(m, name)(*args)
+        return call
+
+    return [make(n) for n in names]
+
+
 class SecurityManager:
     """One link's Security Manager. ``role`` is "central" or "peripheral"; ``bond_db`` a directory
-    for the bond store (one file per peer, mode 0600) or None for in-memory bonds."""
+    for the bond store (one file per peer, mode 0600) or None for in-memory bonds. The addresses
+    default per role (central C0:00:00:00:00:01/random, peripheral C0:00:00:00:00:02/random), so two
+    managers on default settings pair; each side's ``peer_address`` must be the other's
+    ``local_address``."""
 
-    def __init__(self, role="central", local_address="C0:00:00:00:00:01/random",
-                 peer_address="C0:00:00:00:00:02/random", bond_db: Optional[str] = None, backend: str = "",
-                 seed: Optional[int] = None, min_key_size: int = 16, sc_only: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, role="central", local_address: Optional[str] = None, peer_address: Optional[str] = None,
+                 bond_db: Optional[str] = None, backend: str = "", seed: Optional[int] = None,
+                 min_key_size: int = 16, sc_only: bool = False, clock: Callable[[], float] = time.monotonic):
+        if role not in DEFAULT_ADDRESSES:
+            raise ValueError("role must be 'central' or 'peripheral', got %r" % (role,))
+        other = "peripheral" if role == "central" else "central"
         self.role = role
+        self.local_address = local_address or DEFAULT_ADDRESSES[role]
+        self.peer_address = peer_address or DEFAULT_ADDRESSES[other]
         self._now = clock
-        self._native = _smp.SecurityManager(role, local_address, peer_address, bond_db or "", backend, seed,
+        self._waitables: List[PairingWaitable] = []
+        self._native = _smp.SecurityManager(role, self.local_address, self.peer_address, bond_db or "", backend, seed,
                                             min_key_size, sc_only)
         self._params = SecurityParameters()
         self.on_pairing_complete = Event("on_pairing_complete")
@@ -190,8 +304,8 @@ class SecurityManager:
         # Link-layer hooks: (ltk, ediv, rand, key_size) for a central, (ltk or None) for a peripheral.
         self.on_start_encryption: Optional[Callable] = None
         self.on_ltk_reply: Optional[Callable] = None
-        self._native.set_callbacks(self._complete, self._level, self._display, self._entry, self._sec_req,
-                                   self._rejected, self._start_enc, self._ltk_reply)
+        self._native.set_callbacks(*_weak_callbacks(self, "_complete", "_level", "_display", "_entry", "_sec_req",
+                                                    "_rejected", "_start_enc", "_ltk_reply"))
         self.set_security_params(self._params)
 
     # ---- blatann API ----
@@ -235,8 +349,18 @@ class SecurityManager:
     def set_peer_oob_data(self, c: bytes, r: bytes) -> None:
         self._native.set_peer_oob_data(c, r)
 
-    def pair(self, force_repairing: bool = False) -> None:
-        self._native.pair(self._now(), force_repairing)
+    def pair(self, force_repairing: bool = False) -> PairingWaitable:
+        """Central: pair (or encrypt with the bond). Peripheral: send a Security Request.
+        Returns a waitable for the outcome: ``sm.pair().wait(timeout)`` (blatann style) or
+        ``await sm.pair()``."""
+        waitable = PairingWaitable(self)
+        self._waitables.append(waitable)
+        try:
+            self._native.pair(self._now(), force_repairing)
+        except Exception:
+            self._waitables.remove(waitable)
+            raise
+        return waitable
 
     def delete_bonding_data(self) -> None:
         self._native.delete_bonding_data()
@@ -279,8 +403,13 @@ class SecurityManager:
         self._native.disconnected()
 
     # ---- native callbacks -> events ----
-    def _complete(self, success, reason, timeout, level):
-        self.on_pairing_complete.notify(self, PairingCompleteEventArgs(success, reason, timeout, level))
+    def _complete(self, success, reason, timeout, level, bond_error=""):
+        args = PairingCompleteEventArgs(success, reason, timeout, level, bond_error,
+                                        (self.local_address, self.peer_address))
+        self.on_pairing_complete.notify(self, args)
+        waitables, self._waitables = self._waitables, []
+        for w in waitables:
+            w._complete(args)
 
     def _level(self, level):
         self.on_security_level_changed.notify(self, SecurityLevelChangedEventArgs(level))
@@ -351,6 +480,6 @@ def pump(central: SecurityManager, peripheral: SecurityManager, max_steps: int =
     raise SmpError("pair_in_memory: the link did not settle")
 
 
-__all__ = ["SecurityManager", "SecurityParameters", "IoCapabilities", "SecurityLevel", "PairingPolicy",
+__all__ = ["SecurityManager", "SecurityParameters", "PairingWaitable", "PairingCompleteEventArgs", "DEFAULT_ADDRESSES", "IoCapabilities", "SecurityLevel", "PairingPolicy",
            "PeripheralSecurityRequestResponse", "Event", "SmpError", "pair_in_memory", "connect", "pump", "ah", "c1", "s1",
            "f4", "f5", "f6", "g2", "h6", "h7", "ltk_to_link_key", "link_key_to_ltk"]

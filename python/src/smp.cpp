@@ -43,12 +43,21 @@ TimePoint at(double seconds) { return time_from_seconds(seconds); }
 
 py::bytes block(const Block& b) { return to_py(b); }
 
-// Owns the Rng and the optional bond store next to the manager.
+// Native managers alive now: lets tests prove that Python managers are freed (and their keys
+// wiped by the SecretBytes destructors).
+std::size_t g_live_managers = 0;
+
+// Owns the Rng and the optional bond store next to the manager. The callbacks it holds must not
+// reference the Python SecurityManager strongly (python/blecrypt/smp.py hands in weak trampolines):
+// a reference from here is invisible to the garbage collector and would keep both alive forever.
 struct PyManager {
+  PyManager() { ++g_live_managers; }
+  ~PyManager() { --g_live_managers; }
+  PyManager(const PyManager&) = delete;
+  PyManager& operator=(const PyManager&) = delete;
   std::unique_ptr<crypto::DeterministicRng> det;
   std::unique_ptr<BondStore> store;
   std::unique_ptr<SecurityManager> sm;
-  std::function<void(py::dict)> on_engine_detail;
 };
 
 std::shared_ptr<PyManager> make_manager(const std::string& role, const std::string& local, const std::string& peer,
@@ -129,21 +138,22 @@ void add_smp(py::module_& root) {
   cls.def("set_security_params", [](PyManager& s, bool passcode, int io, bool bond, bool oob, bool reject, bool lesc) {
     if (io < 0 || io > 4) throw py::value_error("io_capabilities must be 0..4");
     SecurityParameters p{passcode, static_cast<IoCapability>(io), bond, oob, reject, lesc};
-    s.sm->set_security_params(p);
+    check(s.sm->set_security_params(p), "set_security_params");
   });
   cls.def("set_pairing_policy", [](PyManager& s, int policy) {
     if (policy < 0 || policy > 15) throw py::value_error("pairing policy must be a combination of the flags 0..15");
-    s.sm->set_pairing_policy(static_cast<PairingPolicy>(policy));
+    check(s.sm->set_pairing_policy(static_cast<PairingPolicy>(policy)), "set_pairing_policy");
   });
   cls.def("pairing_policy", [](PyManager& s) { return static_cast<int>(s.sm->pairing_policy()); });
-  cls.def("use_debug_lesc_key", [](PyManager& s) { s.sm->use_debug_lesc_key(); });
+  cls.def("use_debug_lesc_key", [](PyManager& s) { check(s.sm->use_debug_lesc_key(), "use_debug_lesc_key"); });
   cls.def("set_legacy_oob_tk", [](PyManager& s, std::optional<py::bytes> tk) {
-    if (!tk) return s.sm->set_legacy_oob_tk(std::nullopt);
+    if (!tk) return check(s.sm->set_legacy_oob_tk(std::nullopt), "set_legacy_oob_tk");
     Bytes b = from_py(*tk);
     if (b.size() != 16) throw py::value_error("legacy OOB TK must be 16 bytes");
     Key128 k{};
     std::copy(b.begin(), b.end(), k.begin());
-    s.sm->set_legacy_oob_tk(k);
+    secure_wipe(b.data(), b.size());
+    check(s.sm->set_legacy_oob_tk(k), "set_legacy_oob_tk");
   });
   cls.def("local_oob_data", [](PyManager& s) {
     auto d = unwrap(s.sm->local_oob_data(), "local_oob_data");
@@ -191,11 +201,17 @@ void add_smp(py::module_& root) {
   cls.def("encryption_changed", [](PyManager& s, double now) { s.sm->encryption_changed(at(now)); });
   cls.def("encryption_failed", [](PyManager& s, int status, double now) { s.sm->encryption_failed(static_cast<std::uint8_t>(status), at(now)); });
   cls.def("disconnected", [](PyManager& s) { s.sm->disconnected(); });
+  cls.def("bond_load_error", [](PyManager& s) {
+    auto e = s.sm->bond_load_error();
+    return e ? e.message() : std::string();
+  });
+  m.def("_live_managers", [] { return g_live_managers; }, "Native SecurityManager objects alive (for leak tests).");
   cls.def("set_callbacks", [](PyManager& s, py::function complete, py::function level, py::function display, py::function entry,
                               py::function sec_req, py::function rejected, py::function start_enc, py::function ltk_reply) {
     auto* sm = s.sm.get();
     sm->on_pairing_complete = [complete](const PairingOutcome& o) {
-      complete(o.success, o.reason, o.timeout, static_cast<int>(o.security_level));
+      complete(o.success, o.reason, o.timeout, static_cast<int>(o.security_level),
+               o.bond_error ? o.bond_error.message() : std::string());
     };
     sm->on_security_level_changed = [level](SecurityLevel l) { level(static_cast<int>(l)); };
     sm->on_passkey_display_required = [display](std::uint32_t pk, bool match) { display(pk, match); };

@@ -14,19 +14,24 @@ struct SecurityManager::Impl {
   std::optional<BondRecord> bond;
   std::unique_ptr<PairingEngine> engine;
   std::optional<std::uint8_t> pending_security_request;
+  bool pending_bond_satisfies = false;
+  std::error_code load_error, save_error;
 
-  Impl(Config c, crypto::Rng& r) : cfg(c), rng(r) {
-    if (cfg.bond_store)
-      bond = cfg.bond_store->resolve(cfg.peer_address, cfg.backend ? *cfg.backend : crypto::default_backend());
+  Impl(Config c, crypto::Rng& r) : cfg(std::move(c)), rng(r) {
+    if (cfg.bond_store) {
+      auto found = cfg.bond_store->lookup(cfg.peer_address, cfg.backend ? *cfg.backend : crypto::default_backend());
+      if (found) bond = std::move(*found);
+      else load_error = found.error();
+    }
   }
 };
 
-SecurityManager::SecurityManager(Config cfg, crypto::Rng& rng) : impl_(std::make_unique<Impl>(cfg, rng)) { rebuild(); }
+SecurityManager::SecurityManager(Config cfg, crypto::Rng& rng) : impl_(std::make_unique<Impl>(std::move(cfg), rng)) { rebuild(); }
 SecurityManager::~SecurityManager() = default;
 
 void SecurityManager::rebuild() {
   auto& s = *impl_;
-  EngineConfig c;
+  EngineConfig c = s.cfg.engine;
   c.role = s.cfg.role;
   c.io = s.params.io_capabilities;
   c.bonding = s.params.bond;
@@ -48,23 +53,39 @@ void SecurityManager::rebuild() {
   if (s.peer_oob && s.params.out_of_band) (void)s.engine->set_peer_oob_data(*s.peer_oob);
 }
 
-void SecurityManager::set_security_params(const SecurityParameters& params) {
+namespace {
+// A new engine would silently drop the pairing under way: the setters refuse instead.
+Result<void> idle(const PairingEngine& e) {
+  if (e.pairing_in_progress()) return EdgeErrc::pairing_in_progress;
+  return ok();
+}
+}  // namespace
+
+Result<void> SecurityManager::set_security_params(const SecurityParameters& params) {
+  BLECRYPT_TRY_VOID(idle(*impl_->engine));
   impl_->params = params;
   rebuild();
+  return ok();
 }
 const SecurityParameters& SecurityManager::security_params() const noexcept { return impl_->params; }
-void SecurityManager::set_pairing_policy(PairingPolicy policy) {
+Result<void> SecurityManager::set_pairing_policy(PairingPolicy policy) {
+  BLECRYPT_TRY_VOID(idle(*impl_->engine));
   impl_->policy = policy;
   rebuild();
+  return ok();
 }
 PairingPolicy SecurityManager::pairing_policy() const noexcept { return impl_->policy; }
-void SecurityManager::use_debug_lesc_key() {
+Result<void> SecurityManager::use_debug_lesc_key() {
+  BLECRYPT_TRY_VOID(idle(*impl_->engine));
   impl_->debug = true;
   rebuild();
+  return ok();
 }
-void SecurityManager::set_legacy_oob_tk(std::optional<Key128> tk) {
+Result<void> SecurityManager::set_legacy_oob_tk(std::optional<Key128> tk) {
+  BLECRYPT_TRY_VOID(idle(*impl_->engine));
   impl_->oob_tk = tk;
   rebuild();
+  return ok();
 }
 Result<OobData> SecurityManager::local_oob_data() { return impl_->engine->local_oob_data(); }
 Result<void> SecurityManager::set_peer_oob_data(const OobData& peer) {
@@ -82,6 +103,15 @@ Result<void> SecurityManager::pair(TimePoint now, bool force_repairing) {
   return r;
 }
 
+Result<void> SecurityManager::encrypt_with_bond(TimePoint now) {
+  auto& s = *impl_;
+  if (s.cfg.role != Role::central) return Errc::wrong_role;
+  if (!s.bond) return Errc::not_bonded;
+  auto r = s.engine->encrypt_bonded(now);
+  dispatch(now);
+  return r;
+}
+
 Result<void> SecurityManager::delete_bonding_data() {
   auto& s = *impl_;
   if (!s.bond) return Errc::not_bonded;
@@ -92,16 +122,28 @@ Result<void> SecurityManager::delete_bonding_data() {
 }
 
 bool SecurityManager::is_previously_bonded() const noexcept { return impl_->bond.has_value(); }
+const std::optional<BondRecord>& SecurityManager::bond() const noexcept { return impl_->bond; }
+std::error_code SecurityManager::bond_load_error() const noexcept { return impl_->load_error; }
+std::error_code SecurityManager::bond_save_error() const noexcept { return impl_->save_error; }
 bool SecurityManager::pairing_in_process() const noexcept { return impl_->engine->pairing_in_progress(); }
 SecurityLevel SecurityManager::security_level() const noexcept { return impl_->engine->security_level(); }
 
+namespace {
+// A user's "no" (numbers differ, passkey refused) ends the pairing on purpose: that is the answer
+// taking effect, reported through on_pairing_complete, not an error of the call.
+Result<void> refusal_is_ok(Result<void> r, bool refused) {
+  if (refused && r.error() == Errc::pairing_failed) return ok();
+  return r;
+}
+}  // namespace
+
 Result<void> SecurityManager::passkey_reply(std::optional<std::uint32_t> passkey, TimePoint now) {
-  auto r = impl_->engine->passkey_reply(passkey, now);
+  auto r = refusal_is_ok(impl_->engine->passkey_reply(passkey, now), !passkey.has_value());
   dispatch(now);
   return r;
 }
 Result<void> SecurityManager::match_confirm(bool match, TimePoint now) {
-  auto r = impl_->engine->confirm_reply(match, now);
+  auto r = refusal_is_ok(impl_->engine->confirm_reply(match, now), !match);
   dispatch(now);
   return r;
 }
@@ -117,7 +159,8 @@ Result<void> SecurityManager::security_request_reply(SecurityRequestResponse res
       r = ok();
       break;
     case SecurityRequestResponse::accept:
-      r = s.bond ? s.engine->encrypt_bonded(now) : s.engine->pair(now);
+      // Encrypt when the bond meets the requested level, else pair (the same rule as the default).
+      r = s.pending_bond_satisfies ? s.engine->encrypt_bonded(now) : s.engine->pair(now);
       break;
     case SecurityRequestResponse::force_repair: r = s.engine->pair(now); break;
   }
@@ -148,7 +191,7 @@ void SecurityManager::encryption_failed(std::uint8_t status, TimePoint now) {
   impl_->engine->encryption_failed(status, now);
   dispatch(now);
 }
-void SecurityManager::disconnected() { impl_->engine->disconnected(); }
+void SecurityManager::disconnected() { impl_->engine->on_link_down(); }
 PairingEngine& SecurityManager::engine() noexcept { return *impl_->engine; }
 
 void SecurityManager::dispatch(TimePoint now) {
@@ -164,7 +207,8 @@ void SecurityManager::dispatch(TimePoint now) {
     } else if (std::holds_alternative<events::PasskeyRequired>(*ev)) {
       if (on_passkey_required) on_passkey_required();
     } else if (std::holds_alternative<events::JustWorksConfirm>(*ev)) {
-      (void)s.engine->confirm_reply(true, now);
+      if (on_just_works_confirm) on_just_works_confirm();
+      else (void)s.engine->confirm_reply(true, now);
     } else if (auto* sr = std::get_if<events::SecurityRequestReceived>(&*ev)) {
       if (sr->ignored) continue;  // pairing or encryption already under way (spec 2.4.6)
       const bool bonded = s.bond.has_value();
@@ -174,6 +218,7 @@ void SecurityManager::dispatch(TimePoint now) {
         continue;
       }
       s.pending_security_request = sr->auth_req;
+      s.pending_bond_satisfies = sr->bond_satisfies && bonded;
       if (on_peripheral_security_request) {
         on_peripheral_security_request(sr->auth_req, bonded);
       } else {
@@ -186,6 +231,8 @@ void SecurityManager::dispatch(TimePoint now) {
       if (on_security_level_changed) on_security_level_changed(sl->level);
     } else if (auto* pc = std::get_if<events::PairingComplete>(&*ev)) {
       const auto& r = pc->result;
+      PairingOutcome outcome{true, 0, false, r.level, {}};
+      s.save_error.clear();
       if (r.bonded && s.engine->bond()) {
         BondRecord rec;
         // One file per peer identity; a later connection from a resolvable private address
@@ -193,16 +240,19 @@ void SecurityManager::dispatch(TimePoint now) {
         rec.peer = r.peer.identity.value_or(s.cfg.peer_address);
         rec.method = r.method;
         rec.info = *s.engine->bond();
-        if (s.cfg.bond_store) (void)s.cfg.bond_store->save(rec);
+        if (s.cfg.bond_store) {
+          // Reported, never dropped: the application must know the bond will not survive.
+          if (auto saved = s.cfg.bond_store->save(rec); !saved) s.save_error = outcome.bond_error = saved.error();
+        }
         s.bond = std::move(rec);
       }
-      if (on_pairing_complete) on_pairing_complete(PairingOutcome{true, 0, false, r.level});
+      if (on_pairing_complete) on_pairing_complete(outcome);
     } else if (auto* pf = std::get_if<events::PairingFailed>(&*ev)) {
-      if (on_pairing_complete) on_pairing_complete(PairingOutcome{false, pf->reason, pf->timeout, s.engine->security_level()});
+      if (on_pairing_complete) on_pairing_complete(PairingOutcome{false, pf->reason, pf->timeout, s.engine->security_level(), {}});
     } else if (auto* rj = std::get_if<events::PairingRequestRejected>(&*ev)) {
       if (on_pairing_request_rejected) on_pairing_request_rejected(rj->reason);
     } else if (std::holds_alternative<events::EncryptionFailed>(*ev)) {
-      if (on_pairing_complete) on_pairing_complete(PairingOutcome{false, 0, false, s.engine->security_level()});
+      if (on_pairing_complete) on_pairing_complete(PairingOutcome{false, 0, false, s.engine->security_level(), {}});
     }
   }
 }

@@ -207,3 +207,143 @@ def test_bad_arguments_raise():
     c = smp.SecurityManager("central")
     with pytest.raises(smp.SmpError, match="no bond"):
         c.delete_bonding_data()
+
+
+# ---- #15 item 2: managers are freed (no cycle through the native object) ----
+def test_managers_are_collected_and_their_native_keys_freed():
+    import gc
+    import weakref
+    gc.collect()
+    base = smp._smp._live_managers()
+    refs = []
+    for i in range(2000):
+        params = smp.SecurityParameters(bond=True, lesc_pairing=bool(i % 2))
+        c, p = make_pair(params, params)
+        if i % 500 == 0:  # some of them hold keys from a finished pairing
+            c.pair()
+            smp.pair_in_memory(c, p)
+            assert c.security_level >= smp.SecurityLevel.JUST_WORKS
+        refs += [weakref.ref(c), weakref.ref(p)]
+        del c, p
+    gc.collect()
+    alive = sum(1 for r in refs if r() is not None)
+    assert alive == 0, "%d of %d managers still alive" % (alive, len(refs))
+    # The native objects (and with them every SecretBytes, wiped by its destructor) are gone too.
+    assert smp._smp._live_managers() == base
+
+
+# ---- #10: defaults pair; a wrong address says so ----
+@pytest.mark.parametrize("lesc", [True, False])
+def test_two_managers_on_default_settings_pair(lesc):
+    c, p = smp.SecurityManager("central"), smp.SecurityManager("peripheral")
+    assert c.local_address == p.peer_address and c.peer_address == p.local_address
+    params = smp.SecurityParameters(lesc_pairing=lesc)
+    c.set_security_params(params)
+    p.set_security_params(params)
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert args.success, args
+
+
+@pytest.mark.parametrize("lesc,reason", [(True, 0x0B), (False, 0x04)])
+def test_a_wrong_address_is_named_in_the_failure(lesc, reason):
+    c = smp.SecurityManager("central")
+    p = smp.SecurityManager("peripheral", peer_address="C0:00:00:00:00:09/random")
+    params = smp.SecurityParameters(lesc_pairing=lesc)
+    c.set_security_params(params)
+    p.set_security_params(params)
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert not args.success and args.reason == reason
+    assert "local_address=C0:00:00:00:00:01/random" in args.message, args.message
+    assert "peer_address=C0:00:00:00:00:02/random" in args.message, args.message
+
+
+# ---- #10: pair() returns a waitable (blatann EventWaitable shape, awaitable) ----
+def test_pair_returns_a_waitable():
+    params = smp.SecurityParameters(lesc_pairing=True)
+    c, p = make_pair(params, params)
+    w = c.pair()
+    assert not w.done
+    with pytest.raises(TimeoutError):
+        w.wait(0.01)
+    assert w.wait(0.01, exception_on_timeout=False) is None
+    seen = []
+    w.then(lambda sender, args: seen.append((sender, args.success)))
+    smp.pair_in_memory(c, p)
+    assert w.done and w.wait().success
+    assert seen == [(c, True)]
+
+
+def test_pair_waitable_from_another_thread():
+    import threading
+    params = smp.SecurityParameters(lesc_pairing=True)
+    c, p = make_pair(params, params)
+    w = c.pair()
+    t = threading.Thread(target=smp.pair_in_memory, args=(c, p))
+    t.start()
+    assert w.wait(30).success
+    t.join()
+
+
+def test_pair_is_awaitable():
+    import asyncio
+    params = smp.SecurityParameters(lesc_pairing=True)
+    c, p = make_pair(params, params)
+
+    async def main():
+        w = c.pair()
+        asyncio.get_running_loop().call_soon(smp.pair_in_memory, c, p)
+        return await w
+
+    assert asyncio.run(main()).success
+
+
+# ---- #15 item 10: "numbers differ" is a normal answer ----
+def test_match_confirm_false_does_not_raise():
+    params = smp.SecurityParameters(passcode_pairing=True, io_capabilities=smp.IoCapabilities.DISPLAY_YESNO,
+                                    lesc_pairing=True)
+    c, p = make_pair(params, params)
+    c.on_passkey_display_required.register(lambda s, a: a.match_confirm(True))
+    p.on_passkey_display_required.register(lambda s, a: a.match_confirm(False))  # must not raise
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert not args.success and args.reason == 0x0C
+
+
+# ---- #8: settings during a pairing are refused; a bond that cannot be saved is reported ----
+def test_settings_during_a_pairing_are_refused():
+    params = smp.SecurityParameters(lesc_pairing=True)
+    c, p = make_pair(params, params)
+    w = c.pair()
+    with pytest.raises(smp.SmpError, match="in progress"):
+        c.set_security_params(smp.SecurityParameters())
+    with pytest.raises(smp.SmpError, match="in progress"):
+        c.pairing_policy = smp.PairingPolicy.reject_new_pairing_requests
+    smp.pair_in_memory(c, p)
+    assert w.wait(0).success
+
+
+def test_a_bond_that_cannot_be_saved_is_reported(tmp_path):
+    (tmp_path / "file").write_text("x")
+    params = smp.SecurityParameters(bond=True, lesc_pairing=True)
+    c, p = make_pair(params, params, bond_c=str(tmp_path / "file" / "bonds"))
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert args.success and args.bond_error and "file system error" in args.bond_error
+    assert "not saved" in args.message
+
+
+def test_passkey_resolve_none_does_not_raise():
+    c_params = smp.SecurityParameters(passcode_pairing=True, io_capabilities=smp.IoCapabilities.KEYBOARD_ONLY)
+    p_params = smp.SecurityParameters(passcode_pairing=True, io_capabilities=smp.IoCapabilities.DISPLAY_ONLY)
+    c, p = make_pair(c_params, p_params)
+    c.on_passkey_required.register(lambda s, a: a.resolve(None))  # the user refuses: not an error
+    w = c.pair()
+    smp.pair_in_memory(c, p)
+    args = w.wait(0)
+    assert not args.success and args.reason == 0x01

@@ -326,13 +326,9 @@ def test_mic_failure_on_reencryption_is_reported(tmp_path):
     bc, bp, other = tmp_path / "c.bond", tmp_path / "p.bond", tmp_path / "x.bond"
     ok(relay(f"--bond-file {bc}", f"--bond-file {other}"))
     ok(relay(f"--bond-file {tmp_path / 'y.bond'}", f"--bond-file {bp}"))
-    # (Not through relay(): smp_relay.py reads "status=3d" of this spec line over its own
-    # "status" key, so its --expect-fail verdict cannot see encryption failures.)
-    p = subprocess.run([sys.executable, str(RELAY), "--timeout", "10",
-                        "--central", f"{CLI} smp peer --role central --bond-file {bc} --encrypt-on-start",
-                        "--peripheral", f"{CLI} smp peer --role peripheral --bond-file {bp}"],
-                       capture_output=True, text=True, timeout=60)
-    lines = p.stdout.splitlines()
+    # Through relay(--expect-fail): the relay's verdict sees encryption failures since its
+    # parse_result() no longer lets the "status=3d" field overwrite the status "fail".
+    lines = relay(f"--bond-file {bc} --encrypt-on-start", f"--bond-file {bp}", expect_ok=False)
     assert any(" C<< disconnect 3d" in l for l in lines), lines
     assert any(" C>> result fail reason=encryption status=3d" in l for l in lines), lines
     assert any(" P>> result fail reason=encryption status=3d" in l for l in lines), lines
@@ -350,3 +346,79 @@ def test_peer_ltk_request_to_a_central_is_an_error():
     out, _ = peer("--role central --wait-for-pair", ["ltk_request 0000 0000000000000000", "quit"])
     assert not any(l.startswith("ltk ") for l in out), out
     assert any(l.startswith("error ltk_request") for l in out), out
+
+
+# ---- #8 / #15: every numeric option is decimal (cli::decimal), exit codes per cli.hpp ----
+def run_peer(args, stdin="quit\n"):
+    return subprocess.run([str(CLI), "smp", "peer", *args], input=stdin, capture_output=True, text=True, timeout=30)
+
+
+def test_peer_passkey_with_leading_zeros_is_decimal():
+    # "000042" is 42, not octal 34: it pairs with a side that was given 42.
+    ok(relay("--no-sc --io keyboard_only --passkey 000042", "--no-sc --io keyboard_only --passkey 42"), method="passkey")
+    # "000089" is not an octal number at all; it is accepted as 89.
+    ok(relay("--io keyboard_only --passkey 000089", "--io keyboard_only --passkey 89"), method="passkey")
+
+
+def test_peer_key_sizes_with_leading_zeros_are_decimal():
+    # "010" is 10 (octal would be 8).
+    c, p = ok(relay("--max-key-size 010 --min-key-size 07", "--min-key-size 7"))
+    assert field(c, "key_size") == "10" and field(p, "key_size") == "10"
+
+
+@pytest.mark.parametrize("option", ["--passkey", "--max-key-size", "--min-key-size"])
+@pytest.mark.parametrize("value", ["-1", "0x10", " 5", "5 ", "+3", "1e3", "", "١٢"])
+def test_peer_numeric_options_refuse_anything_but_decimal(option, value):
+    p = run_peer(["--role", "central", option, value])
+    assert p.returncode == 2, (option, value, p.returncode, p.stderr)
+    assert p.stdout == "" and "blecrypt: error" in p.stderr, (option, value, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("option,value", [("--passkey", "1000000"), ("--max-key-size", "6"), ("--max-key-size", "17"),
+                                          ("--min-key-size", "6"), ("--min-key-size", "17")])
+def test_peer_numeric_options_refuse_values_out_of_range(option, value):
+    p = run_peer(["--role", "central", option, value])
+    assert p.returncode == 2 and "outside" in p.stderr, (option, value, p.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["--role", "observer"], ["--role", "central", "--io", "banana"], ["--role", "central", "--confirm", "maybe"],
+    ["--role", "central", "--init-keys", "g"], ["--role", "central", "--resp-keys", "10"],
+    ["--role", "central", "--oob-tk", "0011"], ["--role", "central", "--ecc-private-key", "zz"],
+    ["--role", "central", "--local-address", "nonsense"], ["--role", "central", "--peer-address", "11:22/public"],
+    ["--role", "central", "--identity-address", "x"], ["--role", "central", "--irk", "00"],
+    ["--role", "central", "--security-request"], ["--role", "peripheral", "--wait-for-pair"],
+    ["--role", "peripheral", "--ignore-security-request"], ["--role", "peripheral", "--encrypt-on-start"],
+    ["--role", "central", "--encrypt-on-start"], ["--role", "central", "--no-such-flag"], [],
+])
+def test_peer_bad_or_conflicting_options_are_usage_errors(args):
+    p = run_peer(args)
+    assert p.returncode == 2, (args, p.returncode, p.stderr)
+    assert p.stdout == "" and p.stderr.strip() and "internal error" not in p.stderr, (args, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["--no-bond"], ["--no-mitm"], ["--no-sc"], ["--init-keys", "0x7"], ["--resp-keys", "f"], ["--reject"],
+    ["--debug-key"], ["--sc-only"], ["--oob-sc"], ["--oob-tk", "00" * 16], ["--irk", "11" * 16],
+    ["--identity-address", "C3:00:00:00:00:07/random"], ["--confirm", "ask"], ["--io", "4"],
+])
+def test_peer_accepts_each_flag(args):
+    p = run_peer(["--role", "peripheral", *args])
+    assert p.returncode == 0, (args, p.stderr)
+    assert p.stdout.startswith("ready role=peripheral"), (args, p.stdout)
+
+
+def test_peer_disconnect_without_a_valid_reason_is_an_error_and_the_peer_stays():
+    p = run_peer(["--role", "peripheral"], "disconnect\ndisconnect zz\npdu 0103000d100303\nquit\n")
+    out = p.stdout.splitlines()
+    assert p.returncode == 0
+    assert out[1].startswith("error disconnect") and out[2].startswith("error disconnect"), out
+    assert any(l.startswith("pdu 02") for l in out), out  # still answering
+
+
+def test_peer_never_echoes_control_or_non_ascii_bytes():
+    p = subprocess.run([str(CLI), "smp", "peer", "--role", "peripheral"], input=b"bogus \x1b[31m\xff\x00\nquit\n",
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0
+    assert all(0x20 <= b < 0x7f or b == 0x0a for b in p.stdout), p.stdout
+    assert b"error unknown line: bogus \\x1b[31m\\xff\\x00" in p.stdout, p.stdout

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "blecrypt/smp/edge_errors.hpp"
 #include "blecrypt/smp/security_manager.hpp"
 #include "blecrypt/smp/toolbox.hpp"
 #include "support/vectors.hpp"
@@ -24,6 +25,15 @@ fs::path temp_dir(const std::string& name) {
 const Address kCentral = *Address::parse("C0:00:00:00:00:01/random");
 const Address kPeripheral = *Address::parse("C0:00:00:00:00:02/random");
 
+SecurityManager::Config config(Role role, Address local, Address peer, BondDatabase* store) {
+  SecurityManager::Config c;
+  c.role = role;
+  c.local_address = local;
+  c.peer_address = peer;
+  c.bond_store = store;
+  return c;
+}
+
 // Two managers joined by the link-layer model; records callback order.
 struct Pair {
   crypto::DeterministicRng rc{1}, rp{2};
@@ -33,13 +43,14 @@ struct Pair {
   std::optional<std::uint32_t> shown;
   TimePoint now{};
 
-  Pair(BondStore* cs, BondStore* ps, SecurityParameters params) {
-    c = std::make_unique<SecurityManager>(SecurityManager::Config{Role::central, kCentral, kPeripheral, cs}, rc);
-    p = std::make_unique<SecurityManager>(SecurityManager::Config{Role::peripheral, kPeripheral, kCentral, ps}, rp);
-    c->set_security_params(params);
-    p->set_security_params(params);
+  Pair(BondDatabase* cs, BondDatabase* ps, SecurityParameters params) {
+    c = std::make_unique<SecurityManager>(config(Role::central, kCentral, kPeripheral, cs), rc);
+    p = std::make_unique<SecurityManager>(config(Role::peripheral, kPeripheral, kCentral, ps), rp);
+    EXPECT_TRUE(c->set_security_params(params));
+    EXPECT_TRUE(p->set_security_params(params));
     wire(*c, "C");
     wire(*p, "P");
+    link_layer_model();
   }
   void wire(SecurityManager& m, std::string who) {
     m.on_pairing_complete = [this, who](const PairingOutcome& o) {
@@ -57,11 +68,16 @@ struct Pair {
       if (shown) (void)m.passkey_reply(*shown, now);
     };
     m.on_pairing_request_rejected = [this, who](std::uint8_t r) { log.push_back(who + " rejected " + std::to_string(r)); };
-    m.on_start_encryption = [this](const events::StartEncryption& se) {
+  }
+  // The link-layer encryption model, in this one place (smp::LinkLayerModel replaces it at the
+  // engine merge): the central's encryption start becomes an LTK request at the peripheral; equal
+  // keys switch encryption on for both, a missing or different key fails it (status 0x06).
+  void link_layer_model() {
+    c->on_start_encryption = [this](const events::StartEncryption& se) {
       pending = se.ltk;
       p->ltk_request(se.ediv, se.rand, now);
     };
-    m.on_ltk_reply = [this](const SecretBytes& ltk) {
+    p->on_ltk_reply = [this](const SecretBytes& ltk) {
       if (ltk.empty() || !equal(ltk, pending)) {
         c->encryption_failed(0x06, now);
       } else {
@@ -143,9 +159,9 @@ TEST(SecurityManager, PasskeyEventsAndDeleteBondingData) {
   SecurityParameters s = lesc_mitm();
   Pair pr(&sc, nullptr, s);
   s.io_capabilities = IoCapability::display_only;
-  pr.p->set_security_params(s);
+  ASSERT_TRUE(pr.p->set_security_params(s));
   s.io_capabilities = IoCapability::keyboard_only;
-  pr.c->set_security_params(s);
+  ASSERT_TRUE(pr.c->set_security_params(s));
   ASSERT_TRUE(pr.c->pair(pr.now));
   pr.run();
   EXPECT_TRUE(pr.has("P display"));
@@ -170,7 +186,7 @@ TEST(SecurityManager, PasskeyEventsAndDeleteBondingData) {
 TEST(SecurityManager, PolicyRejectNewPairingRequests) {
   SecurityParameters s = lesc_mitm();
   Pair pr(nullptr, nullptr, s);
-  pr.p->set_pairing_policy(combine(PairingPolicy::reject_new_pairing_requests));
+  ASSERT_TRUE(pr.p->set_pairing_policy(combine(PairingPolicy::reject_new_pairing_requests)));
   ASSERT_TRUE(pr.c->pair(pr.now));
   pr.run();
   EXPECT_TRUE(pr.has("P rejected 5"));
@@ -179,7 +195,7 @@ TEST(SecurityManager, PolicyRejectNewPairingRequests) {
 
 TEST(SecurityManager, PolicyRejectNonbondedPeripheralRequests) {
   Pair pr(nullptr, nullptr, lesc_mitm());
-  pr.c->set_pairing_policy(PairingPolicy::reject_nonbonded_peripheral_requests | PairingPolicy::reject_bonded_peripheral_requests);
+  ASSERT_TRUE(pr.c->set_pairing_policy(PairingPolicy::reject_nonbonded_peripheral_requests | PairingPolicy::reject_bonded_peripheral_requests));
   EXPECT_EQ(static_cast<int>(pr.c->pairing_policy()), 6);
   ASSERT_TRUE(pr.p->pair(pr.now));  // peripheral: Security Request
   pr.run();
@@ -206,16 +222,95 @@ TEST(SecurityManager, PeripheralSecurityRequestAcceptedByTheApplication) {
 
 TEST(SecurityManager, DebugKeyOnBothSides) {
   Pair pr(nullptr, nullptr, lesc_mitm());
-  pr.c->use_debug_lesc_key();
+  ASSERT_TRUE(pr.c->use_debug_lesc_key());
   ASSERT_TRUE(pr.c->pair(pr.now));
   pr.run();
   EXPECT_TRUE(pr.has("P complete fail 3 OPEN"));  // the peripheral refuses a debug key
   Pair both(nullptr, nullptr, lesc_mitm());
-  both.c->use_debug_lesc_key();
-  both.p->use_debug_lesc_key();
+  ASSERT_TRUE(both.c->use_debug_lesc_key());
+  ASSERT_TRUE(both.p->use_debug_lesc_key());
   ASSERT_TRUE(both.c->pair(both.now));
   both.run();
   EXPECT_TRUE(both.has("C complete ok LESC_MITM"));
+}
+
+// #8: a bond the store refuses is reported with the outcome, never silently dropped.
+TEST(SecurityManager, BondSaveFailureIsReported) {
+  auto d = temp_dir("savefail");
+  std::ofstream(d / "not-a-directory") << "x";
+  BondStore broken(d / "not-a-directory" / "bonds");  // create_directories() must fail
+  BondStore fine(d / "p");
+  Pair pr(&broken, &fine, lesc_mitm());
+  std::vector<PairingOutcome> outcomes;
+  pr.c->on_pairing_complete = [&](const PairingOutcome& o) { outcomes.push_back(o); };
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  pr.run();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_TRUE(outcomes[0].success);  // the link is encrypted all the same
+  EXPECT_EQ(outcomes[0].bond_error, Errc::bond_io);
+  EXPECT_EQ(pr.c->bond_save_error(), Errc::bond_io);
+  EXPECT_FALSE(pr.p->bond_save_error());
+  fs::remove_all(d);
+}
+
+// #8: a setter during a pairing used to replace the engine and drop the pairing silently.
+TEST(SecurityManager, SettersDuringAPairingAreRefusedAndThePairingGoesOn) {
+  Pair pr(nullptr, nullptr, lesc_mitm());
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  ASSERT_TRUE(pr.c->pairing_in_process());
+  SecurityParameters weaker;
+  EXPECT_EQ(pr.c->set_security_params(weaker).error(), EdgeErrc::pairing_in_progress);
+  EXPECT_EQ(pr.c->set_pairing_policy(PairingPolicy::reject_new_pairing_requests).error(), EdgeErrc::pairing_in_progress);
+  EXPECT_EQ(pr.c->use_debug_lesc_key().error(), EdgeErrc::pairing_in_progress);
+  EXPECT_EQ(pr.c->set_legacy_oob_tk(std::nullopt).error(), EdgeErrc::pairing_in_progress);
+  EXPECT_NE(pr.c->set_security_params(weaker).error().message().find("in progress"), std::string::npos);
+  EXPECT_TRUE(pr.c->security_params().passcode_pairing);  // unchanged
+  pr.run();
+  EXPECT_TRUE(pr.has("C complete ok LESC_MITM")) << ::testing::PrintToString(pr.log);
+  // After the pairing the settings may change again.
+  EXPECT_TRUE(pr.c->set_security_params(weaker));
+}
+
+// #15 item 10: "the numbers differ" is a normal answer, not an error of the call.
+TEST(SecurityManager, MatchConfirmFalseIsNotAnErrorAndFailsThePairingWith0x0C) {
+  Pair pr(nullptr, nullptr, lesc_mitm());
+  std::vector<Result<void>> answers;
+  pr.p->on_passkey_display_required = [&](std::uint32_t, bool match) {
+    if (match) answers.push_back(pr.p->match_confirm(false, pr.now));
+  };
+  ASSERT_TRUE(pr.c->pair(pr.now));
+  pr.run();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(answers[0]) << answers[0].error().message();
+  EXPECT_TRUE(pr.has("C complete fail 12 OPEN")) << ::testing::PrintToString(pr.log);
+}
+
+// A security request is answered with encryption only when the bond meets it (the same rule for
+// the default answer and an application's accept()).
+TEST(SecurityManager, AcceptedSecurityRequestRepairsWhenTheBondIsTooWeak) {
+  auto dc = temp_dir("weak_c"), dp = temp_dir("weak_p");
+  BondStore sc(dc), sp(dp);
+  SecurityParameters jw;
+  jw.bond = true;
+  jw.lesc_pairing = true;
+  {
+    Pair pr(&sc, &sp, jw);
+    ASSERT_TRUE(pr.c->pair(pr.now));
+    pr.run();
+    ASSERT_TRUE(pr.has("C complete ok JUST_WORKS")) << ::testing::PrintToString(pr.log);
+  }
+  Pair again(&sc, &sp, lesc_mitm());  // the peripheral now asks for MITM
+  ASSERT_TRUE(again.c->is_previously_bonded());
+  again.c->on_peripheral_security_request = [&](std::uint8_t, bool bonded) {
+    EXPECT_TRUE(bonded);
+    EXPECT_TRUE(again.c->security_request_reply(SecurityRequestResponse::accept, again.now));
+  };
+  ASSERT_TRUE(again.p->pair(again.now));
+  again.run();
+  EXPECT_TRUE(again.has("C compare")) << ::testing::PrintToString(again.log);  // paired, not just encrypted
+  EXPECT_TRUE(again.has("C complete ok LESC_MITM")) << ::testing::PrintToString(again.log);
+  fs::remove_all(dc);
+  fs::remove_all(dp);
 }
 
 TEST(BondStore, CorruptedAndTruncatedFilesAreSkipped) {
@@ -232,11 +327,16 @@ TEST(BondStore, CorruptedAndTruncatedFilesAreSkipped) {
   good.info.peer.rand = {1, 2, 3, 4, 5, 6, 7, 8};
   good.info.peer.identity = good.peer;
   ASSERT_TRUE(store.save(good));
-  const std::string text = serialize_bond(good);
+  const std::string text(text_of(serialize_bond(good)));
   {
-    std::ofstream(d / "truncated.bond") << text.substr(0, text.size() / 2);
-    std::ofstream(d / "garbage.bond") << "\x01\x02 not a bond";
-    std::ofstream(d / "badkey.bond") << std::string(text).replace(text.find("peer_ltk = ") + 11, 4, "zzzz");
+    // Private files named for real peers, so each is refused for its content alone.
+    auto put = [&](const std::string& name, const std::string& content) {
+      std::ofstream(d / name) << content;
+      fs::permissions(d / name, fs::perms::owner_read | fs::perms::owner_write);
+    };
+    put("c01122334456-random.bond", text.substr(0, text.size() / 2));
+    put("c01122334457-random.bond", "\x01\x02 not a bond");
+    put("c01122334458-random.bond", std::string(text).replace(text.find("peer_ltk = ") + 11, 4, "zzzz"));
   }
   auto rep = store.load_all();
   ASSERT_EQ(rep.bonds.size(), 1u);
@@ -249,10 +349,13 @@ TEST(BondStore, CorruptedAndTruncatedFilesAreSkipped) {
   EXPECT_BYTES_EQ(b.info.peer.ltk.view(), good.info.peer.ltk.view());
   EXPECT_TRUE(store.find(good.peer));
   // Round trip is exact and the text is human-readable.
-  EXPECT_EQ(serialize_bond(b), text);
+  EXPECT_EQ(text_of(serialize_bond(b)), text);
   EXPECT_NE(text.find("peer = C0:11:22:33:44:55/random"), std::string::npos);
   // No temporary file left behind.
-  for (auto& e : fs::directory_iterator(d)) EXPECT_EQ(e.path().extension(), ".bond");
+  for (auto& e : fs::directory_iterator(d))
+    if (e.path().filename() != ".blecrypt-bonds.lock") {
+      EXPECT_EQ(e.path().extension(), ".bond") << e.path();
+    }
   fs::remove_all(d);
 }
 

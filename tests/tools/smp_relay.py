@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 # A copy of the relay in the project's shared tools (shared/tools/smp_relay.py), kept here so a clone
-# of this repository alone runs its tests. Unchanged.
+# of this repository alone runs its tests. One change: parse_result() keeps the key=value fields
+# of a result line apart from its status, so the "status=SS" field of
+# "result fail reason=encryption status=SS" no longer overwrites the status "fail" (which made
+# --expect-fail blind to link-layer encryption failures).
 """Relay between two SMP peers that speak the line protocol of
 shared/specs/smp-peer-protocol.md: it carries SMP PDUs both ways and plays the
 link layer (LL encryption start: LTK request to the peripheral, comparison of
@@ -36,11 +39,11 @@ class Side:
         if not self.result:
             return None
         toks = self.result.split()
-        d = {'status': toks[1]}
+        fields = {}
         for t in toks[2:]:
             k, _, v = t.partition('=')
-            d[k] = v
-        return d
+            fields[k] = v
+        return {'status': toks[1], 'fields': fields}
 
 
 async def main():
@@ -185,6 +188,7 @@ async def main():
         if not (rc_ and rc_['status'] == 'ok' and rp_ and rp_['status'] == 'ok'):
             problems.append('not both ok: C=%s P=%s' % (C.result, P.result))
         else:
+            rc_, rp_ = rc_['fields'], rp_['fields']
             for k in ('sc', 'method', 'authenticated', 'bonded'):
                 if rc_.get(k) != rp_.get(k):
                     problems.append('%s differs: %s vs %s' % (k, rc_.get(k), rp_.get(k)))

@@ -103,8 +103,6 @@ class PairingEngine {
   void ltk_request(std::uint16_t ediv, ByteView rand, TimePoint now);  // peripheral -> LtkReply
   void encryption_changed(TimePoint now);
   void encryption_failed(std::uint8_t status, TimePoint now);
-  // Deprecated name of on_link_down(), kept until the security manager moves over; do not use.
-  void disconnected() { on_link_down(); }
 
   // ---- status ----
   Role role() const noexcept;

@@ -48,6 +48,9 @@ struct PairingOutcome {
   std::uint8_t reason = 0;  // SMP reason when failed
   bool timeout = false;
   SecurityLevel security_level = SecurityLevel::open;
+  // Set when the pairing bonded but the bond store refused the bond (success stays true: the
+  // link is encrypted; the bond will not survive this process). Also in bond_save_error().
+  std::error_code bond_error;
 };
 
 class SecurityManager {
@@ -56,29 +59,44 @@ class SecurityManager {
     Role role = Role::central;
     Address local_address;
     Address peer_address;
-    BondStore* bond_store = nullptr;  // not owned; nullptr = bonds kept in memory only
+    BondDatabase* bond_store = nullptr;  // not owned; nullptr = bonds kept in memory only
     const crypto::Backend* backend = nullptr;
     std::uint8_t min_key_size = 16;
     bool sc_only = false;
+    // Advanced engine settings (key distribution masks, max key size, fixed passkey, fixed ECC
+    // key, identity address and IRK, confirm_just_works, repeated attempts). The fields the
+    // manager owns are overwritten: role, io, bonding, mitm, secure_connections, sc_only,
+    // min_key_size, debug_keys, legacy_oob_tk, reject_pairing_requests, reject_bonded_repairing,
+    // local/peer address, bond, backend.
+    EngineConfig engine;
   };
 
   SecurityManager(Config cfg, crypto::Rng& rng);
   ~SecurityManager();
 
   // ---- blatann API ----
-  void set_security_params(const SecurityParameters& params);
+  // The setters rebuild the engine, so while a pairing is in progress they are refused with
+  // EdgeErrc::pairing_in_progress and change nothing (the pairing under way is kept).
+  Result<void> set_security_params(const SecurityParameters& params);
   const SecurityParameters& security_params() const noexcept;
-  void set_pairing_policy(PairingPolicy policy);
+  Result<void> set_pairing_policy(PairingPolicy policy);
   PairingPolicy pairing_policy() const noexcept;
-  void use_debug_lesc_key();
-  void set_legacy_oob_tk(std::optional<Key128> tk);
+  Result<void> use_debug_lesc_key();
+  Result<void> set_legacy_oob_tk(std::optional<Key128> tk);
   Result<OobData> local_oob_data();
   Result<void> set_peer_oob_data(const OobData& peer);
   // Central: pair (or, when bonded and not forced, encrypt with the bond). Peripheral: send a
   // Security Request.
   Result<void> pair(TimePoint now, bool force_repairing = false);
+  // Central: start encryption with the stored bond, never pairing (Errc::not_bonded without one).
+  Result<void> encrypt_with_bond(TimePoint now);
   Result<void> delete_bonding_data();
   bool is_previously_bonded() const noexcept;
+  const std::optional<BondRecord>& bond() const noexcept;
+  // Why the bond found at construction could not be used (corrupt or unsafe file); empty if fine.
+  std::error_code bond_load_error() const noexcept;
+  // Result of the last bond save after a pairing (empty = saved, or nothing to save).
+  std::error_code bond_save_error() const noexcept;
   bool pairing_in_process() const noexcept;
   SecurityLevel security_level() const noexcept;
 
@@ -94,6 +112,9 @@ class SecurityManager {
   std::function<void()> on_passkey_required;
   std::function<void(std::uint8_t auth_req, bool is_bonded_device)> on_peripheral_security_request;
   std::function<void(std::uint8_t reason)> on_pairing_request_rejected;
+  // LESC Just Works confirmation (EngineConfig::confirm_just_works): answered with
+  // match_confirm(). Unset = accepted automatically.
+  std::function<void()> on_just_works_confirm;
   // Link-layer requests: central starts encryption; peripheral answers an LTK request.
   std::function<void(const events::StartEncryption&)> on_start_encryption;
   std::function<void(const SecretBytes& ltk)> on_ltk_reply;  // empty = negative reply

@@ -1,0 +1,222 @@
+// The bond store's file handling: race-free atomic saves under a lock, no symlink followed,
+// bounded reads of regular private files only, the peer line checked against the file name,
+// the bond text in wiped storage.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <type_traits>
+
+#include "blecrypt/smp/bond_store.hpp"
+#include "blecrypt/smp/toolbox.hpp"
+
+namespace blecrypt::smp {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("blecrypt_bond_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+BondRecord sample(std::uint8_t last = 0x55, std::uint8_t key = 0xab) {
+  BondRecord r;
+  r.peer = *Address::parse("C0:11:22:33:44:00/random");
+  r.peer.bytes[5] = last;
+  r.method = Method::numeric_comparison;
+  r.info.sc = true;
+  r.info.authenticated = true;
+  r.info.ltk = SecretBytes(Bytes(16, key));
+  r.info.peer.identity = r.peer;
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_private(const fs::path& p, const std::string& content) {
+  std::ofstream(p, std::ios::binary) << content;
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST(BondStore, TheBondTextLivesInWipedStorage) {
+  static_assert(std::is_same_v<decltype(serialize_bond(std::declval<const BondRecord&>())), SecretBytes>);
+  const auto text = serialize_bond(sample());
+  EXPECT_NE(text_of(text).find("ltk = abababababababababababababababab\n"), std::string_view::npos);
+  auto back = parse_bond(text_of(text));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_TRUE(equal(back->info.ltk, sample().info.ltk));
+}
+
+TEST(BondStore, ParseRefusesDuplicateKeysAndSloppyNumbers) {
+  std::string text(text_of(serialize_bond(sample())));
+  EXPECT_TRUE(parse_bond(text));
+  auto dup = text;
+  dup.insert(dup.find("end\n"), "sc = 0\n");
+  EXPECT_EQ(parse_bond(dup).error(), Errc::bond_corrupt);
+  auto sloppy = text;
+  sloppy.replace(sloppy.find("key_size = 16"), 13, "key_size = 16x");
+  EXPECT_EQ(parse_bond(sloppy).error(), Errc::bond_corrupt);
+  EXPECT_EQ(parse_bond(std::string(kMaxBondFileSize + 1, 'a')).error(), EdgeErrc::bond_too_large);
+}
+
+// #15 item 11: a bond copied (or renamed) to another peer's file name is not that peer's bond.
+TEST(BondStore, ThePeerLineMustMatchTheFileName) {
+  auto d = temp_dir("mismatch");
+  BondStore store(d);
+  const auto a = sample(0x01), b = sample(0x02);
+  ASSERT_TRUE(store.save(a));
+  fs::copy_file(store.path_for(a.peer), store.path_for(b.peer));
+  fs::permissions(store.path_for(b.peer), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(store.read(b.peer).error(), EdgeErrc::bond_peer_mismatch);
+  EXPECT_FALSE(store.find(b.peer));
+  EXPECT_FALSE(store.resolve(b.peer, crypto::default_backend()));
+  auto rep = store.load_all();
+  EXPECT_EQ(rep.bonds.size(), 1u);
+  ASSERT_EQ(rep.problems.size(), 1u);
+  EXPECT_NE(rep.problems[0].find("peer ="), std::string::npos) << rep.problems[0];
+  EXPECT_TRUE(store.read(a.peer));
+  fs::remove_all(d);
+}
+
+// #15 item 4: reads are bounded: no blocking on a FIFO, no endless /dev/zero, no directories,
+// no symlinks, no oversized or group/other-accessible files.
+TEST(BondStore, ReadsOnlySmallPrivateRegularFiles) {
+  auto d = temp_dir("bounded");
+  EXPECT_EQ(read_bond_file("/dev/zero").error(), EdgeErrc::bond_not_regular);
+  EXPECT_EQ(read_bond_file(d).error(), EdgeErrc::bond_not_regular);
+  const auto fifo = d / "fifo.bond";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(read_bond_file(fifo).error(), EdgeErrc::bond_not_regular);  // returns at once, no writer needed
+  const auto good = d / "good.bond";
+  write_private(good, std::string(text_of(serialize_bond(sample()))));
+  EXPECT_TRUE(read_bond_file(good));
+  fs::create_symlink(good, d / "link.bond");
+  EXPECT_EQ(read_bond_file(d / "link.bond").error(), EdgeErrc::bond_symlink);
+  write_private(d / "big.bond", std::string(kMaxBondFileSize + 1, '#'));
+  EXPECT_EQ(read_bond_file(d / "big.bond").error(), EdgeErrc::bond_too_large);
+  fs::permissions(good, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  EXPECT_EQ(read_bond_file(good).error(), EdgeErrc::bond_not_private);
+  EXPECT_NE(read_bond_file(good).error().message().find("chmod 600"), std::string::npos);
+  EXPECT_EQ(read_bond_file(d / "absent.bond").error(), std::errc::no_such_file_or_directory);
+  // The store reports them all and keeps going.
+  BondStore store(d);
+  auto rep = store.load_all();
+  EXPECT_TRUE(rep.bonds.empty());
+  EXPECT_EQ(rep.problems.size(), 4u);  // fifo, link, big, good (group-readable)
+  fs::remove_all(d);
+}
+
+// #15 item 3: a symlink planted where the writer puts its temporary file (or the bond itself)
+// is never followed; a planted lock-file symlink makes the save fail instead of being followed.
+TEST(BondStore, PlantedSymlinksAreNeverFollowed) {
+  auto d = temp_dir("symlink");
+  const auto victim = d / "victim";
+  write_private(victim, "precious\n");
+  BondStore store(d / "bonds");
+  const auto rec = sample();
+  fs::create_directories(store.directory());
+  const auto bond = store.path_for(rec.peer);
+  fs::create_symlink(victim, bond.string() + ".tmp");                       // the old fixed temp name
+  fs::create_symlink(victim, store.directory() / ("." + bond.filename().string() + ".tmp"));
+  fs::create_symlink(victim, bond);                                           // the bond's own name
+  ASSERT_TRUE(store.save(rec));
+  EXPECT_EQ(slurp(victim), "precious\n");
+  EXPECT_FALSE(fs::is_symlink(bond));
+  EXPECT_TRUE(store.read(rec.peer));
+
+  BondStore locked(d / "locked");
+  fs::create_directories(locked.directory());
+  fs::create_symlink(victim, locked.directory() / ".blecrypt-bonds.lock");
+  EXPECT_EQ(locked.save(rec).error(), EdgeErrc::bond_symlink);
+  EXPECT_EQ(slurp(victim), "precious\n");
+  fs::remove_all(d);
+}
+
+// #15 item 3: savers in several processes at once; a reader never sees an empty or torn bond.
+TEST(BondStore, ConcurrentSaversNeverExposeAnEmptyBond) {
+  auto d = temp_dir("concurrent");
+  BondStore store(d);
+  ASSERT_TRUE(store.save(sample(0x55, 0x00)));
+  std::vector<pid_t> kids;
+  for (int k = 1; k <= 3; ++k) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int i = 0; i < 60; ++i)
+        if (!store.save(sample(0x55, static_cast<std::uint8_t>(k)))) ::_exit(1);
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  int bad = 0, reads = 0;
+  std::string first_problem;
+  for (bool running = true; running;) {
+    auto r = store.read(sample().peer);
+    ++reads;
+    if (!r) {
+      if (first_problem.empty()) first_problem = r.error().message();
+      ++bad;
+    }
+    running = false;
+    for (auto pid : kids)
+      if (::waitpid(pid, nullptr, WNOHANG) == 0) running = true;
+  }
+  for (auto pid : kids) ::waitpid(pid, nullptr, 0);
+  EXPECT_EQ(bad, 0) << "of " << reads << " reads; first: " << first_problem;
+  for (auto& e : fs::directory_iterator(d))  // no temporary file left behind
+    EXPECT_TRUE(e.path().extension() == ".bond" || e.path().filename() == ".blecrypt-bonds.lock") << e.path();
+  fs::remove_all(d);
+}
+
+// A writer killed with SIGKILL at any moment leaves the old bond or the new one, never a torn file.
+TEST(BondStore, AWriterKilledWithSigkillNeverLeavesATornFile) {
+  auto d = temp_dir("killed");
+  BondStore store(d);
+  ASSERT_TRUE(store.save(sample(0x55, 0x00)));
+  for (int round = 0; round < 5; ++round) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (std::uint8_t i = 0;; ++i) (void)store.save(sample(0x55, i));
+    }
+    ::usleep(static_cast<useconds_t>(2000 + 3000 * round));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    auto r = store.read(sample().peer);
+    ASSERT_TRUE(r) << "round " << round << ": " << r.error().message();
+  }
+  fs::remove_all(d);
+}
+
+TEST(BondFile, OneBondInAFileOfAnyName) {
+  auto d = temp_dir("file");
+  BondFile f(d / "central.bond");
+  auto none = f.lookup(sample().peer, crypto::default_backend());
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  ASSERT_TRUE(f.save(sample()));
+  struct stat st {};
+  ASSERT_EQ(::stat(f.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto got = f.lookup(*Address::parse("11:22:33:44:55:66/public"), crypto::default_backend());
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->peer, sample().peer);
+  ASSERT_TRUE(f.remove(sample().peer));
+  EXPECT_EQ(f.remove(sample().peer).error(), Errc::not_bonded);
+  fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace blecrypt::smp
