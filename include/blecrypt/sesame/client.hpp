@@ -227,11 +227,11 @@ class Client {
   LockState lock_state_;
   std::optional<Advertisement> adv_;
   bool draining_ = false;
+  bool ciphertext_seen_ = false;  // ciphertext passed either way on this connection (or it registered)
+  bool peer_verified_ = false;    // a message from the lock opened under this session's key
   std::int32_t drain_delete_id_ = 0;           // record the drain is deleting
   std::optional<std::int32_t> drain_gone_id_;  // the last record the drain deleted
   std::size_t auth_failures_ = 0;
-  bool ciphertext_seen_ = false;  // ciphertext passed either way on this connection (or it registered)
-  bool peer_verified_ = false;    // a message from the lock opened under this session's key
 };
 static_assert(Engine<Client>);
 
