@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "blecrypt/sesame/cipher.hpp"
+#include "blecrypt/link/pipe.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
 
@@ -23,13 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   cc.auto_time_sync = false;
   Device dev(std::move(dc), dev_rng);
   Client cli(std::move(cc), cli_rng);
-  const TimePoint t{};
-  dev.on_connected(t);
-  cli.on_connected(t);
-  for (int i = 0; i < 4; ++i) {
-    while (auto p = dev.poll_transmit()) (void)cli.feed(*p, t);
-    while (auto p = cli.poll_transmit()) (void)dev.feed(*p, t);
-  }
+  link::Pipe pipe(cli, dev);
+  const TimePoint t = pipe.now;
+  pipe.connect();
   if (!cli.ready() || !dev.logged_in()) std::abort();
   const auto history = dev.history().size();
   std::size_t off = 0;

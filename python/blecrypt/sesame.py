@@ -176,46 +176,6 @@ class ProtocolError(Event):
     error: str
 
 
-def _status(d: Dict[str, Any]) -> MechStatus:
-    return MechStatus(**d)
-
-
-def _record(d: Dict[str, Any]) -> HistoryRecord:
-    return HistoryRecord(id=d["id"], type=d["type"], type_name=d["type_name"], unix_time=d["unix_time"],
-                         status=_status(d["status"]), tag=HistoryTag(**d["tag"]), source=d["source"])
-
-
-def _event(d: Dict[str, Any]) -> Event:
-    k = d["kind"]
-    if k == "random_code":
-        return RandomCodeReceived(k, d["random_code"])
-    if k == "registered":
-        return Registered(k, d["secret"])
-    if k == "logged_in":
-        return LoggedIn(k, d["device_time"])
-    if k == "mech_status":
-        return MechStatusChanged(k, _status(d["status"]))
-    if k == "mech_setting":
-        return MechSettingChanged(k, MechSetting(**d["setting"]))
-    if k == "command_result":
-        return CommandResult(k, d["item"], d["item_name"], d["result"], d["result_name"])
-    if k == "history":
-        return HistoryReceived(k, _record(d["record"]))
-    if k == "history_empty":
-        return HistoryEmpty(k)
-    if k == "history_deleted":
-        return HistoryDeleted(k, d["result"], d["result_name"])
-    if k == "version":
-        return VersionReceived(k, d["text"])
-    if k == "request_failed":
-        return RequestFailed(k, d["item"], d["item_name"], d["error"] or "")
-    if k == "publish":
-        return PublishReceived(k, d["item"], d["item_name"], d["payload"])
-    if k == "session_ended":
-        return SessionEnded(k, d["error"] or "")
-    return Event(k)
-
-
 def _packet_size(mtu: Optional[int]) -> int:
     if mtu is None:
         return 20
@@ -312,15 +272,15 @@ class Device(_Clock):
 
     @property
     def status(self) -> MechStatus:
-        return _status(self._dev.status)
+        return self._dev.status
 
     @property
     def setting(self) -> MechSetting:
-        return MechSetting(**self._dev.setting)
+        return self._dev.setting
 
     @property
     def history(self) -> List[HistoryRecord]:
-        return [_record(r) for r in self._dev.history]
+        return list(self._dev.history)
 
     @property
     def counters(self) -> Dict[str, int]:
@@ -342,7 +302,8 @@ class Client(_Clock):
         super().__init__()
         self._cli = _call(_s.Client, secret, _packet_size(mtu), int(_time.time()), auto, auto_time_sync, seed, backend)
         self._connected = False
-        self._errors: List[Event] = []
+        # Events taken from the engine early (to keep a rejected notification in its place).
+        self._events: List[Event] = []
 
     def _ensure(self, now: float) -> None:
         if not self._connected:
@@ -368,7 +329,10 @@ class Client(_Clock):
         self._ensure(t)
         packets, error = self._cli.receive(bytes(notification), t)
         if error:
-            self._errors.append(ProtocolError("protocol_error", error))
+            # The engine's events so far (including any it raised for this notification) come
+            # first: events() is oldest first.
+            self._events += self._cli.events()
+            self._events.append(ProtocolError("protocol_error", error))
         return list(packets)
 
     def advance(self, seconds: float) -> List[bytes]:
@@ -414,8 +378,8 @@ class Client(_Clock):
 
     def events(self) -> List[Event]:
         """Every event since the last call, oldest first."""
-        out = self._errors + [_event(d) for d in self._cli.events()]
-        self._errors = []
+        out = self._events + self._cli.events()
+        self._events = []
         return out
 
     @property
@@ -431,14 +395,7 @@ class Client(_Clock):
     def state(self) -> Dict[str, Any]:
         """position (locked / unlocked / moving / jammed ...), battery_percent, battery_volts,
         last_history, version, description."""
-        st = dict(self._cli.lock_state)
-        if st["status"] is not None:
-            st["status"] = _status(st["status"])
-        if st["setting"] is not None:
-            st["setting"] = MechSetting(**st["setting"])
-        if st["last_history"] is not None:
-            st["last_history"] = _record(st["last_history"])
-        return st
+        return dict(self._cli.lock_state)
 
     @property
     def secret(self) -> Optional[bytes]:

@@ -1,6 +1,8 @@
 // _blecrypt.sesame: the SESAME 5 client engine, device emulator and parsers for Python. The
 // user-facing API (python/blecrypt/sesame.py) wraps these with a clock and typed events.
 #include <memory>
+#include <type_traits>
+#include <variant>
 
 #include "bindings.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
@@ -21,66 +23,59 @@ std::unique_ptr<crypto::Rng> make_rng(std::optional<std::uint64_t> seed) {
   return nullptr;
 }
 
-py::dict status_dict(const MechStatus& s) {
-  py::dict d;
-  d["battery_raw"] = s.battery_raw;
-  d["volts"] = s.volts();
-  d["percent"] = s.battery_percent();
-  d["target"] = s.target == kNoTarget ? py::object(py::none()) : py::object(py::int_(s.target));
-  d["position"] = s.position;
-  d["flags"] = s.flags;
-  d["state"] = position_name(position_from_status(s));
-  return d;
+// Engine values become the typed objects of python/blecrypt/sesame.py directly (one conversion,
+// no dict in between). The classes are looked up in that module when needed.
+py::object cls(const char* name) { return py::module_::import("blecrypt.sesame").attr(name); }
+
+py::object item_name_py(std::uint8_t it) { return py::str(item_name(it)); }
+
+py::object status_obj(const MechStatus& s) {
+  return cls("MechStatus")(s.battery_raw, s.volts(), s.battery_percent(),
+                           s.target == kNoTarget ? py::object(py::none()) : py::object(py::int_(s.target)), s.position,
+                           s.flags, position_name(position_from_status(s)));
 }
-py::dict setting_dict(const MechSetting& s) {
-  py::dict d;
-  d["lock_position"] = s.lock_position;
-  d["unlock_position"] = s.unlock_position;
-  d["auto_lock_seconds"] = s.auto_lock_seconds;
-  return d;
+py::object setting_obj(const MechSetting& s) {
+  return cls("MechSetting")(s.lock_position, s.unlock_position, s.auto_lock_seconds);
 }
-py::dict tag_dict(const HistoryTag& t) {
-  py::dict d;
-  d["kind"] = t.kind == HistoryTag::Kind::text ? "text" : "uuid";
-  d["text"] = t.text;
-  d["uuid_type"] = t.uuid_type;
-  d["uuid"] = t.kind == HistoryTag::Kind::uuid ? py::object(py::str(uuid_to_string(t.uuid))) : py::object(py::none());
-  d["description"] = t.describe();
-  return d;
+py::object tag_obj(const HistoryTag& t) {
+  return cls("HistoryTag")(t.kind == HistoryTag::Kind::text ? "text" : "uuid", py::bytes(t.text).attr("decode")("utf-8", "replace"),
+                           t.uuid_type,
+                           t.kind == HistoryTag::Kind::uuid ? py::object(py::str(uuid_to_string(t.uuid))) : py::object(py::none()),
+                           py::bytes(t.describe()).attr("decode")("utf-8", "replace"));
 }
-py::dict record_dict(const HistoryRecord& r) {
-  py::dict d;
-  d["id"] = r.id;
-  d["type"] = r.type;
-  d["type_name"] = r.type_name();
-  d["unix_time"] = r.unix_time;
-  d["status"] = status_dict(r.status);
-  d["tag"] = tag_dict(r.tag);
-  d["source"] = r.source == HistoryRecord::Source::ble ? "ble" : r.source == HistoryRecord::Source::wifi_module2 ? "wifi_module2" : "web";
-  return d;
+py::object record_obj(const HistoryRecord& r) {
+  const char* source = r.source == HistoryRecord::Source::ble ? "ble" : r.source == HistoryRecord::Source::wifi_module2 ? "wifi_module2" : "web";
+  return cls("HistoryRecord")(r.id, r.type, r.type_name(), r.unix_time, status_obj(r.status), tag_obj(r.tag), source);
 }
 
-py::dict event_dict(const ClientEvent& e) {
-  py::dict d;
-  d["kind"] = kind_name(e.kind);
-  d["item"] = e.item;
-  d["item_name"] = item_name(e.item);
-  d["result"] = static_cast<int>(e.result);
-  d["result_name"] = result_name(e.result);
-  d["error"] = e.error ? py::object(py::str(e.error.message())) : py::object(py::none());
-  switch (e.kind) {
-    case ClientEvent::Kind::random_code: d["random_code"] = to_py(e.random_code); break;
-    case ClientEvent::Kind::registered: d["secret"] = to_py(e.secret.view()); break;
-    case ClientEvent::Kind::logged_in: d["device_time"] = e.device_time; break;
-    case ClientEvent::Kind::mech_status: d["status"] = status_dict(e.status); break;
-    case ClientEvent::Kind::mech_setting: d["setting"] = setting_dict(e.setting); break;
-    case ClientEvent::Kind::history: d["record"] = record_dict(*e.record); break;
-    case ClientEvent::Kind::version: d["text"] = e.text; break;
-    case ClientEvent::Kind::publish:
-    case ClientEvent::Kind::command_result: d["payload"] = to_py(e.payload); break;
-    default: break;
-  }
-  return d;
+py::object error_text(std::error_code e) { return py::str(e ? e.message() : std::string()); }
+
+// One Client::Event -> one Python event object.
+py::object event_obj(const Client::Event& ev) {
+  const py::str kind(std::string(event_name(ev)));
+  return std::visit(
+      [&](const auto& e) -> py::object {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, events::RandomCode>) return cls("RandomCodeReceived")(kind, to_py(e.code));
+        else if constexpr (std::is_same_v<T, events::Registered>) return cls("Registered")(kind, to_py(e.secret.view()));
+        else if constexpr (std::is_same_v<T, events::LoggedIn>) return cls("LoggedIn")(kind, e.device_time);
+        else if constexpr (std::is_same_v<T, events::MechStatus>) return cls("MechStatusChanged")(kind, status_obj(e.status));
+        else if constexpr (std::is_same_v<T, events::MechSetting>) return cls("MechSettingChanged")(kind, setting_obj(e.setting));
+        else if constexpr (std::is_same_v<T, events::CommandResult>)
+          return cls("CommandResult")(kind, e.item, item_name_py(e.item), static_cast<int>(e.result), result_name(e.result));
+        else if constexpr (std::is_same_v<T, events::History>) return cls("HistoryReceived")(kind, record_obj(e.record));
+        else if constexpr (std::is_same_v<T, events::HistoryEmpty>) return cls("HistoryEmpty")(kind);
+        else if constexpr (std::is_same_v<T, events::HistoryDeleted>)
+          return cls("HistoryDeleted")(kind, static_cast<int>(e.result), result_name(e.result));
+        else if constexpr (std::is_same_v<T, events::Version>)
+          return cls("VersionReceived")(kind, py::bytes(e.text).attr("decode")("utf-8", "replace"));
+        else if constexpr (std::is_same_v<T, events::RequestFailed>)
+          return cls("RequestFailed")(kind, e.item, item_name_py(e.item), error_text(e.error));
+        else if constexpr (std::is_same_v<T, events::Publish>)
+          return cls("PublishReceived")(kind, e.item, item_name_py(e.item), to_py(e.payload));
+        else return cls("SessionEnded")(kind, error_text(e.error));
+      },
+      ev);
 }
 
 void check(const Result<void>& r) {
@@ -175,8 +170,8 @@ void add_sesame(py::module_& m) {
            py::arg("reset_counters_on_login") = true, py::arg("accept_64_byte_registration") = true,
            py::arg("backend") = "")
       .def("advertisement", [](PyDevice& d) { return to_py(d.dev->advertisement_payload()); })
-      .def("connect", [](PyDevice& d, double now) { d.dev->on_connected(tp(now)); return drain(*d.dev); })
-      .def("disconnect", [](PyDevice& d) { d.dev->on_disconnected(); })
+      .def("connect", [](PyDevice& d, double now) { d.dev->on_link_up(tp(now)); return drain(*d.dev); })
+      .def("disconnect", [](PyDevice& d) { d.dev->on_link_down(); })
       .def("receive",
            [](PyDevice& d, const py::bytes& packet, double now) {
              run_deadlines(*d.dev, now);
@@ -198,11 +193,11 @@ void add_sesame(py::module_& m) {
       .def_property_readonly("secret", [](PyDevice& d) {
         return d.dev->registered() ? py::object(to_py(d.dev->secret().view())) : py::object(py::none());
       })
-      .def_property_readonly("status", [](PyDevice& d) { return status_dict(d.dev->status()); })
-      .def_property_readonly("setting", [](PyDevice& d) { return setting_dict(d.dev->setting()); })
+      .def_property_readonly("status", [](PyDevice& d) { return status_obj(d.dev->status()); })
+      .def_property_readonly("setting", [](PyDevice& d) { return setting_obj(d.dev->setting()); })
       .def_property_readonly("history", [](PyDevice& d) {
         py::list l;
-        for (const auto& r : d.dev->history()) l.append(record_dict(r));
+        for (const auto& r : d.dev->history()) l.append(record_obj(r));
         return l;
       })
       .def_property_readonly("tx_counter", [](PyDevice& d) { return d.dev->tx_counter(); })
@@ -230,8 +225,8 @@ void add_sesame(py::module_& m) {
            }),
            py::arg("secret"), py::arg("packet_size"), py::arg("unix_time_offset"), py::arg("auto_authenticate") = false,
            py::arg("auto_time_sync") = true, py::arg("seed") = py::none(), py::arg("backend") = "")
-      .def("connect", [](PyClient& c, double now) { c.cli->on_connected(tp(now)); })
-      .def("disconnect", [](PyClient& c) { c.cli->on_disconnected(); })
+      .def("connect", [](PyClient& c, double now) { c.cli->on_link_up(tp(now)); })
+      .def("disconnect", [](PyClient& c) { c.cli->on_link_down(); })
       .def("set_advertisement", [](PyClient& c, const py::bytes& ad, double now) {
         auto a = parse_advertisement(from_py(ad));
         if (!a) throw py::value_error(a.error().message());
@@ -263,7 +258,7 @@ void add_sesame(py::module_& m) {
       })
       .def("events", [](PyClient& c) {
         py::list l;
-        while (auto e = c.cli->poll_event()) l.append(event_dict(*e));
+        while (auto e = c.cli->poll_event()) l.append(event_obj(*e));
         return l;
       })
       .def("next_deadline", [](PyClient& c) { auto t = c.cli->next_deadline(); return t ? py::object(py::float_(secs(*t))) : py::object(py::none()); })
@@ -277,10 +272,10 @@ void add_sesame(py::module_& m) {
         d["position"] = position_name(st.position);
         d["battery_percent"] = st.battery_percent();
         d["battery_volts"] = st.battery_volts();
-        d["status"] = st.status ? py::object(status_dict(*st.status)) : py::object(py::none());
-        d["setting"] = st.setting ? py::object(setting_dict(*st.setting)) : py::object(py::none());
-        d["last_history"] = st.last_history ? py::object(record_dict(*st.last_history)) : py::object(py::none());
-        d["version"] = st.version;
+        d["status"] = st.status ? status_obj(*st.status) : py::object(py::none());
+        d["setting"] = st.setting ? setting_obj(*st.setting) : py::object(py::none());
+        d["last_history"] = st.last_history ? record_obj(*st.last_history) : py::object(py::none());
+        d["version"] = py::bytes(st.version).attr("decode")("utf-8", "replace");
         d["description"] = st.describe();
         return d;
       })
@@ -304,7 +299,7 @@ void add_sesame(py::module_& m) {
     d["key_index"] = k->key_index ? py::object(py::int_(*k->key_index)) : py::object(py::none());
     d["level"] = k->level >= 0 ? py::object(py::int_(k->level)) : py::object(py::none());
     d["level_name"] = k->level_name();
-    d["name"] = k->name;
+    d["name"] = k->name;  // valid UTF-8 (the parser replaced invalid bytes by U+FFFD)
     return d;
   });
   s.def("parse_advertisement", [](const py::bytes& ad) {

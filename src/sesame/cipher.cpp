@@ -11,8 +11,8 @@ constexpr std::uint8_t kAad[1] = {0x00};
 
 Result<SecretBytes> derive_device_secret(const crypto::P256KeyPair& own, const crypto::P256PublicKey& peer) {
   auto z = own.ecdh(peer);
-  if (!z) return Unexpected{z.error()};
-  if (z->size() < kSecretSize) return crypto::Errc::backend_failure;
+  if (!z) return Unexpected{wrap_foreign(z.error())};
+  if (z->size() < kSecretSize) return Errc::crypto_failure;
   return SecretBytes(z->view().first(kSecretSize));
 }
 
@@ -20,7 +20,7 @@ Result<void> derive_session_key(const crypto::Backend& backend, ByteView device_
                                 SessionKey& out) {
   if (device_secret.size() != kSecretSize) return Errc::invalid_argument;
   auto cmac = backend.aes_cmac(device_secret);
-  if (!cmac) return Unexpected{cmac.error()};
+  if (!cmac) return Unexpected{wrap_foreign(cmac.error())};
   out.bytes = (*cmac)->mac(code);
   return ok();
 }
@@ -49,7 +49,7 @@ Result<SessionCipher> SessionCipher::create(const crypto::Backend& backend, Byte
                                             const RandomCode& code, bool advance_rx_on_failure) {
   if (session_key.size() != 16) return Errc::invalid_argument;
   auto ccm = backend.aes_ccm(session_key);
-  if (!ccm) return Unexpected{ccm.error()};
+  if (!ccm) return Unexpected{wrap_foreign(ccm.error())};
   return SessionCipher(std::move(*ccm), code, advance_rx_on_failure);
 }
 
@@ -58,7 +58,7 @@ Result<void> SessionCipher::seal(ByteView plaintext, MutableByteView out) {
   if (plaintext.empty()) return Errc::message_empty;
   if (out.size() != plaintext.size() + kTagSize) return Errc::invalid_argument;
   const Nonce nonce = make_nonce(tx_, code_);
-  BLECRYPT_TRY_VOID(ccm_->seal(nonce, kAad, plaintext, kTagSize, out));
+  if (auto r = ccm_->seal(nonce, kAad, plaintext, kTagSize, out); !r) return Unexpected{wrap_foreign(r.error())};
   ++tx_;
   return ok();
 }
@@ -77,8 +77,7 @@ Result<void> SessionCipher::open(ByteView sealed, MutableByteView out) {
   if (!r) {
     ++failures_;
     if (advance_) ++rx_;
-    if (r.error() == crypto::Errc::authentication_failed) return Errc::authentication_failed;
-    return Unexpected{r.error()};
+    return Unexpected{wrap_foreign(r.error())};
   }
   ++rx_;
   return ok();

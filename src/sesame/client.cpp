@@ -10,23 +10,13 @@ namespace {
 constexpr std::size_t kRegistrationPayload = MechStatus::kSize + MechSetting::kSize + crypto::kP256RawSize;  // 77
 }
 
-std::string kind_name(ClientEvent::Kind k) {
-  switch (k) {
-    case ClientEvent::Kind::random_code: return "random_code";
-    case ClientEvent::Kind::registered: return "registered";
-    case ClientEvent::Kind::logged_in: return "logged_in";
-    case ClientEvent::Kind::mech_status: return "mech_status";
-    case ClientEvent::Kind::mech_setting: return "mech_setting";
-    case ClientEvent::Kind::command_result: return "command_result";
-    case ClientEvent::Kind::history: return "history";
-    case ClientEvent::Kind::history_empty: return "history_empty";
-    case ClientEvent::Kind::history_deleted: return "history_deleted";
-    case ClientEvent::Kind::version: return "version";
-    case ClientEvent::Kind::request_failed: return "request_failed";
-    case ClientEvent::Kind::publish: return "publish";
-    case ClientEvent::Kind::session_ended: return "session_ended";
-  }
-  return "unknown";
+std::string_view event_name(const Client::Event& e) {
+  static constexpr std::string_view names[] = {"random_code", "registered", "logged_in", "mech_status",
+                                               "mech_setting", "command_result", "history", "history_empty",
+                                               "history_deleted", "version", "request_failed", "publish",
+                                               "session_ended"};
+  static_assert(std::size(names) == std::variant_size_v<Client::Event>);
+  return names[e.index()];
 }
 
 std::string position_name(LockState::Position p) {
@@ -92,6 +82,8 @@ void Client::wipe_session() {
   reassembler_.reset();
   auth_deadline_.reset();
   draining_ = false;
+  ciphertext_seen_ = false;
+  peer_verified_ = false;
 }
 
 void Client::reset() {
@@ -103,7 +95,7 @@ void Client::reset() {
   state_ = State::idle;
 }
 
-void Client::on_connected(TimePoint now) {
+void Client::on_link_up(TimePoint now) {
   wipe_session();
   pending_.clear();
   tx_.clear();
@@ -112,39 +104,26 @@ void Client::on_connected(TimePoint now) {
   auth_deadline_ = now + cfg_.initial_timeout;
 }
 
-void Client::on_disconnected() {
-  if (state_ == State::idle) return;
-  for (const auto& p : pending_) {
-    ClientEvent e{ClientEvent::Kind::request_failed};
-    e.item = p.item;
-    e.error = Errc::disconnected;
-    emit(std::move(e));
-  }
+void Client::fail_pending(std::error_code why) {
+  for (const auto& p : pending_) emit(events::RequestFailed{p.item, why});
   pending_.clear();
+}
+
+void Client::on_link_down() {
+  if (state_ == State::idle) return;
+  fail_pending(Errc::disconnected);
   tx_.clear();
   const bool was_ended = state_ == State::ended;
   wipe_session();
   state_ = State::idle;
-  if (!was_ended) {
-    ClientEvent e{ClientEvent::Kind::session_ended};
-    e.error = Errc::disconnected;
-    emit(std::move(e));
-  }
+  if (!was_ended) emit(events::SessionEnded{Errc::disconnected});
 }
 
 void Client::end_session(std::error_code why) {
-  for (const auto& p : pending_) {
-    ClientEvent e{ClientEvent::Kind::request_failed};
-    e.item = p.item;
-    e.error = why;
-    emit(std::move(e));
-  }
-  pending_.clear();
+  fail_pending(why);
   wipe_session();
   state_ = State::ended;
-  ClientEvent e{ClientEvent::Kind::session_ended};
-  e.error = why;
-  emit(std::move(e));
+  emit(events::SessionEnded{why});
 }
 
 void Client::on_advertisement(const Advertisement& adv, TimePoint now) {
@@ -161,6 +140,7 @@ Result<void> Client::send_plain(ByteView message) {
 
 Result<void> Client::send_encrypted(ByteView message) {
   if (!cipher_) return Errc::no_session;
+  ciphertext_seen_ = true;
   if (message.empty()) return Errc::message_empty;
   const std::size_t sealed_size = message.size() + kTagSize;
   if (sealed_size > cfg_.reassembly_cap) return Errc::message_too_large;
@@ -181,7 +161,7 @@ std::optional<Bytes> Client::poll_transmit() {
   return tx_.take();
 }
 
-std::optional<ClientEvent> Client::poll_event() {
+std::optional<Client::Event> Client::poll_event() {
   if (events_.empty()) return std::nullopt;
   return events_.take();
 }
@@ -200,12 +180,18 @@ void Client::on_deadline(TimePoint now) {
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now >= it->deadline) {
-      ClientEvent e{ClientEvent::Kind::request_failed};
-      e.item = it->item;
-      e.error = Errc::timeout;
-      if (it->item == item::history || it->item == item::history_delete) draining_ = false;
+      const std::uint8_t it_item = it->item;
+      if (it_item == item::history || it_item == item::history_delete) draining_ = false;
       it = pending_.erase(it);
-      emit(std::move(e));
+      // Nothing from the lock has verified under this session's key yet (a fresh registration
+      // whose random code was corrupted, a lock that silently drops what it cannot open): an
+      // unanswered first request means the session is useless. End it with a reason.
+      if (!peer_verified_) {
+        emit(events::RequestFailed{it_item, Errc::no_answer});
+        end_session(Errc::no_answer);
+        return;
+      }
+      emit(events::RequestFailed{it_item, Errc::timeout});
     } else {
       ++it;
     }
@@ -219,7 +205,7 @@ Result<void> Client::register_device(TimePoint now) {
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
   if (state_ == State::ready) return Errc::already_registered;  // this session is authenticated already
   auto kp = backend_->p256_generate(*rng_);
-  if (!kp) return Unexpected{kp.error()};
+  if (!kp) return Unexpected{wrap_foreign(kp.error())};
   ephemeral_ = std::move(*kp);
   Bytes msg = concat_head({item::registration}, ephemeral_->public_raw());
   msg.resize(msg.size() + 4);
@@ -234,10 +220,11 @@ Result<void> Client::login(TimePoint now) {
   if (!random_code_ || state_ == State::ended || state_ == State::idle) return Errc::not_connected;
   if (state_ == State::registering || state_ == State::logging_in) return Errc::request_pending;
   if (secret_.size() != kSecretSize) return Errc::no_secret;
-  // LOGIN restarts both counters under the same session key (spec §9 #3). Only allowed while this
-  // connection has not sent ciphertext yet (e.g. right after registration), so no tx counter value
-  // is ever used twice.
-  if (cipher_ && cipher_->tx_counter() > 0) return Errc::counter_reuse;
+  // Real locks restart both CCM counters on LOGIN under the same session key (spec §9 #3). Once
+  // ciphertext has passed in either direction on this connection, or it registered (the lock
+  // then already holds a cipher and may have sealed publishes), a LOGIN would make one side reuse
+  // nonces. A fresh connection is the only safe way to log in again.
+  if (ciphertext_seen_ || cipher_) return Errc::counter_reuse;
   SessionKey key;
   BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
   // The cipher (counters 0) exists before LOGIN goes out: the success response is encrypted.
@@ -318,6 +305,7 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
   const SegmentedView msg = **r;
   if (msg.encrypted) {
     if (!cipher_) return Errc::no_session;
+    ciphertext_seen_ = true;
     Bytes big;  // only for messages above the scratch size (reassembly_cap > 512)
     MutableByteView out;
     Result<void> plain = Errc::ciphertext_short;  // shorter than tag + 1: a failure like a bad tag
@@ -331,12 +319,19 @@ Result<void> Client::feed(ByteView notification, TimePoint now) {
     }
     if (!plain) {
       ++auth_failures_;
+      // Nothing from the lock has opened under this key yet: the keys differ (a corrupted random
+      // code during registration, a wrong secret). Ending here is the only way to notice it.
+      if (!peer_verified_) {
+        end_session(Errc::session_key_mismatch);
+        return Errc::session_key_mismatch;
+      }
       // A failure while we wait for a response (or repeated failures) ends the session: a fresh
       // connection resynchronises everything (spec §8).
       if (!pending_.empty() || state_ == State::logging_in || auth_failures_ >= cfg_.max_auth_failures)
         end_session(plain.error());
       return Unexpected{plain.error()};
     }
+    peer_verified_ = true;
     return handle(out, true, now);
   }
   return handle(msg.data, false, now);
@@ -373,9 +368,7 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
         random_code_ = code;
         state_ = State::connected;
         auth_deadline_.reset();
-        ClientEvent e{ClientEvent::Kind::random_code};
-        e.random_code = code;
-        emit(std::move(e));
+        emit(events::RandomCode{code});
         if (cfg_.auto_authenticate) {
           if (secret_.size() == kSecretSize) return login(now);
           if (adv_ && adv_->registered) {
@@ -390,27 +383,18 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
         auto s = MechStatus::parse(m.payload);
         if (!s) return Unexpected{s.error()};
         set_status(*s);
-        ClientEvent e{ClientEvent::Kind::mech_status};
-        e.item = m.item;
-        e.status = *s;
-        emit(std::move(e));
+        emit(events::MechStatus{m.item, *s});
         return ok();
       }
       case item::mech_setting: {
         auto s = MechSetting::parse(m.payload);
         if (!s) return Unexpected{s.error()};
         lock_state_.setting = *s;
-        ClientEvent e{ClientEvent::Kind::mech_setting};
-        e.item = m.item;
-        e.setting = *s;
-        emit(std::move(e));
+        emit(events::MechSetting{m.item, *s});
         return ok();
       }
       default: {
-        ClientEvent e{ClientEvent::Kind::publish};
-        e.item = m.item;
-        e.payload.assign(m.payload.begin(), m.payload.end());
-        emit(std::move(e));
+        emit(events::Publish{m.item, Bytes(m.payload.begin(), m.payload.end())});
         return ok();
       }
     }
@@ -427,11 +411,7 @@ Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint n
   if (m.result == ResultCode::invalid_action) {
     ephemeral_.reset();
     state_ = State::connected;
-    ClientEvent e{ClientEvent::Kind::request_failed};
-    e.item = item::registration;
-    e.result = m.result;
-    e.error = Errc::already_registered;
-    emit(std::move(e));
+    emit(events::RequestFailed{item::registration, Errc::already_registered, m.result});
     return Errc::already_registered;
   }
   if (m.result != ResultCode::success || m.payload.size() != kRegistrationPayload) {
@@ -446,34 +426,35 @@ Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint n
     end_session(Errc::invalid_public_key);
     return Errc::invalid_public_key;
   }
+  if (!status || !setting) {  // fixed sizes: cannot fail after the length check; kept for safety
+    end_session(Errc::registration_failed);
+    return Errc::registration_failed;
+  }
   auto secret = derive_device_secret(*ephemeral_, **peer);
   ephemeral_.reset();
   if (!secret) {
     end_session(secret.error());
     return Unexpected{secret.error()};
   }
-  secret_ = std::move(*secret);
   // Install the cipher now: encrypted publishes may follow right behind this response.
   SessionKey key;
-  BLECRYPT_TRY_VOID(derive_session_key(*backend_, secret_, *random_code_, key));
-  auto c = SessionCipher::create(*backend_, key.view(), *random_code_);
-  if (!c) return Unexpected{c.error()};
-  cipher_.emplace(std::move(*c));
+  auto cipher = [&]() -> Result<SessionCipher> {
+    BLECRYPT_TRY_VOID(derive_session_key(*backend_, *secret, *random_code_, key));
+    return SessionCipher::create(*backend_, key.view(), *random_code_);
+  }();
+  if (!cipher) {
+    end_session(cipher.error());
+    return Unexpected{cipher.error()};
+  }
+  secret_ = std::move(*secret);
+  cipher_.emplace(std::move(*cipher));
+  ciphertext_seen_ = true;  // the lock holds a cipher now: no LOGIN on this connection
   state_ = State::ready;
-  ClientEvent reg{ClientEvent::Kind::registered};
-  reg.item = item::registration;
-  reg.secret = secret_;
-  emit(std::move(reg));
+  emit(events::Registered{secret_});
   set_status(*status);
   lock_state_.setting = *setting;
-  ClientEvent st{ClientEvent::Kind::mech_status};
-  st.item = item::registration;
-  st.status = *status;
-  emit(std::move(st));
-  ClientEvent se{ClientEvent::Kind::mech_setting};
-  se.item = item::registration;
-  se.setting = *setting;
-  emit(std::move(se));
+  emit(events::MechStatus{item::registration, *status});
+  emit(events::MechSetting{item::registration, *setting});
   after_authenticated(now);
   return ok();
 }
@@ -492,10 +473,7 @@ Result<void> Client::handle_login(const DeviceMessageView& m, bool encrypted, Ti
   const std::uint32_t device_time = load_le32(m.payload.data());
   lock_state_.device_time = device_time;
   state_ = State::ready;
-  ClientEvent e{ClientEvent::Kind::logged_in};
-  e.item = item::login;
-  e.device_time = device_time;
-  emit(std::move(e));
+  emit(events::LoggedIn{device_time});
   const auto diff = static_cast<std::int64_t>(device_time) - static_cast<std::int64_t>(unix_time(now));
   if (cfg_.auto_time_sync && std::llabs(diff) > 3) (void)sync_time(now);
   after_authenticated(now);
@@ -513,7 +491,7 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
     case item::history: {
       if (m.result == ResultCode::not_found) {
         draining_ = false;
-        emit(ClientEvent{ClientEvent::Kind::history_empty, m.item, m.result});
+        emit(events::HistoryEmpty{});
         return;
       }
       if (m.result != ResultCode::success) {  // busy, invalid ...: the drain ends (reported below)
@@ -523,24 +501,21 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       auto rec = HistoryRecord::parse(m.payload);
       if (!rec) {
         draining_ = false;
-        ClientEvent e{ClientEvent::Kind::request_failed, m.item, m.result};
-        e.error = rec.error();
-        emit(std::move(e));
+        emit(events::RequestFailed{m.item, rec.error(), m.result});
         return;
       }
       lock_state_.last_history = *rec;
-      ClientEvent e{ClientEvent::Kind::history, m.item, m.result};
-      e.record = std::make_shared<const HistoryRecord>(*rec);
-      emit(std::move(e));
+      const std::int32_t rec_id = rec->id;
+      emit(events::History{std::move(*rec)});
       if (draining_) {
         // A lock that returns the record the drain just deleted (answered "not found" or even
         // "success") cannot delete it: stop instead of looping.
-        if (drain_gone_id_ && *drain_gone_id_ == rec->id) {
+        if (drain_gone_id_ && *drain_gone_id_ == rec_id) {
           draining_ = false;
           return;
         }
-        if (delete_history(rec->id, now).has_value()) {
-          drain_delete_id_ = rec->id;
+        if (delete_history(rec_id, now).has_value()) {
+          drain_delete_id_ = rec_id;
           return;
         }
       }
@@ -548,7 +523,7 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       return;
     }
     case item::history_delete: {
-      emit(ClientEvent{ClientEvent::Kind::history_deleted, m.item, m.result});
+      emit(events::HistoryDeleted{m.result});
       // "Not found" means the record is already gone: a lock where HISTORY(1) pops (spec §9 #1)
       // answers every delete so, and the drain has to go on for "read 1 + delete 18" to work
       // under either semantics.
@@ -562,17 +537,13 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
     }
     case item::version_tag: {
       if (m.result != ResultCode::success) break;  // no version in an error answer
-      ClientEvent e{ClientEvent::Kind::version, m.item, m.result};
-      e.text.assign(m.payload.begin(), m.payload.end());
-      lock_state_.version = e.text;
-      emit(std::move(e));
+      lock_state_.version.assign(m.payload.begin(), m.payload.end());
+      emit(events::Version{lock_state_.version});
       return;
     }
     default: break;
   }
-  ClientEvent e{ClientEvent::Kind::command_result, m.item, m.result};
-  e.payload.assign(m.payload.begin(), m.payload.end());
-  emit(std::move(e));
+  emit(events::CommandResult{m.item, m.result, Bytes(m.payload.begin(), m.payload.end())});
 }
 
 }  // namespace blecrypt::sesame

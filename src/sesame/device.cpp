@@ -40,6 +40,12 @@ Advertisement Device::advertisement() const {
 }
 
 void Device::reset() {
+  on_link_down();
+  tx_.clear();
+  events_.clear();
+}
+
+void Device::factory_reset() {
   secret_.wipe();
   history_.clear();
   next_history_id_ = 1;
@@ -50,9 +56,7 @@ void Device::reset() {
   motion_target_.reset();
   next_step_.reset();
   autolock_at_.reset();
-  on_disconnected();
-  tx_.clear();
-  events_.clear();
+  reset();
 }
 
 void Device::set_battery_raw(std::uint16_t raw) {
@@ -62,17 +66,17 @@ void Device::set_battery_raw(std::uint16_t raw) {
 
 // ---- session -----------------------------------------------------------------------------
 
-void Device::on_connected(TimePoint now) {
-  on_disconnected();
+void Device::on_link_up(TimePoint now) {
+  on_link_down();
   tx_.clear();
   connected_ = true;
   rng_->fill(random_code_);
   if (cfg_.auth_timeout.count() > 0) auth_deadline_ = now + cfg_.auth_timeout;
   send_plain(encode_publish(item::initial, random_code_));
-  emit(DeviceEvent{DeviceEvent::Kind::subscribed, item::initial});
+  emit(events::Subscribed{});
 }
 
-void Device::on_disconnected() {
+void Device::on_link_down() {
   connected_ = false;
   logged_in_ = false;
   cipher_.reset();
@@ -82,10 +86,8 @@ void Device::on_disconnected() {
 }
 
 void Device::end_session(std::error_code why) {
-  on_disconnected();
-  DeviceEvent e{DeviceEvent::Kind::session_ended};
-  e.error = why;
-  emit(std::move(e));
+  on_link_down();
+  emit(events::SessionEnded{why});
 }
 
 void Device::send_plain(ByteView message) {
@@ -141,7 +143,7 @@ std::optional<Bytes> Device::poll_transmit() {
   return tx_.take();
 }
 
-std::optional<DeviceEvent> Device::poll_event() {
+std::optional<Device::Event> Device::poll_event() {
   if (events_.empty()) return std::nullopt;
   return events_.take();
 }
@@ -159,7 +161,7 @@ void Device::on_deadline(TimePoint now) {
   if (autolock_at_ && now >= *autolock_at_) {
     autolock_at_.reset();
     add_history(6, HistoryTag{}, now);
-    emit(DeviceEvent{DeviceEvent::Kind::auto_locked, item::lock});
+    emit(events::AutoLocked{});
     start_motion(setting_.lock_position, now);
   }
 }
@@ -175,7 +177,7 @@ Result<void> Device::feed(ByteView packet, TimePoint now) {
   if (!msg.encrypted) return handle_plain(msg.data, now);
   if (!cipher_ || !logged_in_) {
     ++ignored_;  // encrypted requests before login are ignored (spec §9 #5)
-    emit(DeviceEvent{DeviceEvent::Kind::ignored});
+    emit(events::Ignored{0});
     return Errc::no_session;
   }
   if (msg.data.size() < kTagSize + 1) return Errc::ciphertext_short;
@@ -189,9 +191,7 @@ Result<void> Device::feed(ByteView packet, TimePoint now) {
   auto plain = cipher_->open(msg.data, out);
   if (!plain) {
     ++auth_failures_;
-    DeviceEvent e{DeviceEvent::Kind::auth_failed};
-    e.error = plain.error();
-    emit(std::move(e));
+    emit(events::AuthFailed{plain.error()});
     return Unexpected{plain.error()};
   }
   auto req = parse_request_view(out);
@@ -205,7 +205,7 @@ Result<void> Device::handle_plain(ByteView message, TimePoint now) {
   if (req->item == item::registration) return handle_registration(*req, now);
   if (req->item == item::login) return handle_login(*req, now);
   ++ignored_;  // plaintext commands are ignored (spec §9 #5)
-  emit(DeviceEvent{DeviceEvent::Kind::ignored, req->item});
+  emit(events::Ignored{req->item});
   return logged_in_ ? Result<void>{Errc::plaintext_after_login} : ok();
 }
 
@@ -226,7 +226,7 @@ Result<void> Device::handle_registration(const RequestView& req, TimePoint now) 
     return Errc::invalid_public_key;
   }
   auto own = backend_->p256_generate(*rng_);
-  if (!own) return Unexpected{own.error()};
+  if (!own) return Unexpected{wrap_foreign(own.error())};
   auto secret = derive_device_secret(**own, **peer);
   if (!secret) return Unexpected{secret.error()};
   SessionKey key;
@@ -245,7 +245,7 @@ Result<void> Device::handle_registration(const RequestView& req, TimePoint now) 
   cipher_.emplace(std::move(*c));
   logged_in_ = true;
   auth_deadline_.reset();
-  emit(DeviceEvent{DeviceEvent::Kind::registered, item::registration});
+  emit(events::ClientRegistered{});
   publish_status();
   publish_setting();
   return ok();
@@ -255,12 +255,12 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
   auto plain_result = [&](ResultCode r) { send_plain(encode_response(item::login, r)); };
   if (!registered()) {
     plain_result(ResultCode::invalid_action);
-    emit(DeviceEvent{DeviceEvent::Kind::login_failed, item::login, ResultCode::invalid_action});
+    emit(events::LoginRefused{ResultCode::invalid_action});
     return ok();
   }
   if (req.payload.size() != 4) {
     plain_result(ResultCode::invalid_format);
-    emit(DeviceEvent{DeviceEvent::Kind::login_failed, item::login, ResultCode::invalid_format});
+    emit(events::LoginRefused{ResultCode::invalid_format});
     return Errc::payload_length;
   }
   SessionKey key;
@@ -268,7 +268,7 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
   const LoginToken expected = login_token(key.view());
   if (!equal(expected, req.payload)) {
     plain_result(ResultCode::invalid_signature);  // spec §9 #5: emulator answers result 4
-    emit(DeviceEvent{DeviceEvent::Kind::login_failed, item::login, ResultCode::invalid_signature});
+    emit(events::LoginRefused{ResultCode::invalid_signature});
     return Errc::login_rejected;
   }
   if (!cipher_) {
@@ -286,7 +286,7 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
   std::uint8_t t[4];
   store_le32(t, unix_time(now));
   respond(item::login, ResultCode::success, t);
-  emit(DeviceEvent{DeviceEvent::Kind::logged_in, item::login});
+  emit(events::ClientLoggedIn{});
   publish_status();
   publish_setting();
   return ok();
@@ -295,10 +295,7 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
 Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
   const ByteView p = req.payload;
   ResultCode rc = ResultCode::success;
-  auto done = [&](ResultCode r) {
-    DeviceEvent e{DeviceEvent::Kind::request, req.item, r};
-    emit(std::move(e));
-  };
+  auto done = [&](ResultCode r) { emit(events::RequestHandled{req.item, r}); };
   switch (req.item) {
     case item::registration:
     case item::login:
@@ -383,7 +380,7 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       done(ResultCode::success);
       secret_.wipe();
       history_.clear();
-      emit(DeviceEvent{DeviceEvent::Kind::reset, item::reset});
+      emit(events::Unregistered{});
       end_session(Errc::session_ended);
       return ok();
     }
@@ -437,9 +434,7 @@ void Device::step_motion(TimePoint now) {
     status_.flags |= MechStatus::stopped;
     update_rest_flags();
     publish_status();
-    DeviceEvent e{DeviceEvent::Kind::motion_done};
-    e.status = status_;
-    emit(std::move(e));
+    emit(events::MotionDone{status_});
     if (status_.unlocked() && setting_.auto_lock_seconds > 0)
       autolock_at_ = now + std::chrono::seconds(setting_.auto_lock_seconds);
     return;

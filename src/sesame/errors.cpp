@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "blecrypt/crypto.hpp"
+
 namespace blecrypt::sesame {
 namespace {
 
@@ -25,8 +27,9 @@ class SesameCategory final : public std::error_category {
       case Errc::counter_exhausted: return "sesame security: tx counter exhausted (values are never reused)";
       case Errc::ciphertext_short: return "sesame security: ciphertext shorter than tag (4) + 1 byte";
       case Errc::plaintext_after_login: return "sesame security: plaintext message on an encrypted session (dropped)";
-      case Errc::counter_reuse: return "sesame security: LOGIN would restart the CCM counters after this connection "
-                                       "already sent ciphertext (tx counter values would repeat); reconnect to log in";
+      case Errc::counter_reuse: return "sesame security: LOGIN refused: ciphertext already passed on this connection "
+                                       "(or it registered), and a lock restarting its CCM counters on LOGIN would reuse "
+                                       "nonces; reconnect to log in";
       case Errc::message_short: return "sesame application: message shorter than its op/item/result header";
       case Errc::unknown_op_code: return "sesame application: op code is neither 07 (response) nor 08 (publish)";
       case Errc::payload_length: return "sesame application: item payload has the wrong length";
@@ -50,6 +53,14 @@ class SesameCategory final : public std::error_category {
                                     "share a server token instead, which cannot be decoded offline";
       case Errc::uri_key_format: return "sesame share URI: sk is neither an OS3 key (39 bytes) nor an OS2 key (99 bytes); "
                                         "since Aug 2026 the app may share a server token that cannot be decoded offline";
+      case Errc::crypto_failure: return "sesame security: the crypto backend reported an error";
+      case Errc::session_key_mismatch: return "sesame security: the lock's first encrypted message of this session "
+                                              "failed its tag: the session keys differ (random code or secret wrong); "
+                                              "session ended, reconnect";
+      case Errc::no_answer: return "sesame engine: the first request of this session got no answer (the lock may "
+                                   "not share this session key); session ended, reconnect";
+      case Errc::uri_model: return "sesame share URI: the model byte is not a SESAME model code for this key layout "
+                                   "(OS3 keys: models 5-11, 13-20; OS2 keys: models 0-4)";
     }
     return "sesame: unknown error " + std::to_string(ev);
   }
@@ -63,5 +74,11 @@ const std::error_category& category() noexcept {
 }
 
 std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+std::error_code wrap_foreign(std::error_code e) noexcept {
+  if (!e || e.category() == category()) return e;
+  if (e == crypto::Errc::authentication_failed) return Errc::authentication_failed;
+  return Errc::crypto_failure;
+}
 
 }  // namespace blecrypt::sesame

@@ -44,7 +44,67 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   }
   return out;
 }
+// Keeps valid UTF-8 as it is and replaces each byte of an invalid sequence (stray continuation
+// bytes, truncated or overlong sequences, surrogates, code points above U+10FFFF) by U+FFFD.
+std::string sanitize_utf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  const auto* b = reinterpret_cast<const unsigned char*>(in.data());
+  const std::size_t n = in.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    std::size_t len = 0;
+    std::uint32_t cp = 0, min = 0;
+    if (c < 0x80) len = 1, cp = c;
+    else if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+    bool valid = len > 0 && i + len <= n;
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) valid = false;
+      else cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    if (valid && len > 1 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) valid = false;
+    if (!valid) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+      continue;
+    }
+    out.append(in.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+// Model codes per key layout (spec §3, §5.2): OS2 keys belong to models 0-4; OS3 keys to the
+// later models 5-11 and 13-20 (12 is unassigned; 18-20 are named differently by the sources).
+bool os2_model(std::uint8_t m) { return m <= 4; }
+bool os3_model(std::uint8_t m) { return m >= 5 && m <= 20 && m != 12; }
 }  // namespace
+
+std::string escape_control(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    // C1 controls U+0080..U+009F are C2 80..C2 9F in UTF-8.
+    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      const auto c1 = static_cast<unsigned char>(text[++i]);
+      out += "\\u00";
+      out.push_back(hex[c1 >> 4]);
+      out.push_back(hex[c1 & 15]);
+    } else if (c < 0x20 || c == 0x7F || c == '\\') {
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
 
 std::optional<Bytes> base64_decode(std::string_view text) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
@@ -115,10 +175,15 @@ Result<ShareKey> parse_share_uri(std::string_view uri) {
     if (l->size() != 1 || (*l)[0] < '0' || (*l)[0] > '9') return Errc::uri_parameter;
     key.level = (*l)[0] - '0';
   }
-  if (n) key.name = *n;
+  if (n) key.name = sanitize_utf8(*n);
   auto raw = base64_decode(*sk);
   if (!raw) return Errc::uri_base64;
   const Bytes& b = *raw;
+  const bool layout_ok = (b.size() == kOs3Size && os3_model(b[0])) || (b.size() == kOs2Size && os2_model(b[0]));
+  if ((b.size() == kOs3Size || b.size() == kOs2Size) && !layout_ok) {
+    secure_wipe(raw->data(), raw->size());
+    return Errc::uri_model;
+  }
   if (b.size() == kOs3Size) {
     key.model = b[0];
     key.secret = SecretBytes(ByteView(b).subspan(1, 16));

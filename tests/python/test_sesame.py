@@ -1,6 +1,9 @@
 """blecrypt.sesame: the sans-IO Client and Device, and the share-URI parser."""
 
 import base64
+import os
+import pathlib
+import subprocess
 
 import pytest
 
@@ -181,3 +184,81 @@ def test_advertisement_parser_says_not_a_sesame():
         sesame.parse_advertisement(bytes.fromhex("020106"))
     with pytest.raises(SesameError):
         sesame.parse_advertisement(bytes.fromhex("020106 09ff"))
+
+
+def test_events_are_oldest_first_around_a_rejected_notification():
+    # #10: a rejected notification is reported where it happened, after the events before it.
+    dev, cli = Device(seed=30), Client(seed=31)
+    register(dev, cli)
+    deliver(cli.version(), dev, cli)  # VersionReceived waits in the engine
+    cli.receive(b"\xff\x00")          # rejected: bad segment header
+    deliver(cli.lock("after"), dev, cli)
+    ev = cli.events()
+    names = [type(e).__name__ for e in ev]
+    assert names.index("VersionReceived") < names.index("ProtocolError") < names.index("CommandResult"), names
+    assert cli.events() == []
+
+
+def test_events_are_typed_objects_made_once():
+    dev, cli = Device(seed=32), Client(seed=33)
+    ev = register(dev, cli)
+    st = next(e for e in ev if isinstance(e, sesame.MechStatusChanged)).status
+    assert isinstance(st, sesame.MechStatus) and st.state == "unlocked"
+    assert isinstance(dev.status, sesame.MechStatus) and isinstance(dev.setting, sesame.MechSetting)
+    assert isinstance(cli.state["status"], sesame.MechStatus)
+
+
+def test_share_uri_name_with_control_characters_and_invalid_utf8():
+    # #15 item 8: the same text as the CLI parser gives, never an exception.
+    base = sesame.build_share_uri(SECRET, UUID, name="")
+    assert parse_share_uri(base + "%1B%5B2J%00x").name == "\x1b[2J\x00x"
+    assert parse_share_uri(base + "%FFcaf%C3%A9").name == "\ufffdcaf\u00e9"
+
+
+def test_share_uri_model_must_fit_the_layout():
+    # #15 item 11: model byte 255 is no SESAME model.
+    with pytest.raises(SesameError, match="model"):
+        parse_share_uri(sesame.build_share_uri(SECRET, UUID, model=255))
+
+
+# ---- the CLI (the binary of this checkout: $BLECRYPT_CLI, else build/dev/blecrypt) ----------
+
+CLI = pathlib.Path(os.environ.get("BLECRYPT_CLI", pathlib.Path(__file__).resolve().parents[2] / "build" / "dev" / "blecrypt"))
+needs_cli = pytest.mark.skipif(not CLI.exists(), reason="blecrypt CLI not built")
+
+
+def run_cli(*args):
+    return subprocess.run([str(CLI), *args], capture_output=True, timeout=60)
+
+
+@needs_cli
+def test_cli_qr_import_escapes_control_characters_of_the_name():
+    uri = sesame.build_share_uri(SECRET, UUID, name="") + "%1B%5B2J%1B%5D0%3Bpwned%07%00end"
+    r = run_cli("sesame", "qr-import", uri)
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stdout and b"\x00" not in r.stdout and b"\x07" not in r.stdout
+    assert b"name:     \\x1b[2J\\x1b]0;pwned\\x07\\x00end\n" in r.stdout
+
+
+@needs_cli
+def test_cli_and_parser_agree_on_invalid_utf8_names():
+    uri = sesame.build_share_uri(SECRET, UUID, name="") + "%FFcaf%C3%A9"
+    r = run_cli("sesame", "qr-import", uri)
+    assert r.returncode == 0, r.stderr
+    line = next(l for l in r.stdout.decode("utf-8").splitlines() if l.startswith("name:"))
+    assert line[len("name:"):].strip() == parse_share_uri(uri).name == "\ufffdcaf\u00e9"
+
+
+@needs_cli
+def test_cli_qr_import_refuses_model_255():
+    r = run_cli("sesame", "qr-import", sesame.build_share_uri(SECRET, UUID, model=255))
+    assert r.returncode == 2
+    assert b"model" in r.stderr and b"OS3" not in r.stdout
+
+
+@needs_cli
+def test_cli_sesame_demo_runs_over_the_memory_link():
+    r = run_cli("sesame", "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.decode()
+    assert "notifications on" in out and "sesame demo OK" in out

@@ -4,7 +4,8 @@
 
 #include <map>
 
-#include "blecrypt/link/duplex_wire.hpp"
+#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/session.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
 #include "helpers.hpp"
@@ -15,7 +16,6 @@ namespace {
 
 using namespace blecrypt::sesame::testing;
 using namespace std::chrono_literals;
-using Kind = ClientEvent::Kind;
 
 constexpr std::int64_t kUnix = 1700000000;
 
@@ -24,7 +24,8 @@ struct Pair {
   crypto::DeterministicRng device_rng;
   Client client;
   Device device;
-  TimePoint now{};
+  StrictPipe pipe{client, device};
+  TimePoint& now = pipe.now;
 
   Pair(const crypto::Backend* cb, const crypto::Backend* db, std::uint64_t seed = 1,
        std::function<void(ClientConfig&, DeviceConfig&)> tweak = {})
@@ -48,17 +49,11 @@ struct Pair {
     return d;
   }
 
-  void connect() {
-    device.on_connected(now);
-    client.on_connected(now);
-    pump(client, device, now);
-  }
-  void disconnect() {
-    client.on_disconnected();
-    device.on_disconnected();
-  }
-  void advance(Duration d) { now = run_until(client, device, now, now + d); }
-  std::vector<ClientEvent> events() { return drain_events(client); }
+  void connect() { pipe.connect(); }
+  void disconnect() { pipe.disconnect(); }
+  void pump() { ASSERT_TRUE(pipe.pump()); }
+  void advance(Duration d) { pipe.advance(d); }
+  std::vector<Client::Event> events() { return drain_events(client); }
 };
 
 // Registers a fresh device, returns the secret.
@@ -75,23 +70,43 @@ class SesameEngine : public ::testing::TestWithParam<test::BackendPair> {
   const crypto::Backend* db() const { return GetParam().second; }
 };
 
-TEST_P(SesameEngine, RegistrationThenLoginOnOneConnection) {
+TEST_P(SesameEngine, RegistrationEncryptsTheSessionAtOnce) {
   Pair p(cb(), db());
   const SecretBytes secret = register_pair(p);
   ASSERT_EQ(secret.size(), 16u);
   EXPECT_TRUE(equal(secret, p.device.secret()));
   auto ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::registered && e.secret.size() == 16; }));
-  // LOGIN on the same connection: the device restarts its counters (knob reset_counters_on_login).
-  ASSERT_TRUE(p.client.login(p.now));
-  pump(p.client, p.device, p.now);
-  ASSERT_TRUE(p.client.ready());
-  ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::logged_in; }));
+  EXPECT_TRUE(has<events::Registered>(ev, [](const auto& e) { return e.secret.size() == 16; }));
   ASSERT_TRUE(p.client.read_version(p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version && e.text == "blecrypt-emu"; }));
+  EXPECT_TRUE(has<events::Version>(ev, [](const auto& e) { return e.text == "blecrypt-emu"; }));
+}
+
+// Hardening (#15 item 1): a lock restarts its CCM counters on LOGIN (spec §9 #3). After
+// registration the lock already sealed publishes with counters 0 and 1, so a LOGIN on that
+// connection would make it seal with those nonces again. The client refuses LOGIN once any
+// ciphertext passed in either direction, or once the connection registered.
+TEST_P(SesameEngine, LoginIsRefusedOnceCiphertextPassedOrAfterRegistration) {
+  Pair p(cb(), db());
+  register_pair(p);
+  p.events();
+  EXPECT_EQ(p.client.tx_counter(), 0u);  // the client sent no ciphertext yet; the lock did
+  EXPECT_GT(p.device.tx_counter(), 0u);
+  EXPECT_EQ(p.client.login(p.now).error(), Errc::counter_reuse);
+  EXPECT_TRUE(drain_tx(p.client).empty());
+  EXPECT_TRUE(p.client.ready());  // the session itself goes on
+  // A logged-in session: the lock's answers are ciphertext, so no second LOGIN either.
+  const SecretBytes secret = p.client.device_secret();
+  Pair q(cb(), db(), 3, [&](ClientConfig& c, DeviceConfig& d) {
+    c.secret = secret;
+    d.secret = secret;
+  });
+  q.connect();
+  ASSERT_TRUE(q.client.ready());
+  EXPECT_EQ(q.client.tx_counter(), 0u);
+  EXPECT_EQ(q.client.login(q.now).error(), Errc::counter_reuse);
+  EXPECT_NE(make_error_code(Errc::counter_reuse).message().find("reconnect"), std::string::npos);
 }
 
 TEST_P(SesameEngine, LoginInANewConnectionThenLockUnlockToggleWithMotion) {
@@ -106,17 +121,14 @@ TEST_P(SesameEngine, LoginInANewConnectionThenLockUnlockToggleWithMotion) {
   EXPECT_EQ(p.client.lock_state().position, LockState::Position::unlocked) << to_hex(p.client.lock_state().status->encode());
 
   ASSERT_TRUE(p.client.lock(HistoryTag::from_text("front door app"), p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   auto ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
-    return e.kind == Kind::command_result && e.item == item::lock && e.result == ResultCode::success;
-  }));
+  EXPECT_TRUE(has<events::CommandResult>(ev, [](const auto& e) { return e.item == item::lock && e.result == ResultCode::success; }));
   EXPECT_EQ(p.client.lock_state().position, LockState::Position::moving);
   p.advance(2s);
   ev = p.events();
   int moving = 0, at_rest = 0;
-  for (const auto& e : ev) {
-    if (e.kind != Kind::mech_status) continue;
+  for (const auto& e : of<events::MechStatus>(ev)) {
     if (e.status.target != kNoTarget && !e.status.is_stopped()) ++moving;
     if (e.status.target == kNoTarget && e.status.is_stopped()) ++at_rest;
   }
@@ -159,11 +171,10 @@ TEST_P(SesameEngine, HistoryDrainWhenAdvertisementSaysSo) {
   std::vector<std::string> tags;
   int deleted = 0;
   bool empty = false;
-  for (const auto& e : ev) {
-    if (e.kind == Kind::history) tags.push_back(e.record->tag.text);
-    if (e.kind == Kind::history_deleted && e.result == ResultCode::success) ++deleted;
-    if (e.kind == Kind::history_empty) empty = true;
-  }
+  for (const auto& e : of<events::History>(ev)) tags.push_back(e.record.tag.text);
+  for (const auto& e : of<events::HistoryDeleted>(ev))
+    if (e.result == ResultCode::success) ++deleted;
+  empty = has<events::HistoryEmpty>(ev);
   EXPECT_EQ(tags, (std::vector<std::string>{"t0", "t1", "t2"}));
   EXPECT_EQ(deleted, 3);
   EXPECT_TRUE(empty);
@@ -181,7 +192,7 @@ TEST_P(SesameEngine, HistoryDrainWhenAdvertisementSaysSo) {
   p.connect();
   EXPECT_TRUE(p.client.ready());
   EXPECT_EQ(p.client.tx_counter(), 0u);
-  EXPECT_FALSE(any_event(p.events(), [](const ClientEvent& e) { return e.item == item::history; }));
+  for (const auto& e : p.events()) EXPECT_NE(item_of(e), item::history);
 }
 
 TEST_P(SesameEngine, CountersStayAlignedOverThousandsOfMessages) {
@@ -192,7 +203,7 @@ TEST_P(SesameEngine, CountersStayAlignedOverThousandsOfMessages) {
     if (i % 3 == 0) ASSERT_TRUE(p.client.read_version(p.now));
     else if (i % 3 == 1) ASSERT_TRUE(p.client.sync_time(p.now));
     else ASSERT_TRUE(p.client.request(item::mech_status, {}, p.now));
-    pump(p.client, p.device, p.now);
+    p.pump();
   }
   EXPECT_EQ(p.client.tx_counter(), 1200u);
   EXPECT_EQ(p.device.rx_counter(), p.client.tx_counter());
@@ -201,7 +212,7 @@ TEST_P(SesameEngine, CountersStayAlignedOverThousandsOfMessages) {
   EXPECT_EQ(p.device.auth_failures(), 0u);
   EXPECT_EQ(p.client.auth_failures(), 0u);
   auto ev = p.events();
-  EXPECT_EQ(std::count_if(ev.begin(), ev.end(), [](const ClientEvent& e) { return e.kind == Kind::version; }), 400);
+  EXPECT_EQ(of<events::Version>(ev).size(), 400u);
 }
 
 TEST_P(SesameEngine, EveryTamperIsRejectedByTheDevice) {
@@ -247,10 +258,8 @@ TEST_P(SesameEngine, TamperedNotificationEndsTheClientSessionWhileAResponseIsAwa
   EXPECT_EQ(p.client.state(), Client::State::ended);
   EXPECT_FALSE(p.client.has_cipher());
   auto ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::request_failed && e.item == item::version_tag; }));
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
-    return e.kind == Kind::session_ended && e.error == Errc::authentication_failed;
-  }));
+  EXPECT_TRUE(has<events::RequestFailed>(ev, [](const auto& e) { return e.item == item::version_tag; }));
+  EXPECT_TRUE(has<events::SessionEnded>(ev, [](const auto& e) { return e.error == Errc::authentication_failed; }));
   EXPECT_EQ(p.client.read_version(p.now).error(), Errc::session_ended);
 }
 
@@ -264,7 +273,7 @@ TEST_P(SesameEngine, UnsolicitedTagFailuresAreDroppedWithoutAdvancingThenEndTheS
   EXPECT_EQ(p.client.rx_counter(), rx);
   EXPECT_TRUE(p.client.ready());
   ASSERT_TRUE(p.client.read_version(p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   EXPECT_TRUE(p.client.ready());
   // Repeated failures: the session ends (max_auth_failures = 3).
   EXPECT_FALSE(p.client.feed(test::hex("05 0011223344556677 01020304"), p.now));
@@ -279,7 +288,7 @@ TEST_P(SesameEngine, ReplaysAreRejectedInsideAConnectionAndInANewOne) {
   ASSERT_TRUE(p.client.lock(HistoryTag::from_text("once"), p.now));
   auto lock_pkts = drain_tx(p.client);
   for (auto& pkt : lock_pkts) ASSERT_TRUE(p.device.feed(pkt, p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   p.advance(2s);
   const auto n = p.device.history().size();
   // Same connection: the counter moved on.
@@ -287,7 +296,7 @@ TEST_P(SesameEngine, ReplaysAreRejectedInsideAConnectionAndInANewOne) {
   EXPECT_EQ(p.device.history().size(), n);
   // New connection: new random code, new key; old ciphertext and old login token useless.
   p.disconnect();
-  p.device.on_connected(p.now);
+  p.device.on_link_up(p.now);
   auto initial = drain_tx(p.device);
   ASSERT_EQ(initial.size(), 1u);
   // Replay the captured lock before login: ignored.
@@ -302,14 +311,14 @@ TEST_P(SesameEngine, LoginTokenReplayIntoANewConnectionIsRejected) {
   p.disconnect();
   p.events();
   // Connection 2: capture the login packet.
-  p.device.on_connected(p.now);
-  p.client.on_connected(p.now);
+  p.device.on_link_up(p.now);
+  p.client.on_link_up(p.now);
   for (auto& pkt : drain_tx(p.device)) ASSERT_TRUE(p.client.feed(pkt, p.now));
   auto login = drain_tx(p.client);
   ASSERT_EQ(login.size(), 1u);
   p.disconnect();
   // Connection 3: an attacker replays connection 2's login token.
-  p.device.on_connected(p.now);
+  p.device.on_link_up(p.now);
   drain_tx(p.device);
   EXPECT_EQ(p.device.feed(login[0], p.now).error(), Errc::login_rejected);
   auto resp = drain_tx(p.device);
@@ -328,8 +337,8 @@ TEST_P(SesameEngine, WrongSecretLoginIsRejectedAndEndsTheClientSession) {
   cc.backend = cb();
   cc.secret = SecretBytes(Bytes(16, 0x42));
   Client wrong(std::move(cc), rng);
-  p.device.on_connected(p.now);
-  wrong.on_connected(p.now);
+  p.device.on_link_up(p.now);
+  wrong.on_link_up(p.now);
   for (auto& pkt : drain_tx(p.device)) ASSERT_TRUE(wrong.feed(pkt, p.now));
   for (auto& pkt : drain_tx(wrong)) (void)p.device.feed(pkt, p.now);
   Result<void> r;
@@ -352,7 +361,7 @@ TEST_P(SesameEngine, SeveralLocksInOneProcessKeepIndependentState) {
     for (std::size_t i = 0; i < locks.size(); ++i)
       if (static_cast<std::size_t>(round) <= i) {
         ASSERT_TRUE(locks[i]->client.read_version(locks[i]->now));
-        pump(locks[i]->client, locks[i]->device, locks[i]->now);
+        locks[i]->pump();
       }
   ASSERT_TRUE(locks[0]->client.lock(HistoryTag::from_text("only 0"), locks[0]->now));
   locks[0]->advance(2s);
@@ -375,9 +384,9 @@ TEST_P(SesameEngine, AutoLockTimeSyncAndSettings) {
   EXPECT_EQ(p.device.unix_time(p.now), p.client.unix_time(p.now));
   p.events();
   ASSERT_TRUE(p.client.set_autolock(5, p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   auto ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::mech_setting && e.setting.auto_lock_seconds == 5; }));
+  EXPECT_TRUE(has<events::MechSetting>(ev, [](const auto& e) { return e.setting.auto_lock_seconds == 5; }));
   ASSERT_TRUE(p.client.lock(HistoryTag::from_text("a"), p.now));
   p.advance(2s);
   ASSERT_TRUE(p.client.unlock(HistoryTag::from_text("b"), p.now));
@@ -387,12 +396,12 @@ TEST_P(SesameEngine, AutoLockTimeSyncAndSettings) {
   EXPECT_EQ(p.client.lock_state().position, LockState::Position::locked);  // auto-locked
   EXPECT_EQ(p.device.history().back().type, 6);
   ASSERT_TRUE(p.client.set_mech_setting(-120, 10, p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   EXPECT_EQ(p.device.setting().lock_position, -120);
   ASSERT_TRUE(p.client.magnet(p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   ev = p.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::command_result && e.item == item::magnet; }));
+  EXPECT_TRUE(has<events::CommandResult>(ev, [](const auto& e) { return e.item == item::magnet; }));
 }
 
 TEST_P(SesameEngine, LoginWithSkewedClockSendsTime) {
@@ -409,7 +418,7 @@ TEST_P(SesameEngine, LoginWithSkewedClockSendsTime) {
   ASSERT_TRUE(q.client.ready());
   EXPECT_EQ(q.device.unix_time(q.now), q.client.unix_time(q.now));
   auto ev = q.events();
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::command_result && e.item == item::time; }));
+  EXPECT_TRUE(has<events::CommandResult>(ev, [](const auto& e) { return e.item == item::time; }));
   // Within 3 s: no TIME.
   Pair r(cb(), db(), 8, [&](ClientConfig& c, DeviceConfig& d) {
     c.secret = secret;
@@ -417,7 +426,7 @@ TEST_P(SesameEngine, LoginWithSkewedClockSendsTime) {
     d.unix_time_offset = kUnix + 3;
   });
   r.connect();
-  EXPECT_FALSE(any_event(r.events(), [](const ClientEvent& e) { return e.item == item::time; }));
+  for (const auto& e : r.events()) EXPECT_NE(item_of(e), item::time);
 }
 
 TEST_P(SesameEngine, AlreadyRegisteredAndReset) {
@@ -428,21 +437,21 @@ TEST_P(SesameEngine, AlreadyRegisteredAndReset) {
   ClientConfig cc;
   cc.backend = cb();
   Client newcomer(std::move(cc), rng);  // no secret: tries to register
-  p.device.on_connected(p.now);
-  newcomer.on_connected(p.now);
+  p.device.on_link_up(p.now);
+  newcomer.on_link_up(p.now);
   for (auto& pkt : drain_tx(p.device)) ASSERT_TRUE(newcomer.feed(pkt, p.now));
   for (auto& pkt : drain_tx(newcomer)) ASSERT_TRUE(p.device.feed(pkt, p.now));
   Result<void> r;
   for (auto& pkt : drain_tx(p.device)) r = newcomer.feed(pkt, p.now);
   EXPECT_EQ(r.error(), Errc::already_registered);
-  EXPECT_TRUE(any_event(drain_events(newcomer), [](const ClientEvent& e) { return e.error == Errc::already_registered; }));
+  EXPECT_TRUE(has<events::RequestFailed>(drain_events(newcomer), [](const auto& e) { return e.error == Errc::already_registered; }));
   // The owner resets the lock: unregistered afterwards, and the session ends.
-  p.device.on_disconnected();
+  p.device.on_link_down();
   p.events();
   p.connect();
   ASSERT_TRUE(p.client.ready());
   ASSERT_TRUE(p.client.reset_device(p.now));
-  pump(p.client, p.device, p.now);
+  p.pump();
   EXPECT_FALSE(p.device.registered());
   EXPECT_FALSE(p.device.advertisement().registered);
   EXPECT_FALSE(p.device.connected());
@@ -460,12 +469,12 @@ TEST_P(SesameEngine, TimeoutsAndOneRequestInFlightPerItem) {
   EXPECT_EQ(*p.client.next_deadline(), p.now + 2s);
   p.client.on_deadline(p.now + 2s);
   auto ev = p.events();
-  EXPECT_EQ(std::count_if(ev.begin(), ev.end(), [](const ClientEvent& e) { return e.kind == Kind::request_failed && e.error == Errc::timeout; }), 2);
+  EXPECT_EQ(count<events::RequestFailed>(ev, [](const auto& e) { return e.error == Errc::timeout; }), 2u);
   EXPECT_TRUE(p.client.read_version(p.now));  // free again
   // No INITIAL within 5 s ends the session.
   crypto::DeterministicRng rng(3);
   Client lonely(ClientConfig{}, rng);
-  lonely.on_connected(TimePoint{});
+  lonely.on_link_up(TimePoint{});
   EXPECT_EQ(lonely.register_device(TimePoint{}).error(), Errc::not_connected);
   lonely.on_deadline(TimePoint{} + 5s);
   EXPECT_EQ(lonely.state(), Client::State::ended);
@@ -477,7 +486,7 @@ TEST_P(SesameEngine, TimeoutsAndOneRequestInFlightPerItem) {
 
 TEST_P(SesameEngine, DeviceIgnoresPlaintextCommandsAndDropsUnauthenticatedSessions) {
   Pair p(cb(), db());
-  p.device.on_connected(p.now);
+  p.device.on_link_up(p.now);
   drain_tx(p.device);
   EXPECT_TRUE(p.device.feed(test::hex("035200"), p.now));  // plaintext LOCK before login: ignored
   EXPECT_TRUE(drain_tx(p.device).empty());
@@ -487,27 +496,82 @@ TEST_P(SesameEngine, DeviceIgnoresPlaintextCommandsAndDropsUnauthenticatedSessio
   p.device.on_deadline(p.now + 10s);
   EXPECT_FALSE(p.device.connected());
   auto ev = drain_events(p.device);
-  EXPECT_TRUE(any_event(ev, [](const DeviceEvent& e) { return e.kind == DeviceEvent::Kind::session_ended; }));
+  EXPECT_TRUE(has<events::SessionEnded>(ev));
 }
 
+// Hardening (#15 item 5): one flipped bit in the plaintext random code (INITIAL) gives the client
+// a session key the lock does not have. Registration still "succeeds" (its response is
+// plaintext); the lock's first encrypted publish then fails its tag. The client must not stay
+// ready with a key that differs from the lock's: it ends the session and says why.
+TEST_P(SesameEngine, FlippedRandomCodeDuringRegistrationEndsTheSessionWithAReason) {
+  Pair p(cb(), db());
+  p.pipe.strict = false;
+  p.pipe.to_central.set_tamper([](std::size_t index, Bytes& pdu) {
+    if (index == 0) pdu[4] ^= 0x01;  // 03 08 0e c0 c1 c2 c3: a bit of the random code
+  });
+  p.connect();
+  EXPECT_TRUE(p.device.registered());  // the lock took the registration
+  EXPECT_FALSE(p.client.ready());
+  EXPECT_EQ(p.client.state(), Client::State::ended);
+  EXPECT_FALSE(p.client.has_cipher());
+  const auto ev = p.events();
+  EXPECT_TRUE(has<events::Registered>(ev));
+  EXPECT_TRUE(has<events::SessionEnded>(ev, [](const auto& e) { return e.error == Errc::session_key_mismatch; }));
+}
+
+// Hardening (#15 item 5), the silent variant: a lock that sends nothing encrypted after
+// registration (publishes lost) and never answers: the first request times out on a session
+// where nothing ever verified under the key. That ends the session with a reason too.
+TEST_P(SesameEngine, FirstRequestUnansweredOnAFreshSessionEndsTheSession) {
+  Pair p(cb(), db());
+  p.pipe.strict = false;
+  p.pipe.to_central.set_tamper([](std::size_t, Bytes& pdu) {
+    if (!pdu.empty() && pdu[0] == 0x05) pdu.clear();  // every ciphertext packet to the client is lost
+  });
+  p.connect();
+  ASSERT_TRUE(p.client.ready());
+  p.events();
+  ASSERT_TRUE(p.client.read_version(p.now));
+  p.advance(3s);
+  EXPECT_EQ(p.client.state(), Client::State::ended);
+  const auto ev = p.events();
+  EXPECT_TRUE(has<events::RequestFailed>(ev, [](const auto& e) { return e.item == item::version_tag && e.error == Errc::no_answer; }));
+  EXPECT_TRUE(has<events::SessionEnded>(ev, [](const auto& e) { return e.error == Errc::no_answer; }));
+  // Once a message verified, a later timeout is only a timeout.
+  Pair q(cb(), db());
+  register_pair(q);
+  q.events();
+  ASSERT_TRUE(q.client.read_version(q.now));
+  drain_tx(q.client);  // lost on the way
+  q.advance(3s);
+  EXPECT_TRUE(q.client.ready());
+  EXPECT_TRUE(has<events::RequestFailed>(q.events(), [](const auto& e) { return e.error == Errc::timeout; }));
+}
+
+// The client through link::Session over a MemoryLink hosting the emulator (the path a real GATT
+// transport takes) with ATT_MTU 247: 244-byte payloads.
 TEST_P(SesameEngine, LargerMtuOverAMemoryLink) {
   Pair p(cb(), db(), 1, [](ClientConfig& c, DeviceConfig& d) {
     c.packet_size = 244;
     d.packet_size = 244;
   });
-  link::DuplexWire link(247);
-  p.device.on_connected(p.now);
-  p.client.on_connected(p.now);
+  EngineIoRef<Device> lock(p.device);
+  link::MemoryLink gatt(lock, kGattProfile, 247, "emulated SESAME 5");
+  link::Session<Client> session(p.client, gatt, kGattProfile);
   std::size_t max_pdu = 0;
-  for (int i = 0; i < 20; ++i) {
-    while (auto pkt = p.device.poll_transmit()) link.notify(*pkt);
-    while (auto pkt = p.client.poll_transmit()) link.write(*pkt);
-    if (link.idle()) break;
-    while (auto pdu = link.next_for_central()) { max_pdu = std::max(max_pdu, pdu->size()); ASSERT_TRUE(p.client.feed(*pdu, p.now)); }
-    while (auto pdu = link.next_for_peripheral()) ASSERT_TRUE(p.device.feed(*pdu, p.now));
-  }
+  gatt.to_central().set_tamper([&](std::size_t, Bytes& pdu) { max_pdu = std::max(max_pdu, pdu.size()); });
+  gatt.connect(p.now);
+  gatt.pump(p.now);
+  EXPECT_TRUE(session.up());
   EXPECT_TRUE(p.client.ready());
   EXPECT_GT(max_pdu, 20u);  // the 80-byte registration response came in one packet
+  ASSERT_TRUE(p.client.read_version(p.now));
+  session.flush(p.now);
+  gatt.pump(p.now);
+  bool version = false;
+  while (auto e = session.poll_event())
+    if (auto* ee = std::get_if<Client::Event>(&*e)) version = version || std::holds_alternative<events::Version>(*ee);
+  EXPECT_TRUE(version);
 }
 
 INSTANTIATE_TEST_SUITE_P(BackendPairs, SesameEngine, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
@@ -529,15 +593,28 @@ TEST(SesameKnobs, AdvanceDecryptCounterOnFailure) {
   }
 }
 
-TEST(SesameKnobs, ResetCountersOnLoginOff) {
-  Pair p(nullptr, nullptr, 4, [](ClientConfig&, DeviceConfig& d) { d.reset_counters_on_login = false; });
-  register_pair(p);
-  ASSERT_TRUE(p.client.login(p.now));
-  for (auto& pkt : drain_tx(p.client)) ASSERT_TRUE(p.device.feed(pkt, p.now));
-  // The device continued at counter 2; the client restarted at 0: the client cannot decrypt.
-  Result<void> r;
-  for (auto& pkt : drain_tx(p.device)) r = p.client.feed(pkt, p.now);
-  EXPECT_EQ(p.client.state(), Client::State::ended);
+TEST(SesameKnobs, ResetCountersOnLoginOnlyBeforeTheClientSentCiphertext) {
+  // The emulator plays firmware that restarts its counters on LOGIN (knob on) or not. Drive it
+  // by hand: register, then a raw LOGIN with the right token (the client refuses to send one).
+  for (bool knob : {true, false}) {
+    const RandomCode code{1, 2, 3, 4};
+    crypto::DeterministicRng cli_rng(4), more(5);
+    crypto::ScriptedRng dev_rng({Bytes(code.begin(), code.end())}, &more);
+    DeviceConfig dc;
+    dc.reset_counters_on_login = knob;
+    Device dev(std::move(dc), dev_rng);
+    Client cli(ClientConfig{}, cli_rng);
+    StrictPipe pipe(cli, dev);
+    pipe.connect();
+    ASSERT_TRUE(cli.ready());
+    ASSERT_EQ(dev.tx_counter(), 2u);  // two publishes sealed after registration
+    SessionKey key;
+    ASSERT_TRUE(derive_session_key(crypto::default_backend(), cli.device_secret(), code, key));
+    const LoginToken token = login_token(key.view());
+    const Bytes raw_login{0x03, item::login, token[0], token[1], token[2], token[3]};
+    ASSERT_TRUE(dev.feed(raw_login, pipe.now));
+    EXPECT_EQ(dev.tx_counter(), knob ? 3u : 5u);  // restarted at 0 (then 3 messages) or went on
+  }
 }
 
 TEST(SesameKnobs, RegistrationPayload64And68) {
@@ -546,7 +623,7 @@ TEST(SesameKnobs, RegistrationPayload64And68) {
     DeviceConfig dc;
     dc.accept_64_byte_registration = accept64;
     Device dev(std::move(dc), rng);
-    dev.on_connected(TimePoint{});
+    dev.on_link_up(TimePoint{});
     drain_tx(dev);
     auto kp = crypto::default_backend().p256_generate(rng);
     ASSERT_TRUE(kp);
@@ -566,10 +643,18 @@ TEST(SesameKnobs, RegistrationPayload64And68) {
   }
 }
 
+}  // namespace
+
+struct SessionCipherProbe {
+  static void set_tx(SessionCipher& c, std::uint64_t v) { c.tx_ = v; }
+};
+
+namespace {
+
 TEST(SesameCipher, TxCounterIsNeverReused) {
   auto c = SessionCipher::create(crypto::default_backend(), Bytes(16, 1), RandomCode{1, 2, 3, 4});
   ASSERT_TRUE(c);
-  c->set_tx_counter_for_test(~std::uint64_t{0} - 1);
+  SessionCipherProbe::set_tx(*c, ~std::uint64_t{0} - 1);
   EXPECT_TRUE(c->seal(Bytes{1}));
   EXPECT_EQ(c->seal(Bytes{1}).error(), Errc::counter_exhausted);
   EXPECT_EQ(c->seal(Bytes{1}).error(), Errc::counter_exhausted);
@@ -578,7 +663,7 @@ TEST(SesameCipher, TxCounterIsNeverReused) {
 }
 
 TEST(SesameErrors, MessagesNameTheLayer) {
-  for (int e = 1; e <= static_cast<int>(Errc::uri_key_format); ++e) {
+  for (int e = 1; e <= static_cast<int>(kLastErrc); ++e) {
     const auto msg = make_error_code(static_cast<Errc>(e)).message();
     EXPECT_EQ(msg.rfind("sesame", 0), 0u) << msg;
   }
@@ -604,19 +689,16 @@ TEST(SesameEngineLarge, LongEncryptedMessagesBothWays) {
   dc.secret = SecretBytes(secret);
   Client client(std::move(cc), cli_rng);
   Device device(std::move(dc), dev_rng);
-  const TimePoint t{};
-  device.on_connected(t);
-  client.on_connected(t);
-  pump(client, device, t);
+  StrictPipe pipe(client, device);
+  const TimePoint t = pipe.now;
+  pipe.connect();
   ASSERT_TRUE(client.ready());
   drain_events(client);
   // Client -> device: an unsupported item with a 100-byte payload: result 2 comes back.
   ASSERT_TRUE(client.request(0x99, Bytes(100, 0xAB), t));
-  pump(client, device, t);
+  ASSERT_TRUE(pipe.pump());
   auto ev = drain_events(client);
-  ASSERT_TRUE(any_event(ev, [](const ClientEvent& e) {
-    return e.kind == ClientEvent::Kind::command_result && e.item == 0x99 && e.result == ResultCode::not_supported;
-  }));
+  ASSERT_TRUE(has<events::CommandResult>(ev, [](const auto& e) { return e.item == 0x99 && e.result == ResultCode::not_supported; }));
   // Device -> client: a 100-byte publish sealed with the device's next counter.
   auto key = derive_session_key(crypto::default_backend(), secret, code);
   ASSERT_TRUE(key);
@@ -631,9 +713,10 @@ TEST(SesameEngineLarge, LongEncryptedMessagesBothWays) {
   for (const auto& p : pkts) ASSERT_TRUE(client.feed(p, t));
   ev = drain_events(client);
   ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].kind, ClientEvent::Kind::publish);
-  EXPECT_EQ(ev[0].item, 0xCA);
-  EXPECT_BYTES_EQ(ev[0].payload, Bytes(98, 0x5A));
+  const auto* pub = std::get_if<events::Publish>(&ev[0]);
+  ASSERT_NE(pub, nullptr);
+  EXPECT_EQ(pub->item, 0xCA);
+  EXPECT_BYTES_EQ(pub->payload, Bytes(98, 0x5A));
   EXPECT_EQ(client.rx_counter(), device.tx_counter() + 1);
 }
 

@@ -1,74 +1,83 @@
-// Shared helpers for the SESAME tests: wiring a client and a device emulator together.
+// Shared helpers for the SESAME tests: a client and a device emulator joined by link::Pipe (the
+// one pump), plus small readers for the event variants.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
+#include "blecrypt/link/pipe.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
 #include "support/vectors.hpp"
 
 namespace blecrypt::sesame::testing {
 
-inline std::vector<Bytes> drain_tx(Client& c) {
+using ClientPipe = link::Pipe<Client, Device>;
+
+template <typename E>
+std::vector<Bytes> drain_tx(E& engine) {
   std::vector<Bytes> out;
-  while (auto p = c.poll_transmit()) out.push_back(std::move(*p));
+  while (auto p = engine.poll_transmit()) out.push_back(std::move(*p));
   return out;
 }
-inline std::vector<Bytes> drain_tx(Device& d) {
-  std::vector<Bytes> out;
-  while (auto p = d.poll_transmit()) out.push_back(std::move(*p));
-  return out;
-}
-inline std::vector<ClientEvent> drain_events(Client& c) {
-  std::vector<ClientEvent> out;
-  while (auto e = c.poll_event()) out.push_back(std::move(*e));
-  return out;
-}
-inline std::vector<DeviceEvent> drain_events(Device& d) {
-  std::vector<DeviceEvent> out;
-  while (auto e = d.poll_event()) out.push_back(std::move(*e));
+template <typename E>
+std::vector<typename E::Event> drain_events(E& engine) {
+  std::vector<typename E::Event> out;
+  while (auto e = engine.poll_event()) out.push_back(std::move(*e));
   return out;
 }
 
-// Moves packets both ways until neither side has anything to send. Feed errors fail the test.
-inline void pump(Client& c, Device& d, TimePoint now) {
-  for (int round = 0; round < 10000; ++round) {
-    bool moved = false;
-    while (auto p = d.poll_transmit()) {
-      moved = true;
-      auto r = c.feed(*p, now);
-      ASSERT_TRUE(r) << "client feed: " << r.error().message();
-    }
-    while (auto p = c.poll_transmit()) {
-      moved = true;
-      auto r = d.feed(*p, now);
-      ASSERT_TRUE(r) << "device feed: " << r.error().message();
-    }
-    if (!moved) return;
+// A pipe whose refusals fail the test (tests that feed bad input on purpose feed the engines
+// directly, or set `strict = false`).
+struct StrictPipe : ClientPipe {
+  bool strict = true;
+  StrictPipe(Client& c, Device& d, std::size_t pdu_size = kWhole, TimePoint start = TimePoint{})
+      : ClientPipe(c, d, pdu_size, start) {
+    on_refused = [this](bool central_side, std::error_code e) {
+      if (strict) ADD_FAILURE() << (central_side ? "client" : "device") << " refused: " << e.message();
+    };
   }
-  FAIL() << "pump did not settle";
-}
+};
 
-// Runs both engines' deadlines up to `until`, pumping after each.
-inline TimePoint run_until(Client& c, Device& d, TimePoint now, TimePoint until) {
-  pump(c, d, now);
-  for (;;) {
-    std::optional<TimePoint> next = d.next_deadline();
-    if (auto cd = c.next_deadline(); cd && (!next || *cd < *next)) next = cd;
-    if (!next || *next > until) break;
-    now = std::max(now, *next);
-    d.on_deadline(now);
-    c.on_deadline(now);
-    pump(c, d, now);
-  }
-  return std::max(now, until);
-}
-
-template <typename Events, typename Pred>
-bool any_event(const Events& events, Pred pred) {
+// The events of type T (in order).
+template <typename T, typename Events>
+std::vector<T> of(const Events& events) {
+  std::vector<T> out;
   for (const auto& e : events)
-    if (pred(e)) return true;
+    if (const T* t = std::get_if<T>(&e)) out.push_back(*t);
+  return out;
+}
+// Whether an event of type T satisfying `pred` is among `events`.
+template <typename T, typename Events, typename Pred>
+bool has(const Events& events, Pred pred) {
+  for (const auto& e : events)
+    if (const T* t = std::get_if<T>(&e); t && pred(*t)) return true;
   return false;
+}
+template <typename T, typename Events>
+bool has(const Events& events) {
+  return has<T>(events, [](const T&) { return true; });
+}
+template <typename T, typename Events, typename Pred>
+std::size_t count(const Events& events, Pred pred) {
+  std::size_t n = 0;
+  for (const auto& e : events)
+    if (const T* t = std::get_if<T>(&e); t && pred(*t)) ++n;
+  return n;
+}
+
+// The item code an event is about, where it has one (else -1).
+inline int item_of(const Client::Event& e) {
+  return std::visit(
+      [](const auto& x) -> int {
+        if constexpr (requires { x.item; }) return x.item;
+        else return -1;
+      },
+      e);
 }
 
 }  // namespace blecrypt::sesame::testing

@@ -13,7 +13,6 @@ namespace blecrypt::sesame {
 namespace {
 
 using namespace blecrypt::sesame::testing;
-using Kind = ClientEvent::Kind;
 
 constexpr std::int64_t kUnix = 1700000000;
 
@@ -38,7 +37,7 @@ struct ScriptedLock {
 
   // INITIAL, LOGIN, encrypted login success: the client is ready with counters 0/1.
   void login() {
-    client.on_connected(now);
+    client.on_link_up(now);
     ASSERT_TRUE(client.feed(test::hex("03080e0c0ffee0"), now));
     auto pkts = drain_tx(client);
     ASSERT_EQ(pkts.size(), 1u);
@@ -144,10 +143,9 @@ TEST(SesameInterop, DrainWorksWhenTheLockPopsOnFlagOne) {
       lock.send(test::hex("071205"));  // already gone
     }
   }
-  for (const auto& e : drain_events(lock.client)) {
-    if (e.kind == Kind::history) seen.push_back(e.record->id);
-    if (e.kind == Kind::history_empty) empty = true;
-  }
+  const auto evs = drain_events(lock.client);
+  for (const auto& e : of<events::History>(evs)) seen.push_back(e.record.id);
+  empty = has<events::HistoryEmpty>(evs);
   EXPECT_EQ(seen, (std::vector<std::int32_t>{11, 12}));
   EXPECT_TRUE(empty);
 }
@@ -192,9 +190,9 @@ TEST(SesameInterop, VersionErrorResultIsNotAVersion) {
   lock.send(test::hex("070502"));  // not supported
   EXPECT_EQ(lock.client.lock_state().version, "5.0.1-abcdef");
   auto ev = drain_events(lock.client);
-  EXPECT_FALSE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version; }));
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
-    return e.kind == Kind::command_result && e.item == item::version_tag && e.result == ResultCode::not_supported;
+  EXPECT_FALSE(has<events::Version>(ev));
+  EXPECT_TRUE(has<events::CommandResult>(ev, [](const auto& e) {
+    return e.item == item::version_tag && e.result == ResultCode::not_supported;
   }));
 }
 
@@ -234,14 +232,15 @@ TEST(SesameInterop, ReplayedLoginCannotRewindTheDeviceCounters) {
   dc.unix_time_offset = kUnix;
   Client client(std::move(cc), crng);
   Device device(std::move(dc), drng);
-  TimePoint now{};
-  device.on_connected(now);
-  client.on_connected(now);
+  StrictPipe pipe(client, device);
+  const TimePoint now = pipe.now;
+  device.on_link_up(now);
+  client.on_link_up(now);
   for (auto& pkt : drain_tx(device)) ASSERT_TRUE(client.feed(pkt, now));
   auto login = drain_tx(client);
   ASSERT_EQ(login.size(), 1u);
   for (auto& pkt : login) ASSERT_TRUE(device.feed(pkt, now));
-  pump(client, device, now);
+  ASSERT_TRUE(pipe.pump());
   ASSERT_TRUE(client.ready());
   ASSERT_TRUE(client.lock(HistoryTag::from_text("once"), now));
   auto lock_pkts = drain_tx(client);
@@ -256,13 +255,13 @@ TEST(SesameInterop, ReplayedLoginCannotRewindTheDeviceCounters) {
   EXPECT_EQ(device.history().size(), n) << "the replayed LOCK was accepted";
   // The genuine client is not disturbed: what the device sent meanwhile decrypts in order and
   // its next request still gets through.
-  pump(client, device, now);
+  ASSERT_TRUE(pipe.pump());
   ASSERT_TRUE(client.ready());
   drain_events(client);
   ASSERT_TRUE(client.read_version(now));
-  pump(client, device, now);
+  ASSERT_TRUE(pipe.pump());
   auto ev = drain_events(client);
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) { return e.kind == Kind::version && e.text == "blecrypt-emu"; }));
+  EXPECT_TRUE(has<events::Version>(ev, [](const auto& e) { return e.text == "blecrypt-emu"; }));
 }
 
 // A ciphertext too short to hold a tag is a security-layer failure like a tag mismatch: while a
@@ -279,8 +278,8 @@ TEST(SesameInterop, TooShortCiphertextCountsAsADecryptFailure) {
   EXPECT_EQ(lock.client.state(), Client::State::ended);
   EXPECT_FALSE(lock.client.has_cipher());
   auto ev = drain_events(lock.client);
-  EXPECT_TRUE(any_event(ev, [](const ClientEvent& e) {
-    return e.kind == Kind::request_failed && e.item == item::version_tag && e.error == Errc::ciphertext_short;
+  EXPECT_TRUE(has<events::RequestFailed>(ev, [](const auto& e) {
+    return e.item == item::version_tag && e.error == Errc::ciphertext_short;
   }));
 }
 

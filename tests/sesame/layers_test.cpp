@@ -323,6 +323,37 @@ TEST(SesameShareUri, HandWrittenUrisIncludingOs2AndUnpaddedBase64) {
   EXPECT_EQ(base64_decode("_-8").value(), base64_decode("/+8").value());
 }
 
+// Hardening (#15 item 11): the key layout decides OS2/OS3, and the model byte must be a model
+// of that layout (spec §3: models 0-4 are OS2; OS3 keys come from 5-11 and 13-20).
+TEST(SesameShareUri, ModelByteMustBelongToTheKeyLayout) {
+  const Uuid uuid{};
+  for (int m : {5, 6, 7, 16, 17, 20}) EXPECT_TRUE(parse_share_uri(build_share_uri(static_cast<std::uint8_t>(m), Bytes(16, 1), uuid, 0, "x"))) << m;
+  for (int m : {0, 4, 12, 21, 200, 255})
+    EXPECT_EQ(parse_share_uri(build_share_uri(static_cast<std::uint8_t>(m), Bytes(16, 1), uuid, 0, "x")).error(), Errc::uri_model)
+        << m;
+  Bytes os2 = hex("05");  // an OS2-sized key claiming SESAME 5
+  append(os2, Bytes(98, 0x22));
+  EXPECT_EQ(parse_share_uri("ssm://UI?t=sk&sk=" + base64_encode(os2)).error(), Errc::uri_model);
+  os2[0] = 4;
+  EXPECT_TRUE(parse_share_uri("ssm://UI?t=sk&sk=" + base64_encode(os2)));
+}
+
+// Hardening (#15 item 8): the name is attacker-controlled text. Control characters stay in the
+// data but print escaped; invalid UTF-8 becomes U+FFFD in the parser itself, so every consumer
+// (CLI, Python) sees the same valid text and nothing throws.
+TEST(SesameShareUri, NamesWithControlCharactersAndInvalidUtf8) {
+  const std::string base = build_share_uri(5, Bytes(16, 1), Uuid{}, 0, "");
+  auto k = parse_share_uri(base + "%1B%5B2J%1B%5D0%3Bpwned%07x%00y");
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_EQ(k->name, std::string("\x1b[2J\x1b]0;pwned\x07x\0y", 17));
+  EXPECT_EQ(escape_control(k->name), "\\x1b[2J\\x1b]0;pwned\\x07x\\x00y");
+  EXPECT_EQ(escape_control("a\\b \xC2\x9B" "1m \xC3\xA9"), "a\\x5cb \\u009b1m \xC3\xA9");  // C1 CSI escaped, é kept
+  auto bad = parse_share_uri(base + "%FF%C3caf%C3%A9%ED%A0%80%F4%90%80%80%C0%AF");
+  ASSERT_TRUE(bad) << bad.error().message();
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(bad->name, fffd + fffd + "caf\xC3\xA9" + fffd + fffd + fffd + fffd + fffd + fffd + fffd + fffd + fffd);
+}
+
 TEST(SesameShareUri, MalformedInputGivesClearErrors) {
   EXPECT_EQ(parse_share_uri("").error(), Errc::uri_scheme);
   EXPECT_EQ(parse_share_uri("https://example.com/?t=sk&sk=AAAA").error(), Errc::uri_scheme);

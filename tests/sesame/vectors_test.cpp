@@ -109,8 +109,8 @@ TEST_P(SesameTranscript, RegistrationConnectionMatchesSection10_2) {
   Device device(std::move(dc), device_rng);
   const TimePoint t0{};
 
-  client.on_connected(t0);
-  device.on_connected(t0);
+  client.on_link_up(t0);
+  device.on_link_up(t0);
   auto initial = drain_tx(device);
   ASSERT_EQ(initial.size(), 1u);
   EXPECT_BYTES_EQ(initial[0], vhex("registration", "initial_packet"));
@@ -132,7 +132,7 @@ TEST_P(SesameTranscript, RegistrationConnectionMatchesSection10_2) {
   EXPECT_TRUE(client.ready());
   EXPECT_BYTES_EQ(client.device_secret().view(), vhex("ecdh", "device_secret"));
   auto events = drain_events(client);
-  EXPECT_TRUE(any_event(events, [](const ClientEvent& e) { return e.kind == ClientEvent::Kind::registered; }));
+  EXPECT_TRUE(has<events::Registered>(events));
   EXPECT_EQ(client.lock_state().position, LockState::Position::unlocked);
   EXPECT_EQ(client.lock_state().battery_percent(), 100);
   EXPECT_EQ(client.rx_counter(), 2u);  // publishes 81 and 80
@@ -155,8 +155,8 @@ TEST_P(SesameTranscript, LoginConnectionMatchesSection10_3) {
   Device device(std::move(dc), device_rng);
   const TimePoint t0{};
 
-  client.on_connected(t0);
-  device.on_connected(t0);
+  client.on_link_up(t0);
+  device.on_link_up(t0);
   auto initial = drain_tx(device);
   ASSERT_EQ(initial.size(), 1u);
   EXPECT_BYTES_EQ(initial[0], vhex("login", "initial_packet"));
@@ -171,8 +171,8 @@ TEST_P(SesameTranscript, LoginConnectionMatchesSection10_3) {
   for (const auto& p : resp) ASSERT_TRUE(client.feed(p, t0));
   ASSERT_TRUE(client.ready());
   auto events = drain_events(client);
-  ASSERT_TRUE(any_event(events, [](const ClientEvent& e) {
-    return e.kind == ClientEvent::Kind::logged_in && e.device_time == 1700000100u;
+  ASSERT_TRUE(has<events::LoggedIn>(events, [](const auto& e) {
+    return e.device_time == 1700000100u;
   }));
 
   ASSERT_TRUE(client.lock(HistoryTag::from_text(vectors().at("login").at("lock_tag_text").get<std::string>()), t0));

@@ -3,8 +3,10 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <variant>
 
-#include "blecrypt/link/duplex_wire.hpp"
+#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/session.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
@@ -29,105 +31,119 @@ std::string status_line(const MechStatus& s) {
   return buf;
 }
 
-// Client and emulator joined by a MemoryLink with 20-byte ATT payloads; virtual time.
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// The client in a link::Session over a link::MemoryLink that hosts the emulated lock: the same
+// runner a real GATT transport uses, ATT_MTU 23 (20-byte payloads), under a virtual clock that
+// drives both engines' deadlines (motor steps, auto-lock, timeouts).
 class DemoRig {
  public:
-  DemoRig(std::ostream& out, Client& client, Device& device) : out_(out), client_(client), device_(device) {}
+  DemoRig(std::ostream& out, Client& client, Device& device, TimePoint start)
+      : now(start),
+        out_(out),
+        lock_(device),
+        gatt_(lock_, kGattProfile, link::kDefaultAttMtu, "emulated SESAME 5"),
+        session_(client, gatt_, kGattProfile) {}
 
-  TimePoint now{};
+  TimePoint now;
+  bool failed = false;
 
   void connect() {
-    device_.on_connected(now);
-    client_.on_connected(now);
-    exchange();
+    gatt_.connect(now);
+    settle();
   }
   void disconnect() {
-    link_.disconnect();
-    client_.on_disconnected();
-    device_.on_disconnected();
+    gatt_.disconnect(now);
     report();
   }
-  // Moves packets until both sides are quiet, printing client events as they come.
-  void exchange() {
-    for (int i = 0; i < 100000; ++i) {
-      while (auto p = device_.poll_transmit()) link_.notify(*p);
-      while (auto p = client_.poll_transmit()) link_.write(*p);
-      if (link_.idle()) break;
-      while (auto pdu = link_.next_for_peripheral())
-        if (auto r = device_.feed(*pdu, now); !r) out_ << "  device: " << r.error().message() << "\n";
-      while (auto pdu = link_.next_for_central())
-        if (auto r = client_.feed(*pdu, now); !r) out_ << "  client: " << r.error().message() << "\n";
-    }
+  // After any call on the client: writes what it queued and moves traffic until quiet.
+  void settle() {
+    session_.flush(now);
+    gatt_.pump(now);
     report();
   }
-  // Runs virtual time forward (motor steps, auto-lock, timeouts).
+  // Runs virtual time forward, firing the lock's and the client's deadlines in order.
   void run_for(Duration d) {
     const TimePoint until = now + d;
-    exchange();
-    for (;;) {
-      auto next = device_.next_deadline();
-      if (auto c = client_.next_deadline(); c && (!next || *c < *next)) next = c;
+    settle();
+    for (int guard = 0; guard < 100000; ++guard) {
+      const auto next = earliest(gatt_.next_deadline(), session_.next_deadline());
       if (!next || *next > until) break;
       now = std::max(now, *next);
-      device_.on_deadline(now);
-      client_.on_deadline(now);
-      exchange();
+      gatt_.on_deadline(now);
+      session_.on_deadline(now);
+      settle();
     }
     now = until;
   }
-  std::size_t pdus() const { return link_.pdus_carried(); }
-  std::size_t bytes() const { return link_.bytes_carried(); }
-  bool failed = false;
+  std::size_t pdus() const { return gatt_.pdus_carried(); }
+  std::size_t bytes() const { return gatt_.bytes_carried(); }
 
  private:
   void report() {
-    while (auto e = client_.poll_event()) {
-      switch (e->kind) {
-        case ClientEvent::Kind::random_code: out_ << "  random code received (INITIAL, plaintext)\n"; break;
-        case ClientEvent::Kind::registered:
-          out_ << "  registered: ECDH P-256 done, 16-byte device secret established, session encrypted\n";
-          break;
-        case ClientEvent::Kind::logged_in: out_ << "  logged in: encrypted LOGIN response, device time " << e->device_time << "\n"; break;
-        case ClientEvent::Kind::mech_status:
-          out_ << "  status: " << position_name(position_from_status(e->status)) << ", " << status_line(e->status) << "\n";
-          break;
-        case ClientEvent::Kind::mech_setting:
-          out_ << "  setting: lock " << e->setting.lock_position << ", unlock " << e->setting.unlock_position
-               << ", auto-lock " << e->setting.auto_lock_seconds << " s\n";
-          break;
-        case ClientEvent::Kind::command_result:
-          out_ << "  " << item_name(e->item) << ": " << result_name(e->result) << "\n";
-          if (e->result != ResultCode::success) failed = true;
-          break;
-        case ClientEvent::Kind::history:
-          out_ << "  history #" << e->record->id << " " << e->record->type_name() << " at " << e->record->unix_time
-               << (e->record->tag.describe().empty() ? "" : " by \"" + e->record->tag.describe() + "\"") << "\n";
-          break;
-        case ClientEvent::Kind::history_empty: out_ << "  history: no more records\n"; break;
-        case ClientEvent::Kind::history_deleted: out_ << "  history record deleted: " << result_name(e->result) << "\n"; break;
-        case ClientEvent::Kind::version: out_ << "  firmware version: " << e->text << "\n"; break;
-        case ClientEvent::Kind::request_failed:
-          out_ << "  " << item_name(e->item) << " failed: " << e->error.message() << "\n";
-          failed = true;
-          break;
-        case ClientEvent::Kind::publish: out_ << "  publish " << item_name(e->item) << "\n"; break;
-        case ClientEvent::Kind::session_ended: out_ << "  session ended: " << e->error.message() << "\n"; break;
-      }
+    while (auto e = session_.poll_event()) {
+      std::visit(Overloaded{
+                     [&](const link::events::LinkUp&) { out_ << "  notifications on: session started\n"; },
+                     [&](const link::events::LinkDown&) {},
+                     [&](const link::events::TransportError& t) {
+                       out_ << "  link: " << t.error.message() << "\n";
+                       failed = true;
+                     },
+                     [&](const link::events::InputRefused& r) { out_ << "  client: " << r.error.message() << "\n"; },
+                     [&](const Client::Event& ce) { std::visit([&](const auto& x) { print(x); }, ce); },
+                 },
+                 *e);
     }
-    while (auto e = device_.poll_event()) (void)e;
+    while (lock_.engine().poll_event()) {
+    }
   }
+  void print(const events::RandomCode&) { out_ << "  random code received (INITIAL, plaintext)\n"; }
+  void print(const events::Registered&) {
+    out_ << "  registered: ECDH P-256 done, 16-byte device secret established, session encrypted\n";
+  }
+  void print(const events::LoggedIn& e) { out_ << "  logged in: encrypted LOGIN response, device time " << e.device_time << "\n"; }
+  void print(const events::MechStatus& e) {
+    out_ << "  status: " << position_name(position_from_status(e.status)) << ", " << status_line(e.status) << "\n";
+  }
+  void print(const events::MechSetting& e) {
+    out_ << "  setting: lock " << e.setting.lock_position << ", unlock " << e.setting.unlock_position << ", auto-lock "
+         << e.setting.auto_lock_seconds << " s\n";
+  }
+  void print(const events::CommandResult& e) {
+    out_ << "  " << item_name(e.item) << ": " << result_name(e.result) << "\n";
+    if (e.result != ResultCode::success) failed = true;
+  }
+  void print(const events::History& e) {
+    const auto tag = e.record.tag.describe();
+    out_ << "  history #" << e.record.id << " " << e.record.type_name() << " at " << e.record.unix_time
+         << (tag.empty() ? "" : " by \"" + escape_control(tag) + "\"") << "\n";
+  }
+  void print(const events::HistoryEmpty&) { out_ << "  history: no more records\n"; }
+  void print(const events::HistoryDeleted& e) { out_ << "  history record deleted: " << result_name(e.result) << "\n"; }
+  void print(const events::Version& e) { out_ << "  firmware version: " << escape_control(e.text) << "\n"; }
+  void print(const events::RequestFailed& e) {
+    out_ << "  " << item_name(e.item) << " failed: " << e.error.message() << "\n";
+    failed = true;
+  }
+  void print(const events::Publish& e) { out_ << "  publish " << item_name(e.item) << "\n"; }
+  void print(const events::SessionEnded& e) { out_ << "  session ended: " << e.error.message() << "\n"; }
 
   std::ostream& out_;
-  Client& client_;
-  Device& device_;
-  link::DuplexWire link_;  // ATT_MTU 23: 20-byte payloads
+  EngineIoRef<Device> lock_;
+  link::MemoryLink gatt_;
+  link::Session<Client> session_;
 };
 
 int run_demo(std::ostream& out) {
   auto& rng = crypto::system_rng();
   const std::int64_t unix = unix_now();
   DeviceConfig dc;
-  dc.uuid = *uuid_from_string("8cbe3f10-6b4c-4d1e-9f7a-2a3b4c5d6e7f");
+  dc.uuid = Uuid{0x8c, 0xbe, 0x3f, 0x10, 0x6b, 0x4c, 0x4d, 0x1e, 0x9f, 0x7a, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0x7f};
   dc.unix_time_offset = unix;
   Device device(std::move(dc), rng);
 
@@ -145,7 +161,7 @@ int run_demo(std::ostream& out) {
   cc.unix_time_offset = unix;
   Client client(std::move(cc), rng);
   client.on_advertisement(*parsed, TimePoint{});
-  DemoRig rig(out, client, device);
+  DemoRig rig(out, client, device, TimePoint{});
   out << "connection 1: registration\n";
   rig.connect();
   if (!client.ready()) {
@@ -160,8 +176,7 @@ int run_demo(std::ostream& out) {
   cc2.secret = secret;
   cc2.unix_time_offset = unix;
   Client client2(std::move(cc2), rng);
-  DemoRig rig2(out, client2, device);
-  rig2.now = rig.now + 1s;
+  DemoRig rig2(out, client2, device, rig.now + 1s);
   out << "connection 2: login with the stored secret\n";
   rig2.connect();
   if (!client2.ready()) {
@@ -169,13 +184,23 @@ int run_demo(std::ostream& out) {
     return 1;
   }
   out << "lock (text tag \"blecrypt demo\"):\n";
-  (void)client2.lock(HistoryTag::from_text("blecrypt demo"), rig2.now);
+  if (auto r = client2.lock(HistoryTag::from_text("blecrypt demo"), rig2.now); !r) {
+    out << "lock refused: " << r.error().message() << "\n";
+    return 1;
+  }
   rig2.run_for(2s);
   out << "unlock (UUID tag, Android BLE):\n";
-  (void)client2.unlock(HistoryTag::from_uuid(14, *uuid_from_string("00112233-4455-6677-8899-aabbccddeeff")), rig2.now);
+  const Uuid phone{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+  if (auto r = client2.unlock(HistoryTag::from_uuid(14, phone), rig2.now); !r) {
+    out << "unlock refused: " << r.error().message() << "\n";
+    return 1;
+  }
   rig2.run_for(2s);
-  (void)client2.read_version(rig2.now);
-  rig2.exchange();
+  if (auto r = client2.read_version(rig2.now); !r) {
+    out << "version refused: " << r.error().message() << "\n";
+    return 1;
+  }
+  rig2.settle();
   const auto state2 = client2.lock_state();
   out << "lock state: " << state2.describe() << "\n";
   out << "counters: client tx " << client2.tx_counter() << " / device rx " << device.rx_counter() << ", device tx "
@@ -186,13 +211,16 @@ int run_demo(std::ostream& out) {
   // Connection 3: the advertisement says there is history: drain it (read 1, delete 18).
   device.set_battery_raw(2915);  // the battery drained a little meanwhile (5.83 V)
   auto adv3 = parse_advertisement(device.advertisement_payload());
+  if (!adv3) {
+    out << "advertisement parse failed: " << adv3.error().message() << "\n";
+    return 1;
+  }
   ClientConfig cc3;
   cc3.secret = secret;
   cc3.unix_time_offset = unix;
   Client client3(std::move(cc3), rng);
   client3.on_advertisement(*adv3, rig2.now);
-  DemoRig rig3(out, client3, device);
-  rig3.now = rig2.now + 1s;
+  DemoRig rig3(out, client3, device, rig2.now + 1s);
   out << "connection 3: advertisement has-history bit " << adv3->has_history << ", login and drain history\n";
   rig3.connect();
   out << "lock state: " << client3.lock_state().describe() << "\n";
@@ -210,16 +238,21 @@ int run_demo(std::ostream& out) {
 void qr_import(const std::string& uri, bool show_secret) {
   auto key = parse_share_uri(uri);
   if (!key) throw UserError(key.error().message());
+  const bool drivable = !key->os2 && is_os3_lock(key->model);
   std::cout << "model:    " << model_name(key->model) << " (" << static_cast<int>(key->model) << ")\n";
-  std::cout << "protocol: " << (key->os2 ? "OS2 (not supported for use: import only)" : "OS3") << "\n";
+  std::cout << "protocol: "
+            << (key->os2 ? "OS2 (not supported for use: import only)"
+                         : drivable ? "OS3" : "OS3 (not a lock this tool drives: import only)")
+            << "\n";
   if (key->uuid) std::cout << "uuid:     " << uuid_to_string(*key->uuid) << "\n";
   std::cout << "level:    " << key->level_name() << (key->level >= 0 ? " (" + std::to_string(key->level) + ")" : "") << "\n";
-  if (!key->name.empty()) std::cout << "name:     " << key->name << "\n";
+  // The name comes from whoever made the QR code: control characters print escaped.
+  if (!key->name.empty()) std::cout << "name:     " << escape_control(key->name) << "\n";
   if (key->key_time) std::cout << "created:  " << *key->key_time << " (unix)\n";
   if (key->key_index) std::cout << "index:    " << *key->key_index << "\n";
   if (key->public_key) std::cout << "pubkey:   " << to_hex(*key->public_key) << "\n";
   std::cout << "secret:   " << (show_secret ? to_hex(key->secret.view()) : "16 bytes (use --show-secret to print)") << "\n";
-  if (key->os2) throw UserError("OS2 devices (SESAME 3/4, bot, bike) speak an older protocol that is not supported");
+  if (key->os2) throw DeviceError("OS2 devices (SESAME 3/4, bot, bike) speak an older protocol that is not supported");
 }
 
 const Register demo_step{DemoStep{"sesame", 20, run_demo}};
@@ -228,7 +261,7 @@ const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) locks: emulator demo, s
   g.require_subcommand(1);
   auto* demo = g.add_subcommand("demo", "Client vs emulated SESAME 5 over a 20-byte memory link: register, login, lock, unlock, battery, history");
   demo->callback([] {
-    if (run_demo(std::cout) != 0) throw UserError("sesame demo failed");
+    if (run_demo(std::cout) != 0) throw DeviceError("sesame demo failed");
   });
   auto* qr = g.add_subcommand("qr-import", "Decode the app's share-key URI (ssm://UI?t=sk&sk=...)");
   static std::string uri;

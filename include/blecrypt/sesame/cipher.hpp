@@ -15,6 +15,8 @@
 
 namespace blecrypt::sesame {
 
+struct SessionCipherProbe;
+
 inline constexpr std::size_t kSecretSize = 16;
 inline constexpr std::size_t kTagSize = 4;
 inline constexpr std::size_t kNonceSize = 13;
@@ -22,6 +24,9 @@ inline constexpr std::size_t kNonceSize = 13;
 using RandomCode = std::array<std::uint8_t, 4>;
 using LoginToken = std::array<std::uint8_t, 4>;
 using Nonce = std::array<std::uint8_t, kNonceSize>;
+
+// Every function here returns sesame::Errc only: crypto-seam errors come back as crypto_failure
+// (a CCM tag mismatch as authentication_failed).
 
 // Device secret = first 16 bytes of the ECDH X coordinate (no KDF).
 Result<SecretBytes> derive_device_secret(const crypto::P256KeyPair& own, const crypto::P256PublicKey& peer);
@@ -68,10 +73,8 @@ class SessionCipher {
   std::uint64_t rx_counter() const noexcept { return rx_; }
   std::uint64_t auth_failures() const noexcept { return failures_; }
   const RandomCode& random_code() const noexcept { return code_; }
-  // For tests only: start the tx counter elsewhere (exhaustion test).
-  void set_tx_counter_for_test(std::uint64_t v) noexcept { tx_ = v; }
-
  private:
+  friend struct SessionCipherProbe;  // the exhaustion test (tests/sesame) moves the tx counter
   SessionCipher(std::unique_ptr<crypto::AesCcm> ccm, const RandomCode& code, bool advance)
       : ccm_(std::move(ccm)), code_(code), advance_(advance) {}
   std::unique_ptr<crypto::AesCcm> ccm_;

@@ -1,6 +1,8 @@
 // SESAME 5 client engine (sans-IO): the procedures of spec §6.3 for one connection. Feed it each
 // notification from 16860003-...; write every packet from poll_transmit() to 16860002-...
-// (write without response). Time is the `now` argument; randomness the injected Rng.
+// (write without response; kGattProfile names both). Time is the `now` argument; randomness the
+// injected Rng. It follows the engine shape of blecrypt/engine.hpp; link::Session runs it over a
+// GATT link, link::Pipe against the emulator (sesame::Device).
 #pragma once
 
 #include <array>
@@ -9,10 +11,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
 #include <vector>
 
 #include "blecrypt/bytes.hpp"
 #include "blecrypt/crypto.hpp"
+#include "blecrypt/engine.hpp"
+#include "blecrypt/link/gatt_link.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
 #include "blecrypt/fifo.hpp"
@@ -23,6 +30,12 @@
 #include "blecrypt/time.hpp"
 
 namespace blecrypt::sesame {
+
+// The SESAME 5 GATT profile (spec §2): service 0xFD81, the client writes 16860002 without
+// response, the lock notifies on 16860003.
+inline constexpr link::GattProfile kGattProfile{
+    "SESAME 5", "0000fd81-0000-1000-8000-00805f9b34fb", kWriteCharacteristic, kNotifyCharacteristic,
+    link::WriteType::without_response};
 
 struct ClientConfig {
   const crypto::Backend* backend = nullptr;   // nullptr: crypto::default_backend()
@@ -40,38 +53,55 @@ struct ClientConfig {
   unsigned max_auth_failures = 3;             // unsolicited tag failures before the session ends
 };
 
-struct ClientEvent {
-  enum class Kind {
-    random_code,      // INITIAL received (random_code)
-    registered,       // registration done, session encrypted (secret = the new device secret)
-    logged_in,        // encrypted LOGIN success (device_time)
-    mech_status,      // publish 81 or registration (status)
-    mech_setting,     // publish 80 or registration (setting)
-    command_result,   // response to LOCK/UNLOCK/TOGGLE/AUTOLOCK/MAGNET/MECH_SETTING/RESET/TIME... (item, result)
-    history,          // a history record (record)
-    history_empty,    // HISTORY answered "not found"
-    history_deleted,  // HISTORY_DELETE answered (item, result)
-    version,          // VERSION_TAG (text)
-    request_failed,   // a request timed out or was refused (item, error)
-    publish,          // another publish (item, payload)
-    session_ended,    // the session is over (error says why); disconnect and reconnect
-  };
-  ClientEvent() = default;
-  explicit ClientEvent(Kind k, std::uint8_t it = 0, ResultCode r = ResultCode::success) : kind(k), item(it), result(r) {}
-  Kind kind{};
-  std::uint8_t item = 0;
-  ResultCode result = ResultCode::success;
-  std::error_code error;
-  RandomCode random_code{};
-  std::uint32_t device_time = 0;
-  MechStatus status;
-  MechSetting setting;
-  std::shared_ptr<const HistoryRecord> record;  // history events only
-  std::string text;
-  Bytes payload;
+// What the client reports (Client::Event). Every struct is small; `item` is the item code the
+// event is about where there is one.
+namespace events {
+struct RandomCode {            // INITIAL received (plaintext)
+  sesame::RandomCode code;
+};
+struct Registered {            // registration done, session encrypted; the new device secret
   SecretBytes secret;
 };
-std::string kind_name(ClientEvent::Kind k);
+struct LoggedIn {              // encrypted LOGIN success
+  std::uint32_t device_time;
+};
+struct MechStatus {            // publish 81, or part of the registration response (item 1)
+  std::uint8_t item;
+  sesame::MechStatus status;
+};
+struct MechSetting {           // publish 80, or part of the registration response (item 1)
+  std::uint8_t item;
+  sesame::MechSetting setting;
+};
+struct CommandResult {         // a response to LOCK/UNLOCK/TOGGLE/AUTOLOCK/MAGNET/MECH_SETTING/RESET/TIME ...
+  std::uint8_t item;
+  ResultCode result;
+  Bytes payload;
+};
+struct History {               // one history record (HISTORY answered)
+  HistoryRecord record;
+};
+struct HistoryEmpty {};        // HISTORY answered "not found"
+struct HistoryDeleted {        // HISTORY_DELETE answered
+  ResultCode result;
+};
+struct Version {               // VERSION_TAG answered
+  std::string text;
+};
+struct RequestFailed {         // a request timed out, was refused or its answer was malformed
+  std::uint8_t item;
+  std::error_code error;
+  ResultCode result = ResultCode::success;  // the device's result code when it answered
+};
+struct Publish {               // any other publish
+  std::uint8_t item;
+  Bytes payload;
+};
+struct SessionEnded {          // the session is over (error says why); disconnect and reconnect
+  std::error_code error;
+};
+}  // namespace events
+
 
 // What a user wants to know about the lock.
 struct LockState {
@@ -92,30 +122,47 @@ LockState::Position position_from_status(const MechStatus& s);
 class Client {
  public:
   enum class State { idle, awaiting_initial, connected, registering, logging_in, ready, ended };
+  using Event = std::variant<events::RandomCode, events::Registered, events::LoggedIn, events::MechStatus,
+                             events::MechSetting, events::CommandResult, events::History, events::HistoryEmpty,
+                             events::HistoryDeleted, events::Version, events::RequestFailed, events::Publish,
+                             events::SessionEnded>;
 
   Client(ClientConfig config, crypto::Rng& rng);
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  // Notifications are enabled: a new session starts (waits up to 5 s for INITIAL).
-  void on_connected(TimePoint now);
-  // The link went down: pending requests fail, session keys are wiped.
-  void on_disconnected();
+  // Notifications are enabled: a new session starts (waits up to initial_timeout for INITIAL).
+  void on_link_up(TimePoint now);
+  // The link went down: pending requests fail (RequestFailed, then SessionEnded{disconnected}),
+  // session keys are wiped.
+  void on_link_down();
   // An advertisement was seen: remembers registered / has_history; starts a history drain when
   // logged in and the has-history bit is set.
   void on_advertisement(const Advertisement& adv, TimePoint now);
 
-  // One notification (any length >= 2).
+  // One notification (any length >= 2). Errors: not_connected, session_ended, the segment errors
+  // (packet_too_short, segment_header_invalid, segment_without_start, reassembly_overflow), the
+  // security errors (no_session, authentication_failed, ciphertext_short, plaintext_after_login,
+  // crypto_failure) and the application errors (message_short, unknown_op_code, payload_length,
+  // tag_length, history_record_short); the engine errors of the procedure an answer belongs to
+  // (already_registered, registration_failed, invalid_public_key, login_rejected, no_secret).
+  // A refused notification is dropped; what ends the session is also reported as SessionEnded.
   Result<void> feed(ByteView notification, TimePoint now);
   std::optional<Bytes> poll_transmit();
-  std::optional<ClientEvent> poll_event();
+  std::optional<Event> poll_event();
   std::optional<TimePoint> next_deadline() const;
   void on_deadline(TimePoint now);
-  // Back to idle: every session key, buffer, queue and pending request dropped (secret kept).
+  // Back to idle: every session key, buffer, queue, event and pending request dropped (the device
+  // secret and the configuration are kept).
   void reset();
 
-  // Procedures (each queues packets). register_device/login need INITIAL first.
+  // Procedures (each queues packets). register_device/login need INITIAL first. Errors:
+  // not_connected (no INITIAL yet / idle), request_pending (registration or login in progress, or
+  // a request for the same item in flight), session_ended, not_logged_in, already_registered
+  // (register on an authenticated session), no_secret (login without one), counter_reuse
+  // (login once ciphertext passed on this connection or it registered), message_too_large,
+  // counter_exhausted, crypto_failure.
   Result<void> register_device(TimePoint now);
   Result<void> login(TimePoint now);
   Result<void> lock(const HistoryTag& tag, TimePoint now);
@@ -157,9 +204,8 @@ class Client {
   void handle_response(const DeviceMessageView& m, TimePoint now);
   void after_authenticated(TimePoint now);
   void end_session(std::error_code why);
-  void emit(ClientEvent e) {
-    events_.push_back(std::move(e));
-  }
+  void emit(Event e) { events_.push_back(std::move(e)); }
+  void fail_pending(std::error_code why);
   void set_status(const MechStatus& s);
   bool take_pending(std::uint8_t item);
   void wipe_session();
@@ -176,16 +222,20 @@ class Client {
   std::unique_ptr<crypto::P256KeyPair> ephemeral_;
   std::vector<Pending> pending_;
   std::optional<TimePoint> auth_deadline_;
-  // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
-  // session holds no queue memory.
   Fifo<Bytes> tx_;
-  Fifo<ClientEvent> events_;
+  Fifo<Event> events_;
   LockState lock_state_;
   std::optional<Advertisement> adv_;
   bool draining_ = false;
+  bool ciphertext_seen_ = false;  // ciphertext passed either way on this connection (or it registered)
+  bool peer_verified_ = false;    // a message from the lock opened under this session's key
   std::int32_t drain_delete_id_ = 0;           // record the drain is deleting
   std::optional<std::int32_t> drain_gone_id_;  // the last record the drain deleted
   std::size_t auth_failures_ = 0;
 };
+static_assert(Engine<Client>);
+
+// Short names for logs and bindings: "random_code", "registered", ... "session_ended".
+std::string_view event_name(const Client::Event& e);
 
 }  // namespace blecrypt::sesame

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "blecrypt/bytes.hpp"
@@ -18,6 +19,7 @@
 #include "blecrypt/secret.hpp"
 #include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
+#include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/messages.hpp"
 #include "blecrypt/sesame/segment.hpp"
@@ -46,31 +48,38 @@ struct DeviceConfig {
   bool accept_64_byte_registration = true;           // #4 (ESP32 demo form without timestamp)
 };
 
-struct DeviceEvent {
-  enum class Kind {
-    subscribed,     // INITIAL sent
-    registered,     // a client registered (the secret is now set)
-    logged_in,
-    login_failed,
-    request,        // an encrypted request was handled (item, result)
-    auth_failed,    // an encrypted packet failed its tag (dropped)
-    ignored,        // a message that is not allowed in this state was ignored (item)
-    motion_done,    // the motor came to rest (status)
-    auto_locked,    // the auto-lock timer started a lock
-    reset,          // RESET: unregistered, history cleared
-    session_ended,  // the device drops the connection (error says why)
-  };
-  DeviceEvent() = default;
-  explicit DeviceEvent(Kind k, std::uint8_t it = 0, ResultCode r = ResultCode::success) : kind(k), item(it), result(r) {}
-  Kind kind{};
-  std::uint8_t item = 0;
-  ResultCode result = ResultCode::success;
-  std::error_code error;
-  MechStatus status;
+// What the emulator reports (Device::Event), in the same events namespace as the client's.
+namespace events {
+struct Subscribed {};          // the client enabled notifications: INITIAL sent
+struct ClientRegistered {};    // a client registered (the device secret is now set)
+struct ClientLoggedIn {};
+struct LoginRefused {          // LOGIN answered with an error result
+  ResultCode result;
 };
+struct RequestHandled {        // an encrypted request was handled
+  std::uint8_t item;
+  ResultCode result;
+};
+struct AuthFailed {            // an encrypted packet failed its tag (dropped)
+  std::error_code error;
+};
+struct Ignored {               // a message not allowed in this state was ignored
+  std::uint8_t item;
+};
+struct MotionDone {            // the motor came to rest
+  sesame::MechStatus status;
+};
+struct AutoLocked {};          // the auto-lock timer started a lock
+struct Unregistered {};        // RESET (item 104): secret and history cleared
+// SessionEnded (client.hpp's events) is shared: the device drops the connection, error says why.
+}  // namespace events
 
 class Device {
  public:
+  using Event = std::variant<events::Subscribed, events::ClientRegistered, events::ClientLoggedIn, events::LoginRefused,
+                             events::RequestHandled, events::AuthFailed, events::Ignored, events::MotionDone,
+                             events::AutoLocked, events::Unregistered, events::SessionEnded>;
+
   Device(DeviceConfig config, crypto::Rng& rng);
   ~Device();
   Device(Device&&) noexcept;
@@ -81,17 +90,24 @@ class Device {
   Bytes advertisement_payload() const { return build_advertisement(advertisement()); }
 
   // The client enabled notifications: new random code, INITIAL published in plaintext.
-  void on_connected(TimePoint now);
+  void on_link_up(TimePoint now);
   // Link down: session keys wiped (mech model and history keep running).
-  void on_disconnected();
+  void on_link_down();
 
+  // One written packet. Errors: not_connected, the segment errors, no_session (ciphertext before
+  // login: ignored), ciphertext_short, authentication_failed, plaintext_after_login, the
+  // application errors (message_short, payload_length), invalid_public_key, login_rejected,
+  // crypto_failure.
   Result<void> feed(ByteView packet, TimePoint now);
   std::optional<Bytes> poll_transmit();
-  std::optional<DeviceEvent> poll_event();
+  std::optional<Event> poll_event();
   std::optional<TimePoint> next_deadline() const;
   void on_deadline(TimePoint now);
-  // Factory state: unregistered, history cleared, mech as configured, session dropped.
+  // Drops the session (keys, buffers, queued packets and events); the lock itself (secret,
+  // history, mech, clock) is kept, like a dropped connection.
   void reset();
+  // Factory state: unregistered, history cleared, mech as configured, session dropped.
+  void factory_reset();
 
   // Physical-world hooks for tests and demos.
   void set_battery_raw(std::uint16_t raw);
@@ -124,9 +140,7 @@ class Device {
   void step_motion(TimePoint now);
   void add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now);
   void end_session(std::error_code why);
-  void emit(DeviceEvent e) {
-    events_.push_back(std::move(e));
-  }
+  void emit(Event e) { events_.push_back(std::move(e)); }
   void update_rest_flags();
 
   DeviceConfig cfg_;
@@ -149,12 +163,11 @@ class Device {
   RandomCode random_code_{};
   std::optional<SessionCipher> cipher_;
   std::optional<TimePoint> auth_deadline_;
-  // FIFOs as vectors with a read index; memory is released whenever a queue drains, so an idle
-  // session holds no queue memory.
   Fifo<Bytes> tx_;
-  Fifo<DeviceEvent> events_;
+  Fifo<Event> events_;
   std::size_t auth_failures_ = 0;
   std::size_t ignored_ = 0;
 };
+static_assert(Engine<Device>);
 
 }  // namespace blecrypt::sesame

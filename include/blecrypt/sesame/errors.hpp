@@ -1,5 +1,8 @@
 // Errors of the SESAME 5 (OS3) stack: one category for every layer (advertisement, segment,
 // security, application, engines, share URI). Each message names the layer and the field.
+// Foreign errors are wrapped: whatever the crypto seam reports (crypto::Errc) comes out of this
+// module as Errc::crypto_failure (a tag mismatch as Errc::authentication_failed), so callers
+// of sesame functions only ever see sesame::Errc.
 #pragma once
 
 #include <system_error>
@@ -25,7 +28,7 @@ enum class Errc {
   counter_exhausted,        // tx counter would wrap: a counter value is never reused
   ciphertext_short,         // ciphertext shorter than the 4-byte tag plus one byte
   plaintext_after_login,    // plaintext message where only ciphertext is allowed
-  counter_reuse,            // a new LOGIN would restart counters the client already used for ciphertext
+  counter_reuse,            // LOGIN refused: ciphertext already passed on this connection (or it registered)
   // application layer
   message_short,            // application message shorter than its fixed header
   unknown_op_code,          // response/publish op code not 07 or 08
@@ -50,7 +53,16 @@ enum class Errc {
   uri_parameter,            // t is not "sk", sk missing, or bad percent-encoding / level
   uri_base64,               // sk is not base64
   uri_key_format,           // sk decodes to a length that is neither OS3 (39) nor OS2 (99)
+  // added later (kept at the end: codes stay stable)
+  crypto_failure,           // the crypto backend reported an error (key generation, ECDH, CMAC, CCM)
+  session_key_mismatch,     // the lock's first encrypted message failed its tag: keys differ
+  no_answer,                // the first request of a new session went unanswered
+  uri_model,                // sk's model byte is not a model code of this key layout
 };
+inline constexpr Errc kLastErrc = Errc::uri_model;
+
+// Wraps an error from another layer (crypto) into sesame::Errc; sesame errors pass unchanged.
+std::error_code wrap_foreign(std::error_code e) noexcept;
 
 const std::error_category& category() noexcept;
 std::error_code make_error_code(Errc e) noexcept;

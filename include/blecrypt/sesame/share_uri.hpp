@@ -23,11 +23,17 @@ struct ShareKey {
   std::optional<std::uint32_t> key_time;       // OS3: key creation time (u32 LE)
   std::optional<std::uint16_t> key_index;      // OS3
   int level = -1;                              // l: 0 owner, 1 manager, 2 guest, -1 absent
-  std::string name;                            // n, percent-decoded
+  std::string name;                            // n, percent-decoded; invalid UTF-8 bytes become U+FFFD.
+                                               // May hold control characters: print with escape_control()
   std::string level_name() const;
 };
 
+// Errors: uri_scheme, uri_parameter, uri_base64, uri_key_format, uri_model (the model byte is not
+// a model of the key's layout: OS3 keys 5-11 and 13-20, OS2 keys 0-4).
 Result<ShareKey> parse_share_uri(std::string_view uri);
+// Text safe for a terminal: C0 controls, DEL, C1 controls and backslash as \xNN / \u00NN
+// (ESC [ 2 J prints as "\x1b[2J"); everything else unchanged.
+std::string escape_control(std::string_view text);
 // Standard or URL-safe base64, padding optional. nullopt on any other character.
 std::optional<Bytes> base64_decode(std::string_view text);
 std::string base64_encode(ByteView data);
