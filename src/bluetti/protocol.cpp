@@ -49,7 +49,7 @@ class BluettiCategory final : public std::error_category {
       case Errc::crypto_failure: return "bluetti: the crypto backend reported an error";
       case Errc::session_restarted: return "bluetti session: the unit sent a new CHALLENGE (the link restarted); requests of the old session get no answer";
       case Errc::link_down: return "bluetti: the link went down with this request in flight (on_link_down); a new handshake follows on_link_up";
-      case Errc::write_not_confirmed: return "bluetti request: the write got no echo and reading the register back gives another value";
+      case Errc::write_not_confirmed: return "bluetti request: write not confirmed (no echo, and reading the register back gives another value)";
       case Errc::licence_too_large: return "bluetti licence: the licence file is larger than 4 MiB";
       case Errc::licence_not_regular: return "bluetti licence: the licence path is not a regular file (directory, device, FIFO or symbolic link)";
       case Errc::request_unanswered: return "bluetti modbus: no answer to this request before the answer to a later one (EL30V2 reportedly does not echo FC06 writes: read the register back)";

@@ -29,6 +29,16 @@ RequestId Requests::write_register(std::uint16_t address, std::uint16_t value, T
   return enqueue(std::move(j), now);
 }
 
+Result<RequestId> Requests::write_registers(std::uint16_t address, std::vector<std::uint16_t> values, TimePoint now) {
+  if (values.empty() || values.size() > modbus::kMaxWrite) return Errc::modbus_bad_count;
+  Job j;
+  j.kind = Kind::write_many;
+  j.address = address;
+  j.value = values.front();
+  j.values = std::move(values);
+  return enqueue(std::move(j), now);
+}
+
 RequestId Requests::read_telemetry(TimePoint now) {
   Job j;
   j.kind = Kind::telemetry;
@@ -96,6 +106,7 @@ void Requests::step(TimePoint now) {
       case Kind::write:
         send(j.read_back ? modbus::Request::read(j.address, 1) : modbus::Request::write(j.address, j.value), now);
         break;
+      case Kind::write_many: send(modbus::Request::write_many(j.address, j.values), now); break;
       case Kind::output: {
         const auto r = switch_request(*protocol_, j.address == 0 ? Output::ac : Output::dc, j.value != 0);
         j.kind = Kind::write;  // from here on a plain register write (with the read-back rule)
@@ -154,6 +165,7 @@ void Requests::on_answer(const modbus::Response& resp, TimePoint now) {
         fail_active(make_error_code(Errc::write_not_confirmed));
       }
       break;
+    case Kind::write_many: complete(requests::RegisterWritten{j.id, j.address, j.value, false}); break;
     case Kind::telemetry:
       collect(req, resp, j.regs);
       ++j.next_read;

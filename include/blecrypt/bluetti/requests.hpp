@@ -35,7 +35,7 @@ struct RegistersRead {      // read_registers(), or an IoT serial read
   std::uint16_t address;
   std::vector<std::uint16_t> values;
 };
-struct RegisterWritten {    // write_register() / set_output()
+struct RegisterWritten {    // write_register() / set_output() / write_registers() (value: the first)
   RequestId id;
   std::uint16_t address;
   std::uint16_t value;
@@ -71,6 +71,8 @@ class Requests {
   // it). Errors: modbus_bad_count (count outside 1..125).
   Result<RequestId> read_registers(std::uint16_t address, std::uint16_t count, TimePoint now);
   RequestId write_register(std::uint16_t address, std::uint16_t value, TimePoint now);
+  // FC16. Errors: modbus_bad_count (0 or more than 123 values).
+  Result<RequestId> write_registers(std::uint16_t address, std::vector<std::uint16_t> values, TimePoint now);
   RequestId read_telemetry(TimePoint now);
   RequestId set_output(Output output, bool on, TimePoint now);
   RequestId detect_protocol(TimePoint now);
@@ -91,7 +93,7 @@ class Requests {
   const std::string& model() const noexcept { return model_; }
 
  private:
-  enum class Kind { read, write, telemetry, output, detect };
+  enum class Kind { read, write, write_many, telemetry, output, detect };
   struct Job {
     RequestId id = 0;
     Kind kind = Kind::read;
@@ -100,6 +102,7 @@ class Requests {
     bool probing = false, probed = false;  // the protocol probe (read of 110 x6)
     std::size_t next_read = 0;    // telemetry: index into telemetry_requests()
     RegisterValues regs;
+    std::vector<std::uint16_t> values;  // write_many
   };
   RequestId enqueue(Job job, TimePoint now);
   void step(TimePoint now);                  // sends the active job's next request, or completes it
