@@ -7,6 +7,9 @@
 #include <fstream>
 #include <functional>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/link/wire.hpp"
 #include "pair.hpp"
@@ -334,6 +337,62 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pairs, BluettiCompat, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
+
+// Licence reads are bounded (issue #15 item 4): a directory, a device, a FIFO (with no writer: it
+// must not block) or a symbolic link is refused at once with its own error; an oversized file too.
+TEST(BluettiLicence, OnlyBoundedRegularFilesAreRead) {
+  TempDir dir;
+  std::string why;
+  EXPECT_EQ(Licence::load(dir.path(""), &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
+  EXPECT_EQ(Licence::load("/dev/zero", &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  const std::string fifo = dir.path("fifo.csv");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(Licence::load(fifo, &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  const std::string real = dir.file("real.csv", "2527001000042\n");
+  std::filesystem::create_symlink(real, dir.path("link.csv"));
+  EXPECT_EQ(Licence::load(dir.path("link.csv"), &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  EXPECT_TRUE(Licence::load(real, &why).has_value()) << why;
+  const std::string big = dir.file("big.csv", "");
+  ASSERT_EQ(::truncate(big.c_str(), static_cast<off_t>(kMaxLicenceBytes + 1)), 0);
+  EXPECT_EQ(Licence::load(big, &why).error(), make_error_code(Errc::licence_too_large)) << why;
+  // Through the drop-in API: the handler returns "" at status 3 with the reason, no exception.
+  for (const std::string& path : {dir.path(""), std::string("/dev/zero"), fifo}) {
+    SCOPED_TRACE(path);
+    crypto::DeterministicRng crng(41), drng(42);
+    Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+    BluettiCrypt c(BluettiCrypt::Options{test_key(), path, nullptr, &crng});
+    AttLink link;
+    auto run = drive(c, device, link);
+    EXPECT_EQ(run.final_status, 3);
+    EXPECT_NE(c.last_error().find("not a regular file"), std::string::npos) << c.last_error();
+  }
+}
+
+// last_error() is printable ASCII and bounded whatever the licence holds (issue #15 item 7), and
+// a later call that succeeds clears it (issue 10).
+TEST(BluettiCompatErrors, LastErrorIsSanitisedBoundedAndCleared) {
+  TempDir dir;
+  const std::string bad = dir.file("bad.csv", std::string("\xff\xfe\x01serial") + std::string(5000, 'x') + "\n");
+  crypto::DeterministicRng crng(51), drng(52);
+  Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), bad, nullptr, &crng});
+  AttLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 3);
+  const std::string& e = c.last_error();
+  ASSERT_FALSE(e.empty());
+  EXPECT_LE(e.size(), kMaxErrorText);
+  for (char ch : e) EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << int(static_cast<unsigned char>(ch));
+  EXPECT_NE(e.find("\\xff\\xfe\\x01serial"), std::string::npos) << e;
+  // A failing call sets it, the next successful one clears it.
+  EXPECT_TRUE(c.encrypt_data("").empty());
+  EXPECT_FALSE(c.last_error().empty());
+  auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+  ASSERT_TRUE(adu.has_value());
+  EXPECT_FALSE(c.encrypt_data(std::string(adu->begin(), adu->end())).empty());
+  EXPECT_EQ(c.last_error(), "");
+}
 
 }  // namespace
 }  // namespace blecrypt::bluetti
