@@ -27,7 +27,11 @@ struct Fixture {
   explicit Fixture(const crypto::Backend& be)
       : client_cfg(must(ClientConfig::make(be, kTestDevicePublicKey), "client config")),
         device_cfg(must(DeviceConfig::make(be, {}), "device config")),
-        station(*PowerStation::create("AC180")) {}
+        station(must_station(PowerStation::create("AC180"))) {}
+  static PowerStation must_station(std::optional<PowerStation> s) {
+    if (!s) throw UserError("bench bluetti setup: no AC180 emulator");
+    return std::move(*s);
+  }
   ClientConfig client_cfg;
   DeviceConfig device_cfg;
   PowerStation station;
