@@ -7,7 +7,7 @@ Same names as the official module, on any platform blecrypt builds on::
     resp, status = c.ble_crypt_link_handler(notification)
     if resp: write_ff02(resp)
     if status == 3: write_ff02(c.encrypt_data(read_11006_x4))   # its reply goes back to the handler -> 4
-    plain = c.decrypt_data(notification)                          # after status 3/4
+    plain = c.decrypt_data(notification)                          # only after status 4
 
 Statuses: 0 challenge stage, 1 device key arriving or rejected, 2 signed client key returned,
 3 session up and serial check pending, 4 complete. Failures return b"" and ``last_error()`` says why.

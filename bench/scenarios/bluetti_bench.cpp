@@ -8,6 +8,7 @@
 
 #include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/device.hpp"
+#include "blecrypt/link/pipe.hpp"
 #include "cli.hpp"
 #include "harness.hpp"
 
@@ -26,22 +27,21 @@ struct Fixture {
   explicit Fixture(const crypto::Backend& be)
       : client_cfg(must(ClientConfig::make(be, kTestDevicePublicKey), "client config")),
         device_cfg(must(DeviceConfig::make(be, {}), "device config")),
-        station(*PowerStation::create("AC180")) {}
+        station(must_station(PowerStation::create("AC180"))) {}
+  static PowerStation must_station(std::optional<PowerStation> s) {
+    if (!s) throw UserError("bench bluetti setup: no AC180 emulator");
+    return std::move(*s);
+  }
   ClientConfig client_cfg;
   DeviceConfig device_cfg;
   PowerStation station;
   crypto::DeterministicRng crng{1}, drng{2};
 };
 
-// Runs one handshake between `c` and `d`; false if it did not complete.
-bool handshake(ClientSession& c, DeviceSession& d) {
-  const TimePoint now{};
-  c.start(now);
-  d.start(now);
-  for (int i = 0; i < 8 && !(c.established() && d.established()); ++i) {
-    while (auto t = d.poll_transmit()) (void)c.feed(*t, now);
-    while (auto t = c.poll_transmit()) (void)d.feed(*t, now);
-  }
+// Runs one handshake between `c` and `d` over link::Pipe; false if it did not complete.
+bool handshake(Client& c, Device& d) {
+  link::Pipe pipe(c, d);
+  pipe.connect();
   while (c.poll_event()) {
   }
   while (d.poll_event()) {
@@ -58,8 +58,8 @@ int bench_bluetti(bool json, std::ostream& out) {
 
   // Full handshake, both sides, fresh sessions each time (configs with imported static keys reused,
   // as a long-running client does across reconnects).
-  ClientSession client(fx.client_cfg, fx.crng);
-  DeviceSession device(fx.device_cfg, fx.station, fx.drng);
+  Client client(fx.client_cfg, fx.crng);
+  Device device(fx.device_cfg, fx.station, fx.drng);
   if (!handshake(client, device)) throw UserError("bench bluetti: handshake failed");
 
   // The crypto floor: 2 key generations, 2 raw public-key imports, 2 signs, 2 verifies, 2 ECDH.
@@ -112,14 +112,14 @@ int bench_bluetti(bool json, std::ostream& out) {
   // destroyed before the measurement, so only the client's allocations remain). Counts operator
   // new only: the crypto libraries' own malloc calls are not included.
   {
-    ClientSession warm(fx.client_cfg, fx.crng);
-    DeviceSession warm_dev(fx.device_cfg, fx.station, fx.drng);
+    Client warm(fx.client_cfg, fx.crng);
+    Device warm_dev(fx.device_cfg, fx.station, fx.drng);
     (void)handshake(warm, warm_dev);
   }
   const std::size_t before = bench::live_heap_bytes();
-  auto measured = std::make_unique<ClientSession>(fx.client_cfg, fx.crng);
+  auto measured = std::make_unique<Client>(fx.client_cfg, fx.crng);
   {
-    DeviceSession dev(fx.device_cfg, fx.station, fx.drng);
+    Device dev(fx.device_cfg, fx.station, fx.drng);
     if (!handshake(*measured, dev)) throw UserError("bench bluetti: handshake failed");
   }
   const std::size_t after = bench::live_heap_bytes();

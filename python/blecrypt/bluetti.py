@@ -40,10 +40,6 @@ class BluettiError(Exception):
     """A handshake failure, a Modbus exception or a failed request, with the reason."""
 
 
-class _NoAnswer(BluettiError):
-    """No answer arrived for the request (the exchange returned nothing for it)."""
-
-
 def models() -> List[str]:
     """Models the emulator can play: AC180, EL30V2 (IoT V2) and EB3A (IoT V1)."""
     return list(_b.models())
@@ -119,7 +115,7 @@ class Device:
 
     def connect(self, now: Optional[float] = None) -> List[bytes]:
         """Notifications sent when the client subscribes (the challenge)."""
-        self._d.start(_now(now))
+        self._d.on_link_up(_now(now))
         return self._drain()
 
     def receive(self, write: bytes, now: Optional[float] = None) -> List[bytes]:
@@ -174,7 +170,7 @@ class Client:
         """Writes to send in answer to one notification. Raises BluettiError if the handshake fails."""
         now = _now(now)
         if not self._started:
-            self._c.start(now)
+            self._c.on_link_up(now)
             self._started = True
         self._c.feed(bytes(notification), now)
         self._collect_events()
@@ -209,67 +205,77 @@ class Client:
         if not self.ready:
             raise BluettiError(f"handshake incomplete: {self.state}")
 
-    # ---- requests ----------------------------------------------------------------------
-    def _round_trip(self, exchange: Exchange, now: Optional[float], function: int, address: int) -> dict:
-        for w in self._writes():
-            for n in exchange(w):
-                self.receive(n, now)
-        # The event for this request (an earlier unanswered request may have failed meanwhile).
-        for i, e in enumerate(self._events):
-            if (e["kind"] in ("response", "request_failed") and e.get("function") == function
-                    and e.get("address") == address):
-                del self._events[i]
-                if e["kind"] == "request_failed":
-                    raise BluettiError(f"request to register {e.get('address')} failed: {e['error']}")
-                if e["exception"] is not None:
-                    raise BluettiError(f"Modbus exception {e['exception']} for register {e['address']}")
-                return e
-        raise _NoAnswer(f"no answer from the device for register {address}")
+    # ---- requests: the C++ request layer (bluetti::Requests) does the work ----------------
+    def _run(self, job: int, exchange: Exchange, now: Optional[float], what: str) -> dict:
+        """Carries the job's writes through ``exchange`` until the job completes. When nothing
+        is left to send and no answer came, the outstanding request is let time out (its
+        deadline is fired): the request layer then reads an unechoed write back."""
+        for _ in range(10000):
+            done = self._c.take_completion(job)
+            if done is not None:
+                if done["kind"] != "failed":
+                    return done
+                if done["exception"] is not None:
+                    raise BluettiError(f"Modbus exception {done['exception']} for {what}")
+                raise BluettiError(f"{what} failed: {done['error']}")
+            writes = self._writes()
+            if writes:
+                while writes:  # an answer may queue the job's next request: send it too
+                    for n in exchange(writes.pop(0)):
+                        writes.extend(self.receive(n, now))
+                continue
+            deadline = self._c.next_deadline()
+            if deadline is None:
+                break
+            self._c.on_deadline(deadline)
+            self._collect_events()
+        raise BluettiError(f"no answer from the device for {what}")
 
     def read_registers(self, address: int, count: int, exchange: Exchange, now: Optional[float] = None) -> List[int]:
-        self._c.send_read(address, count, _now(now))
-        return list(self._round_trip(exchange, now, 0x03, address)["values"])
+        job = self._c.request_read(address, count, _now(now))
+        return list(self._run(job, exchange, now, f"register {address}")["values"])
 
     def write_register(self, address: int, value: int, exchange: Exchange, now: Optional[float] = None) -> None:
         """FC06. Without an echo (EL30V2 reportedly sends none) the write is confirmed by reading
         the register back; a value that did not take raises BluettiError."""
-        self._c.send_write(address, value, _now(now))
-        try:
-            self._round_trip(exchange, now, 0x06, address)
-        except _NoAnswer:
-            back = self.read_registers(address, 1, exchange, now)
-            if back != [value & 0xFFFF]:
-                raise BluettiError(f"write of {value} to register {address} not confirmed: no echo, "
-                                   f"and reading it back gives {back[0]}") from None
+        job = self._c.request_write(address, value, _now(now))
+        self._run(job, exchange, now, f"write of {value} to register {address}")
 
     def write_registers(self, address: int, values: List[int], exchange: Exchange, now: Optional[float] = None) -> None:
-        self._c.send_write_many(address, list(values), _now(now))
-        self._round_trip(exchange, now, 0x10, address)
+        job = self._c.request_write_many(address, [int(v) for v in values], _now(now))
+        self._run(job, exchange, now, f"register {address}")
 
     def iot_serial(self, exchange: Exchange, now: Optional[float] = None) -> int:
         w = self.read_registers(IOT_SERIAL_REGISTER, 4, exchange, now)
         return w[0] | (w[1] << 16) | (w[2] << 32) | (w[3] << 48)
 
     def detect_protocol(self, exchange: Exchange, now: Optional[float] = None) -> str:
-        try:
-            self.read_registers(110, 6, exchange, now)
-            return "v2"
-        except BluettiError:
-            return "v1"
+        """'v2' (IoT V2: registers 110.. name the model) or 'v1'."""
+        return self._run(self._c.request_detect(_now(now)), exchange, now, "protocol detection")["protocol"]
 
     def telemetry(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> Telemetry:
-        protocol = protocol or self.detect_protocol(exchange, now)
-        regs: Dict[int, int] = {}
-        for address, count in _b.telemetry_requests(protocol):
-            for i, v in enumerate(self.read_registers(address, count, exchange, now)):
-                regs[address + i] = v
-        return Telemetry(**_b.decode_telemetry(protocol, regs))
+        done = self._run(self._c.request_telemetry(protocol or "", _now(now)), exchange, now, "telemetry")
+        return _telemetry(done["telemetry"])
+
+    def telemetry_fields(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> dict:
+        """Telemetry with bluetti_mqtt's field names (device_type, serial_number,
+        total_battery_percent, ac_output_power, dc_output_power, ac_input_power, dc_input_power,
+        ac_output_on, dc_output_on)."""
+        return dict(self._run(self._c.request_telemetry(protocol or "", _now(now)), exchange, now, "telemetry")["telemetry"])
 
     def set_output(self, output: str, on: bool, exchange: Exchange, protocol: Optional[str] = None,
                    now: Optional[float] = None) -> None:
         """Switch the 'ac' or 'dc' output on or off."""
-        protocol = protocol or self.detect_protocol(exchange, now)
-        self.write_register(_b.switch_register(protocol, output), 1 if on else 0, exchange, now)
+        job = self._c.request_output(output, bool(on), protocol or "", _now(now))
+        self._run(job, exchange, now, f"{output} output")
+
+
+def _telemetry(fields: dict) -> Telemetry:
+    return Telemetry(model=fields["device_type"], serial=fields["serial_number"],
+                     soc_percent=fields["total_battery_percent"], dc_input_w=fields["dc_input_power"],
+                     ac_input_w=fields["ac_input_power"], ac_output_w=fields["ac_output_power"],
+                     dc_output_w=fields["dc_output_power"], ac_output_on=fields["ac_output_on"],
+                     dc_output_on=fields["dc_output_on"])
 
 
 __all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "K2", "L1_PUBLIC_KEY",

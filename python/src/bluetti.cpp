@@ -3,12 +3,14 @@
 // returned as strings by feed() (the Python layer decides when to raise BluettiError); invalid
 // arguments raise ValueError here.
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "bindings.hpp"
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/device.hpp"
+#include "blecrypt/bluetti/requests.hpp"
 
 namespace blecrypt::python {
 namespace {
@@ -46,36 +48,151 @@ py::dict modbus_dict(const modbus::Request* req, const modbus::Response* resp) {
   return d;
 }
 
-const char* client_event_name(ClientEvent::Kind k) {
-  switch (k) {
-    case ClientEvent::Kind::challenge_answered: return "challenge_answered";
-    case ClientEvent::Kind::challenge_accepted: return "challenge_accepted";
-    case ClientEvent::Kind::device_key_verified: return "device_key_verified";
-    case ClientEvent::Kind::established: return "established";
-    case ClientEvent::Kind::data: return "data";
-    case ClientEvent::Kind::response: return "response";
-    case ClientEvent::Kind::request_failed: return "request_failed";
-    case ClientEvent::Kind::failed: return "failed";
-  }
-  return "?";
+py::dict simple(const char* kind) {
+  py::dict d;
+  d["kind"] = kind;
+  d["data"] = py::bytes();
+  d["error"] = std::string();
+  return d;
 }
 
+template <typename... F>
+struct Overload : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Overload(F...) -> Overload<F...>;
+
+// A client event as the dict the Python layer has always seen: kind, data, error and, for
+// request events, function/address/count (+ values/exception for a response).
+py::dict event_dict(const Client::Event& e) {
+  return std::visit(
+      Overload{[](const events::ChallengeAnswered&) { return simple("challenge_answered"); },
+               [](const events::ChallengeAccepted&) { return simple("challenge_accepted"); },
+               [](const events::DeviceKeyVerified&) { return simple("device_key_verified"); },
+               [](const events::Established&) { return simple("established"); },
+               [](const events::Data& d) {
+                 py::dict x = simple("data");
+                 x["data"] = to_py(d.plaintext);
+                 return x;
+               },
+               [](const events::Response& r) {
+                 py::dict x = modbus_dict(&r.request, &r.response);
+                 x["kind"] = "response";
+                 x["data"] = to_py(r.adu);
+                 x["error"] = r.response.exception ? make_error_code(Errc::modbus_exception).message() : std::string();
+                 return x;
+               },
+               [](const events::RequestFailed& r) {
+                 py::dict x = modbus_dict(&r.request, nullptr);
+                 x["kind"] = "request_failed";
+                 x["data"] = to_py(r.adu);
+                 x["error"] = r.error.message();
+                 return x;
+               },
+               [](const events::Failed& f) {
+                 py::dict x = simple("failed");
+                 x["error"] = f.error.message();
+                 return x;
+               }},
+      e);
+}
+
+py::dict telemetry_dict(const Telemetry& t) {  // bluetti_mqtt field names
+  py::dict d;
+  d["device_type"] = t.device_type;
+  d["serial_number"] = t.serial_number;
+  d["total_battery_percent"] = t.total_battery_percent;
+  d["dc_input_power"] = t.dc_input_power;
+  d["ac_input_power"] = t.ac_input_power;
+  d["ac_output_power"] = t.ac_output_power;
+  d["dc_output_power"] = t.dc_output_power;
+  d["ac_output_on"] = t.ac_output_on;
+  d["dc_output_on"] = t.dc_output_on;
+  return d;
+}
+
+const char* protocol_name(Protocol p) { return p == Protocol::iot_v2 ? "v2" : "v1"; }
+
+py::dict completion_dict(const Completion& c) {
+  return std::visit(
+      Overload{[](const requests::RegistersRead& r) {
+                 py::dict d;
+                 d["kind"] = "registers";
+                 d["address"] = r.address;
+                 d["values"] = r.values;
+                 return d;
+               },
+               [](const requests::RegisterWritten& w) {
+                 py::dict d;
+                 d["kind"] = "written";
+                 d["address"] = w.address;
+                 d["value"] = w.value;
+                 d["read_back"] = w.read_back;
+                 return d;
+               },
+               [](const requests::TelemetryRead& t) {
+                 py::dict d;
+                 d["kind"] = "telemetry";
+                 d["protocol"] = protocol_name(t.protocol);
+                 d["telemetry"] = telemetry_dict(t.telemetry);
+                 return d;
+               },
+               [](const requests::ProtocolDetected& p) {
+                 py::dict d;
+                 d["kind"] = "protocol";
+                 d["protocol"] = protocol_name(p.protocol);
+                 d["model"] = p.model;
+                 return d;
+               },
+               [](const requests::Failed& f) {
+                 py::dict d;
+                 d["kind"] = "failed";
+                 d["error"] = f.error.message();
+                 d["not_confirmed"] = f.error == make_error_code(Errc::write_not_confirmed);
+                 d["exception"] = f.exception ? py::cast(*f.exception) : py::none();
+                 return d;
+               }},
+      c);
+}
+
+// The client engine with the request layer on top. Every client event passes the request layer
+// first; what it does not consume is kept for poll_event().
 struct PyClient {
   std::unique_ptr<crypto::Rng> own_rng;
-  std::unique_ptr<ClientSession> s;
+  std::unique_ptr<Client> s;
+  std::unique_ptr<Requests> req;
+  Fifo<Client::Event> events;
+  std::map<RequestId, Completion> done;
   PyClient(const std::optional<py::bytes>& key, const std::string& backend, std::optional<std::uint64_t> seed) {
     const Bytes raw = opt_bytes(key);
     if (key && raw.size() != 64) throw py::value_error("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(raw.size()));
     auto cfg = ClientConfig::make(backend_of(backend), raw);
     if (!cfg) throw py::value_error("device_verify_key is not a valid P-256 public key");
     own_rng = make_rng(seed);
-    s = std::make_unique<ClientSession>(std::move(*cfg), own_rng ? *own_rng : crypto::system_rng());
+    s = std::make_unique<Client>(std::move(*cfg), own_rng ? *own_rng : crypto::system_rng());
+    req = std::make_unique<Requests>(*s);
+  }
+  void route(TimePoint now) {
+    while (auto e = s->poll_event())
+      if (!req->on_event(*e, now)) events.push_back(std::move(*e));
+    while (auto c = req->poll_completion()) {
+      const RequestId id = std::visit([](const auto& x) { return x.id; }, *c);
+      done.insert_or_assign(id, std::move(*c));
+    }
+  }
+  void need_session() const {
+    if (!s->established()) throw py::value_error("request: " + make_error_code(Errc::not_established).message());
+  }
+  RequestId started(RequestId id, TimePoint now) {
+    route(now);
+    return id;
   }
 };
 
 struct PyDevice {
   std::unique_ptr<crypto::Rng> own_rng;
-  std::unique_ptr<DeviceSession> s;
+  std::unique_ptr<Device> s;
   PyDevice(const std::optional<py::bytes>& key, const std::string& model, const std::string& backend, std::optional<std::uint64_t> seed) {
     const Bytes raw = opt_bytes(key);
     if (key && raw.size() != 32) throw py::value_error("signing_key must be a 32-byte big-endian P-256 scalar, got " + std::to_string(raw.size()) + " bytes");
@@ -84,7 +201,7 @@ struct PyDevice {
     auto station = PowerStation::create(model);
     if (!station) throw py::value_error("unknown model '" + model + "' (AC180, EL30V2, EB3A)");
     own_rng = make_rng(seed);
-    s = std::make_unique<DeviceSession>(std::move(*cfg), std::move(*station), own_rng ? *own_rng : crypto::system_rng());
+    s = std::make_unique<Device>(std::move(*cfg), std::move(*station), own_rng ? *own_rng : crypto::system_rng());
   }
 };
 
@@ -128,44 +245,82 @@ void add_bluetti(py::module_& parent) {
   m.def("decode_telemetry", [](const std::string& p, const std::map<std::uint16_t, std::uint16_t>& regs) {
     auto t = decode_telemetry(protocol_of(p), regs);
     if (!t) throw py::value_error("telemetry: registers missing for the " + p + " layout");
-    py::dict d;
-    d["model"] = t->model;
-    d["serial"] = t->serial;
-    d["soc_percent"] = t->soc_percent;
-    d["dc_input_w"] = t->dc_input_w;
-    d["ac_input_w"] = t->ac_input_w;
-    d["ac_output_w"] = t->ac_output_w;
-    d["dc_output_w"] = t->dc_output_w;
-    d["ac_output_on"] = t->ac_output_on;
-    d["dc_output_on"] = t->dc_output_on;
-    return d;
+    return telemetry_dict(*t);
   });
   m.def("switch_register", [](const std::string& p, const std::string& output) {
     if (output != "ac" && output != "dc") throw py::value_error("output must be 'ac' or 'dc'");
     return switch_request(protocol_of(p), output == "ac" ? Output::ac : Output::dc, true).address;
   });
 
-  py::class_<PyClient>(m, "ClientEngine", "Sans-IO client engine (see blecrypt.bluetti.Client)")
+  py::class_<PyClient>(m, "ClientEngine", "Sans-IO client engine + request layer (see blecrypt.bluetti.Client)")
       .def(py::init<const std::optional<py::bytes>&, const std::string&, std::optional<std::uint64_t>>(),
            py::arg("device_verify_key") = py::none(), py::arg("backend") = "", py::arg("seed") = py::none())
-      .def("start", [](PyClient& c, double now) { c.s->start(at(now)); })
+      .def("on_link_up", [](PyClient& c, double now) { c.s->on_link_up(at(now)); })
+      .def("on_link_down", [](PyClient& c) {
+        c.s->on_link_down();
+        c.req->on_link_down();
+        c.route(TimePoint{});
+      })
       .def("feed", [](PyClient& c, const py::bytes& data, double now) {
         auto r = c.s->feed(from_py(data), at(now));
+        c.route(at(now));
         return r ? std::string() : r.error().message();
       })
       .def("poll_transmit", [](PyClient& c) { return opt_tx(c.s->poll_transmit()); })
       .def("poll_event", [](PyClient& c) -> py::object {
-        auto e = c.s->poll_event();
-        if (!e) return py::none();
-        py::dict d = modbus_dict(e->request ? &*e->request : nullptr, e->response ? &*e->response : nullptr);
-        d["kind"] = client_event_name(e->kind);
-        d["data"] = to_py(e->data);
-        d["error"] = e->error ? e->error.message() : std::string();
-        return d;
+        if (c.events.empty()) return py::none();
+        return event_dict(c.events.take());
       })
       .def("next_deadline", [](PyClient& c) { return opt_time(c.s->next_deadline()); })
-      .def("on_deadline", [](PyClient& c, double now) { c.s->on_deadline(at(now)); })
-      .def("reset", [](PyClient& c) { c.s->reset(); })
+      .def("on_deadline", [](PyClient& c, double now) {
+        c.s->on_deadline(at(now));
+        c.route(at(now));
+      })
+      .def("reset", [](PyClient& c) {
+        c.req->on_link_down();  // jobs of the wiped session fail
+        c.s->reset();
+        c.events.clear();
+        c.done.clear();
+      })
+      // ---- the request layer (bluetti::Requests): one job id each, take_completion(id) ----
+      .def("request_read", [](PyClient& c, std::uint16_t a, std::uint16_t n, double now) {
+        c.need_session();
+        auto id = c.req->read_registers(a, n, at(now));
+        if (!id) throw py::value_error("read request: " + id.error().message());
+        return c.started(*id, at(now));
+      })
+      .def("request_write", [](PyClient& c, std::uint16_t a, std::uint16_t v, double now) {
+        c.need_session();
+        return c.started(c.req->write_register(a, v, at(now)), at(now));
+      })
+      .def("request_write_many", [](PyClient& c, std::uint16_t a, std::vector<std::uint16_t> v, double now) {
+        c.need_session();
+        auto id = c.req->write_registers(a, std::move(v), at(now));
+        if (!id) throw py::value_error("write request: " + id.error().message());
+        return c.started(*id, at(now));
+      })
+      .def("request_telemetry", [](PyClient& c, const std::string& protocol, double now) {
+        c.need_session();
+        if (!protocol.empty()) c.req->set_protocol(protocol_of(protocol));
+        return c.started(c.req->read_telemetry(at(now)), at(now));
+      })
+      .def("request_output", [](PyClient& c, const std::string& output, bool on, const std::string& protocol, double now) {
+        if (output != "ac" && output != "dc") throw py::value_error("output must be 'ac' or 'dc'");
+        c.need_session();
+        if (!protocol.empty()) c.req->set_protocol(protocol_of(protocol));
+        return c.started(c.req->set_output(output == "ac" ? Output::ac : Output::dc, on, at(now)), at(now));
+      })
+      .def("request_detect", [](PyClient& c, double now) {
+        c.need_session();
+        return c.started(c.req->detect_protocol(at(now)), at(now));
+      })
+      .def("take_completion", [](PyClient& c, RequestId id) -> py::object {
+        auto it = c.done.find(id);
+        if (it == c.done.end()) return py::none();
+        py::dict d = completion_dict(it->second);
+        c.done.erase(it);
+        return d;
+      })
       .def("send_read", [](PyClient& c, std::uint16_t a, std::uint16_t n, double now) {
         auto r = c.s->send_request(modbus::Request::read(a, n), at(now));
         if (!r) throw py::value_error("read request: " + r.error().message());
@@ -192,15 +347,26 @@ void add_bluetti(py::module_& parent) {
   py::class_<PyDevice>(m, "DeviceEngine", "Sans-IO device emulator engine (see blecrypt.bluetti.Device)")
       .def(py::init<const std::optional<py::bytes>&, const std::string&, const std::string&, std::optional<std::uint64_t>>(),
            py::arg("signing_key") = py::none(), py::arg("model") = "AC180", py::arg("backend") = "", py::arg("seed") = py::none())
-      .def("start", [](PyDevice& d, double now) { d.s->start(at(now)); })
+      .def("on_link_up", [](PyDevice& d, double now) { d.s->on_link_up(at(now)); })
+      .def("on_link_down", [](PyDevice& d) { d.s->on_link_down(); })
       .def("feed", [](PyDevice& d, const py::bytes& data, double now) {
         auto r = d.s->feed(from_py(data), at(now));
+        while (d.s->poll_event()) {  // the emulator's events are not exposed: keep the queue empty
+        }
         return r ? std::string() : r.error().message();
       })
       .def("poll_transmit", [](PyDevice& d) { return opt_tx(d.s->poll_transmit()); })
       .def("next_deadline", [](PyDevice& d) { return opt_time(d.s->next_deadline()); })
-      .def("on_deadline", [](PyDevice& d, double now) { d.s->on_deadline(at(now)); })
-      .def("reset", [](PyDevice& d) { d.s->reset(); })
+      .def("on_deadline", [](PyDevice& d, double now) {
+        d.s->on_deadline(at(now));
+        while (d.s->poll_event()) {
+        }
+      })
+      .def("reset", [](PyDevice& d) {
+        d.s->reset();
+        while (d.s->poll_event()) {
+        }
+      })
       .def("set_serials", [](PyDevice& d, std::uint64_t sn, std::uint64_t iot) { d.s->station().set_serials(sn, iot); })
       .def("define_register", [](PyDevice& d, std::uint16_t a, std::uint16_t v, bool w) { d.s->station().define(a, v, w); },
            py::arg("address"), py::arg("value"), py::arg("writable") = false)

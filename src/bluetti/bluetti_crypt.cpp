@@ -1,10 +1,15 @@
 // Drop-in `BluettiCrypt` (official module's API and statuses 0..4) and the open licence format.
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "blecrypt/version.hpp"
@@ -57,14 +62,38 @@ Result<Licence> Licence::parse(std::string_view text, std::string* why) {
 }
 
 Result<Licence> Licence::load(const std::string& path, std::string* why) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    if (why) *why = "could not open licence file '" + path + "'";
-    return Errc::licence_unreadable;
+  auto refuse = [&](Errc e, const std::string& msg) -> Result<Licence> {
+    if (why) *why = "licence file '" + path + "': " + msg;
+    return e;
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a symbolic link is refused.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP) return refuse(Errc::licence_not_regular, "is a symbolic link (give the file itself)");
+    return refuse(Errc::licence_unreadable, std::string("could not open: ") + std::strerror(err));
   }
-  std::ostringstream s;
-  s << f.rdbuf();
-  auto l = parse(s.str(), why);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return refuse(Errc::licence_unreadable, std::string("fstat failed: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return refuse(Errc::licence_not_regular, "is not a regular file (a directory, FIFO or device)");
+  if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) > kMaxLicenceBytes)
+    return refuse(Errc::licence_too_large, "is larger than " + std::to_string(kMaxLicenceBytes) + " bytes");
+  std::string text;
+  text.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return refuse(Errc::licence_unreadable, std::string("read failed: ") + std::strerror(errno));
+    if (n == 0) break;  // shrank while reading: take what is there
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  auto l = parse(text, why);
   if (!l && why) *why = path + ": " + *why;
   return l;
 }
@@ -95,36 +124,57 @@ BluettiCrypt::BluettiCrypt(Options options) : opt_(std::move(options)) {
     if (key_error_.empty()) key_error_ = "device verification key is not a valid P-256 point";
     cfg = ClientConfig::make(*opt_.backend, {});  // keep an engine; every handshake call reports key_error_
   }
-  client_ = std::make_unique<ClientSession>(std::move(*cfg), *opt_.rng);
-  client_->start(TimePoint{});
+  client_ = std::make_unique<Client>(std::move(*cfg), *opt_.rng);
+  client_->on_link_up(TimePoint{});
   if (!key_error_.empty()) last_error_ = key_error_;
 }
 
 BluettiCrypt::~BluettiCrypt() = default;
 
-void BluettiCrypt::set_error(const std::string& what) { last_error_ = what; }
+// Printable ASCII only (licence lines and other peer-supplied bytes end up here), at most
+// kMaxErrorText bytes: other bytes appear as \xNN, so Python never sees invalid UTF-8.
+void BluettiCrypt::set_error(std::string_view what) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(std::min(what.size(), kMaxErrorText));
+  for (const char ch : what) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool printable = c >= 0x20 && c < 0x7f;
+    if (out.size() + (printable ? 1 : 4) > kMaxErrorText - 3) {
+      out += "...";
+      break;
+    }
+    if (printable) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  last_error_ = std::move(out);
+}
 
 void BluettiCrypt::reset() {
-  client_->start(TimePoint{});
+  client_->on_link_up(TimePoint{});
   status_ = 0;
-  serial_reply_.clear();
-  last_error_ = key_error_;
+  iot_serial_.reset();
+  last_error_.clear();
+  if (!key_error_.empty()) set_error(key_error_);
 }
 
 std::string BluettiCrypt::get_software_version() { return std::string("V1.0.0-L blecrypt/") + kVersion; }
 
-std::string BluettiCrypt::check_serial_reply() {
-  auto resp = modbus::parse_response(serial_reply_);
+void BluettiCrypt::check_serial_reply(const Bytes& reply) {
+  auto resp = modbus::parse_response(reply);
   if (!resp) {
     set_error("serial check: reply to the read of 11006 x4 is not a valid Modbus response: " + resp.error().message());
-    serial_reply_.clear();
-    return {};
+    return;
   }
-  serial_reply_.clear();
   if (resp->exception || resp->function != modbus::read_holding || resp->values.size() != 4) {
     set_error("serial check: expected the 4 registers 11006-11009, got " +
               (resp->exception ? "exception " + std::to_string(*resp->exception) : std::to_string(resp->values.size()) + " registers"));
-    return {};
+    return;
   }
   const auto sn = decode_serial(resp->values.data());
   iot_serial_ = sn;
@@ -139,22 +189,32 @@ std::string BluettiCrypt::check_serial_reply() {
     if (!explicit_path && !present) {  // no licence file: any serial, recorded
       status_ = 4;
       last_error_.clear();
-      return {};
+      return;
     }
     set_error("check serial number fail:" + std::to_string(sn) + " (" + why + ")");
-    return {};
+    return;
   }
   if (!licence->allows(sn)) {
     set_error("check serial number fail:" + std::to_string(sn) + " is not listed in " + path +
               " (list the IoT serial read from registers 11006-11009, not the device serial)");
-    return {};
+    return;
   }
   status_ = 4;
   last_error_.clear();
-  return {};
 }
 
+// The official API returns "" on failure: nothing (not even std::bad_alloc) crosses it.
 std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) {
+  try {
+    return handle(std::move(data), status);
+  } catch (...) {
+    set_error("link handler: internal error (out of memory?)");
+    if (status) *status = status_;
+    return {};
+  }
+}
+
+std::string BluettiCrypt::handle(std::string data, int* status) {
   auto report = [&](std::string reply) {
     if (status) *status = status_;
     return reply;
@@ -164,23 +224,23 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
     return report({});
   }
   const ByteView in = as_bytes(data);
-  if (client_->state() == ClientState::failed) client_->start(TimePoint{});  // a new attempt
+  if (client_->state() == ClientState::failed) client_->on_link_up(TimePoint{});  // a new attempt
   const bool was_up = client_->established();
   auto r = client_->feed(in, TimePoint{});
   if (was_up && client_->established()) {  // session traffic: the serial check reply, or stray data
-    if (!r) set_error(r.error().message());
+    if (r) last_error_.clear();
+    else set_error(r.error().message());
     // Each session record is one whole ADU: judge each on its own (an unsolicited record ahead of
     // the serial reply must not be glued to it).
     while (auto e = client_->poll_event()) {
-      if (e->kind != ClientEvent::Kind::data || status_ != 3) continue;
-      serial_reply_ = std::move(e->data);
-      (void)check_serial_reply();
+      auto* d = std::get_if<events::Data>(&*e);
+      if (d == nullptr || status_ != 3) continue;
+      check_serial_reply(d->plaintext);
     }
     return report({});
   }
   if (was_up) {  // a new CHALLENGE: the link restarted, a new handshake (and serial check) follows
     status_ = 0;
-    serial_reply_.clear();
     iot_serial_.reset();
   }
   std::string reply;
@@ -210,45 +270,59 @@ std::string BluettiCrypt::ble_crypt_link_handler(std::string data, int* status) 
 }
 
 std::string BluettiCrypt::encrypt_data(std::string data) {
-  if (data.empty()) {
-    set_error("encrypt_data: empty input");
+  try {
+    if (data.empty()) {
+      set_error("encrypt_data: empty input");
+      return {};
+    }
+    auto rec = client_->seal(as_bytes(data));
+    if (!rec) {
+      set_error("encrypt_data: " + rec.error().message());
+      return {};
+    }
+    last_error_.clear();
+    return std::string(rec->begin(), rec->end());
+  } catch (...) {
+    set_error("encrypt_data: internal error (out of memory?)");
     return {};
   }
-  auto rec = client_->seal(as_bytes(data));
-  if (!rec) {
-    set_error("encrypt_data: " + rec.error().message());
-    return {};
-  }
-  return std::string(rec->begin(), rec->end());
 }
 
 std::string BluettiCrypt::decrypt_data(std::string data) {
-  if (!client_->established()) {
-    set_error("decrypt_data: " + make_error_code(Errc::not_established).message());
-    return {};
-  }
-  auto r = client_->feed(as_bytes(data), TimePoint{});
-  std::string out;
-  while (auto e = client_->poll_event())
-    if (e->kind == ClientEvent::Kind::data) out.append(e->data.begin(), e->data.end());
-  if (!client_->established()) {
-    // A new CHALLENGE: the unit reconnected. Back to status 0; the challenge response is not
-    // sent from here (the unit repeats an unanswered challenge and ble_crypt_link_handler answers).
-    while (client_->poll_transmit()) {
+  try {
+    if (!client_->established()) {
+      set_error("decrypt_data: " + make_error_code(Errc::not_established).message());
+      return {};
     }
-    status_ = 0;
-    serial_reply_.clear();
-    iot_serial_.reset();
-    set_error("decrypt_data: the unit sent a new CHALLENGE (the link restarted); pass notifications to "
-              "ble_crypt_link_handler until status 3/4 again");
+    auto r = client_->feed(as_bytes(data), TimePoint{});
+    std::string out;
+    while (auto e = client_->poll_event())
+      if (auto* d = std::get_if<events::Data>(&*e)) out.append(d->plaintext.begin(), d->plaintext.end());
+    if (!client_->established()) {
+      // A new CHALLENGE: the unit reconnected. Back to status 0; the challenge response is not
+      // sent from here (the unit repeats an unanswered challenge and ble_crypt_link_handler answers).
+      while (client_->poll_transmit()) {
+      }
+      status_ = 0;
+      iot_serial_.reset();
+      set_error("decrypt_data: the unit sent a new CHALLENGE (the link restarted); pass notifications to "
+                "ble_crypt_link_handler until status 3/4 again");
+      return {};
+    }
+    if (!r) {
+      set_error("decrypt_data: " + r.error().message());
+      return {};
+    }
+    if (out.empty()) {
+      set_error("decrypt_data: record incomplete, waiting for more bytes");
+      return {};
+    }
+    last_error_.clear();
+    return out;
+  } catch (...) {
+    set_error("decrypt_data: internal error (out of memory?)");
     return {};
   }
-  if (!r) {
-    set_error("decrypt_data: " + r.error().message());
-    return {};
-  }
-  if (out.empty()) set_error("decrypt_data: record incomplete, waiting for more bytes");
-  return out;
 }
 
 }  // namespace blecrypt::bluetti

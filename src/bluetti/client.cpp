@@ -31,7 +31,7 @@ Result<ClientConfig> ClientConfig::make(const crypto::Backend& backend, ByteView
   return c;
 }
 
-ClientSession::ClientSession(ClientConfig cfg, crypto::Rng& rng) : cfg_(std::move(cfg)), rng_(rng) {
+Client::Client(ClientConfig cfg, crypto::Rng& rng) : cfg_(std::move(cfg)), rng_(&rng) {
   if (cfg_.backend == nullptr) cfg_.backend = &crypto::default_backend();
   md5_ = cfg_.backend->md5();
   // Keys missing from the config are imported here (once per session object, kept across reset).
@@ -43,9 +43,11 @@ ClientSession::ClientSession(ClientConfig cfg, crypto::Rng& rng) : cfg_(std::mov
   }
 }
 
-ClientSession::~ClientSession() { wipe(); }
+Client::~Client() { wipe(); }
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
 
-void ClientSession::wipe() {
+void Client::wipe() {
   reasm_.set_late_handshake_probe(nullptr);
   challenge_.clear();
   challenge_response_.clear();
@@ -59,11 +61,11 @@ void ClientSession::wipe() {
   reasm_.set_header_size(kHandshakeHeader);
 }
 
-bool ClientSession::holds_no_secrets() const noexcept {
+bool Client::holds_no_secrets() const noexcept {
   return !hs_keys_ && !hs_ && !session_ && challenge_.empty() && client_record_.empty() && reasm_.buffered() == 0;
 }
 
-void ClientSession::reset() {
+void Client::reset() {
   wipe();
   tx_.clear();
   events_.clear();
@@ -73,35 +75,52 @@ void ClientSession::reset() {
   state_ = ClientState::idle;
 }
 
-void ClientSession::start(TimePoint now) {
-  reset();
+void Client::on_link_up(TimePoint now) {
+  // A fresh handshake every time; events not yet polled (requests failed by on_link_down) stay.
+  wipe();
+  tx_.clear();
+  pending_.clear();
+  failure_ = {};
   state_ = ClientState::wait_challenge;
   step_deadline_ = now + cfg_.step_timeout;
 }
 
-void ClientSession::push(ClientEvent::Kind k, std::error_code e) { events_.push_back(ClientEvent{k, {}, {}, {}, e}); }
+void Client::on_link_down() {
+  while (!pending_.empty())
+    events_.push_back(events::RequestFailed{pending_.take().request, make_error_code(Errc::link_down), {}});
+  wipe();
+  tx_.clear();
+  step_deadline_.reset();
+  failure_ = {};
+  state_ = ClientState::idle;
+}
 
-Result<void> ClientSession::fail(std::error_code e) {
+// Fails the oldest outstanding request (there must be one).
+void Client::fail_request(std::error_code e, Bytes adu) {
+  events_.push_back(events::RequestFailed{pending_.take().request, e, std::move(adu)});
+}
+
+Result<void> Client::fail(std::error_code e) {
   wipe();
   tx_.clear();
   step_deadline_.reset();
   failure_ = e;
   state_ = ClientState::failed;
-  push(ClientEvent::Kind::failed, e);
+  events_.push_back(events::Failed{e});
   return e;
 }
 
-std::optional<Bytes> ClientSession::poll_transmit() {
+std::optional<Bytes> Client::poll_transmit() {
   if (tx_.empty()) return std::nullopt;
   return tx_.take();
 }
 
-std::optional<ClientEvent> ClientSession::poll_event() {
+std::optional<Client::Event> Client::poll_event() {
   if (events_.empty()) return std::nullopt;
   return events_.take();
 }
 
-std::optional<TimePoint> ClientSession::next_deadline() const {
+std::optional<TimePoint> Client::next_deadline() const {
   if (state_ == ClientState::established) {
     if (pending_.empty()) return std::nullopt;
     return pending_.front().deadline;
@@ -109,46 +128,42 @@ std::optional<TimePoint> ClientSession::next_deadline() const {
   return step_deadline_;
 }
 
-void ClientSession::on_deadline(TimePoint now) {
+void Client::on_deadline(TimePoint now) {
   if (state_ == ClientState::established) {
-    while (!pending_.empty() && pending_.front().deadline <= now) {
-      ClientEvent e{ClientEvent::Kind::request_failed, {}, pending_.front().request, {}, make_error_code(Errc::timeout)};
-      pending_.pop_front();
-      events_.push_back(std::move(e));
-    }
+    while (!pending_.empty() && pending_.front().deadline <= now) fail_request(make_error_code(Errc::timeout));
     return;
   }
   if (step_deadline_ && *step_deadline_ <= now) (void)fail(make_error_code(Errc::timeout));
 }
 
-Result<void> ClientSession::feed(ByteView in, TimePoint now) {
+Result<void> Client::feed(ByteView in, TimePoint now) {
   if (state_ == ClientState::failed) return Errc::handshake_failed;
-  if (state_ == ClientState::idle) start(now);
-  Result<void> first_error;
+  if (state_ == ClientState::idle) on_link_up(now);  // a caller that never said so (the drop-in API)
+  // The late-handshake probe points into this object: set it here, so a moved engine never
+  // hands the reassembler a pointer into the object it was moved from.
+  reasm_.set_late_handshake_probe(state_ == ClientState::established && hs_ ? &*hs_ : nullptr);
+  std::error_code first_error;  // the first of several errors in one notification is returned
   while (!in.empty()) {
     auto unit = reasm_.next(in);
     if (!unit) {
       if (state_ != ClientState::established) return fail(unit.error());
       // A garbled header in the session: the record boundary is lost, so drop the rest of this
       // notification too (the next one starts a record again), report, keep the session.
-      if (!pending_.empty()) {
-        events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {}, unit.error()});
-        pending_.pop_front();
-      }
-      if (first_error) first_error = unit.error();
+      if (!pending_.empty()) fail_request(unit.error());
+      if (!first_error) first_error = unit.error();
       break;
     }
     if (!*unit) break;
     auto r = handle_unit(**unit, now);
     if (!r) {
       if (state_ == ClientState::failed) return r;
-      if (first_error) first_error = r;
+      if (!first_error) first_error = r.error();
     }
   }
   return first_error;
 }
 
-Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint now) {
+Result<void> Client::handle_unit(const Reassembler::Unit& u, TimePoint now) {
   if (state_ == ClientState::established) {
     if (u.is_frame) {
       // No session record starts with 2A 2A, so a `**` frame here is one. A CHALLENGE means the
@@ -156,9 +171,7 @@ Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint no
       auto f = parse_frame(u.bytes);
       if (!f || f->type != static_cast<std::uint8_t>(FrameType::challenge) || f->payload.size() != 4)
         return Errc::unexpected_message;
-      while (!pending_.empty())
-        events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.take().request, {},
-                                      make_error_code(Errc::session_restarted)});
+      while (!pending_.empty()) fail_request(make_error_code(Errc::session_restarted));
       state_ = ClientState::wait_challenge;
       return on_challenge(*f, now);
     }
@@ -178,7 +191,7 @@ Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint no
         if (f->payload[0] != 0) return fail(make_error_code(Errc::challenge_rejected));
         state_ = ClientState::wait_device_key;
         step_deadline_ = now + cfg_.step_timeout;
-        push(ClientEvent::Kind::challenge_accepted);
+        events_.push_back(events::ChallengeAccepted{});
         return {};
       case FrameType::pubkey_accepted:  // ESPHome accepts it in plain as well
         return on_pubkey_accepted(*f);
@@ -197,7 +210,7 @@ Result<void> ClientSession::handle_unit(const Reassembler::Unit& u, TimePoint no
   return fail(make_error_code(Errc::frame_unexpected_type));
 }
 
-Result<void> ClientSession::on_challenge(const Frame& f, TimePoint now) {
+Result<void> Client::on_challenge(const Frame& f, TimePoint now) {
   if (f.payload.size() != 4) return fail(make_error_code(Errc::frame_bad_payload));
   if (state_ == ClientState::wait_challenge_accepted && equal(f.payload, challenge_)) {
     tx_.push_back(challenge_response_);  // the unit repeats an unanswered challenge: answer again
@@ -217,25 +230,26 @@ Result<void> ClientSession::on_challenge(const Frame& f, TimePoint now) {
   tx_.push_back(challenge_response_);
   state_ = ClientState::wait_challenge_accepted;
   step_deadline_ = now + cfg_.step_timeout;
-  push(ClientEvent::Kind::challenge_answered);
+  events_.push_back(events::ChallengeAnswered{});
   return {};
 }
 
-Result<void> ClientSession::on_device_pubkey(const Frame& f, TimePoint now) {
+Result<void> Client::on_device_pubkey(const Frame& f, TimePoint now) {
   if (f.payload.size() != 128) return fail(make_error_code(Errc::frame_bad_payload));
+  if (!hs_keys_ || !hs_) return fail(make_error_code(Errc::unexpected_message));
   const ByteView qd = ByteView(f.payload).first(64);
   if (state_ == ClientState::wait_pubkey_accepted && equal(qd, device_key_raw_) && !client_record_.empty()) {
     tx_.push_back(client_record_);  // repeated DEVICE_PUBKEY: re-send the cached client record
     return {};
   }
-  if (!cfg_.device_verify_key || !cfg_.client_signing_key) return fail(make_error_code(Errc::invalid_key));
+  if (!cfg_.device_verify_key || !cfg_.client_signing_key || !hs_keys_ || !hs_) return fail(make_error_code(Errc::invalid_key));
   Bytes signed_msg = concat({qd, hs_keys_->iv.view()});
   crypto::P256Signature sig{};
   std::copy(f.payload.begin() + 64, f.payload.end(), sig.begin());
   if (!cfg_.device_verify_key->verify(signed_msg, sig)) return fail(make_error_code(Errc::device_signature_invalid));
   auto peer = cfg_.backend->p256_public_key(qd);
   if (!peer) return fail(make_error_code(Errc::peer_key_invalid));
-  auto eph = cfg_.backend->p256_generate(rng_);
+  auto eph = cfg_.backend->p256_generate(*rng_);
   if (!eph) return fail(make_error_code(Errc::crypto_failure));
   auto shared = (*eph)->ecdh(**peer);
   if (!shared) return fail(make_error_code(Errc::crypto_failure));
@@ -254,11 +268,11 @@ Result<void> ClientSession::on_device_pubkey(const Frame& f, TimePoint now) {
   tx_.push_back(std::move(*record));
   state_ = ClientState::wait_pubkey_accepted;
   step_deadline_ = now + cfg_.step_timeout;
-  push(ClientEvent::Kind::device_key_verified);
+  events_.push_back(events::DeviceKeyVerified{});
   return {};
 }
 
-Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
+Result<void> Client::on_pubkey_accepted(const Frame& f) {
   if (state_ != ClientState::wait_pubkey_accepted) return fail(make_error_code(Errc::unexpected_message));
   if (f.payload.size() != 1) return fail(make_error_code(Errc::frame_bad_payload));
   if (f.payload[0] != 0) return fail(make_error_code(Errc::pubkey_rejected));
@@ -273,20 +287,18 @@ Result<void> ClientSession::on_pubkey_accepted(const Frame& f) {
   client_record_.clear();
   device_key_raw_.clear();
   reasm_.set_header_size(kSessionHeader);
-  reasm_.set_late_handshake_probe(&*hs_);
+  reasm_.set_late_handshake_probe(hs_ ? &*hs_ : nullptr);
   state_ = ClientState::established;
   step_deadline_.reset();
-  push(ClientEvent::Kind::established);
+  events_.push_back(events::Established{});
   return {};
 }
 
-Result<void> ClientSession::on_session_record(ByteView record, TimePoint) {
+Result<void> Client::on_session_record(ByteView record, TimePoint) {
+  if (!session_) return Errc::not_established;
   auto plain = session_->open(record);
   if (!plain) {
-    if (!pending_.empty()) {
-      events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {}, plain.error()});
-      pending_.pop_front();
-    }
+    if (!pending_.empty()) fail_request(plain.error());
     return plain.error();
   }
   if (!pending_.empty()) {
@@ -297,48 +309,43 @@ Result<void> ClientSession::on_session_record(ByteView record, TimePoint) {
       // the one answered are failed as unanswered.
       for (std::size_t k = 1; k < pending_.size(); ++k) {
         if (!modbus::check_answers(pending_.at(k).request, *resp)) continue;
-        for (std::size_t i = 0; i < k; ++i) {
-          events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, {}, pending_.front().request, {},
-                                        make_error_code(Errc::request_unanswered)});
-          pending_.pop_front();
-        }
+        for (std::size_t i = 0; i < k; ++i) fail_request(make_error_code(Errc::request_unanswered));
         break;
       }
     }
     if (resp && modbus::check_answers(pending_.front().request, *resp)) {
-      ClientEvent e{ClientEvent::Kind::response, std::move(*plain), pending_.front().request, std::move(*resp), {}};
-      if (e.response->exception) e.error = make_error_code(Errc::modbus_exception);
-      pending_.pop_front();
-      events_.push_back(std::move(e));
+      events_.push_back(events::Response{pending_.take().request, std::move(*resp), std::move(*plain)});
       return {};
     }
     const bool crc_ok = plain->size() >= 4 && modbus::crc16(ByteView(*plain).first(plain->size() - 2)) ==
                                                  load_le16(plain->data() + plain->size() - 2);
     if (!crc_ok) {
       // Integrity rests on the Modbus CRC: a corrupted record fails the outstanding request.
-      events_.push_back(ClientEvent{ClientEvent::Kind::request_failed, std::move(*plain), pending_.front().request, {}, make_error_code(Errc::modbus_bad_crc)});
-      pending_.pop_front();
+      fail_request(make_error_code(Errc::modbus_bad_crc), std::move(*plain));
       return Errc::modbus_bad_crc;
     }
   }
-  events_.push_back(ClientEvent{ClientEvent::Kind::data, std::move(*plain), {}, {}, {}});
+  events_.push_back(events::Data{std::move(*plain)});
   return {};
 }
 
-Result<void> ClientSession::send_request(const modbus::Request& req, TimePoint now) {
+Result<void> Client::send_request(const modbus::Request& req, TimePoint now) {
   if (state_ != ClientState::established) return Errc::not_established;
   auto adu = modbus::encode_request(req);
   if (!adu) return Unexpected{adu.error()};
-  auto record = session_->seal(*adu, rng_);
-  if (!record) return Unexpected{record.error()};
+  if (!session_) return Errc::not_established;
+  auto record = session_->seal(*adu, *rng_);
+  if (!record) return Unexpected{as_bluetti_error(record.error())};
   tx_.push_back(std::move(*record));
   pending_.push_back({req, now + cfg_.request_timeout});
   return {};
 }
 
-Result<Bytes> ClientSession::seal(ByteView plaintext) {
-  if (state_ != ClientState::established) return Errc::not_established;
-  return session_->seal(plaintext, rng_);
+Result<Bytes> Client::seal(ByteView plaintext) {
+  if (state_ != ClientState::established || !session_) return Errc::not_established;
+  auto record = session_->seal(plaintext, *rng_);
+  if (!record) return Unexpected{as_bluetti_error(record.error())};
+  return record;
 }
 
 }  // namespace blecrypt::bluetti

@@ -182,10 +182,6 @@ Result<void> check_answers(const Request& req, const Response& resp) {
   return {};
 }
 
-std::size_t expected_response_size(const Request& req) {
-  return req.function == read_holding ? 5u + 2u * req.count : 8u;
-}
-
 }  // namespace blecrypt::bluetti::modbus
 
 namespace blecrypt::bluetti {
@@ -252,17 +248,17 @@ Result<Telemetry> decode_telemetry(Protocol p, const RegisterValues& regs) {
   Telemetry t;
   std::uint16_t model[6], sn[4], v[7];
   if (!fetch(regs, l.model, 6, model) || !fetch(regs, l.serial, 4, sn)) return Errc::modbus_length_mismatch;
-  t.model = decode_model(p, model, 6);
-  t.serial = decode_serial(sn);
+  t.device_type = decode_model(p, model, 6);
+  t.serial_number = decode_serial(sn);
   if (!fetch(regs, l.soc, 1, v)) return Errc::modbus_length_mismatch;
-  t.soc_percent = v[0];
+  t.total_battery_percent = v[0];
   const std::uint16_t singles[] = {l.dc_in, l.ac_in, l.ac_out, l.dc_out, l.ac_switch_state, l.dc_switch_state};
   for (std::size_t i = 0; i < 6; ++i)
     if (!fetch(regs, singles[i], 1, &v[i])) return Errc::modbus_length_mismatch;
-  t.dc_input_w = v[0];
-  t.ac_input_w = v[1];
-  t.ac_output_w = v[2];
-  t.dc_output_w = v[3];
+  t.dc_input_power = v[0];
+  t.ac_input_power = v[1];
+  t.ac_output_power = v[2];
+  t.dc_output_power = v[3];
   t.ac_output_on = v[4] != 0;
   t.dc_output_on = v[5] != 0;
   return t;

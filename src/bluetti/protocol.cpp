@@ -48,6 +48,10 @@ class BluettiCategory final : public std::error_category {
       case Errc::licence_unreadable: return "bluetti licence: licence file unreadable or in BLUETTI's closed layout";
       case Errc::crypto_failure: return "bluetti: the crypto backend reported an error";
       case Errc::session_restarted: return "bluetti session: the unit sent a new CHALLENGE (the link restarted); requests of the old session get no answer";
+      case Errc::link_down: return "bluetti: the link went down with this request in flight (on_link_down); a new handshake follows on_link_up";
+      case Errc::write_not_confirmed: return "bluetti request: write not confirmed (no echo, and reading the register back gives another value)";
+      case Errc::licence_too_large: return "bluetti licence: the licence file is larger than 4 MiB";
+      case Errc::licence_not_regular: return "bluetti licence: the licence path is not a regular file (directory, device, FIFO or symbolic link)";
       case Errc::request_unanswered: return "bluetti modbus: no answer to this request before the answer to a later one (EL30V2 reportedly does not echo FC06 writes: read the register back)";
     }
     return "bluetti: unknown error " + std::to_string(ev);
@@ -62,16 +66,9 @@ const std::error_category& category() noexcept {
 }
 std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
 
-const char* frame_type_name(std::uint8_t type) noexcept {
-  switch (type) {
-    case 0x01: return "CHALLENGE";
-    case 0x02: return "CHALLENGE_RESPONSE";
-    case 0x03: return "CHALLENGE_ACCEPTED";
-    case 0x04: return "DEVICE_PUBKEY";
-    case 0x05: return "CLIENT_PUBKEY";
-    case 0x06: return "PUBKEY_ACCEPTED";
-    default: return "UNKNOWN";
-  }
+std::error_code as_bluetti_error(std::error_code e) noexcept {
+  if (!e || &e.category() == &category()) return e;
+  return make_error_code(Errc::crypto_failure);
 }
 
 // ---- constants ----------------------------------------------------------------------------

@@ -7,14 +7,23 @@
 #include <fstream>
 #include <functional>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
-#include "blecrypt/link/duplex_wire.hpp"
+#include "blecrypt/link/wire.hpp"
 #include "pair.hpp"
 
 namespace blecrypt::bluetti {
 namespace {
 
 std::string test_key() { return std::string(kTestDevicePublicKey.begin(), kTestDevicePublicKey.end()); }
+
+// The drop-in API is not an engine (the caller shuttles bytes itself): two 20-byte ATT wires.
+struct AttLink {
+  link::Wire to_central{link::att_payload(link::kDefaultAttMtu)};
+  link::Wire to_peripheral{link::att_payload(link::kDefaultAttMtu)};
+};
 
 struct Run {
   std::vector<int> statuses;  // one per handler call, consecutive duplicates collapsed
@@ -27,34 +36,34 @@ struct Run {
 // `duplicate`: the unit sends every message twice (a caller without the official integration's
 // de-duplication sees every handshake notification twice).
 // `at_status3` runs once the serial read is written (e.g. to queue an unsolicited record first).
-Run drive(BluettiCrypt& c, DeviceSession& device, link::DuplexWire& link, bool duplicate = false,
-          const std::function<void(DeviceSession&)>& at_status3 = {}) {
+Run drive(BluettiCrypt& c, Device& device, AttLink& link, bool duplicate = false,
+          const std::function<void(Device&)>& at_status3 = {}) {
   Run run;
   TimePoint now{};
-  device.start(now);
+  device.on_link_up(now);
   for (int round = 0; round < 200; ++round) {
     while (auto t = device.poll_transmit()) {
-      link.notify(*t);
-      if (duplicate) link.notify(*t);
+      link.to_central.send(*t);
+      if (duplicate) link.to_central.send(*t);
     }
     bool any = false;
-    while (auto pdu = link.next_for_central()) {
+    while (auto pdu = link.to_central.receive()) {
       any = true;
       int status = -1;
       std::string reply = c.ble_crypt_link_handler(std::string(pdu->begin(), pdu->end()), &status);
       if (run.statuses.empty() || run.statuses.back() != status) run.statuses.push_back(status);
       run.final_status = status;
-      if (!reply.empty()) link.write(as_bytes(reply));
+      if (!reply.empty()) link.to_peripheral.send(as_bytes(reply));
       if (status == 3 && !run.serial_read_sent) {
         auto adu = modbus::encode_request(modbus::Request::read(kIotSerialRegister, 4));
         std::string rec = c.encrypt_data(std::string(adu->begin(), adu->end()));
         EXPECT_FALSE(rec.empty()) << c.last_error();
-        link.write(as_bytes(rec));
+        link.to_peripheral.send(as_bytes(rec));
         run.serial_read_sent = true;
         if (at_status3) at_status3(device);
       }
     }
-    while (auto pdu = link.next_for_peripheral()) {
+    while (auto pdu = link.to_peripheral.receive()) {
       any = true;
       (void)device.feed(*pdu, now);
     }
@@ -91,8 +100,8 @@ TEST_P(BluettiCompat, StatusProgressionWithoutLicence) {
   // directory without it by giving no path and checking that cwd has none.
   ASSERT_FALSE(std::filesystem::exists(kLicenceFileName));
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
-  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-  link::DuplexWire link;
+  Device device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+  AttLink link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
   ASSERT_TRUE(c.iot_serial().has_value());
@@ -104,9 +113,9 @@ TEST_P(BluettiCompat, StatusProgressionWithoutLicence) {
   ASSERT_TRUE(device.feed(as_bytes(rec), TimePoint{}));
   auto answer = device.poll_transmit();
   ASSERT_TRUE(answer.has_value());
-  link.notify(*answer);
+  link.to_central.send(*answer);
   std::string plain;
-  while (auto pdu = link.next_for_central()) plain += c.decrypt_data(std::string(pdu->begin(), pdu->end()));
+  while (auto pdu = link.to_central.receive()) plain += c.decrypt_data(std::string(pdu->begin(), pdu->end()));
   auto resp = modbus::parse_response(as_bytes(plain));
   ASSERT_TRUE(resp.has_value()) << resp.error().message();
   EXPECT_EQ(decode_model(Protocol::iot_v2, resp->values.data(), 6), "AC180");
@@ -117,12 +126,12 @@ TEST_P(BluettiCompat, LicenceAllowsAndDenies) {
   TempDir dir;
   for (bool listed : {true, false}) {
     crypto::DeterministicRng crng(21), drng(22);
-    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+    Device device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
     const auto sn = device.station().iot_serial();
     const std::string content = "# blecrypt open licence\niot_serial,label\n" + std::to_string(listed ? sn : sn + 1) + ",garage\n";
     auto path = dir.file(kLicenceFileName, content);
     BluettiCrypt c(BluettiCrypt::Options{test_key(), path, GetParam().first, &crng});
-    link::DuplexWire link;
+    AttLink link;
     auto run = drive(c, device, link);
     if (listed) {
       EXPECT_EQ(run.final_status, 4) << c.last_error();
@@ -142,8 +151,8 @@ TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
   for (int connection = 0; connection < 2; ++connection) {
     SCOPED_TRACE("connection " + std::to_string(connection));
-    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-    link::DuplexWire link;
+    Device device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    AttLink link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
     ASSERT_EQ(run.final_status, 4);
@@ -162,8 +171,8 @@ TEST_P(BluettiCompat, ReconnectWithTheSameObjectRunsANewHandshake) {
 TEST_P(BluettiCompat, EveryNotificationTwiceStillReachesStatus4) {
   crypto::DeterministicRng crng(41), drng(42);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
-  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
-  link::DuplexWire link;
+  Device device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+  AttLink link;
   auto run = drive(c, device, link, true);
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4})) << c.last_error();
   ASSERT_TRUE(c.iot_serial().has_value());
@@ -185,9 +194,9 @@ TEST_P(BluettiCompat, UnsolicitedRecordsBeforeTheSerialReply) {
     SCOPED_TRACE(to_hex(stray));
     crypto::DeterministicRng crng(51), drng(52);
     BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
-    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
-    link::DuplexWire link;
-    auto run = drive(c, device, link, false, [&](DeviceSession& d) { ASSERT_TRUE(d.send_plaintext(stray)); });
+    Device device(testing::device_config(*GetParam().second), *PowerStation::create("EL30V2"), drng);
+    AttLink link;
+    auto run = drive(c, device, link, false, [&](Device& d) { ASSERT_TRUE(d.send_plaintext(stray)); });
     EXPECT_EQ(run.final_status, 4) << c.last_error();
     ASSERT_TRUE(c.iot_serial().has_value());
     EXPECT_EQ(*c.iot_serial(), device.station().iot_serial());
@@ -201,18 +210,18 @@ TEST_P(BluettiCompat, ChallengeGivenToDecryptDataThenNewHandshake) {
   crypto::DeterministicRng crng(71), drng(72);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", GetParam().first, &crng});
   {
-    DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-    link::DuplexWire link;
+    Device device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+    AttLink link;
     ASSERT_EQ(drive(c, device, link).final_status, 4) << c.last_error();
   }
-  DeviceSession device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
-  device.start(TimePoint{});
+  Device device(testing::device_config(*GetParam().second), *PowerStation::create("AC180"), drng);
+  device.on_link_up(TimePoint{});
   auto challenge = device.poll_transmit();
   ASSERT_TRUE(challenge.has_value());
   EXPECT_EQ(c.decrypt_data(std::string(challenge->begin(), challenge->end())), "");
   EXPECT_NE(c.last_error().find("CHALLENGE"), std::string::npos) << c.last_error();
   EXPECT_EQ(c.status(), 0);
-  link::DuplexWire link;
+  AttLink link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 4) << c.last_error();
   EXPECT_EQ(run.statuses, (std::vector<int>{0, 1, 2, 3, 4}));
@@ -236,9 +245,9 @@ TEST(BluettiLicence, FormatsAndRefusals) {
   EXPECT_NE(why.find("could not open"), std::string::npos);
   // An explicitly named licence that is missing or closed denies with the reason.
   crypto::DeterministicRng crng(31), drng(32);
-  DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("EB3A"), drng);
+  Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("EB3A"), drng);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), dir.file("closed.csv", "bluetti\nx\n"), nullptr, &crng});
-  link::DuplexWire link;
+  AttLink link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 3);
   EXPECT_NE(c.last_error().find("encrypted layout"), std::string::npos) << c.last_error();
@@ -265,9 +274,9 @@ TEST(BluettiLicence, OverflowAndUnreadableDefaultFileDeny) {
   } back{old_cwd};
   std::filesystem::create_symlink(dir.path("nowhere.csv"), kLicenceFileName);
   crypto::DeterministicRng crng(61), drng(62);
-  DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
   BluettiCrypt c(BluettiCrypt::Options{test_key(), "", nullptr, &crng});
-  link::DuplexWire link;
+  AttLink link;
   auto run = drive(c, device, link);
   EXPECT_EQ(run.final_status, 3);
   EXPECT_NE(c.last_error().find("check serial number fail"), std::string::npos) << c.last_error();
@@ -279,8 +288,8 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
     crypto::DeterministicRng crng(41), drng(42);
     ::unsetenv(kDeviceKeyEnv);
     BluettiCrypt c(BluettiCrypt::Options{"", "", nullptr, &crng});
-    DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
-    link::DuplexWire link;
+    Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+    AttLink link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.final_status, 1);
     EXPECT_NE(c.last_error().find("signature"), std::string::npos) << c.last_error();
@@ -290,8 +299,8 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
     crypto::DeterministicRng crng(43), drng(44);
     ::setenv(kDeviceKeyEnv, to_hex(kTestDevicePublicKey).c_str(), 1);
     BluettiCrypt c(BluettiCrypt::Options{"", "", nullptr, &crng});
-    DeviceSession device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
-    link::DuplexWire link;
+    Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+    AttLink link;
     auto run = drive(c, device, link);
     EXPECT_EQ(run.final_status, 4) << c.last_error();
     ::unsetenv(kDeviceKeyEnv);
@@ -328,6 +337,62 @@ TEST(BluettiCompatKeys, DeviceKeyFromEnvironmentAndErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pairs, BluettiCompat, ::testing::ValuesIn(test::backend_pairs()), test::backend_pair_name);
+
+// Licence reads are bounded (issue #15 item 4): a directory, a device, a FIFO (with no writer: it
+// must not block) or a symbolic link is refused at once with its own error; an oversized file too.
+TEST(BluettiLicence, OnlyBoundedRegularFilesAreRead) {
+  TempDir dir;
+  std::string why;
+  EXPECT_EQ(Licence::load(dir.path(""), &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
+  EXPECT_EQ(Licence::load("/dev/zero", &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  const std::string fifo = dir.path("fifo.csv");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(Licence::load(fifo, &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  const std::string real = dir.file("real.csv", "2527001000042\n");
+  std::filesystem::create_symlink(real, dir.path("link.csv"));
+  EXPECT_EQ(Licence::load(dir.path("link.csv"), &why).error(), make_error_code(Errc::licence_not_regular)) << why;
+  EXPECT_TRUE(Licence::load(real, &why).has_value()) << why;
+  const std::string big = dir.file("big.csv", "");
+  ASSERT_EQ(::truncate(big.c_str(), static_cast<off_t>(kMaxLicenceBytes + 1)), 0);
+  EXPECT_EQ(Licence::load(big, &why).error(), make_error_code(Errc::licence_too_large)) << why;
+  // Through the drop-in API: the handler returns "" at status 3 with the reason, no exception.
+  for (const std::string& path : {dir.path(""), std::string("/dev/zero"), fifo}) {
+    SCOPED_TRACE(path);
+    crypto::DeterministicRng crng(41), drng(42);
+    Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+    BluettiCrypt c(BluettiCrypt::Options{test_key(), path, nullptr, &crng});
+    AttLink link;
+    auto run = drive(c, device, link);
+    EXPECT_EQ(run.final_status, 3);
+    EXPECT_NE(c.last_error().find("not a regular file"), std::string::npos) << c.last_error();
+  }
+}
+
+// last_error() is printable ASCII and bounded whatever the licence holds (issue #15 item 7), and
+// a later call that succeeds clears it (issue 10).
+TEST(BluettiCompatErrors, LastErrorIsSanitisedBoundedAndCleared) {
+  TempDir dir;
+  const std::string bad = dir.file("bad.csv", std::string("\xff\xfe\x01serial") + std::string(5000, 'x') + "\n");
+  crypto::DeterministicRng crng(51), drng(52);
+  Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), bad, nullptr, &crng});
+  AttLink link;
+  auto run = drive(c, device, link);
+  EXPECT_EQ(run.final_status, 3);
+  const std::string& e = c.last_error();
+  ASSERT_FALSE(e.empty());
+  EXPECT_LE(e.size(), kMaxErrorText);
+  for (char ch : e) EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << int(static_cast<unsigned char>(ch));
+  EXPECT_NE(e.find("\\xff\\xfe\\x01serial"), std::string::npos) << e;
+  // A failing call sets it, the next successful one clears it.
+  EXPECT_TRUE(c.encrypt_data("").empty());
+  EXPECT_FALSE(c.last_error().empty());
+  auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+  ASSERT_TRUE(adu.has_value());
+  EXPECT_FALSE(c.encrypt_data(std::string(adu->begin(), adu->end())).empty());
+  EXPECT_EQ(c.last_error(), "");
+}
 
 }  // namespace
 }  // namespace blecrypt::bluetti

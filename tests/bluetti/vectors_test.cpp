@@ -35,8 +35,8 @@ TEST_P(BluettiVectors, ClientEngineAnswersCapturedChallenge) {
     crypto::DeterministicRng rng(3);
     auto cfg = ClientConfig::make(*GetParam(), {});
     ASSERT_TRUE(cfg.has_value());
-    ClientSession client(std::move(*cfg), rng);
-    client.start(TimePoint{});
+    Client client(std::move(*cfg), rng);
+    client.on_link_up(TimePoint{});
     ASSERT_TRUE(client.feed(test::hex_field(c, "challenge"), TimePoint{}).has_value());
     auto tx = client.poll_transmit();
     ASSERT_TRUE(tx.has_value());

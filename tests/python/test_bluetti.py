@@ -222,3 +222,42 @@ def test_write_without_echo_is_verified_by_reading_back():
     silent["next"] = True
     with pytest.raises(b.BluettiError, match="not confirmed"):
         client.write_register(110, 7, exchange)  # read-only: the read-back shows the old value
+
+
+def test_last_error_is_ascii_bounded_and_cleared(tmp_path):
+    # Non-UTF-8 licence bytes end up in the error text: they must not raise UnicodeDecodeError
+    # (issue #15 item 7), the text is capped, and a later success clears it (issue 10).
+    lic = tmp_path / "licence.csv"
+    lic.write_bytes(b"\xff\xfe\xc3(" + b"x" * 5000 + b"\n")
+    device = b.Device()
+    crypt = bluetti_crypt.BluettiCrypt(device.verify_key, str(lic))
+    statuses = drive_official_way(crypt, device)
+    assert statuses[-1] == 3
+    err = crypt.last_error()
+    assert isinstance(err, str) and err.isascii() and len(err) <= 512
+    assert "\\xff\\xfe" in err
+    assert crypt.encrypt_data(b"") == b"" and crypt.last_error()
+    assert crypt.encrypt_data(modbus_read(102, 1)) != b""
+    assert crypt.last_error() == ""
+
+
+def test_licence_path_that_is_not_a_regular_file_is_refused_fast(tmp_path):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for path in (str(tmp_path), "/dev/zero", str(fifo)):
+        device = b.Device()
+        crypt = bluetti_crypt.BluettiCrypt(device.verify_key, path)
+        assert drive_official_way(crypt, device)[-1] == 3
+        assert "not a regular file" in crypt.last_error()
+
+
+def test_request_layer_fields_and_detection():
+    for model, proto in (("AC180", "v2"), ("EB3A", "v1")):
+        device = b.Device(model=model)
+        client = b.Client(device_verify_key=device.verify_key)
+        client.connect(device.connect(), device.receive)
+        assert client.detect_protocol(device.receive) == proto
+        f = client.telemetry_fields(device.receive)
+        assert f["device_type"] == model and f["serial_number"] == device.serial
+        assert set(f) >= {"total_battery_percent", "ac_output_power", "dc_output_power", "ac_input_power",
+                          "dc_input_power", "ac_output_on", "dc_output_on"}

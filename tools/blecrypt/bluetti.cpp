@@ -1,17 +1,19 @@
 // `blecrypt bluetti demo|read|write|advert` and the BLUETTI part of `blecrypt demo`.
 //
-// The client side is the drop-in BluettiCrypt, driven the way the official module's callers drive
-// it; the other end is a Transport. Today the only transport is the built-in emulator behind a
-// MemoryLink (20-byte ATT payloads); the BlueZ transport (a later issue) implements the same
-// three calls: subscribe, write to FF02, and the next FF01 notification.
-#include <chrono>
+// The client is bluetti::Client with the request layer (bluetti::Requests) on top, driven by
+// link::Session over a GATT link: the same code path a real transport uses. With --emulator the
+// link is a link::MemoryLink hosting the device emulator (bluetti::Device), on a virtual clock
+// that jumps to the next deadline when nothing is in flight.
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
-#include "blecrypt/bluetti/bluetti_crypt.hpp"
+#include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/device.hpp"
-#include "blecrypt/link/duplex_wire.hpp"
+#include "blecrypt/bluetti/requests.hpp"
+#include "blecrypt/link/memory_link.hpp"
+#include "blecrypt/link/session.hpp"
 #include "cli.hpp"
 
 namespace blecrypt::cli {
@@ -19,142 +21,36 @@ namespace {
 
 using namespace blecrypt::bluetti;
 
-// The transport seam for BLUETTI: one GATT connection to FF01/FF02.
-class Transport {
- public:
-  virtual ~Transport() = default;
-  virtual std::string describe() const = 0;
-  virtual void subscribe() = 0;                        // enable FF01 notifications
-  virtual void write(ByteView data) = 0;               // write to FF02
-  virtual std::optional<Bytes> next_notification() = 0;  // nullopt: nothing more right now
-  virtual std::size_t pdus() const = 0;
+template <typename... F>
+struct Overload : F... {
+  using F::operator()...;
 };
+template <typename... F>
+Overload(F...) -> Overload<F...>;
 
-TimePoint steady_now() { return TimePoint{std::chrono::steady_clock::now().time_since_epoch()}; }
-
-class EmulatorTransport final : public Transport {
- public:
-  EmulatorTransport(PowerStation station, const crypto::Backend& backend, std::size_t mtu)
-      : link_(mtu), device_(must_config(backend), std::move(station), crypto::system_rng()) {}
-  std::string describe() const override {
-    auto& s = const_cast<DeviceSession&>(device_).station();
-    return "emulated " + s.model() + " (" + (s.protocol() == Protocol::iot_v2 ? "IoT V2" : "IoT V1") +
-           ", serial " + std::to_string(s.serial()) + ", IoT serial " + std::to_string(s.iot_serial()) + ") over a " +
-           std::to_string(link_.payload_size()) + "-byte ATT link";
-  }
-  void subscribe() override {
-    device_.start(steady_now());
-    flush();
-  }
-  void write(ByteView data) override {
-    link_.write(data);
-    while (auto pdu = link_.next_for_peripheral()) (void)device_.feed(*pdu, steady_now());
-    flush();
-  }
-  std::optional<Bytes> next_notification() override { return link_.next_for_central(); }
-  std::size_t pdus() const override { return link_.pdus_carried(); }
-  DeviceSession& device() { return device_; }
-
- private:
-  static DeviceConfig must_config(const crypto::Backend& backend) {
-    auto c = DeviceConfig::make(backend, {});
-    if (!c) throw UserError("emulator: " + c.error().message());
-    return std::move(*c);
-  }
-  void flush() {
-    while (auto t = device_.poll_transmit()) link_.notify(*t);
-  }
-  link::DuplexWire link_;
-  DeviceSession device_;
-};
-
-const char* status_text(int s) {
-  switch (s) {
-    case 0: return "challenge stage";
-    case 1: return "device key arriving / checked";
-    case 2: return "device key verified, signed client key sent";
-    case 3: return "session up (AES-256-CBC), checking the IoT serial";
-    case 4: return "complete";
-    default: return "?";
-  }
-}
-
-// Client side: BluettiCrypt driven as the official callers do.
-class Session {
- public:
-  Session(Transport& t, BluettiCrypt::Options opt) : t_(t), crypt_(std::move(opt)) {}
-
-  void handshake(std::ostream* out) {
-    t_.subscribe();
-    int last = -1;
-    bool serial_sent = false;
-    for (int guard = 0; guard < 1000; ++guard) {
-      auto n = t_.next_notification();
-      if (!n) break;
-      int status = -1;
-      std::string reply = crypt_.ble_crypt_link_handler(std::string(n->begin(), n->end()), &status);
-      if (out && status != last) *out << "  status " << status << "  " << status_text(status) << "\n";
-      last = status;
-      if (!reply.empty()) t_.write(as_bytes(reply));
-      if (status == 3 && !serial_sent) {
-        serial_sent = true;
-        auto adu = modbus::encode_request(modbus::Request::read(kIotSerialRegister, 4));
-        t_.write(as_bytes(crypt_.encrypt_data(std::string(adu->begin(), adu->end()))));
-      }
-      if (status == 4) break;
-    }
-    if (crypt_.status() != 4) throw UserError("bluetti handshake stopped at status " + std::to_string(crypt_.status()) + ": " + crypt_.last_error());
-    if (out) *out << "  IoT serial " << *crypt_.iot_serial() << " accepted\n";
-  }
-
-  modbus::Response request(const modbus::Request& req) {
-    auto adu = modbus::encode_request(req);
-    if (!adu) throw UserError("request: " + adu.error().message());
-    const std::string rec = crypt_.encrypt_data(std::string(adu->begin(), adu->end()));
-    if (rec.empty()) throw UserError("encrypt_data: " + crypt_.last_error());
-    t_.write(as_bytes(rec));
-    std::string plain;
-    while (auto n = t_.next_notification()) {
-      plain += crypt_.decrypt_data(std::string(n->begin(), n->end()));
-      auto resp = modbus::parse_response(as_bytes(plain));
-      if (resp) {
-        if (resp->exception) throw UserError("device answered Modbus exception " + std::to_string(*resp->exception) + " for register " + std::to_string(req.address));
-        return *resp;
-      }
-      if (resp.error() != make_error_code(bluetti::Errc::modbus_truncated)) throw UserError(resp.error().message());
-    }
-    throw UserError("no answer from the device");
-  }
-
-  Telemetry telemetry(Protocol p) {
-    RegisterValues regs;
-    for (const auto& req : telemetry_requests(p)) collect(req, request(req), regs);
-    auto t = decode_telemetry(p, regs);
-    if (!t) throw UserError(t.error().message());
-    return *t;
-  }
-
- private:
-  Transport& t_;
-  BluettiCrypt crypt_;
-};
+const char* protocol_text(Protocol p) { return p == Protocol::iot_v2 ? "IoT V2" : "IoT V1"; }
 
 void print_telemetry(std::ostream& out, const Telemetry& t) {
-  out << "  model " << t.model << ", serial " << t.serial << ", SOC " << t.soc_percent << " %\n"
-      << "  input: DC " << t.dc_input_w << " W, AC " << t.ac_input_w << " W;  output: AC " << t.ac_output_w
-      << " W (" << (t.ac_output_on ? "on" : "off") << "), DC " << t.dc_output_w << " W (" << (t.dc_output_on ? "on" : "off") << ")\n";
+  out << "  device_type " << t.device_type << ", serial_number " << t.serial_number << ", total_battery_percent "
+      << t.total_battery_percent << " %\n"
+      << "  dc_input_power " << t.dc_input_power << " W, ac_input_power " << t.ac_input_power << " W\n"
+      << "  ac_output_power " << t.ac_output_power << " W (ac_output_on " << (t.ac_output_on ? "true" : "false")
+      << "), dc_output_power " << t.dc_output_power << " W (dc_output_on " << (t.dc_output_on ? "true" : "false") << ")\n";
 }
 
 struct Options {
   std::string emulator = "AC180";
   std::string device_key_hex;
-  std::string licence;
   std::string backend;
   std::size_t mtu = link::kDefaultAttMtu;
-  int address = -1;
-  int count = 1;
-  int value = -1;
+  std::uint16_t address = 0;
+  std::uint16_t count = 1;
+  std::uint16_t value = 0;
   std::string ac, dc;
+  // Set by the option parser: which options were given.
+  CLI::Option *address_opt = nullptr, *count_opt = nullptr, *value_opt = nullptr;
+  CLI::Option *ac_opt = nullptr, *dc_opt = nullptr;
+  bool given(const CLI::Option* o) const { return o != nullptr && o->count() > 0; }
 };
 
 const crypto::Backend& pick_backend(const std::string& name) {
@@ -164,59 +60,173 @@ const crypto::Backend& pick_backend(const std::string& name) {
   return *b;
 }
 
-struct Connected {
-  std::unique_ptr<EmulatorTransport> transport;
-  std::unique_ptr<Session> session;
-  Protocol protocol;
+// One BLUETTI connection: client + request layer + session runner over a memory link hosting the
+// emulator. Everything after construction is what a real transport's loop does too.
+class Connection {
+ public:
+  Connection(const Options& o, PowerStation station)
+      : backend_(pick_backend(o.backend)),
+        device_(device_config(backend_), std::move(station), crypto::system_rng()),
+        io_(device_),
+        link_(io_, kGattProfile, o.mtu, describe(device_.station(), o.mtu)),
+        client_(client_config(o, backend_, device_), crypto::system_rng()),
+        session_(client_, link_, kGattProfile),
+        requests_(client_) {}
+
+  std::string describe() const { return link_.describe(); }
+  const crypto::Backend& backend() const { return backend_; }
+  std::size_t pdus() const { return link_.pdus_carried(); }
+
+  // Connects and runs the handshake. `out` gets the steps.
+  void handshake(std::ostream* out) {
+    out_ = out;
+    link_.connect(now_);
+    run([&] { return client_.established(); });
+    out_ = nullptr;
+    if (!client_.established())
+      throw DeviceError("bluetti handshake failed (" + std::string(client_state_name(client_.state())) + "): " +
+                        (client_.failure() ? client_.failure().message() : std::string("no progress")));
+  }
+
+  // Runs until the job `id` completes; its completion.
+  Completion wait(RequestId id) {
+    std::optional<Completion> done;
+    run([&] {
+      while (auto c = requests_.poll_completion()) {
+        const RequestId cid = std::visit([](const auto& x) { return x.id; }, *c);
+        if (cid == id) done = std::move(*c);
+      }
+      return done.has_value();
+    });
+    if (!done) throw DeviceError("no answer from the device");
+    if (const auto* f = std::get_if<requests::Failed>(&*done)) {
+      std::string why = f->error.message();
+      if (f->exception) why += " (exception code " + std::to_string(*f->exception) + ")";
+      throw DeviceError(why);
+    }
+    return std::move(*done);
+  }
+
+  Requests& requests() { return requests_; }
+  TimePoint now() const { return now_; }
+
+ private:
+  static std::string describe(PowerStation& s, std::size_t mtu) {
+    return "emulated " + s.model() + " (" + protocol_text(s.protocol()) + ", serial " + std::to_string(s.serial()) +
+           ", IoT serial " + std::to_string(s.iot_serial()) + ") over a " + std::to_string(link::att_payload(mtu)) +
+           "-byte ATT link";
+  }
+  static DeviceConfig device_config(const crypto::Backend& backend) {
+    auto c = DeviceConfig::make(backend, {});
+    if (!c) throw UserError("emulator: " + c.error().message());
+    return std::move(*c);
+  }
+  static ClientConfig client_config(const Options& o, const crypto::Backend& backend, const Device& device) {
+    Bytes key;
+    if (!o.device_key_hex.empty()) {
+      auto k = from_hex(o.device_key_hex);
+      if (!k || k->size() != 64) throw UserError("--device-key must be 128 hex digits (raw X||Y)");
+      key = std::move(*k);
+    } else {
+      key.assign(device.verify_key().begin(), device.verify_key().end());  // the emulator's test key, not K2
+    }
+    auto c = ClientConfig::make(backend, key);
+    if (!c) throw UserError("--device-key is not a valid P-256 public key");
+    return std::move(*c);
+  }
+
+  void report(const Client::Event& e) {
+    if (!out_) return;
+    std::visit(Overload{[&](const events::ChallengeAnswered&) { *out_ << "  CHALLENGE answered\n"; },
+                        [&](const events::ChallengeAccepted&) { *out_ << "  CHALLENGE_ACCEPTED\n"; },
+                        [&](const events::DeviceKeyVerified&) { *out_ << "  DEVICE_PUBKEY signature verified, CLIENT_PUBKEY sent\n"; },
+                        [&](const events::Established&) { *out_ << "  PUBKEY_ACCEPTED: session up (AES-256-CBC)\n"; },
+                        [&](const events::Failed& f) { *out_ << "  handshake failed: " << f.error.message() << "\n"; },
+                        [&](const auto&) {}},
+               e);
+  }
+
+  // Moves traffic and hands events on until `done()`; time jumps to the next deadline when
+  // nothing else moves. Stops when no deadline is left either.
+  template <typename Done>
+  void run(Done done) {
+    for (int guard = 0; guard < 100000; ++guard) {
+      const std::size_t carried = link_.pdus_carried();
+      session_.flush(now_);
+      link_.pump(now_);
+      bool any = link_.pdus_carried() != carried;
+      while (auto e = session_.poll_event()) {
+        any = true;
+        if (auto* ce = std::get_if<Client::Event>(&*e)) {
+          report(*ce);
+          (void)requests_.on_event(*ce, now_);
+        }
+      }
+      while (device_.poll_event()) {  // the emulator's own events are not shown
+      }
+      if (done()) return;
+      if (any) continue;
+      auto d = earliest(session_.next_deadline(), link_.next_deadline());
+      if (!d) return;
+      if (*d > now_) now_ = *d;
+      link_.on_deadline(now_);
+      session_.on_deadline(now_);
+    }
+  }
+
+  const crypto::Backend& backend_;
+  Device device_;
+  EngineIoRef<Device> io_;
+  link::MemoryLink link_;
+  Client client_;
+  link::Session<Client> session_;
+  Requests requests_;
+  TimePoint now_ = time_from_seconds(1000);
+  std::ostream* out_ = nullptr;
 };
 
-Connected connect(const Options& o, std::ostream* out) {
+std::unique_ptr<Connection> connect(const Options& o, std::ostream* out) {
   auto station = PowerStation::create(o.emulator);
   if (!station) {
     std::string list;
     for (auto& m : PowerStation::models()) list += (list.empty() ? "" : ", ") + m;
     throw UserError("unknown emulator model '" + o.emulator + "' (" + list + ")");
   }
-  const auto& backend = pick_backend(o.backend);
-  Connected c;
-  c.protocol = station->protocol();
-  c.transport = std::make_unique<EmulatorTransport>(std::move(*station), backend, o.mtu);
-  BluettiCrypt::Options opt;
-  opt.backend = &backend;
-  opt.licence_path = o.licence;
-  if (!o.device_key_hex.empty()) {
-    auto k = from_hex(o.device_key_hex);
-    if (!k || k->size() != 64) throw UserError("--device-key must be 128 hex digits (raw X||Y)");
-    opt.device_verify_key.assign(k->begin(), k->end());
-  } else if (std::getenv(kDeviceKeyEnv) == nullptr) {
-    // The emulator signs with the documented test key, not K2.
-    opt.device_verify_key.assign(c.transport->device().verify_key().begin(), c.transport->device().verify_key().end());
-  }
-  if (out) *out << "BLUETTI client (drop-in BluettiCrypt, " << backend.name() << ") -> " << c.transport->describe() << "\n";
-  c.session = std::make_unique<Session>(*c.transport, std::move(opt));
-  c.session->handshake(out);
+  auto c = std::make_unique<Connection>(o, std::move(*station));
+  if (out) *out << "BLUETTI client (" << c->backend().name() << ") -> " << c->describe() << "\n";
+  c->handshake(out);
+  // The IoT serial read of the official integration's status 3.
+  auto r = c->requests().read_registers(kIotSerialRegister, 4, c->now());
+  if (!r) throw DeviceError(r.error().message());
+  auto serial = std::get<requests::RegistersRead>(c->wait(*r));
+  if (out && serial.values.size() == 4) *out << "  IoT serial " << decode_serial(serial.values.data()) << "\n";
   return c;
+}
+
+Telemetry telemetry(Connection& c) {
+  auto done = c.wait(c.requests().read_telemetry(c.now()));
+  return std::get<requests::TelemetryRead>(done).telemetry;
 }
 
 int run_demo(std::ostream& out, const Options& o) {
   auto c = connect(o, &out);
   out << "telemetry:\n";
-  print_telemetry(out, c.session->telemetry(c.protocol));
+  print_telemetry(out, telemetry(*c));
   out << "switching the AC and DC outputs on:\n";
-  c.session->request(switch_request(c.protocol, Output::ac, true));
-  c.session->request(switch_request(c.protocol, Output::dc, true));
-  print_telemetry(out, c.session->telemetry(c.protocol));
-  out << "link: " << c.transport->pdus() << " ATT PDUs carried\n";
-  return 0;
+  (void)c->wait(c->requests().set_output(Output::ac, true, c->now()));
+  (void)c->wait(c->requests().set_output(Output::dc, true, c->now()));
+  print_telemetry(out, telemetry(*c));
+  out << "link: " << c->pdus() << " ATT PDUs carried\n";
+  return kExitOk;
 }
 
 int demo_all(std::ostream& out) {
   try {
     Options o;
     return run_demo(out, o);
-  } catch (const UserError& e) {
+  } catch (const std::exception& e) {
     out << "bluetti demo FAILED: " << e.what() << "\n";
-    return 1;
+    return kExitFailure;
   }
 }
 
@@ -225,52 +235,58 @@ const Register demo_step{DemoStep{"bluetti", 10, demo_all}};
 void add_common(CLI::App* sub, Options& o) {
   sub->add_option("--emulator", o.emulator, "Emulated model: AC180, EL30V2 (IoT V2) or EB3A (IoT V1)")->default_val("AC180");
   sub->add_option("--device-key", o.device_key_hex, "Device verification key, 128 hex digits X||Y (default: the emulator's test key)");
-  sub->add_option("--licence", o.licence, "Licence file (open format, see docs/bluetti.md)");
   sub->add_option("--backend", o.backend, "Crypto backend: openssl or mbedtls");
-  sub->add_option("--mtu", o.mtu, "ATT MTU of the link (payload = MTU - 3)")->check(CLI::Range(23, 517));
+  sub->add_option("--mtu", o.mtu, "ATT MTU of the link, 23..517 (payload = MTU - 3)")->transform(decimal(23, 517));
 }
 
 const Register group{VerbGroup{
     "bluetti", "BLUETTI power stations: encrypted link client and emulator", [](CLI::App& g) {
       g.require_subcommand(1);
       static Options o;
-      auto* demo = g.add_subcommand("demo", "Client against the emulator: statuses 0..4, telemetry, output switching");
+      auto* demo = g.add_subcommand("demo", "Client against the emulator: handshake, telemetry, output switching");
       add_common(demo, o);
       demo->callback([] { run_demo(std::cout, o); });
 
       auto* read = g.add_subcommand("read", "Read telemetry, or --register A [--count N] raw holding registers");
       add_common(read, o);
-      read->add_option("--register", o.address, "First register address")->check(CLI::Range(0, 65535));
-      read->add_option("--count", o.count, "Number of registers (1..125)")->check(CLI::Range(1, 125));
+      o.address_opt = read->add_option("--register", o.address, "First register address, 0..65535")->transform(decimal(0, 65535));
+      o.count_opt = read->add_option("--count", o.count, "Number of registers, 1..125 (with --register)")->transform(decimal(1, modbus::kMaxRead));
       read->callback([] {
+        if (o.given(o.count_opt) && !o.given(o.address_opt)) throw UserError("--count needs --register (telemetry reads take no count)");
+        if (o.given(o.address_opt) && std::uint32_t(o.address) + o.count > 0x10000)
+          throw UserError("--register " + std::to_string(o.address) + " --count " + std::to_string(o.count) + " runs past register 65535");
         auto c = connect(o, nullptr);
-        if (o.address < 0) {
-          print_telemetry(std::cout, c.session->telemetry(c.protocol));
+        if (!o.given(o.address_opt)) {
+          print_telemetry(std::cout, telemetry(*c));
           return;
         }
-        auto r = c.session->request(modbus::Request::read(static_cast<std::uint16_t>(o.address), static_cast<std::uint16_t>(o.count)));
+        auto id = c->requests().read_registers(o.address, o.count, c->now());
+        if (!id) throw UserError(id.error().message());
+        auto r = std::get<requests::RegistersRead>(c->wait(*id));
         for (std::size_t i = 0; i < r.values.size(); ++i)
-          std::cout << (o.address + static_cast<int>(i)) << " = " << r.values[i] << " (0x" << std::hex << std::setw(4)
-                    << std::setfill('0') << r.values[i] << std::dec << std::setfill(' ') << ")\n";
+          std::cout << (o.address + i) << " = " << r.values[i] << " (0x" << std::hex << std::setw(4) << std::setfill('0')
+                    << r.values[i] << std::dec << std::setfill(' ') << ")\n";
       });
 
       auto* write = g.add_subcommand("write", "Switch outputs (--ac on|off, --dc on|off) or write --register A --value V");
       add_common(write, o);
-      write->add_option("--ac", o.ac, "AC output")->check(CLI::IsMember({"on", "off"}));
-      write->add_option("--dc", o.dc, "DC output")->check(CLI::IsMember({"on", "off"}));
-      write->add_option("--register", o.address, "Register address")->check(CLI::Range(0, 65535));
-      write->add_option("--value", o.value, "Value to write (0..65535)")->check(CLI::Range(0, 65535));
-      write->callback([] {
-        if (o.ac.empty() && o.dc.empty() && (o.address < 0 || o.value < 0))
-          throw UserError("write needs --ac on|off, --dc on|off, or --register A --value V");
+      o.ac_opt = write->add_option("--ac", o.ac, "AC output: on or off")->check(CLI::IsMember({"on", "off"}));
+      o.dc_opt = write->add_option("--dc", o.dc, "DC output: on or off")->check(CLI::IsMember({"on", "off"}));
+      auto* wreg = write->add_option("--register", o.address, "Register address, 0..65535")->transform(decimal(0, 65535));
+      o.value_opt = write->add_option("--value", o.value, "Value to write, 0..65535")->transform(decimal(0, 65535));
+      write->callback([wreg] {
+        const bool reg = o.given(wreg), val = o.given(o.value_opt), outputs = o.given(o.ac_opt) || o.given(o.dc_opt);
+        if (reg != val) throw UserError("--register and --value go together");
+        if (reg && outputs) throw UserError("give either --ac/--dc or --register/--value, not both");
+        if (!reg && !outputs) throw UserError("write needs --ac on|off, --dc on|off, or --register A --value V");
         auto c = connect(o, nullptr);
-        if (!o.ac.empty()) c.session->request(switch_request(c.protocol, Output::ac, o.ac == "on"));
-        if (!o.dc.empty()) c.session->request(switch_request(c.protocol, Output::dc, o.dc == "on"));
-        if (o.address >= 0 && o.value >= 0) {
-          auto r = c.session->request(modbus::Request::write(static_cast<std::uint16_t>(o.address), static_cast<std::uint16_t>(o.value)));
-          std::cout << "wrote " << o.value << " to register " << o.address << " (echo " << (r.values.empty() ? 0 : r.values[0]) << ")\n";
+        if (o.given(o.ac_opt)) (void)c->wait(c->requests().set_output(Output::ac, o.ac == "on", c->now()));
+        if (o.given(o.dc_opt)) (void)c->wait(c->requests().set_output(Output::dc, o.dc == "on", c->now()));
+        if (reg) {
+          auto w = std::get<requests::RegisterWritten>(c->wait(c->requests().write_register(o.address, o.value, c->now())));
+          std::cout << "wrote " << w.value << " to register " << w.address << (w.read_back ? " (confirmed by reading it back)" : " (echoed)") << "\n";
         }
-        print_telemetry(std::cout, c.session->telemetry(c.protocol));
+        print_telemetry(std::cout, telemetry(*c));
       });
 
       static std::string ad_hex;

@@ -5,15 +5,24 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include "blecrypt/bluetti/modbus.hpp"
 #include "blecrypt/bluetti/protocol.hpp"
+#include "blecrypt/engine.hpp"
+#include "blecrypt/link/gatt_link.hpp"
 #include "blecrypt/time.hpp"
 
 namespace blecrypt::bluetti {
 
+// The GATT characteristics of a BLUETTI unit (spec section 2): service FF00, the client writes
+// FF02 (with response, as ESPHome and the official app do), the unit notifies FF01.
+inline constexpr link::GattProfile kGattProfile{
+    "BLUETTI", "0000ff00-0000-1000-8000-00805f9b34fb", "0000ff02-0000-1000-8000-00805f9b34fb",
+    "0000ff01-0000-1000-8000-00805f9b34fb", link::WriteType::with_response};
+
 struct ClientConfig {
-  const crypto::Backend* backend = &crypto::default_backend();
+  const crypto::Backend* backend = nullptr;  // nullptr = crypto::default_backend()
   // Verifies the DEVICE_PUBKEY signature. nullptr = K2 (real units). For the emulator pass the
   // test key (kTestDevicePublicKey) or the emulator's configured key.
   std::shared_ptr<const crypto::P256PublicKey> device_verify_key;
@@ -23,52 +32,73 @@ struct ClientConfig {
   Duration request_timeout = std::chrono::seconds(5);  // per Modbus command
 
   // Imports the raw keys once (the config is reused for every session and reconnect).
+  // Errors: invalid_key (not a P-256 point).
   static Result<ClientConfig> make(const crypto::Backend& backend, ByteView device_verify_key_raw);
 };
 
 enum class ClientState { idle, wait_challenge, wait_challenge_accepted, wait_device_key, wait_pubkey_accepted, established, failed };
 const char* client_state_name(ClientState s) noexcept;
 
-struct ClientEvent {
-  enum class Kind {
-    challenge_answered,   // CHALLENGE received, response queued
-    challenge_accepted,   // CHALLENGE_ACCEPTED with status 0
-    device_key_verified,  // DEVICE_PUBKEY signature good, CLIENT_PUBKEY queued
-    established,          // PUBKEY_ACCEPTED: session key in use
-    data,                 // a session record that answers no outstanding request
-    response,             // the answer to the oldest outstanding request (may be an exception)
-    request_failed,       // bad CRC / garbled answer / timeout for the oldest request
-    failed,               // handshake failed: `error` says why; reset() to retry
-  };
-  Kind kind;
-  Bytes data;
-  std::optional<modbus::Request> request;
-  std::optional<modbus::Response> response;
+// What the client reports (Client::Event). Handshake progress, then session traffic.
+namespace events {
+struct ChallengeAnswered {};   // CHALLENGE received, CHALLENGE_RESPONSE queued
+struct ChallengeAccepted {};   // CHALLENGE_ACCEPTED with status 0
+struct DeviceKeyVerified {};   // DEVICE_PUBKEY signature good, CLIENT_PUBKEY queued
+struct Established {};         // PUBKEY_ACCEPTED: the session key is in use
+struct Data {                  // a session record that answers no outstanding request
+  Bytes plaintext;
+};
+struct Response {              // the answer to an outstanding request (an exception response too:
+  modbus::Request request;     //   response.exception is set)
+  modbus::Response response;
+  Bytes adu;                   // the decrypted record
+};
+struct RequestFailed {         // bad CRC, garbled answer, timeout, unanswered, link down
+  modbus::Request request;
+  std::error_code error;
+  Bytes adu;                   // the decrypted record when one arrived (bad CRC), else empty
+};
+struct Failed {                // the handshake failed: `error` says why; the next on_link_up retries
   std::error_code error;
 };
+}  // namespace events
 
-class ClientSession {
+class Client {
  public:
-  ClientSession(ClientConfig cfg, crypto::Rng& rng);
-  ~ClientSession();
-  ClientSession(const ClientSession&) = delete;
-  ClientSession& operator=(const ClientSession&) = delete;
+  using Event = std::variant<events::ChallengeAnswered, events::ChallengeAccepted, events::DeviceKeyVerified,
+                             events::Established, events::Data, events::Response, events::RequestFailed, events::Failed>;
 
-  // Notifications enabled: wait for the device's challenge (arms the first deadline).
-  void start(TimePoint now);
+  // `rng` must outlive the engine (kept as a pointer: the engine is movable).
+  Client(ClientConfig cfg, crypto::Rng& rng);
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Notifications are enabled: wait for the device's challenge (arms the first deadline). Always
+  // a fresh handshake: keys of an earlier connection are never reused.
+  void on_link_up(TimePoint now);
+  // The link is gone: every request in flight fails with Errc::link_down (events::RequestFailed),
+  // keys and buffers are wiped, the state is `idle` until the next on_link_up.
+  void on_link_down();
   // One notification (or any piece of the stream). Errors are also reported as events; a
   // handshake error moves to `failed`, a bad session record only fails its request.
+  // Errors: any bluetti::Errc (frame_*, record_*, handshake and modbus errors, handshake_failed
+  // while `failed`).
   Result<void> feed(ByteView notification, TimePoint now);
   std::optional<Bytes> poll_transmit();
-  std::optional<ClientEvent> poll_event();
+  std::optional<Event> poll_event();
   std::optional<TimePoint> next_deadline() const;
   void on_deadline(TimePoint now);
-  // Wipes every key, IV, cached record and buffer; back to `idle` (call start() again).
+  // Wipes every key, IV, cached record, buffer and queue; back to `idle` (on_link_up again).
   void reset();
 
-  // Session traffic (state `established`).
+  // Session traffic (state `established`). Errors: not_established, modbus_bad_count /
+  // modbus_length_mismatch (request not encodable), crypto_failure.
   Result<void> send_request(const modbus::Request& req, TimePoint now);
-  Result<Bytes> seal(ByteView plaintext);  // one session record, not queued
+  // One session record, not queued. Errors: not_established, crypto_failure.
+  Result<Bytes> seal(ByteView plaintext);
 
   ClientState state() const noexcept { return state_; }
   bool established() const noexcept { return state_ == ClientState::established; }
@@ -86,16 +116,16 @@ class ClientSession {
   Result<void> on_session_record(ByteView record, TimePoint now);
   Result<void> fail(std::error_code e);
   void wipe();
-  void push(ClientEvent::Kind k, std::error_code e = {});
+  void fail_request(std::error_code e, Bytes adu = {});
 
   ClientConfig cfg_;
-  crypto::Rng& rng_;
+  crypto::Rng* rng_;
   std::unique_ptr<crypto::Md5> md5_;
   ClientState state_ = ClientState::idle;
   std::error_code failure_;
   Reassembler reasm_;
   Fifo<Bytes> tx_;
-  Fifo<ClientEvent> events_;
+  Fifo<Event> events_;
   std::optional<TimePoint> step_deadline_;
 
   Bytes challenge_;
@@ -112,5 +142,7 @@ class ClientSession {
   };
   Fifo<Pending> pending_;
 };
+
+static_assert(Engine<Client>);
 
 }  // namespace blecrypt::bluetti

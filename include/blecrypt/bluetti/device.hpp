@@ -7,8 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/modbus.hpp"
 #include "blecrypt/bluetti/protocol.hpp"
 #include "blecrypt/time.hpp"
@@ -58,7 +60,7 @@ class PowerStation {
 // ---- device engine ------------------------------------------------------------------------
 
 struct DeviceConfig {
-  const crypto::Backend* backend = &crypto::default_backend();
+  const crypto::Backend* backend = nullptr;  // nullptr = crypto::default_backend()
   // Signs DEVICE_PUBKEY. nullptr = the documented test key (kTestDeviceSigningKey).
   std::shared_ptr<const crypto::P256KeyPair> signing_key;
   // Verifies CLIENT_PUBKEY. nullptr = L1's public key.
@@ -67,36 +69,51 @@ struct DeviceConfig {
   int challenge_repeats = 5;                              // then give up (timeout)
   Duration step_timeout = std::chrono::seconds(30);
 
-  // Imports the signing scalar (32 bytes big endian; empty = test key) once.
+  // Imports the signing scalar (32 bytes big endian; empty = test key) once. Errors: invalid_key.
   static Result<DeviceConfig> make(const crypto::Backend& backend, ByteView signing_scalar);
 };
 
 enum class DeviceState { idle, challenge_sent, wait_client_key, established, failed };
 const char* device_state_name(DeviceState s) noexcept;
 
-struct DeviceEvent {
-  enum class Kind { challenge_sent, challenge_ok, established, request, request_rejected, failed };
-  Kind kind;
-  std::optional<modbus::Request> request;
+namespace events {
+// What the device engine reports (Device::Event). Established and Failed are the client's types.
+struct ChallengeSent {};       // CHALLENGE queued (and repeated until answered)
+struct ChallengeVerified {};   // CHALLENGE_RESPONSE matched, DEVICE_PUBKEY queued
+struct RequestServed {         // a Modbus request answered by the power station
+  modbus::Request request;
+};
+struct RequestRejected {       // a session write that could not be served (bad record, bad CRC, ...)
   std::error_code error;
 };
+}  // namespace events
 
-class DeviceSession {
+class Device {
  public:
-  DeviceSession(DeviceConfig cfg, PowerStation station, crypto::Rng& rng);
-  ~DeviceSession();
-  DeviceSession(const DeviceSession&) = delete;
-  DeviceSession& operator=(const DeviceSession&) = delete;
+  using Event = std::variant<events::ChallengeSent, events::ChallengeVerified, events::Established,
+                             events::RequestServed, events::RequestRejected, events::Failed>;
 
-  // The client subscribed: send the challenge (and repeat it until answered).
-  void start(TimePoint now);
-  // One client write (or any piece of the stream).
+  // `rng` must outlive the engine (kept as a pointer: the engine is movable).
+  Device(DeviceConfig cfg, PowerStation station, crypto::Rng& rng);
+  ~Device();
+  Device(Device&&) noexcept;
+  Device& operator=(Device&&) noexcept;
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  // The client subscribed: send a fresh challenge (and repeat it until answered).
+  void on_link_up(TimePoint now);
+  // The client went away: keys wiped, back to `idle` (the power station keeps its state).
+  void on_link_down();
+  // One client write (or any piece of the stream). Errors: any bluetti::Errc (unexpected_message
+  // while idle, handshake_failed while failed, frame/record/modbus errors).
   Result<void> feed(ByteView write, TimePoint now);
   // Each element is one notification holding one whole frame or record.
   std::optional<Bytes> poll_transmit();
-  std::optional<DeviceEvent> poll_event();
+  std::optional<Event> poll_event();
   std::optional<TimePoint> next_deadline() const;
   void on_deadline(TimePoint now);
+  // Wipes the session (keys, queues); the power station's registers stay.
   void reset();
 
   DeviceState state() const noexcept { return state_; }
@@ -104,7 +121,8 @@ class DeviceSession {
   std::error_code failure() const noexcept { return failure_; }
   PowerStation& station() noexcept { return station_; }
   const crypto::P256Raw& verify_key() const noexcept;  // public half of the signing key
-  // Unsolicited session record (e.g. autonomous frames some units send).
+  // Unsolicited session record (e.g. autonomous frames some units send). Errors: not_established,
+  // crypto_failure.
   Result<void> send_plaintext(ByteView plaintext);
   bool holds_no_secrets() const noexcept;
 
@@ -115,13 +133,13 @@ class DeviceSession {
 
   DeviceConfig cfg_;
   PowerStation station_;
-  crypto::Rng& rng_;
+  crypto::Rng* rng_;
   std::unique_ptr<crypto::Md5> md5_;
   DeviceState state_ = DeviceState::idle;
   std::error_code failure_;
   Reassembler reasm_;
   Fifo<Bytes> tx_;
-  Fifo<DeviceEvent> events_;
+  Fifo<Event> events_;
   std::optional<TimePoint> deadline_;
   int repeats_left_ = 0;
 
@@ -132,5 +150,7 @@ class DeviceSession {
   std::unique_ptr<crypto::P256KeyPair> ephemeral_;
   std::optional<SessionCipher> session_;
 };
+
+static_assert(Engine<Device>);
 
 }  // namespace blecrypt::bluetti

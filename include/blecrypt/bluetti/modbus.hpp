@@ -54,8 +54,6 @@ Bytes encode_exception(std::uint8_t function, std::uint8_t code);
 Result<Response> parse_response(ByteView adu);
 // The response answers `req` (same function, FC3 count, FC6/16 echo); exceptions pass here.
 Result<void> check_answers(const Request& req, const Response& resp);
-// Size the response to `req` will have (normal response), for framing plaintext links.
-std::size_t expected_response_size(const Request& req);
 
 }  // namespace blecrypt::bluetti::modbus
 
@@ -75,11 +73,13 @@ const Layout& layout(Protocol p);
 // The reads that cover every field of `layout` (few, contiguous).
 std::vector<modbus::Request> telemetry_requests(Protocol p);
 
+// Field names are those of bluetti_mqtt (github.com/warhammerkid/bluetti_mqtt), which the
+// gateway publishes; powers in W, battery in %.
 struct Telemetry {
-  std::string model;
-  std::uint64_t serial = 0;
-  std::uint16_t soc_percent = 0;
-  std::uint16_t dc_input_w = 0, ac_input_w = 0, ac_output_w = 0, dc_output_w = 0;
+  std::string device_type;               // model name, e.g. "AC180"
+  std::uint64_t serial_number = 0;       // device serial (not the IoT serial of 11006)
+  std::uint16_t total_battery_percent = 0;
+  std::uint16_t dc_input_power = 0, ac_input_power = 0, ac_output_power = 0, dc_output_power = 0;
   bool ac_output_on = false, dc_output_on = false;
 };
 
