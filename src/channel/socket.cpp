@@ -458,7 +458,7 @@ Result<void> SocketChannel::read_once(int timeout_ms) {
   const TimePoint now = steady_now();
   if (r > 0) {
     Bytes buf(seqpacket_ ? rx_mtu_ : 16384);
-    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_TRUNC);
+    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), seqpacket_ ? MSG_TRUNC : 0);  // on TCP MSG_TRUNC would discard
     if (n > 0 && seqpacket_ && static_cast<std::size_t>(n) > buf.size()) {
       message_ = "channel: a SEQPACKET packet larger than the receive MTU arrived and was cut";
       link_down_ = true;
@@ -483,6 +483,14 @@ Result<void> SocketChannel::handle_event(Event& ev, Bytes* data_out, std::ostrea
       if (hc->psk) *log << ", authenticated by the PSK";
       else *log << ", peer fingerprint " << format_fingerprint(hc->peer_fingerprint);
       *log << std::endl;
+    }
+    if (on_connected_) {
+      if (std::string why = on_connected_(*hc); !why.empty()) {
+        message_ = std::move(why);
+        ch_.reset();
+        link_down_ = true;
+        return Errc::handshake_failed;
+      }
     }
     hello_ = std::move(*hc);
   } else if (auto* d = std::get_if<DataReceived>(&ev)) {

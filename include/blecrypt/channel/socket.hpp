@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -92,6 +93,9 @@ class SocketChannel {
   // handshake and close lines (stderr in the CLI). Returns the failure, if any.
   Result<void> pump(int in_fd, int out_fd, std::ostream& log);
 
+  // Called when the handshake completes (before any data is delivered); an error message
+  // refuses the peer (the CLI records a trust-on-first-use fingerprint here).
+  void set_on_connected(std::function<std::string(const HandshakeComplete&)> fn) { on_connected_ = std::move(fn); }
   const std::string& last_message() const { return message_; }
   Channel& engine() { return ch_; }
   int fd() const { return fd_.get(); }
@@ -111,6 +115,7 @@ class SocketChannel {
   std::optional<HandshakeComplete> hello_;
   Fifo<Bytes> inbox_;
   std::string message_;
+  std::function<std::string(const HandshakeComplete&)> on_connected_;
 };
 
 }  // namespace blecrypt::channel
