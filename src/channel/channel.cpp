@@ -277,7 +277,11 @@ struct Channel::Impl {
                                                   std::get<PskMode>(cfg.mode).identity + "' (set --psk-identity on one side)");
     if (psk && cfg.role == Role::server && handshaking && !psk_callback_called)
       return fail(Errc::unknown_psk_identity, "channel: the client offered no PSK (is it using --psk-file, TLS 1.3?)" + detail);
-    if (reason == SSL_R_BINDER_DOES_NOT_VERIFY || (psk && handshaking && reason == SSL_R_TLSV1_ALERT_DECRYPT_ERROR))
+    // A server that cannot verify our binder answers decrypt_error (RFC 8446 4.2.11); OpenSSL 3.0
+    // servers send illegal_parameter.
+    if (reason == SSL_R_BINDER_DOES_NOT_VERIFY ||
+        (psk && handshaking && cfg.role == Role::client &&
+         (reason == SSL_R_TLSV1_ALERT_DECRYPT_ERROR || reason == SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER)))
       return fail(Errc::wrong_psk, "channel: wrong PSK: the two sides hold different keys (compare the PSK files; "
                                    "`blecrypt channel keygen` makes one key for both)" + detail);
     if (psk && handshaking && cfg.role == Role::client && reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE)

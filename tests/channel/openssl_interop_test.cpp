@@ -1,0 +1,205 @@
+// Independent peers: our client against `openssl s_server`, our server against `openssl
+// s_client`, TLS 1.3, PSK and certificate modes, over Unix and TCP sockets on loopback. Each test
+// starts its own openssl process and kills it at the end; every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "blecrypt/channel/socket.hpp"
+#include "helpers.hpp"
+
+namespace blecrypt::channel::test {
+namespace {
+
+struct Fixture : ::testing::Test {
+  std::filesystem::path dir = temp_dir();
+  ~Fixture() override { std::filesystem::remove_all(dir); }
+  std::string psk_hex(std::uint8_t fill = 0x42) { return to_hex(test_psk(fill)); }
+  std::string identity_file(const Identity& id, const char* name) {
+    const auto p = dir / name;
+    const SecretBytes pem = identity_to_pem(id);
+    write_file(p, std::string_view(reinterpret_cast<const char*>(pem.data()), pem.size()));
+    return p.string();
+  }
+};
+
+enum class Net { unix_socket, tcp };
+
+struct Where {
+  Endpoint ep;
+  std::vector<std::string> server_args, client_args;
+};
+
+Where where(Net net, const std::filesystem::path& dir) {
+  Where w;
+  if (net == Net::unix_socket) {
+    const std::string path = (dir / "sock").string();
+    w.ep = *parse_unix(path);
+    w.server_args = {"-unix", path};
+    w.client_args = {"-unix", path};
+  } else {
+    const std::string hostport = "127.0.0.1:" + std::to_string(free_port());
+    w.ep = *parse_tcp(hostport);
+    w.server_args = {"-accept", hostport};
+    w.client_args = {"-connect", hostport};
+  }
+  return w;
+}
+
+std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+Fd connect_retry(const Endpoint& ep) {
+  for (int i = 0; i < 100; ++i) {
+    auto c = connect_endpoint(ep, 2s);
+    if (c) return std::move(*c.value);
+    if (i == 99) ADD_FAILURE() << c.failure.message;
+    std::this_thread::sleep_for(50ms);
+  }
+  return Fd();
+}
+
+std::string str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// Our client against `openssl s_server`: handshake, data both ways, s_server's close.
+void client_against_s_server(Net net, const std::filesystem::path& dir, std::vector<std::string> server_mode, Config cfg,
+                             std::error_code expect_error = {}) {
+  const Where w = where(net, dir);
+  Child server(cat(cat({"openssl", "s_server", "-tls1_3", "-naccept", "1"}, server_mode), w.server_args));
+  if (net == Net::tcp) {
+    ASSERT_TRUE(server.wait_for("ACCEPT")) << server.output();
+  } else {  // s_server -unix prints nothing when ready: wait for the socket file
+    for (int i = 0; i < 200 && !std::filesystem::exists(w.ep.host); ++i) std::this_thread::sleep_for(25ms);
+  }
+  Fd fd = connect_retry(w.ep);
+  ASSERT_TRUE(fd) << server.wait_for("\x01", 100ms) << server.output();
+  SocketChannel ch(std::move(fd), std::move(cfg));
+  auto h = ch.handshake();
+  if (expect_error) {
+    ASSERT_FALSE(h) << "handshake succeeded against a peer it should refuse";
+    EXPECT_EQ(h.error(), expect_error) << ch.last_message();
+    return;
+  }
+  ASSERT_TRUE(h) << ch.last_message() << "\n--- s_server:\n" << server.output();
+  EXPECT_EQ(h->version, "TLSv1.3");
+  ASSERT_TRUE(ch.send(as_bytes("hello from blecrypt\n")));
+  EXPECT_TRUE(server.wait_for("hello from blecrypt")) << server.output();
+  server.write("hello from s_server\n");
+  std::string got;
+  while (got.find('\n') == std::string::npos) {
+    auto r = ch.recv(10s);
+    ASSERT_TRUE(r) << ch.last_message();
+    ASSERT_FALSE(r->empty());
+    got += str(*r);
+  }
+  EXPECT_EQ(got, "hello from s_server\n");
+  ASSERT_TRUE(ch.close());
+  auto end = ch.recv(10s);  // s_server answers our close_notify with its own
+  ASSERT_TRUE(end) << ch.last_message();
+  EXPECT_TRUE(end->empty());
+}
+
+TEST_F(Fixture, ClientAgainstSServerPskUnix) {
+  client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt", "-nocert"}, psk_config(Role::client));
+}
+TEST_F(Fixture, ClientAgainstSServerPskTcp) {
+  client_against_s_server(Net::tcp, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt", "-nocert"}, psk_config(Role::client));
+}
+TEST_F(Fixture, ClientAgainstSServerWrongPsk) {
+  client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(0x11), "-psk_identity", "blecrypt", "-nocert"},
+                          psk_config(Role::client), make_error_code(Errc::wrong_psk));
+}
+TEST_F(Fixture, ClientAgainstSServerOtherPskIdentity) {
+  client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "someone-else", "-nocert"},
+                          psk_config(Role::client), make_error_code(Errc::unknown_psk_identity));
+}
+TEST_F(Fixture, ClientAgainstSServerCertificatePinned) {
+  const std::string f = identity_file(identity_b(), "server.pem");
+  client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f, "-verify", "1"},
+                          identity_config(Role::client, identity_a(), identity_b().fingerprint));
+}
+TEST_F(Fixture, ClientAgainstSServerCertificateTcp) {
+  const std::string f = identity_file(identity_b(), "server.pem");
+  client_against_s_server(Net::tcp, dir, {"-cert", f, "-key", f, "-verify", "1"},
+                          identity_config(Role::client, identity_a(), identity_b().fingerprint));
+}
+TEST_F(Fixture, ClientAgainstSServerWrongFingerprint) {
+  const std::string f = identity_file(identity_b(), "server.pem");
+  client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f},
+                          identity_config(Role::client, identity_a(), identity_a().fingerprint),
+                          make_error_code(Errc::fingerprint_mismatch));
+}
+TEST_F(Fixture, PskClientAgainstACertificateOnlySServerRefusesIt) {
+  const std::string f = identity_file(identity_b(), "server.pem");
+  client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f}, psk_config(Role::client),
+                          make_error_code(Errc::unknown_psk_identity));
+}
+
+// Our server against `openssl s_client`.
+void server_against_s_client(Net net, const std::filesystem::path& dir, std::vector<std::string> client_mode, Config cfg,
+                             std::error_code expect_error = {}) {
+  const Where w = where(net, dir);
+  auto l = listen_endpoint(w.ep);
+  ASSERT_TRUE(l) << l.failure.message;
+  Child client(cat(cat({"openssl", "s_client", "-tls1_3", "-quiet"}, client_mode), w.client_args));
+  auto a = accept_connection(*l.value, 10s);
+  ASSERT_TRUE(a) << a.failure.message << client.output();
+  SocketChannel ch(std::move(*a.value), std::move(cfg));
+  auto h = ch.handshake();
+  if (expect_error) {
+    ASSERT_FALSE(h) << "handshake succeeded against a peer it should refuse";
+    EXPECT_EQ(h.error(), expect_error) << ch.last_message();
+    return;
+  }
+  ASSERT_TRUE(h) << ch.last_message() << "\n--- s_client:\n" << client.output();
+  client.write("hello from s_client\n");
+  std::string got;
+  while (got.find('\n') == std::string::npos) {
+    auto r = ch.recv(10s);
+    ASSERT_TRUE(r) << ch.last_message();
+    ASSERT_FALSE(r->empty());
+    got += str(*r);
+  }
+  EXPECT_EQ(got, "hello from s_client\n");
+  ASSERT_TRUE(ch.send(as_bytes("hello from blecrypt\n")));
+  EXPECT_TRUE(client.wait_for("hello from blecrypt")) << client.output();
+  if (h->psk) EXPECT_TRUE(h->peer_fingerprint.empty());
+  else EXPECT_EQ(h->peer_fingerprint.size(), 32u);
+}
+
+TEST_F(Fixture, ServerAgainstSClientPskUnix) {
+  server_against_s_client(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt"}, psk_config(Role::server));
+}
+TEST_F(Fixture, ServerAgainstSClientPskTcp) {
+  server_against_s_client(Net::tcp, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt"}, psk_config(Role::server));
+}
+TEST_F(Fixture, ServerAgainstSClientWrongPsk) {
+  server_against_s_client(Net::unix_socket, dir, {"-psk", psk_hex(0x99), "-psk_identity", "blecrypt"}, psk_config(Role::server),
+                          make_error_code(Errc::wrong_psk));
+}
+TEST_F(Fixture, ServerAgainstSClientCertificatePinned) {
+  const std::string f = identity_file(identity_a(), "client.pem");
+  server_against_s_client(Net::unix_socket, dir, {"-cert", f, "-key", f},
+                          identity_config(Role::server, identity_b(), identity_a().fingerprint));
+}
+TEST_F(Fixture, ServerAgainstSClientCertificateTcp) {
+  const std::string f = identity_file(identity_a(), "client.pem");
+  server_against_s_client(Net::tcp, dir, {"-cert", f, "-key", f},
+                          identity_config(Role::server, identity_b(), identity_a().fingerprint));
+}
+TEST_F(Fixture, ServerAgainstSClientWrongFingerprint) {
+  const std::string f = identity_file(identity_a(), "client.pem");
+  server_against_s_client(Net::unix_socket, dir, {"-cert", f, "-key", f},
+                          identity_config(Role::server, identity_b(), identity_b().fingerprint),
+                          make_error_code(Errc::fingerprint_mismatch));
+}
+TEST_F(Fixture, ServerAgainstSClientWithoutCertificate) {
+  server_against_s_client(Net::unix_socket, dir, {}, identity_config(Role::server, identity_b(), identity_a().fingerprint),
+                          make_error_code(Errc::no_peer_certificate));
+}
+
+}  // namespace
+}  // namespace blecrypt::channel::test
