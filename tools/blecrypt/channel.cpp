@@ -117,6 +117,11 @@ int run(const Options& o, bool listen) {
   Config cfg = config_of(o, listen ? Role::server : Role::client, record_to);
   const Endpoint ep = endpoint_of(o);
   const auto connect_timeout = std::chrono::seconds(decimal(o.connect_timeout, 1, 3600, "--connect-timeout"));
+  std::size_t mtu_option = 0;
+  if (!o.mtu.empty()) {
+    if (!ep.seqpacket) throw UserError("--mtu applies to SEQPACKET links (--l2cap, --unix with --seqpacket)");
+    mtu_option = static_cast<std::size_t>(decimal(o.mtu, 23, 65535, "--mtu"));
+  }
   SocketResult<Fd> sock;
   if (listen) {
     auto l = listen_endpoint(ep);
@@ -135,12 +140,8 @@ int run(const Options& o, bool listen) {
   }
   const bool seq = ep.seqpacket;
   if (seq) {
-    std::size_t mtu = send_mtu(*sock.value, ep, 0);
-    if (!o.mtu.empty()) mtu = static_cast<std::size_t>(decimal(o.mtu, 23, 65535, "--mtu"));
-    if (mtu == 0) mtu = 512;
+    std::size_t mtu = mtu_option != 0 ? mtu_option : send_mtu(*sock.value, ep, 512);
     cfg.max_transmit = mtu;
-  } else if (!o.mtu.empty()) {
-    throw UserError("--mtu applies to SEQPACKET links (--l2cap, --unix with --seqpacket)");
   }
   const std::size_t rx_mtu = receive_mtu(*sock.value, ep);
   SocketChannel ch(std::move(*sock.value), std::move(cfg), seq, rx_mtu);
