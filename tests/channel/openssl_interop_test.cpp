@@ -12,9 +12,9 @@
 namespace blecrypt::channel::test {
 namespace {
 
-struct Fixture : ::testing::Test {
+struct ChannelInterop : ::testing::Test {
   std::filesystem::path dir = temp_dir();
-  ~Fixture() override { std::filesystem::remove_all(dir); }
+  ~ChannelInterop() override { std::filesystem::remove_all(dir); }
   std::string psk_hex(std::uint8_t fill = 0x42) { return to_hex(test_psk(fill)); }
   std::string identity_file(const Identity& id, const char* name) {
     const auto p = dir / name;
@@ -102,37 +102,37 @@ void client_against_s_server(Net net, const std::filesystem::path& dir, std::vec
   EXPECT_TRUE(end->empty());
 }
 
-TEST_F(Fixture, ClientAgainstSServerPskUnix) {
+TEST_F(ChannelInterop, ClientAgainstSServerPskUnix) {
   client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt", "-nocert"}, psk_config(Role::client));
 }
-TEST_F(Fixture, ClientAgainstSServerPskTcp) {
+TEST_F(ChannelInterop, ClientAgainstSServerPskTcp) {
   client_against_s_server(Net::tcp, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt", "-nocert"}, psk_config(Role::client));
 }
-TEST_F(Fixture, ClientAgainstSServerWrongPsk) {
+TEST_F(ChannelInterop, ClientAgainstSServerWrongPsk) {
   client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(0x11), "-psk_identity", "blecrypt", "-nocert"},
                           psk_config(Role::client), make_error_code(Errc::wrong_psk));
 }
-TEST_F(Fixture, ClientAgainstSServerOtherPskIdentity) {
+TEST_F(ChannelInterop, ClientAgainstSServerOtherPskIdentity) {
   client_against_s_server(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "someone-else", "-nocert"},
                           psk_config(Role::client), make_error_code(Errc::unknown_psk_identity));
 }
-TEST_F(Fixture, ClientAgainstSServerCertificatePinned) {
+TEST_F(ChannelInterop, ClientAgainstSServerCertificatePinned) {
   const std::string f = identity_file(identity_b(), "server.pem");
   client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f, "-verify", "1"},
                           identity_config(Role::client, identity_a(), identity_b().fingerprint));
 }
-TEST_F(Fixture, ClientAgainstSServerCertificateTcp) {
+TEST_F(ChannelInterop, ClientAgainstSServerCertificateTcp) {
   const std::string f = identity_file(identity_b(), "server.pem");
   client_against_s_server(Net::tcp, dir, {"-cert", f, "-key", f, "-verify", "1"},
                           identity_config(Role::client, identity_a(), identity_b().fingerprint));
 }
-TEST_F(Fixture, ClientAgainstSServerWrongFingerprint) {
+TEST_F(ChannelInterop, ClientAgainstSServerWrongFingerprint) {
   const std::string f = identity_file(identity_b(), "server.pem");
   client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f},
                           identity_config(Role::client, identity_a(), identity_a().fingerprint),
                           make_error_code(Errc::fingerprint_mismatch));
 }
-TEST_F(Fixture, PskClientAgainstACertificateOnlySServerRefusesIt) {
+TEST_F(ChannelInterop, PskClientAgainstACertificateOnlySServerRefusesIt) {
   const std::string f = identity_file(identity_b(), "server.pem");
   client_against_s_server(Net::unix_socket, dir, {"-cert", f, "-key", f}, psk_config(Role::client),
                           make_error_code(Errc::unknown_psk_identity));
@@ -170,33 +170,33 @@ void server_against_s_client(Net net, const std::filesystem::path& dir, std::vec
   else EXPECT_EQ(h->peer_fingerprint.size(), 32u);
 }
 
-TEST_F(Fixture, ServerAgainstSClientPskUnix) {
+TEST_F(ChannelInterop, ServerAgainstSClientPskUnix) {
   server_against_s_client(Net::unix_socket, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt"}, psk_config(Role::server));
 }
-TEST_F(Fixture, ServerAgainstSClientPskTcp) {
+TEST_F(ChannelInterop, ServerAgainstSClientPskTcp) {
   server_against_s_client(Net::tcp, dir, {"-psk", psk_hex(), "-psk_identity", "blecrypt"}, psk_config(Role::server));
 }
-TEST_F(Fixture, ServerAgainstSClientWrongPsk) {
+TEST_F(ChannelInterop, ServerAgainstSClientWrongPsk) {
   server_against_s_client(Net::unix_socket, dir, {"-psk", psk_hex(0x99), "-psk_identity", "blecrypt"}, psk_config(Role::server),
                           make_error_code(Errc::wrong_psk));
 }
-TEST_F(Fixture, ServerAgainstSClientCertificatePinned) {
+TEST_F(ChannelInterop, ServerAgainstSClientCertificatePinned) {
   const std::string f = identity_file(identity_a(), "client.pem");
   server_against_s_client(Net::unix_socket, dir, {"-cert", f, "-key", f},
                           identity_config(Role::server, identity_b(), identity_a().fingerprint));
 }
-TEST_F(Fixture, ServerAgainstSClientCertificateTcp) {
+TEST_F(ChannelInterop, ServerAgainstSClientCertificateTcp) {
   const std::string f = identity_file(identity_a(), "client.pem");
   server_against_s_client(Net::tcp, dir, {"-cert", f, "-key", f},
                           identity_config(Role::server, identity_b(), identity_a().fingerprint));
 }
-TEST_F(Fixture, ServerAgainstSClientWrongFingerprint) {
+TEST_F(ChannelInterop, ServerAgainstSClientWrongFingerprint) {
   const std::string f = identity_file(identity_a(), "client.pem");
   server_against_s_client(Net::unix_socket, dir, {"-cert", f, "-key", f},
                           identity_config(Role::server, identity_b(), identity_b().fingerprint),
                           make_error_code(Errc::fingerprint_mismatch));
 }
-TEST_F(Fixture, ServerAgainstSClientWithoutCertificate) {
+TEST_F(ChannelInterop, ServerAgainstSClientWithoutCertificate) {
   server_against_s_client(Net::unix_socket, dir, {}, identity_config(Role::server, identity_b(), identity_a().fingerprint),
                           make_error_code(Errc::no_peer_certificate));
 }

@@ -81,6 +81,8 @@ enum class State { idle, handshaking, established, closing, closed, failed };
 
 class Channel {
  public:
+  using Event = channel::Event;
+
   explicit Channel(Config cfg);
   ~Channel();
   Channel(Channel&&) noexcept;
