@@ -176,13 +176,23 @@ void keygen(const Options& o) {
   }
   auto key = generate_psk();
   if (!key) throw UserError("PSK: " + key.error().message());
-  const std::string hex = psk_to_hex(*key);
+  std::string hex = psk_to_hex(*key), qr = psk_to_qr_string(*key);
+  auto wipe = [&] {
+    secure_wipe(hex.data(), hex.size());
+    secure_wipe(qr.data(), qr.size());
+  };
   if (!o.psk_out.empty()) {
-    const std::string line = hex + "\n";
-    if (auto w = write_private_file(o.psk_out, as_bytes(line)); !w) throw UserError(file_error("PSK file", o.psk_out, w.error()));
+    std::string line = hex + "\n";
+    auto w = write_private_file(o.psk_out, as_bytes(line));
+    secure_wipe(line.data(), line.size());
+    if (!w) {
+      wipe();
+      throw UserError(file_error("PSK file", o.psk_out, w.error()));
+    }
     std::cout << "PSK written to " << o.psk_out << " (mode 0600); the same key for the peer, as text:\n";
   }
-  std::cout << "psk: " << hex << "\n" << "qr:  " << psk_to_qr_string(*key) << "\n";
+  std::cout << "psk: " << hex << "\n" << "qr:  " << qr << "\n";
+  wipe();
 }
 
 void add_transport(CLI::App* sub, Options& o) {
