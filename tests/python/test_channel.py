@@ -190,8 +190,8 @@ def test_seqpacket_packets_stay_within_the_mtu(mtu):
     c, s = run_pair(lambda: channel.wrap(s1, psk=PSK, mtu=mtu),
                     lambda: channel.wrap(s2, psk=PSK, server_side=True, mtu=mtu))
     assert not isinstance(c, Exception), c
-    # Watch the raw packets: a relay socketpair is not needed, the SEQPACKET sender never
-    # writes more than `mtu` per packet, so reading with a `mtu`-byte buffer loses nothing.
+    # The receiver now reads with an `mtu`-byte buffer: a longer packet would be cut short
+    # (SEQPACKET drops the rest) and the record would fail authentication.
     s._recv_size = mtu
     c.send(payload)
     got = b""
