@@ -458,7 +458,8 @@ Result<void> SocketChannel::read_once(int timeout_ms) {
   while (r < 0 && errno == EINTR);
   const TimePoint now = steady_now();
   if (r > 0) {
-    Bytes buf(seqpacket_ ? rx_mtu_ : 16384);
+    Bytes& buf = rx_buffer_;
+    buf.resize(seqpacket_ ? rx_mtu_ : 16384);
     const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), seqpacket_ ? MSG_TRUNC : 0);  // on TCP MSG_TRUNC would discard
     if (n > 0 && seqpacket_ && static_cast<std::size_t>(n) > buf.size()) {
       message_ = "channel: a SEQPACKET packet larger than the receive MTU arrived and was cut";

@@ -114,6 +114,7 @@ class SocketChannel {
   bool link_down_ = false;
   std::optional<HandshakeComplete> hello_;
   Fifo<Bytes> inbox_;
+  Bytes rx_buffer_;
   std::string message_;
   std::function<std::string(const HandshakeComplete&)> on_connected_;
 };
