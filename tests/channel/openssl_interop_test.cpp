@@ -3,6 +3,9 @@
 // starts its own openssl process and kills it at the end; every wait is bounded.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -199,6 +202,88 @@ TEST_F(ChannelInterop, ServerAgainstSClientWrongFingerprint) {
 TEST_F(ChannelInterop, ServerAgainstSClientWithoutCertificate) {
   server_against_s_client(Net::unix_socket, dir, {}, identity_config(Role::server, identity_b(), identity_a().fingerprint),
                           make_error_code(Errc::no_peer_certificate));
+}
+
+}  // namespace
+}  // namespace blecrypt::channel::test
+
+namespace blecrypt::channel::test {
+namespace {
+
+// A relay between our client (socketpair) and `openssl s_server` (unix socket) that can spoil
+// the server's next chunk after the handshake: flip its last byte (the record's tag), or pass
+// only part of it and then close both ends.
+class SpoilingRelay {
+ public:
+  enum class Spoil { none, flip_tag, cut_and_close };
+  SpoilingRelay(Fd to_client, Fd to_server) : c_(std::move(to_client)), s_(std::move(to_server)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SpoilingRelay() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::atomic<Spoil> spoil{Spoil::none};
+
+ private:
+  void run() {
+    std::uint8_t buf[65536];
+    while (!stop_) {
+      pollfd p[2] = {{c_.get(), POLLIN, 0}, {s_.get(), POLLIN, 0}};
+      if (::poll(p, 2, 50) <= 0) continue;
+      if (p[0].revents & (POLLIN | POLLHUP)) {
+        const ssize_t n = ::read(c_.get(), buf, sizeof buf);
+        if (n <= 0) return;
+        (void)!::write(s_.get(), buf, static_cast<std::size_t>(n));
+      }
+      if (p[1].revents & (POLLIN | POLLHUP)) {
+        const ssize_t n = ::read(s_.get(), buf, sizeof buf);
+        if (n <= 0) return;
+        std::size_t len = static_cast<std::size_t>(n);
+        const Spoil how = spoil.exchange(Spoil::none);
+        if (how == Spoil::flip_tag) buf[len - 1] ^= 0x80;
+        if (how == Spoil::cut_and_close) {
+          (void)!::write(c_.get(), buf, len / 2);
+          ::shutdown(c_.get(), SHUT_RDWR);
+          return;
+        }
+        (void)!::write(c_.get(), buf, len);
+      }
+    }
+  }
+  Fd c_, s_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void spoiled_by_relay(const std::filesystem::path& dir, SpoilingRelay::Spoil how, Errc expect) {
+  const std::string path = (dir / "sock").string();
+  Child server({"openssl", "s_server", "-tls1_3", "-naccept", "1", "-psk", to_hex(test_psk()), "-psk_identity", "blecrypt",
+                "-nocert", "-unix", path});
+  for (int i = 0; i < 200 && !std::filesystem::exists(path); ++i) std::this_thread::sleep_for(25ms);
+  Fd upstream = connect_retry(*parse_unix(path));
+  ASSERT_TRUE(upstream);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  SpoilingRelay relay(Fd{sv[1]}, std::move(upstream));
+  SocketChannel ch(Fd{sv[0]}, psk_config(Role::client));
+  auto h = ch.handshake();
+  ASSERT_TRUE(h) << ch.last_message();
+  ASSERT_TRUE(ch.send(as_bytes("ready\n")));
+  ASSERT_TRUE(server.wait_for("ready"));
+  std::this_thread::sleep_for(200ms);  // s_server's session tickets have passed the relay
+  relay.spoil = how;
+  server.write("this line is spoiled on the way\n");
+  auto r = ch.recv(10s);
+  ASSERT_FALSE(r) << "delivered: " << str(*r);
+  EXPECT_EQ(r.error(), make_error_code(expect)) << ch.last_message();
+}
+
+TEST_F(ChannelInterop, RecordTamperedOnTheWayFromOpensslIsRefused) {
+  spoiled_by_relay(dir, SpoilingRelay::Spoil::flip_tag, Errc::record_tampered);
+}
+TEST_F(ChannelInterop, StreamCutMidRecordFromOpensslIsATruncation) {
+  spoiled_by_relay(dir, SpoilingRelay::Spoil::cut_and_close, Errc::truncated_record);
 }
 
 }  // namespace
