@@ -1,0 +1,459 @@
+"""blecrypt.channel: an authenticated, encrypted TLS 1.3 channel over any Bluetooth byte stream.
+
+Wrap a connected socket (RFCOMM ``SOCK_STREAM``, LE L2CAP CoC ``SOCK_SEQPACKET``, Unix, TCP)::
+
+    import socket
+    from blecrypt import channel
+
+    sock = socket.socket(socket.AF_BLUETOOTH, socket.SOCK_STREAM, socket.BTPROTO_RFCOMM)
+    sock.connect(("00:1A:7D:DA:71:13", 3))
+    ch = channel.wrap(sock, psk=channel.load_psk("device.psk"))
+    ch.send(b"hello")
+    print(ch.recv())
+    ch.close()
+
+Two modes (see docs/channel.md): a 32-byte pre-shared key (``psk=``), or a self-signed identity
+(``identity=`` path or PEM bytes) with the peer's certificate pinned by ``peer_fingerprint=``
+(or ``accept_any_peer=True`` for trust on first use: read ``ch.peer_fingerprint`` and keep it).
+The TLS engine is the C++ one (OpenSSL); this module only moves bytes and waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from blecrypt import _native
+
+_c = _native.channel
+
+DEFAULT_PSK_IDENTITY = "blecrypt"
+_SOL_BLUETOOTH = 274  # Linux include/net/bluetooth/bluetooth.h
+_BT_SNDMTU = 12
+_BT_RCVMTU = 13
+
+
+class ChannelError(ConnectionError):
+    """The channel failed. ``code`` names why (``wrong_psk``, ``fingerprint_mismatch``,
+    ``record_tampered``, ``handshake_timeout``, ``peer_stalled``, ``truncated_record``...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Handshake:
+    version: str
+    cipher: str
+    psk: bool
+    peer_fingerprint: bytes  # identity mode: SHA-256 of the peer's DER certificate
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _native_error(e: ValueError) -> ChannelError:
+    text = str(e)
+    code, _, message = text.partition(": ")
+    return ChannelError(code if message else "error", message or text)
+
+
+# ---- keys ------------------------------------------------------------------------------------
+
+def generate_psk() -> bytes:
+    """32 random bytes from OpenSSL's DRBG."""
+    return _c.generate_psk()
+
+
+def psk_to_qr_string(key: bytes) -> str:
+    """The QR-friendly ``BLECRYPT-PSK1:...`` form of a PSK (see docs/channel.md)."""
+    return _c.psk_to_qr_string(key)
+
+
+def parse_psk(text: str) -> bytes:
+    """A PSK from 64 hex digits or a ``BLECRYPT-PSK1:`` string."""
+    try:
+        return _c.parse_psk(text)
+    except ValueError as e:
+        raise _native_error(e) from None
+
+
+def load_psk(path: Union[str, os.PathLike]) -> bytes:
+    """Reads a PSK file (mode 0600, hex or BLECRYPT-PSK1 string); refuses group/other access."""
+    try:
+        return _c.parse_psk(_c.read_private_file(os.fspath(path)).decode("ascii", "replace"))
+    except ValueError as e:
+        raise _native_error(e) from None
+
+
+def generate_identity(path: Union[str, os.PathLike], name: str = "blecrypt channel") -> bytes:
+    """Writes a new P-256 identity (key + self-signed certificate) to ``path`` with mode 0600
+    (never overwrites) and returns its fingerprint."""
+    pem, fp = _c.generate_identity(name)
+    try:
+        _c.write_private_file(os.fspath(path), pem)
+    except ValueError as e:
+        raise _native_error(e) from None
+    return fp
+
+
+def format_fingerprint(fp: bytes) -> str:
+    """``AB:CD:...`` as ``openssl x509 -fingerprint -sha256`` shows it."""
+    return _c.format_fingerprint(fp)
+
+
+def parse_fingerprint(text: str) -> bytes:
+    try:
+        return _c.parse_fingerprint(text)
+    except ValueError as e:
+        raise _native_error(e) from None
+
+
+def _identity_pem(identity: Union[str, bytes, os.PathLike]) -> bytes:
+    if isinstance(identity, bytes):
+        return identity
+    try:
+        return _c.read_private_file(os.fspath(identity))
+    except ValueError as e:
+        raise _native_error(e) from None
+
+
+def _engine(server_side, psk, psk_identity, identity, peer_fingerprint, accept_any_peer, handshake_timeout, max_transmit):
+    if (psk is None) == (identity is None):
+        raise ValueError("channel: give exactly one of psk= or identity=")
+    kwargs = dict(server_side=server_side, handshake_timeout=handshake_timeout, max_transmit=max_transmit)
+    if psk is not None:
+        if isinstance(psk, str):
+            psk = parse_psk(psk)
+        if peer_fingerprint is not None or accept_any_peer:
+            raise ValueError("channel: peer_fingerprint/accept_any_peer belong to identity mode")
+        kwargs.update(psk=bytes(psk), psk_identity=psk_identity)
+    else:
+        if isinstance(peer_fingerprint, str):
+            peer_fingerprint = parse_fingerprint(peer_fingerprint)
+        if peer_fingerprint is None and not accept_any_peer:
+            raise ValueError("channel: identity mode needs peer_fingerprint= (or accept_any_peer=True for trust on "
+                             "first use: then check and keep ch.peer_fingerprint)")
+        kwargs.update(identity_pem=_identity_pem(identity), peer_fingerprint=peer_fingerprint)
+    try:
+        return _c.Channel(**kwargs)
+    except ValueError as e:
+        raise _native_error(e) from None
+
+
+class _Events:
+    """Shared event handling of the blocking and asyncio wrappers."""
+
+    def _init_events(self):
+        self.handshake: Optional[Handshake] = None
+        self._inbox = bytearray()
+        self._peer_closed = False
+        self._failure: Optional[ChannelError] = None
+
+    def _take_events(self):
+        while True:
+            ev = self._engine.poll_event()
+            if ev is None:
+                return
+            kind = ev[0]
+            if kind == "handshake":
+                self.handshake = Handshake(ev[1], ev[2], ev[3], ev[4])
+            elif kind == "data":
+                self._inbox += ev[1]
+            elif kind == "closed":
+                self._peer_closed = True
+            elif kind == "failed" and self._failure is None:
+                self._failure = ChannelError(ev[1], ev[2])
+
+    def _raise_if_failed(self):
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def peer_fingerprint(self) -> bytes:
+        return self.handshake.peer_fingerprint if self.handshake else b""
+
+    @property
+    def cipher(self) -> str:
+        return self.handshake.cipher if self.handshake else ""
+
+
+# ---- blocking --------------------------------------------------------------------------------
+
+class SecureChannel(_Events):
+    """A TLS 1.3 channel over a connected socket (blocking). Use :func:`wrap`."""
+
+    def __init__(self, sock: socket.socket, engine, seqpacket: bool, recv_size: int):
+        self._sock = sock
+        self._engine = engine
+        self._seqpacket = seqpacket
+        self._recv_size = recv_size
+        self._link_down = False
+        self._init_events()
+        sock.setblocking(True)
+        engine.link_up(_now())
+        self._flush()
+
+    def _flush(self):
+        while True:
+            out = self._engine.poll_transmit()
+            if out is None:
+                return
+            try:
+                if self._seqpacket:
+                    self._sock.send(out)  # one packet, at most the MTU
+                else:
+                    self._sock.sendall(out)
+            except OSError as e:
+                self._down()
+                raise ChannelError("socket_error", f"channel: send failed: {e}") from None
+
+    def _down(self):
+        if not self._link_down:
+            self._link_down = True
+            self._engine.link_down()
+            self._take_events()
+
+    def _step(self, until: Optional[float]):
+        """Waits for bytes or the next deadline, feeds them, flushes, collects events."""
+        deadline = self._engine.next_deadline()
+        limits = [t for t in (deadline, until) if t is not None]
+        timeout = max(0.0, min(limits) - _now()) if limits else None
+        ready, _, _ = select.select([self._sock], [], [], timeout)
+        now = _now()
+        if ready:
+            try:
+                data = self._sock.recv(self._recv_size)
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            if data:
+                self._engine.feed(data, now)
+            else:
+                self._down()
+        d = self._engine.next_deadline()
+        if d is not None and now >= d:
+            self._engine.on_deadline(now)
+        if not self._link_down:
+            self._flush()
+        self._take_events()
+
+    def _handshake(self):
+        while self.handshake is None:
+            self._raise_if_failed()
+            if self._link_down:
+                raise ChannelError("link_down", "channel: the stream closed during the handshake")
+            self._step(None)
+        self._raise_if_failed()
+
+    def send(self, data: bytes) -> None:
+        """Encrypts and sends ``data`` (any size)."""
+        self._raise_if_failed()
+        try:
+            self._engine.send(bytes(data))
+        except ValueError as e:
+            raise _native_error(e) from None
+        self._flush()
+        self._take_events()
+        self._raise_if_failed()
+
+    sendall = send
+
+    def recv(self, bufsize: int = 65536, timeout: Optional[float] = None) -> bytes:
+        """Up to ``bufsize`` bytes of authenticated data; ``b""`` once the peer closed cleanly.
+        Raises :class:`ChannelError` on failure, ``TimeoutError`` after ``timeout`` seconds."""
+        until = None if timeout is None else _now() + timeout
+        while True:
+            if self._inbox:
+                out = bytes(self._inbox[:bufsize])
+                del self._inbox[:bufsize]
+                return out
+            self._raise_if_failed()
+            if self._peer_closed:
+                return b""
+            if self._link_down:
+                raise ChannelError("link_down", "channel: the stream closed")
+            if until is not None and _now() >= until:
+                raise TimeoutError("channel: no data within the timeout")
+            self._step(until)
+
+    def close(self) -> None:
+        """Sends close_notify and closes the socket."""
+        try:
+            if not self._link_down:
+                self._engine.close()
+                self._flush()
+        except ChannelError:
+            pass
+        finally:
+            self._sock.close()
+            self._engine.reset()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _socket_mtus(sock: socket.socket, mtu: Optional[int]):
+    seqpacket = sock.type == socket.SOCK_SEQPACKET
+    if not seqpacket:
+        return False, 0, 65536
+    send_mtu, recv_mtu = 512, 65535
+    if sock.family == getattr(socket, "AF_BLUETOOTH", 31):
+        try:
+            send_mtu = int.from_bytes(sock.getsockopt(_SOL_BLUETOOTH, _BT_SNDMTU, 2), "little")
+            recv_mtu = int.from_bytes(sock.getsockopt(_SOL_BLUETOOTH, _BT_RCVMTU, 2), "little")
+        except OSError:
+            pass
+    if mtu is not None:
+        send_mtu = mtu
+    return True, send_mtu, max(recv_mtu, 23)
+
+
+def wrap(sock: socket.socket, *, psk: Union[bytes, str, None] = None, identity: Union[str, bytes, os.PathLike, None] = None,
+         peer_fingerprint: Union[bytes, str, None] = None, accept_any_peer: bool = False, server_side: bool = False,
+         psk_identity: str = DEFAULT_PSK_IDENTITY, handshake_timeout: float = 15.0, mtu: Optional[int] = None) -> SecureChannel:
+    """Runs a TLS 1.3 handshake over the connected ``sock`` and returns a :class:`SecureChannel`.
+
+    ``psk``: 32 bytes, or their hex / BLECRYPT-PSK1 text. ``identity``: an identity file path (mode
+    0600) or its PEM bytes, with ``peer_fingerprint`` (bytes or ``AB:CD:..`` text) or
+    ``accept_any_peer=True``. For ``SOCK_SEQPACKET`` sockets (LE L2CAP) every packet stays within
+    the send MTU (the socket's, or ``mtu``)."""
+    seqpacket, send_mtu, recv_size = _socket_mtus(sock, mtu)
+    engine = _engine(server_side, psk, psk_identity, identity, peer_fingerprint, accept_any_peer, handshake_timeout, send_mtu)
+    ch = SecureChannel(sock, engine, seqpacket, recv_size)
+    try:
+        ch._handshake()
+    except BaseException:
+        ch._sock.close()
+        raise
+    return ch
+
+
+# ---- asyncio ---------------------------------------------------------------------------------
+
+class AsyncChannel(_Events):
+    """The channel over an asyncio (reader, writer) stream pair. Use :func:`open_stream`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, engine):
+        self._reader, self._writer, self._engine = reader, writer, engine
+        self._link_down = False
+        self._init_events()
+
+    async def _flush(self):
+        wrote = False
+        while True:
+            out = self._engine.poll_transmit()
+            if out is None:
+                break
+            self._writer.write(out)
+            wrote = True
+        if wrote:
+            await self._writer.drain()
+
+    async def _step(self, until: Optional[float]):
+        deadline = self._engine.next_deadline()
+        limits = [t for t in (deadline, until) if t is not None]
+        timeout = max(0.0, min(limits) - _now()) if limits else None
+        try:
+            data = await asyncio.wait_for(self._reader.read(65536), timeout)
+        except asyncio.TimeoutError:
+            data = None
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        now = _now()
+        if data:
+            self._engine.feed(data, now)
+        elif data == b"":
+            self._link_down = True
+            self._engine.link_down()
+        d = self._engine.next_deadline()
+        if d is not None and now >= d:
+            self._engine.on_deadline(now)
+        if not self._link_down:
+            await self._flush()
+        self._take_events()
+
+    async def _handshake(self):
+        self._engine.link_up(_now())
+        await self._flush()
+        while self.handshake is None:
+            self._raise_if_failed()
+            if self._link_down:
+                raise ChannelError("link_down", "channel: the stream closed during the handshake")
+            await self._step(None)
+        self._raise_if_failed()
+
+    async def send(self, data: bytes) -> None:
+        self._raise_if_failed()
+        try:
+            self._engine.send(bytes(data))
+        except ValueError as e:
+            raise _native_error(e) from None
+        await self._flush()
+        self._take_events()
+        self._raise_if_failed()
+
+    async def recv(self, bufsize: int = 65536, timeout: Optional[float] = None) -> bytes:
+        until = None if timeout is None else _now() + timeout
+        while True:
+            if self._inbox:
+                out = bytes(self._inbox[:bufsize])
+                del self._inbox[:bufsize]
+                return out
+            self._raise_if_failed()
+            if self._peer_closed:
+                return b""
+            if self._link_down:
+                raise ChannelError("link_down", "channel: the stream closed")
+            if until is not None and _now() >= until:
+                raise TimeoutError("channel: no data within the timeout")
+            await self._step(until)
+
+    async def close(self) -> None:
+        if not self._link_down:
+            self._engine.close()
+            try:
+                await self._flush()
+            except (ConnectionError, OSError):
+                pass
+        self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+        self._engine.reset()
+
+
+async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **kwargs) -> AsyncChannel:
+    """The asyncio variant of :func:`wrap` (same keyword arguments except ``mtu``): runs the
+    handshake over the stream pair and returns an :class:`AsyncChannel` with ``await send()``,
+    ``await recv()`` and ``await close()``."""
+    server_side = kwargs.pop("server_side", False)
+    engine = _engine(server_side, kwargs.pop("psk", None), kwargs.pop("psk_identity", DEFAULT_PSK_IDENTITY),
+                     kwargs.pop("identity", None), kwargs.pop("peer_fingerprint", None), kwargs.pop("accept_any_peer", False),
+                     kwargs.pop("handshake_timeout", 15.0), 0)
+    if kwargs:
+        raise TypeError(f"open_stream: unexpected arguments {sorted(kwargs)}")
+    ch = AsyncChannel(reader, writer, engine)
+    try:
+        await ch._handshake()
+    except BaseException:
+        writer.close()
+        raise
+    return ch
+
+
+__all__ = ["ChannelError", "Handshake", "SecureChannel", "AsyncChannel", "wrap", "open_stream", "generate_psk", "load_psk",
+           "parse_psk", "psk_to_qr_string", "generate_identity", "format_fingerprint", "parse_fingerprint"]

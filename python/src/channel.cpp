@@ -1,0 +1,183 @@
+// _blecrypt.channel: the sans-IO TLS 1.3 channel engine and its key helpers. The socket loop
+// (blocking and asyncio) is Python, in python/blecrypt/channel.py.
+#include <optional>
+#include <string>
+
+#include "bindings.hpp"
+#include "blecrypt/channel/channel.hpp"
+#include "blecrypt/channel/keys.hpp"
+
+namespace blecrypt::python {
+namespace {
+
+using namespace blecrypt::channel;
+
+const char* errc_name(std::error_code ec) {
+  if (ec.category() != channel::category()) return "error";
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::not_tls: return "not_tls";
+    case Errc::record_too_large: return "record_too_large";
+    case Errc::handshake_failed: return "handshake_failed";
+    case Errc::wrong_psk: return "wrong_psk";
+    case Errc::unknown_psk_identity: return "unknown_psk_identity";
+    case Errc::fingerprint_mismatch: return "fingerprint_mismatch";
+    case Errc::no_peer_certificate: return "no_peer_certificate";
+    case Errc::record_tampered: return "record_tampered";
+    case Errc::protocol_error: return "protocol_error";
+    case Errc::peer_alert: return "peer_alert";
+    case Errc::handshake_timeout: return "handshake_timeout";
+    case Errc::peer_stalled: return "peer_stalled";
+    case Errc::truncated_record: return "truncated_record";
+    case Errc::closed_without_notify: return "closed_without_notify";
+    case Errc::link_down: return "link_down";
+    case Errc::not_connected: return "not_connected";
+    case Errc::closed: return "closed";
+    case Errc::invalid_config: return "invalid_config";
+    case Errc::tls_internal: return "tls_internal";
+    case Errc::file_unreadable: return "file_unreadable";
+    case Errc::file_not_regular: return "file_not_regular";
+    case Errc::file_not_private: return "file_not_private";
+    case Errc::file_too_large: return "file_too_large";
+    case Errc::file_exists: return "file_exists";
+    case Errc::psk_format: return "psk_format";
+    case Errc::psk_checksum: return "psk_checksum";
+    case Errc::fingerprint_format: return "fingerprint_format";
+    case Errc::identity_format: return "identity_format";
+    case Errc::address_format: return "address_format";
+    case Errc::bluetooth_unavailable: return "bluetooth_unavailable";
+    case Errc::socket_error: return "socket_error";
+    case Errc::io_timeout: return "io_timeout";
+  }
+  return "error";
+}
+
+[[noreturn]] void raise(std::error_code ec) {
+  throw py::value_error(std::string(errc_name(ec)) + ": " + ec.message());
+}
+
+TimePoint at(double seconds) { return time_from_seconds(seconds); }
+double seconds_of(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+std::unique_ptr<Channel> make_channel(bool server_side, std::optional<py::bytes> psk, const std::string& psk_identity,
+                                      std::optional<py::bytes> identity_pem, std::optional<py::bytes> peer_fingerprint,
+                                      double handshake_timeout, double stall_timeout, std::size_t max_transmit) {
+  Config cfg;
+  cfg.role = server_side ? Role::server : Role::client;
+  if (psk.has_value() == identity_pem.has_value()) throw py::value_error("channel: give exactly one of psk or identity");
+  if (psk) {
+    Bytes raw = from_py(*psk);
+    SecretBytes key(raw);
+    secure_wipe(raw.data(), raw.size());
+    if (key.size() != kPskSize) throw py::value_error("channel: psk must be 32 bytes, got " + std::to_string(key.size()));
+    cfg.mode = PskMode{std::move(key), psk_identity};
+  } else {
+    Bytes raw = from_py(*identity_pem);
+    auto id = parse_identity(raw);
+    secure_wipe(raw.data(), raw.size());
+    if (!id) raise(id.error());
+    std::optional<Bytes> pin;
+    if (peer_fingerprint) {
+      pin = from_py(*peer_fingerprint);
+      if (pin->size() != 32) throw py::value_error("channel: peer_fingerprint must be 32 bytes (SHA-256)");
+    }
+    cfg.mode = IdentityMode{std::move(id->private_key_pem), std::move(id->certificate_pem), std::move(pin)};
+  }
+  cfg.handshake_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(handshake_timeout));
+  cfg.stall_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(stall_timeout));
+  cfg.max_transmit = max_transmit;
+  if (auto v = validate(cfg); !v) raise(v.error());
+  return std::make_unique<Channel>(std::move(cfg));
+}
+
+py::object event_tuple(Event& ev) {
+  if (auto* h = std::get_if<HandshakeComplete>(&ev))
+    return py::make_tuple("handshake", h->version, h->cipher, h->psk, to_py(h->peer_fingerprint));
+  if (auto* d = std::get_if<DataReceived>(&ev)) return py::make_tuple("data", to_py(d->data));
+  if (std::holds_alternative<ClosedByPeer>(ev)) return py::make_tuple("closed");
+  auto& f = std::get<Failed>(ev);
+  return py::make_tuple("failed", errc_name(f.error), f.message);
+}
+
+const char* state_name(State s) {
+  switch (s) {
+    case State::idle: return "idle";
+    case State::handshaking: return "handshaking";
+    case State::established: return "established";
+    case State::closing: return "closing";
+    case State::closed: return "closed";
+    case State::failed: return "failed";
+  }
+  return "?";
+}
+
+void add_channel(py::module_& m) {
+  auto c = m.def_submodule("channel", "TLS 1.3 channel engine (sans-IO) and key helpers");
+  py::class_<Channel>(c, "Channel")
+      .def(py::init(&make_channel), py::arg("server_side"), py::arg("psk") = py::none(), py::arg("psk_identity") = kDefaultPskIdentity,
+           py::arg("identity_pem") = py::none(), py::arg("peer_fingerprint") = py::none(), py::arg("handshake_timeout") = 15.0,
+           py::arg("stall_timeout") = 30.0, py::arg("max_transmit") = 0)
+      .def("link_up", [](Channel& ch, double now) { ch.on_link_up(at(now)); }, py::arg("now"))
+      .def("link_down", &Channel::on_link_down)
+      .def("feed", [](Channel& ch, const py::bytes& data, double now) { return ch.feed(from_py(data), at(now)).has_value(); },
+           py::arg("data"), py::arg("now"), "Bytes from the peer; False if the channel failed (see the events)")
+      .def("poll_transmit", [](Channel& ch) -> py::object {
+        auto b = ch.poll_transmit();
+        return b ? py::object(to_py(*b)) : py::none();
+      })
+      .def("poll_event", [](Channel& ch) -> py::object {
+        auto e = ch.poll_event();
+        return e ? event_tuple(*e) : py::none();
+      })
+      .def("next_deadline", [](const Channel& ch) -> py::object {
+        auto d = ch.next_deadline();
+        return d ? py::object(py::float_(seconds_of(*d))) : py::none();
+      })
+      .def("on_deadline", [](Channel& ch, double now) { ch.on_deadline(at(now)); }, py::arg("now"))
+      .def("send", [](Channel& ch, const py::bytes& data) {
+        if (auto r = ch.send(from_py(data)); !r) raise(r.error());
+      })
+      .def("close", &Channel::close)
+      .def("reset", &Channel::reset)
+      .def_property_readonly("state", [](const Channel& ch) { return state_name(ch.state()); });
+
+  c.def("generate_psk", [] {
+    auto k = generate_psk();
+    if (!k) raise(k.error());
+    return to_py(*k);
+  });
+  c.def("parse_psk", [](const std::string& text) {
+    auto k = parse_psk(text);
+    if (!k) raise(k.error());
+    return to_py(*k);
+  });
+  c.def("psk_to_qr_string", [](const py::bytes& key) { return psk_to_qr_string(from_py(key)); });
+  c.def("generate_identity", [](const std::string& name) {
+    auto id = generate_identity(name);
+    if (!id) raise(id.error());
+    return py::make_tuple(to_py(identity_to_pem(*id)), to_py(id->fingerprint));
+  }, py::arg("name") = "blecrypt channel");
+  c.def("identity_fingerprint", [](const py::bytes& pem) {
+    auto id = parse_identity(from_py(pem));
+    if (!id) raise(id.error());
+    return to_py(id->fingerprint);
+  });
+  c.def("format_fingerprint", [](const py::bytes& fp) { return format_fingerprint(from_py(fp)); });
+  c.def("parse_fingerprint", [](const std::string& text) {
+    auto fp = parse_fingerprint(text);
+    if (!fp) raise(fp.error());
+    return to_py(*fp);
+  });
+  c.def("read_private_file", [](const std::string& path) {
+    auto d = read_private_file(path);
+    if (!d) raise(d.error());
+    return to_py(*d);
+  }, "Reads a key file: regular, no symlink, mode without group/other bits, at most 64 KiB.");
+  c.def("write_private_file", [](const std::string& path, const py::bytes& data) {
+    if (auto r = write_private_file(path, from_py(data)); !r) raise(r.error());
+  });
+}
+
+const RegisterBinding reg{40, add_channel};
+
+}  // namespace
+}  // namespace blecrypt::python
