@@ -337,22 +337,3 @@ TEST(RecordFramer, FollowsRecordsAndRefusesGarbage) {
 
 }  // namespace
 }  // namespace blecrypt::channel::test
-
-namespace blecrypt::channel::test {
-namespace {
-// The engine shape every protocol shares (include/blecrypt/engine.hpp names it as a concept).
-template <typename E>
-concept EngineShape = requires(E e, const E ce, ByteView in, TimePoint now) {
-  typename E::Event;
-  { e.on_link_up(now) } -> std::same_as<void>;
-  { e.on_link_down() } -> std::same_as<void>;
-  { e.feed(in, now) } -> std::same_as<Result<void>>;
-  { e.poll_transmit() } -> std::same_as<std::optional<Bytes>>;
-  { e.poll_event() } -> std::same_as<std::optional<typename E::Event>>;
-  { ce.next_deadline() } -> std::same_as<std::optional<TimePoint>>;
-  { e.on_deadline(now) } -> std::same_as<void>;
-  { e.reset() } -> std::same_as<void>;
-};
-static_assert(EngineShape<Channel>);
-}  // namespace
-}  // namespace blecrypt::channel::test

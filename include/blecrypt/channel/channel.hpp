@@ -24,6 +24,7 @@
 
 #include "blecrypt/bytes.hpp"
 #include "blecrypt/channel/errors.hpp"
+#include "blecrypt/engine.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
 #include "blecrypt/time.hpp"
@@ -119,6 +120,8 @@ class Channel {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+static_assert(Engine<Channel>);
 
 // "AB:CD:...": SHA-256 fingerprints as `openssl x509 -noout -fingerprint -sha256` prints them.
 std::string format_fingerprint(ByteView fingerprint);
