@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -135,3 +136,87 @@ def test_bluetoothd_vanishing_during_scan_exit_3(bz):
 def test_scan_timeout_is_decimal_in_range(bz, bad):
     r = run(bz, "scan", "--timeout", bad)
     assert r.returncode == 2, r.stderr
+
+
+# ---- `blecrypt emulate`, seen from the mock's central side ----------------------------------------
+
+BLUETTI_NOTIFY = "0000ff01-0000-1000-8000-00805f9b34fb"
+BLUETTI_WRITE = "0000ff02-0000-1000-8000-00805f9b34fb"
+SESAME_NOTIFY = "16860003-a5ae-9856-b6d3-dbb4c676993e"
+
+
+class Emulator:
+    def __init__(self, bz, *args):
+        self.proc = subprocess.Popen([str(CLI), "emulate", *args], env=bz.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.banner = self.proc.stdout.readline()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()   # SIGTERM: unregisters and exits 0
+        out, err = self.proc.communicate(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode, err
+
+
+def test_emulate_bluetti_handshake_from_the_central_side(bz):
+    import dbus
+    from blecrypt import bluetti
+    emu = Emulator(bz, "bluetti", "--model", "AC180")
+    try:
+        assert emu.banner.startswith("emulating BLUETTI AC180 as 'AC180"), emu.banner
+        apps = bz.mock.GetApplications("hci0")
+        assert len(apps) == 1 and str(apps[0][1]) == "/org/blecrypt/emulator"
+        assert BLUETTI_NOTIFY in str(apps[0][2]) and BLUETTI_WRITE in str(apps[0][2])
+        (adv,) = bz.mock.GetAdvertisements("hci0")
+        assert str(adv["Type"]) == "peripheral" and str(adv["LocalName"]).startswith("AC180")
+        assert {int(k): bytes(v) for k, v in adv["ManufacturerData"].items()} == {0x4C42: b"BLUETTF"}
+
+        client = bluetti.Client(device_verify_key=bluetti.Device().verify_key)
+        bz.mock.AppStartNotify("hci0", BLUETTI_NOTIFY)   # the engine's link up: the challenge comes
+        for _ in range(200):
+            notes = [bytes(v) for v in bz.mock.AppNotifications("hci0", BLUETTI_NOTIFY)]
+            for n in notes:
+                for w in client.receive(n):
+                    bz.mock.AppWriteValue("hci0", BLUETTI_WRITE, dbus.ByteArray(w), dbus.Dictionary({}, signature="sv"))
+            if client.ready:
+                break
+            time.sleep(0.05)   # the emulator answers on its own loop
+        assert client.ready, client.state
+    finally:
+        rc, err = emu.stop()
+    assert rc == 0, err
+    assert "session established" in err
+    bz.wait_for(lambda: len(bz.mock.GetApplications("hci0")) == 0, what="unregistered")
+    assert len(bz.mock.GetAdvertisements("hci0")) == 0
+
+
+def test_emulate_sesame_advertises_and_greets(bz):
+    emu = Emulator(bz, "sesame", "--model", "5pro")
+    try:
+        assert emu.banner.startswith("emulating SESAME 5 Pro as '"), emu.banner
+        (adv,) = bz.mock.GetAdvertisements("hci0")
+        md = {int(k): bytes(v) for k, v in adv["ManufacturerData"].items()}
+        assert list(md) == [0x055A] and md[0x055A][:2] == bytes([7, 0])   # model 7 = SESAME 5 Pro
+        assert len(str(adv["LocalName"])) == 22
+        bz.mock.AppStartNotify("hci0", SESAME_NOTIFY)
+        got = bz.wait_for(lambda: [bytes(v) for v in bz.mock.AppNotifications("hci0", SESAME_NOTIFY)],
+                          what="INITIAL")
+        assert got and len(got[0]) > 0
+    finally:
+        rc, err = emu.stop()
+    assert rc == 0, err
+
+
+def test_emulate_errors(bz):
+    r = run(bz, "emulate", "bluetti", "--model", "XYZ")
+    assert r.returncode == 2 and "unknown BLUETTI model" in r.stderr
+    r = run(bz, "emulate", "toaster")
+    assert r.returncode == 2
+    bz.power(False)
+    r = run(bz, "emulate", "sesame")
+    assert r.returncode == 3 and "powered off" in r.stderr
+    bz.stop_mock()
+    r = run(bz, "emulate", "sesame")
+    assert r.returncode == 3 and "Bluetooth is unavailable" in r.stderr
