@@ -310,8 +310,6 @@ void run_emulate(const EmulateOptions& o) {
   link::bluez::EventLoop::Source src;
   src.prepare = [&] {
     link::bluez::EventLoop::Wait w;
-    while (conn->processPendingRequest()) {
-    }
     const auto pd = conn->getEventLoopPollData();
     w.fd = pd.fd;
     w.events = pd.events;

@@ -407,8 +407,9 @@ Result<std::unique_ptr<Bluez>> Bluez::open(EventLoop& loop, std::string_view ada
   src.prepare = [raw]() {
     EventLoop::Wait w;
     try {
-      while (raw->conn->processPendingRequest()) {
-      }
+      // No dispatching here (callbacks would run before the caller's done() check): messages
+      // already queued by a synchronous call make sd_bus_get_timeout() return 0, so poll()
+      // returns at once and dispatch() handles them.
       const auto pd = raw->conn->getEventLoopPollData();
       w.fd = pd.fd;
       w.events = pd.events;

@@ -22,8 +22,9 @@ class EventLoop {
  public:
   using Id = std::uint64_t;
 
-  // Something polled every round: prepare() runs before poll (it may do work, e.g. drain
-  // already-queued D-Bus messages) and says what to wait for; dispatch() runs after poll.
+  // Something polled every round: prepare() says what to wait for (it must not run callbacks:
+  // run_until checks done() only between rounds; work already pending = a deadline of now);
+  // dispatch() runs after poll and does the work.
   struct Wait {
     int fd = -1;                         // -1: no fd
     short events = 0;
