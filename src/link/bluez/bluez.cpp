@@ -434,7 +434,12 @@ Result<std::unique_ptr<Bluez>> Bluez::open(EventLoop& loop, std::string_view ada
 Bluez::Bluez(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Bluez::~Bluez() {
   stop_scan();
-  for (auto* s : impl_->links) s->bz = nullptr;  // links outliving the adapter object go inert
+  // Links should go first; any left go inert (their proxies use this connection: drop them now).
+  for (auto* s : impl_->links) {
+    s->teardown();
+    s->proxies.clear();
+    s->bz = nullptr;
+  }
 }
 const AdapterInfo& Bluez::adapter() const { return impl_->adapter; }
 EventLoop& Bluez::loop() const { return *impl_->loop; }

@@ -82,7 +82,8 @@ class Bluez {
   void stop_scan();
 
   // A link to one device (address "AA:BB:CC:DD:EE:FF"), idle until connect(). Links may be made
-  // and kept up in any number; their connects run one at a time on this adapter.
+  // and kept up in any number; their connects run one at a time on this adapter. Destroy links
+  // before their Bluez (one that outlives it goes inert: never connected).
   std::unique_ptr<BluezLink> make_link(std::string_view address, const GattProfile& profile, LinkOptions options = {});
 
   struct Impl;
