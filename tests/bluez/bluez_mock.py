@@ -872,7 +872,8 @@ class Remote:
     # -- connection (src/device.c dev_connect / device_connect_le / att_connect_cb)
     def connect(self, ok, err):
         if not self.adapter.powered():
-            err(_err('Failed', 'le-connection-adapter-not-powered'))   # device_connect_le: ENETDOWN
+            # the LE connect fails with EHOSTUNREACH: btd_error_le_conn_from_errno (src/error.c)
+            err(_err('Failed', 'le-connection-adapter-not-powered'))
             return
         if self.connected:
             ok()
@@ -907,10 +908,20 @@ class Remote:
     def _connect_failed(self, reason, blip):
         ok, err, _ = self.pending_connect
         self.pending_connect = None
-        if blip and self.device is not None:
-            self.device.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(True, variant_level=1)})
-            self.device.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(False, variant_level=1)})
+        if not blip or self.device is None:
+            err(_err('Failed', reason))
+            return
+        # The controller connected (MGMT Device Connected: Connected=true), the ATT socket was
+        # aborted (att_connect_cb replies the error), then MGMT Device Disconnected arrives
+        # (device_remove_connection: Connected=false). bleak waits for that last change.
+        self.device.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(True, variant_level=1)})
         err(_err('Failed', reason))
+        dev = self.device
+
+        def disconnected():
+            if self.device is dev and not self.connected:
+                dev.changed(DEVICE_IFACE, {'Connected': dbus.Boolean(False, variant_level=1)})
+        _later(OPTIONS['connect_delay'], disconnected)
 
     def _connected(self):
         ok, err, _ = self.pending_connect
@@ -958,8 +969,11 @@ class Remote:
             ok()
 
     def _disconnected(self, ok):
-        self.link_lost()
+        # device_remove_connection replies to Disconnect at once; bluetoothd's property and
+        # object-manager signals are flushed later from gdbus' idle handler, so the reply
+        # reaches the client first (bleak relies on it: it closes its bus on Connected=false).
         ok()
+        self.link_lost()
 
     def link_lost(self):
         '''The link is gone (local Disconnect, remote drop, power off): device_remove_connection.'''
@@ -978,12 +992,12 @@ class Remote:
         _cancel(self.deadline_source)
         self.deadline_source = None
         self.backend.link_down()
+        for obj in self.gatt_objects:   # pending ATT operations fail first (immediate replies)
+            if isinstance(obj, Characteristic):
+                obj.close()
         dev = self.device
         if dev is not None and dev.props[DEVICE_IFACE]['ServicesResolved']:
             dev.changed(DEVICE_IFACE, {'ServicesResolved': dbus.Boolean(False, variant_level=1)})
-        for obj in self.gatt_objects:
-            if isinstance(obj, Characteristic):
-                obj.close()
         for obj in reversed(self.gatt_objects):   # unpaired: gatt_db_clear removes every object
             obj.remove()
         self.gatt_objects = []
@@ -1258,8 +1272,8 @@ def SetSilent(self, device, silent):
 @dbus.service.method(MOCK_IFACE, in_signature='osu', out_signature='')
 def SetConnectFault(self, device, mode, count):
     '''The next `count` Connect calls: "abort-by-local" (Failed le-connection-abort-by-local after
-    Connected blips true/false), "in-progress" (InProgress), "timeout" (Failed after
-    connect_timeout, no blip), or "none".'''
+    Connected=true, the error, then Connected=false), "in-progress" (InProgress), "timeout"
+    (Failed after connect_timeout, Connected never changes), or "none".'''
     if mode not in ('none', 'abort-by-local', 'in-progress', 'timeout'):
         raise dbus.exceptions.DBusException(f'unknown mode {mode}', name=MOCK_IFACE + '.InvalidArgs')
     _remote(device).connect_fault = (str(mode), int(count))

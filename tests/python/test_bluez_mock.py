@@ -564,11 +564,18 @@ def test_drop_link_mid_handshake_after_writes(bz, central):
     dev = bz.add_bluetti("AC180", AC180, cached=True)
     central.connect(dev)
     key = bytes.fromhex(bz.emulator_state(dev)["verify_key"])
-    bz.drop_link_after(dev, "writes", 1)      # the challenge response goes out, then the link drops
-    with pytest.raises((TimeoutError, AssertionError, dbus.exceptions.DBusException)):
-        bluetti_handshake(central, dev, key)
+    notify, write = dev + BLUETTI_NOTIFY, dev + BLUETTI_WRITE
+    bz.drop_link_after(dev, "writes", 1)      # the challenge response arrives, then the link drops
+    client = bluetti.Client(device_verify_key=key)
+    central.call(notify, CHRC, "StartNotify")
+    challenge = central.spin(lambda: central.notifications(notify), what="challenge")[0]
+    (response,) = client.receive(challenge)
+    central.write(write, response)
     central.spin(lambda: [v for v in central.changes(dev, "Connected") if not v], what="Connected false")
-    assert not bz.emulator_state(dev)["established"]
+    assert central.notifications(notify) == [challenge]       # no CHALLENGE_ACCEPTED got out
+    assert central.error(write, CHRC, "WriteValue", dbus.ByteArray(b"x"),
+                         dbus.Dictionary({}, signature="sv"))[0] == "org.freedesktop.DBus.Error.UnknownObject"
+    assert not client.ready and not bz.emulator_state(dev)["established"]
 
 
 def test_drop_link_after_notifications(bz, central):
