@@ -22,6 +22,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 namespace blecrypt::channel {
 namespace {
@@ -241,18 +242,70 @@ Fd& Fd::operator=(Fd&& o) noexcept {
 }
 
 // ---- connect / listen --------------------------------------------------------------------------
+namespace {
+
+struct AddrinfoFree {
+  void operator()(addrinfo* ai) const { ::freeaddrinfo(ai); }
+};
+using Addrinfo = std::unique_ptr<addrinfo, AddrinfoFree>;
+
+// getaddrinfo for a TCP endpoint; `passive` for a listening socket.
+SocketResult<Addrinfo> resolve_tcp(const Endpoint& ep, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(ep.port);
+  if (const int g = ::getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res); g != 0)
+    return failure<Addrinfo>(Errc::address_format, "channel: cannot resolve '" + ep.host + "': " + ::gai_strerror(g));
+  return {Addrinfo(res), {}};
+}
+
+SocketResult<Fd> unix_socket(const Endpoint& ep) {
+  Fd fd(::socket(AF_UNIX, (ep.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+  if (!fd) return failure<Fd>(Errc::socket_error, "channel: socket(AF_UNIX): " + errno_text(errno));
+  return {std::move(fd), {}};
+}
+
+SockaddrRc rfcomm_address(const Endpoint& ep) {
+  SockaddrRc sa{};
+  sa.rc_family = kAfBluetooth;
+  sa.rc_bdaddr = to_bdaddr(ep.address);
+  sa.rc_channel = static_cast<std::uint8_t>(ep.port);
+  return sa;
+}
+
+SockaddrL2 l2cap_address(const Endpoint& ep, std::uint8_t bdaddr_type) {
+  SockaddrL2 sa{};
+  sa.l2_family = kAfBluetooth;
+  sa.l2_psm = htole16(ep.port);
+  sa.l2_bdaddr = to_bdaddr(ep.address);
+  sa.l2_bdaddr_type = bdaddr_type;
+  return sa;
+}
+
+// A Bluetooth socket of the endpoint's kind with link security requested.
+SocketResult<Fd> bt_socket_for(const Endpoint& ep) {
+  auto s = ep.kind == Endpoint::Kind::rfcomm ? bt_socket(SOCK_STREAM, kBtProtoRfcomm) : bt_socket(SOCK_SEQPACKET, kBtProtoL2cap);
+  if (s) set_bt_security(s.value->get());
+  return s;
+}
+
+template <class Sockaddr>
+const sockaddr* as_sockaddr(const Sockaddr& sa) {
+  return reinterpret_cast<const sockaddr*>(&sa);
+}
+
+}  // namespace
+
 SocketResult<Fd> connect_endpoint(const Endpoint& ep, Duration timeout) {
   switch (ep.kind) {
     case Endpoint::Kind::tcp: {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* res = nullptr;
-      const std::string port = std::to_string(ep.port);
-      if (const int g = ::getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res); g != 0)
-        return failure<Fd>(Errc::address_format, "channel: cannot resolve '" + ep.host + "': " + ::gai_strerror(g));
+      auto res = resolve_tcp(ep, false);
+      if (!res) return {std::nullopt, res.failure};
       SocketResult<Fd> last = failure<Fd>(Errc::socket_error, "channel: no address for " + ep.text());
-      for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      for (addrinfo* ai = res.value->get(); ai != nullptr; ai = ai->ai_next) {
         Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
         if (!fd) continue;
         last = connect_fd(std::move(fd), ai->ai_addr, ai->ai_addrlen, timeout, ep.text());
@@ -262,72 +315,53 @@ SocketResult<Fd> connect_endpoint(const Endpoint& ep, Duration timeout) {
           break;
         }
       }
-      ::freeaddrinfo(res);
       return last;
     }
     case Endpoint::Kind::unix_socket: {
       auto sa = unix_address(ep.host);
       if (!sa) return failure<Fd>(Errc::address_format, "channel: unix socket path too long or empty");
-      Fd fd(::socket(AF_UNIX, (ep.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0));
-      if (!fd) return failure<Fd>(Errc::socket_error, "channel: socket(AF_UNIX): " + errno_text(errno));
-      return connect_fd(std::move(fd), reinterpret_cast<const sockaddr*>(&*sa), sizeof(sockaddr_un), timeout, ep.text());
+      auto s = unix_socket(ep);
+      if (!s) return s;
+      return connect_fd(std::move(*s.value), as_sockaddr(*sa), sizeof(sockaddr_un), timeout, ep.text());
     }
     case Endpoint::Kind::rfcomm: {
-      auto s = bt_socket(SOCK_STREAM, kBtProtoRfcomm);
+      auto s = bt_socket_for(ep);
       if (!s) return s;
-      SockaddrRc sa{};
-      sa.rc_family = kAfBluetooth;
-      sa.rc_bdaddr = to_bdaddr(ep.address);
-      sa.rc_channel = static_cast<std::uint8_t>(ep.port);
-      set_bt_security(s.value->get());
-      return connect_fd(std::move(*s.value), reinterpret_cast<const sockaddr*>(&sa), sizeof sa, timeout, ep.text());
+      const auto sa = rfcomm_address(ep);
+      return connect_fd(std::move(*s.value), as_sockaddr(sa), sizeof sa, timeout, ep.text());
     }
     case Endpoint::Kind::l2cap: {
-      auto s = bt_socket(SOCK_SEQPACKET, kBtProtoL2cap);
+      auto s = bt_socket_for(ep);
       if (!s) return s;
       SockaddrL2 local{};
       local.l2_family = kAfBluetooth;
       local.l2_bdaddr_type = kBdaddrLePublic;  // bind as LE so the kernel opens an LE connection
-      if (::bind(s.value->get(), reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0)
+      if (::bind(s.value->get(), as_sockaddr(local), sizeof local) != 0)
         return failure<Fd>(Errc::socket_error, "channel: bind(L2CAP LE): " + errno_text(errno));
-      set_bt_security(s.value->get());
-      SockaddrL2 sa{};
-      sa.l2_family = kAfBluetooth;
-      sa.l2_psm = htole16(ep.port);
-      sa.l2_bdaddr = to_bdaddr(ep.address);
-      sa.l2_bdaddr_type = ep.le_random ? kBdaddrLeRandom : kBdaddrLePublic;
-      return connect_fd(std::move(*s.value), reinterpret_cast<const sockaddr*>(&sa), sizeof sa, timeout, ep.text());
+      const auto sa = l2cap_address(ep, ep.le_random ? kBdaddrLeRandom : kBdaddrLePublic);
+      return connect_fd(std::move(*s.value), as_sockaddr(sa), sizeof sa, timeout, ep.text());
     }
   }
   return failure<Fd>(Errc::address_format, "channel: unknown endpoint");
 }
 
 SocketResult<Fd> listen_endpoint(const Endpoint& ep) {
-  auto finish = [&](Fd fd, const sockaddr* sa, socklen_t len) -> SocketResult<Fd> {
-    if (::bind(fd.get(), sa, len) != 0) return failure<Fd>(Errc::socket_error, "channel: bind " + ep.text() + ": " + errno_text(errno));
-    if (::listen(fd.get(), 4) != 0) return failure<Fd>(Errc::socket_error, "channel: listen " + ep.text() + ": " + errno_text(errno));
-    return {std::move(fd), {}};
+  auto finish = [&](SocketResult<Fd> s, const sockaddr* sa, socklen_t len) -> SocketResult<Fd> {
+    if (!s) return s;
+    if (::bind(s.value->get(), sa, len) != 0) return failure<Fd>(Errc::socket_error, "channel: bind " + ep.text() + ": " + errno_text(errno));
+    if (::listen(s.value->get(), 4) != 0) return failure<Fd>(Errc::socket_error, "channel: listen " + ep.text() + ": " + errno_text(errno));
+    return s;
   };
   switch (ep.kind) {
     case Endpoint::Kind::tcp: {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      hints.ai_flags = AI_PASSIVE;
-      addrinfo* res = nullptr;
-      const std::string port = std::to_string(ep.port);
-      if (const int g = ::getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res); g != 0)
-        return failure<Fd>(Errc::address_format, "channel: cannot resolve '" + ep.host + "': " + ::gai_strerror(g));
-      Fd fd(::socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol));
-      if (!fd) {
-        ::freeaddrinfo(res);
-        return failure<Fd>(Errc::socket_error, "channel: socket: " + errno_text(errno));
-      }
+      auto res = resolve_tcp(ep, true);
+      if (!res) return {std::nullopt, res.failure};
+      const addrinfo* ai = res.value->get();
+      Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+      if (!fd) return failure<Fd>(Errc::socket_error, "channel: socket: " + errno_text(errno));
       int one = 1;
       ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      auto r = finish(std::move(fd), res->ai_addr, res->ai_addrlen);
-      ::freeaddrinfo(res);
-      return r;
+      return finish({std::move(fd), {}}, ai->ai_addr, ai->ai_addrlen);
     }
     case Endpoint::Kind::unix_socket: {
       auto sa = unix_address(ep.host);
@@ -337,30 +371,15 @@ SocketResult<Fd> listen_endpoint(const Endpoint& ep) {
         if (!S_ISSOCK(st.st_mode)) return failure<Fd>(Errc::socket_error, "channel: " + ep.host + " exists and is not a socket");
         ::unlink(ep.host.c_str());  // a stale socket from an earlier run
       }
-      Fd fd(::socket(AF_UNIX, (ep.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0));
-      if (!fd) return failure<Fd>(Errc::socket_error, "channel: socket(AF_UNIX): " + errno_text(errno));
-      return finish(std::move(fd), reinterpret_cast<const sockaddr*>(&*sa), sizeof(sockaddr_un));
+      return finish(unix_socket(ep), as_sockaddr(*sa), sizeof(sockaddr_un));
     }
     case Endpoint::Kind::rfcomm: {
-      auto s = bt_socket(SOCK_STREAM, kBtProtoRfcomm);
-      if (!s) return s;
-      SockaddrRc sa{};
-      sa.rc_family = kAfBluetooth;
-      sa.rc_bdaddr = to_bdaddr(ep.address);
-      sa.rc_channel = static_cast<std::uint8_t>(ep.port);
-      set_bt_security(s.value->get());
-      return finish(std::move(*s.value), reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+      const auto sa = rfcomm_address(ep);
+      return finish(bt_socket_for(ep), as_sockaddr(sa), sizeof sa);
     }
     case Endpoint::Kind::l2cap: {
-      auto s = bt_socket(SOCK_SEQPACKET, kBtProtoL2cap);
-      if (!s) return s;
-      SockaddrL2 sa{};
-      sa.l2_family = kAfBluetooth;
-      sa.l2_psm = htole16(ep.port);
-      sa.l2_bdaddr = to_bdaddr(ep.address);
-      sa.l2_bdaddr_type = kBdaddrLePublic;
-      set_bt_security(s.value->get());
-      return finish(std::move(*s.value), reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+      const auto sa = l2cap_address(ep, kBdaddrLePublic);
+      return finish(bt_socket_for(ep), as_sockaddr(sa), sizeof sa);
     }
   }
   return failure<Fd>(Errc::address_format, "channel: unknown endpoint");
