@@ -149,12 +149,13 @@ def _engine(server_side, psk, psk_identity, identity, peer_fingerprint, accept_a
 
 
 class _Events:
-    """Shared event handling of the blocking and asyncio wrappers."""
+    """What the blocking and asyncio wrappers share: events, deadlines, input, the receive buffer."""
 
     def _init_events(self):
         self.handshake: Optional[Handshake] = None
         self._inbox = bytearray()
         self._peer_closed = False
+        self._link_down = False
         self._failure: Optional[ChannelError] = None
 
     def _take_events(self):
@@ -176,6 +177,54 @@ class _Events:
         if self._failure is not None:
             raise self._failure
 
+    # The steps both wrappers share; only waiting for the socket differs between them.
+    def _wait_seconds(self, until: Optional[float]) -> Optional[float]:
+        """How long to wait for input: until the engine's next deadline or ``until``."""
+        limits = [t for t in (self._engine.next_deadline(), until) if t is not None]
+        return max(0.0, min(limits) - _now()) if limits else None
+
+    def _input(self, data: Optional[bytes], now: float) -> None:
+        """Feeds what arrived (``None``: nothing; ``b""``: the stream closed), then runs a due deadline."""
+        if data:
+            self._engine.feed(data, now)
+        elif data == b"" and not self._link_down:
+            self._link_down = True
+            self._engine.link_down()
+        d = self._engine.next_deadline()
+        if d is not None and now >= d:
+            self._engine.on_deadline(now)
+
+    def _queue(self, data: bytes) -> None:
+        self._raise_if_failed()
+        try:
+            self._engine.send(bytes(data))
+        except ValueError as e:
+            raise _native_error(e) from None
+
+    def _received(self, bufsize: int, until: Optional[float]) -> Optional[bytes]:
+        """What recv() returns now, or ``None`` when it has to wait for more input."""
+        if self._inbox:
+            out = bytes(self._inbox[:bufsize])
+            del self._inbox[:bufsize]
+            return out
+        self._raise_if_failed()
+        if self._peer_closed:
+            return b""
+        if self._link_down:
+            raise ChannelError("link_down", "channel: the stream closed")
+        if until is not None and _now() >= until:
+            raise TimeoutError("channel: no data within the timeout")
+        return None
+
+    def _check_handshake(self) -> bool:
+        """True once the handshake completed; raises if it failed or the stream closed."""
+        self._raise_if_failed()
+        if self.handshake is not None:
+            return True
+        if self._link_down:
+            raise ChannelError("link_down", "channel: the stream closed during the handshake")
+        return False
+
     @property
     def peer_fingerprint(self) -> bytes:
         return self.handshake.peer_fingerprint if self.handshake else b""
@@ -195,7 +244,6 @@ class SecureChannel(_Events):
         self._engine = engine
         self._seqpacket = seqpacket
         self._recv_size = recv_size
-        self._link_down = False
         self._init_events()
         sock.setblocking(True)
         engine.link_up(_now())
@@ -216,49 +264,30 @@ class SecureChannel(_Events):
                 raise ChannelError("socket_error", f"channel: send failed: {e}") from None
 
     def _down(self):
-        if not self._link_down:
-            self._link_down = True
-            self._engine.link_down()
-            self._take_events()
+        self._input(b"", _now())
+        self._take_events()
 
     def _step(self, until: Optional[float]):
         """Waits for bytes or the next deadline, feeds them, flushes, collects events."""
-        deadline = self._engine.next_deadline()
-        limits = [t for t in (deadline, until) if t is not None]
-        timeout = max(0.0, min(limits) - _now()) if limits else None
-        ready, _, _ = select.select([self._sock], [], [], timeout)
-        now = _now()
+        ready, _, _ = select.select([self._sock], [], [], self._wait_seconds(until))
+        data = None
         if ready:
             try:
                 data = self._sock.recv(self._recv_size)
             except (ConnectionResetError, BrokenPipeError):
                 data = b""
-            if data:
-                self._engine.feed(data, now)
-            else:
-                self._down()
-        d = self._engine.next_deadline()
-        if d is not None and now >= d:
-            self._engine.on_deadline(now)
+        self._input(data, _now())
         if not self._link_down:
             self._flush()
         self._take_events()
 
     def _handshake(self):
-        while self.handshake is None:
-            self._raise_if_failed()
-            if self._link_down:
-                raise ChannelError("link_down", "channel: the stream closed during the handshake")
+        while not self._check_handshake():
             self._step(None)
-        self._raise_if_failed()
 
     def send(self, data: bytes) -> None:
         """Encrypts and sends ``data`` (any size)."""
-        self._raise_if_failed()
-        try:
-            self._engine.send(bytes(data))
-        except ValueError as e:
-            raise _native_error(e) from None
+        self._queue(data)
         self._flush()
         self._take_events()
         self._raise_if_failed()
@@ -269,19 +298,9 @@ class SecureChannel(_Events):
         """Up to ``bufsize`` bytes of authenticated data; ``b""`` once the peer closed cleanly.
         Raises :class:`ChannelError` on failure, ``TimeoutError`` after ``timeout`` seconds."""
         until = None if timeout is None else _now() + timeout
-        while True:
-            if self._inbox:
-                out = bytes(self._inbox[:bufsize])
-                del self._inbox[:bufsize]
-                return out
-            self._raise_if_failed()
-            if self._peer_closed:
-                return b""
-            if self._link_down:
-                raise ChannelError("link_down", "channel: the stream closed")
-            if until is not None and _now() >= until:
-                raise TimeoutError("channel: no data within the timeout")
+        while (out := self._received(bufsize, until)) is None:
             self._step(until)
+        return out
 
     def close(self) -> None:
         """Sends close_notify and closes the socket."""
@@ -348,7 +367,6 @@ class AsyncChannel(_Events):
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, engine):
         self._reader, self._writer, self._engine = reader, writer, engine
-        self._link_down = False
         self._init_events()
 
     async def _flush(self):
@@ -363,24 +381,13 @@ class AsyncChannel(_Events):
             await self._writer.drain()
 
     async def _step(self, until: Optional[float]):
-        deadline = self._engine.next_deadline()
-        limits = [t for t in (deadline, until) if t is not None]
-        timeout = max(0.0, min(limits) - _now()) if limits else None
         try:
-            data = await asyncio.wait_for(self._reader.read(65536), timeout)
+            data = await asyncio.wait_for(self._reader.read(65536), self._wait_seconds(until))
         except asyncio.TimeoutError:
             data = None
         except (ConnectionResetError, BrokenPipeError):
             data = b""
-        now = _now()
-        if data:
-            self._engine.feed(data, now)
-        elif data == b"":
-            self._link_down = True
-            self._engine.link_down()
-        d = self._engine.next_deadline()
-        if d is not None and now >= d:
-            self._engine.on_deadline(now)
+        self._input(data, _now())
         if not self._link_down:
             await self._flush()
         self._take_events()
@@ -388,38 +395,20 @@ class AsyncChannel(_Events):
     async def _handshake(self):
         self._engine.link_up(_now())
         await self._flush()
-        while self.handshake is None:
-            self._raise_if_failed()
-            if self._link_down:
-                raise ChannelError("link_down", "channel: the stream closed during the handshake")
+        while not self._check_handshake():
             await self._step(None)
-        self._raise_if_failed()
 
     async def send(self, data: bytes) -> None:
-        self._raise_if_failed()
-        try:
-            self._engine.send(bytes(data))
-        except ValueError as e:
-            raise _native_error(e) from None
+        self._queue(data)
         await self._flush()
         self._take_events()
         self._raise_if_failed()
 
     async def recv(self, bufsize: int = 65536, timeout: Optional[float] = None) -> bytes:
         until = None if timeout is None else _now() + timeout
-        while True:
-            if self._inbox:
-                out = bytes(self._inbox[:bufsize])
-                del self._inbox[:bufsize]
-                return out
-            self._raise_if_failed()
-            if self._peer_closed:
-                return b""
-            if self._link_down:
-                raise ChannelError("link_down", "channel: the stream closed")
-            if until is not None and _now() >= until:
-                raise TimeoutError("channel: no data within the timeout")
+        while (out := self._received(bufsize, until)) is None:
             await self._step(until)
+        return out
 
     async def close(self) -> None:
         if not self._link_down:
