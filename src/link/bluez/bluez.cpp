@@ -10,6 +10,7 @@
 // GattCharacteristic1.MTU exists since 5.62; a dropped link turns Connected false and removes the
 // GATT objects; a restarted bluetoothd leaves and re-takes the org.bluez name.
 #include "blecrypt/link/bluez/bluez.hpp"
+#include "properties.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -34,20 +35,8 @@ constexpr const char* kCharIface = "org.bluez.GattCharacteristic1";
 constexpr const char* kObjectManager = "org.freedesktop.DBus.ObjectManager";
 constexpr const char* kProperties = "org.freedesktop.DBus.Properties";
 
-using Props = std::map<std::string, sdbus::Variant>;
 using Interfaces = std::map<std::string, Props>;
 using Managed = std::map<sdbus::ObjectPath, Interfaces>;
-
-template <typename T>
-std::optional<T> prop(const Props& p, const std::string& key) {
-  auto it = p.find(key);
-  if (it == p.end()) return std::nullopt;
-  try {
-    return it->second.get<T>();
-  } catch (const sdbus::Error&) {
-    return std::nullopt;  // wrong type from a broken peer: treated as absent
-  }
-}
 
 std::error_code map_error(const sdbus::Error& e, Errc fallback) {
   const std::string& n = e.getName();
@@ -98,33 +87,6 @@ std::string lower(std::string s) {
 
 bool has_flag(const std::vector<std::string>& flags, std::string_view f) {
   return std::find(flags.begin(), flags.end(), f) != flags.end();
-}
-
-void fill_device(DeviceInfo& d, const Props& p) {
-  if (auto v = prop<std::string>(p, "Address")) d.address = *v;
-  if (auto v = prop<std::string>(p, "Name")) d.name = *v;
-  if (auto v = prop<std::int16_t>(p, "RSSI")) d.rssi = *v;
-  if (auto v = prop<bool>(p, "Connected")) d.connected = *v;
-  if (auto v = prop<std::vector<std::string>>(p, "UUIDs")) d.uuids = *v;
-  if (auto v = prop<std::map<std::uint16_t, sdbus::Variant>>(p, "ManufacturerData")) {
-    d.manufacturer_data.clear();
-    for (auto& [company, value] : *v) {
-      try {
-        d.manufacturer_data[company] = value.get<std::vector<std::uint8_t>>();
-      } catch (const sdbus::Error&) {
-      }
-    }
-  }
-  if (auto v = prop<std::map<std::string, sdbus::Variant>>(p, "ServiceData")) {
-    d.service_data.clear();
-    for (auto& [uuid, value] : *v) {
-      try {
-        d.service_data[uuid] = value.get<std::vector<std::uint8_t>>();
-      } catch (const sdbus::Error&) {
-      }
-    }
-  }
-  d.info = classify(d.name, d.manufacturer_data, d.service_data);
 }
 
 }  // namespace
