@@ -330,7 +330,7 @@ def test_link_dropped_during_the_command(bz, tmp_path):
     bz.drop_link_after(dev, "writes", 2)
     r = run(bz.env, "lock", ADDR, "--key-file", key_file(tmp_path, name="k2"))
     assert r.returncode == 1, r.stderr
-    assert "the link dropped" in r.stderr
+    assert "lock: waiting for the lock to finish moving: the link dropped" in r.stderr
 
 
 @needs_bluez
@@ -343,7 +343,15 @@ def test_never_answering_lock_times_out(bz, tmp_path):
     # Without --timeout the client's own deadline for the lock's greeting (5 s) ends it.
     r = run(bz.env, "status", ADDR, "--key-file", key_file(tmp_path, name="k2"), timeout=60)
     assert r.returncode == 1, r.stderr
-    assert "status: login:" in r.stderr and "deadline" in r.stderr
+    assert "status: login:" in r.stderr and "the lock did not answer" in r.stderr
+
+
+@needs_bluez
+def test_absent_lock_times_out_connecting(bz, tmp_path):
+    bz.add_sesame("5", ADDR, secret=SECRET)
+    r = run(bz.env, "lock", "E1:5E:5A:00:00:09", "--key-file", key_file(tmp_path), "--timeout", "2")
+    assert r.returncode == 1, r.stderr
+    assert "lock: connecting: timed out after 2 s" in r.stderr
 
 
 @needs_bluez

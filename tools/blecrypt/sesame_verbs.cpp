@@ -325,6 +325,7 @@ struct Outcome {
   bool failure_is_link = false;              // (exit 3 when it says Bluetooth is unavailable)
   std::uint8_t command_item = 0;
   bool echo_pushes = false;                  // text mode: print pushes as they come
+  bool link_up = false;                      // connected with notifications on (else: "connecting")
   std::size_t refused = 0;                   // notifications the client refused, and the last why
   std::error_code last_refused;
 };
@@ -361,9 +362,8 @@ class Runner {
     session.set_event_handler([&](auto&& e) { on_event(std::move(e), *link); });
 
     link->start();
-    const char* stage = reg ? "registration" : "login";
     const bool up = link->run_until(session, [&] { return client.ready() || !out_.failure.empty(); });
-    if (!up || !out_.failure.empty()) fail(*link, stage);
+    if (!up || !out_.failure.empty()) fail(*link, !out_.link_up ? "connecting" : reg ? "registration" : "login");
 
     const TimePoint now = link->now();
     std::optional<LockState::Position> start = client.lock_state().position;
@@ -416,10 +416,9 @@ class Runner {
       }
       return true;
     };
-    const char* what = verb_ == Verb::reg       ? "the lock's status"
-                       : verb_ == Verb::status  ? "the lock's status"
-                       : verb_ == Verb::history ? "the history"
-                                                : "the lock to finish moving";
+    const char* what = verb_ == Verb::reg || verb_ == Verb::status ? "waiting for the lock's status"
+                       : verb_ == Verb::history                   ? "reading the history"
+                                                                  : "waiting for the lock to finish moving";
     if (!link->run_until(session, done) || !out_.failure.empty()) fail(*link, what);
     const auto& st = client.lock_state();
     if (out_.command_item != 0 && st.position == LockState::Position::jammed)
@@ -437,7 +436,9 @@ class Runner {
     std::visit(
         [&](auto& x) {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, link::events::LinkDown>) {
+          if constexpr (std::is_same_v<T, link::events::LinkUp>) {
+            out_.link_up = true;
+          } else if constexpr (std::is_same_v<T, link::events::LinkDown>) {
             link.note_link_error(x.why);
             set_link_failure(x.why);
           } else if constexpr (std::is_same_v<T, link::events::TransportError>) {
@@ -484,6 +485,7 @@ class Runner {
 
   std::string reason(std::error_code e) const {
     std::string why = e.message();
+    if (e == Errc::timeout || e == Errc::no_answer) why += " (the lock did not answer)";
     if (e == Errc::login_rejected || e == Errc::session_key_mismatch)
       why += " (wrong key: is " + std::string(o_.qr.empty() ? "the key file " + o_.key_file : "the --qr key") +
              " this lock's?)";
