@@ -112,6 +112,13 @@ def test_emulator_text_output_shows_pushes_and_status(tmp_path):
     assert r.stdout.splitlines()[:3] == ["state:    unlocked", "battery:  100 % (6.00 V)", "position: 0"]
 
 
+@pytest.mark.parametrize("mtu", ["23", "185", "517"])
+def test_emulator_lock_at_any_mtu(tmp_path, mtu):
+    r = run(None, "lock", "--emulator", "5", "--key-file", key_file(tmp_path), "--mtu", mtu, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["state"] == "locked"
+
+
 def test_emulator_history_and_qr(tmp_path):
     # A fresh emulated lock has no history; --qr works like --key-file.
     r = run(None, "history", "--emulator", "5", "--qr", share_uri(), "--json")
@@ -170,9 +177,13 @@ def test_key_file_bounded_and_checked(tmp_path):
     (["status", "not-an-address", "--key-file", "K"], "not a Bluetooth address"),
     (["status", "zz" * 16, "--key-file", "K"], "neither a Bluetooth address nor a SESAME UUID"),
     (["status", "--emulator", "5", "--key-file", "K", "--timeout", "0x5"], "timeout"),
+    (["status", "--emulator", "5", "--key-file", "K", "--adapter", "hci0"], "--adapter applies"),
+    (["status", "--emulator", "5", "--key-file", "K", "--force"], "--force"),
+    (["status", "--emulator", "5", "--key-file", "K", "--tag", "x"], "--tag"),
+    (["register", "--emulator", "5", "--key-file", "K2", "--qr", "ssm://UI?t=sk&sk=AA"], "--qr"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, msg):
-    args = [key_file(tmp_path) if a == "K" else a for a in args]
+    args = [key_file(tmp_path) if a == "K" else str(tmp_path / "new.key") if a == "K2" else a for a in args]
     r = run(None, *args)
     assert r.returncode == 2, r.stderr
     assert msg in r.stderr

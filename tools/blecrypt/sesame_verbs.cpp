@@ -64,7 +64,6 @@ struct VerbOptions {
   std::string key_file;
   std::string qr;
   std::string tag = kDefaultTag;
-  bool tag_given = false;
   bool json = false;
   bool force = false;
   bool show_secret = false;
@@ -624,8 +623,6 @@ std::string resolve_uuid(const Uuid& uuid, const LinkCli& o) {
 
 void run_verb(Verb verb, VerbOptions& o) {
   const bool reg = verb == Verb::reg;
-  if (o.tag_given && verb != Verb::lock && verb != Verb::unlock && verb != Verb::toggle)
-    throw UserError("--tag applies to lock, unlock and toggle");
   if (o.tag.size() > HistoryTag::kMaxTextBytes)
     throw UserError("--tag: at most " + std::to_string(HistoryTag::kMaxTextBytes) + " bytes (the lock keeps no more)");
   std::optional<KeyMaterial> key;
@@ -633,7 +630,6 @@ void run_verb(Verb verb, VerbOptions& o) {
     if (o.key_file.empty()) throw UserError("register needs --key-file FILE (where the new device secret goes)");
     if (!o.qr.empty()) throw UserError("--qr gives the key of a registered lock; register makes a new one (--key-file)");
   } else {
-    if (o.force || o.show_secret) throw UserError("--force and --show-secret apply to register");
     if (o.key_file.empty() == o.qr.empty()) throw UserError("give the lock's key with either --key-file FILE or --qr URI");
     key = o.qr.empty() ? read_key_file(o.key_file) : key_from_uri(o.qr, "--qr");
   }
@@ -660,8 +656,7 @@ void add_verb(CLI::App& g, Verb verb, const char* help) {
     sub->add_option("--qr", opts->qr, "The lock's key as the app's share-key URI (ssm://UI?t=sk&sk=...)");
   }
   if (verb == Verb::lock || verb == Verb::unlock || verb == Verb::toggle)
-    sub->add_option("--tag", opts->tag, "Name the lock records in its history (default \"blecrypt\", at most 29 bytes)")
-        ->each([opts](const std::string&) { opts->tag_given = true; });
+    sub->add_option("--tag", opts->tag, "Name the lock records in its history (default \"blecrypt\", at most 29 bytes)");
   sub->add_flag("--json", opts->json, "Print one JSON object (with the lock's pushes as \"events\")");
   sub->callback([verb, opts] { run_verb(verb, *opts); });
 }
