@@ -351,6 +351,11 @@ def test_never_answering_lock_times_out(bz, tmp_path):
     r = run(bz.env, "status", ADDR, "--key-file", key_file(tmp_path), "--timeout", "3", timeout=60)
     assert r.returncode == 1, r.stderr
     assert "status: login: timed out after 3 s" in r.stderr
+
+    def disconnected():
+        objs = bz.managed_objects()
+        return dev not in objs or not bool(objs[dev]["org.bluez.Device1"]["Connected"])
+    bz.wait_for(disconnected, what="the CLI's Disconnect on the way out")   # the lock is not left connected
     # Without --timeout the client's own deadline for the lock's greeting (5 s) ends it.
     r = run(bz.env, "status", ADDR, "--key-file", key_file(tmp_path, name="k2"), timeout=60)
     assert r.returncode == 1, r.stderr
