@@ -314,7 +314,7 @@ constexpr Uuid kEmulatorUuid{0x8c, 0xbe, 0x3f, 0x10, 0x6b, 0x4c, 0x4d, 0x1e, 0x9
 
 // Everything the lock said during the command, in order.
 struct Outcome {
-  std::vector<MechStatus> pushes;            // mech status pushes (position, battery)
+  std::vector<std::string> pushes;           // each push as a JSON object: mech status, other publishes
   std::optional<events::CommandResult> result;
   std::vector<HistoryRecord> records;
   bool history_done = false;
@@ -460,8 +460,13 @@ class Runner {
           if constexpr (std::is_same_v<T, events::Registered>) {
             out_.registered = x.secret;
           } else if constexpr (std::is_same_v<T, events::MechStatus>) {
-            out_.pushes.push_back(x.status);
+            out_.pushes.push_back("{\"event\":\"status\"," + status_json(x.status) + "}");
             if (out_.echo_pushes) std::cout << "  " << status_text(x.status) << "\n";
+          } else if constexpr (std::is_same_v<T, events::Publish>) {
+            // Any other push (e.g. 202 BATTERY_VOLTAGE, whose payload no source documents): raw.
+            out_.pushes.push_back("{\"event\":\"publish\",\"item\":" + std::to_string(x.item) +
+                                  ",\"name\":" + json_string(item_name(x.item)) + ",\"payload\":\"" + to_hex(x.payload) + "\"}");
+            if (out_.echo_pushes) std::cout << "  " << item_name(x.item) << ": " << to_hex(x.payload) << "\n";
           } else if constexpr (std::is_same_v<T, events::CommandResult>) {
             if (x.item != out_.command_item || out_.command_item == 0) return;
             out_.result = x;
@@ -515,8 +520,7 @@ class Runner {
 
   std::string events_json() const {
     std::string s = "[";
-    for (std::size_t i = 0; i < out_.pushes.size(); ++i)
-      s += (i ? ",{" : "{") + std::string("\"event\":\"status\",") + status_json(out_.pushes[i]) + "}";
+    for (std::size_t i = 0; i < out_.pushes.size(); ++i) s += (i ? "," : "") + out_.pushes[i];
     return s + "]";
   }
 
