@@ -1,4 +1,5 @@
-// `blecrypt sesame demo|qr-import|advertisement` and the SESAME part of `blecrypt demo`.
+// `blecrypt sesame demo|qr-import|advertisement` and the SESAME part of `blecrypt demo`; the device
+// verbs (register, lock, unlock, toggle, status, history) are in sesame_verbs.cpp.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "blecrypt/sesame/device.hpp"
 #include "blecrypt/sesame/share_uri.hpp"
 #include "cli.hpp"
+#include "sesame_verbs.hpp"
 
 namespace blecrypt::cli {
 namespace {
@@ -257,7 +259,7 @@ void qr_import(const std::string& uri, bool show_secret) {
 
 const Register demo_step{DemoStep{"sesame", 20, run_demo}};
 
-const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) locks: emulator demo, share-key import", [](CLI::App& g) {
+const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) locks: register, lock, unlock, toggle, status, history; demo, share-key import", [](CLI::App& g) {
   g.require_subcommand(1);
   auto* demo = g.add_subcommand("demo", "Client vs emulated SESAME 5 over a 20-byte memory link: register, login, lock, unlock, battery, history");
   demo->callback([] {
@@ -280,6 +282,7 @@ const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) locks: emulator demo, s
     std::cout << model_name(a->model) << " " << uuid_to_string(a->uuid) << (a->registered ? " registered" : " unregistered")
               << (a->has_history ? ", has history" : "") << "\n";
   });
+  add_sesame_device_verbs(g);
 }}};
 
 }  // namespace

@@ -1,0 +1,679 @@
+// `blecrypt sesame register|lock|unlock|toggle|status|history` (sesame_verbs.hpp): one connection
+// per command, over BlueZ (ADDRESS, or the lock's UUID found by a short discovery) or the emulator
+// (--emulator MODEL), both through link_cli's open_link + link::Session.
+//
+// The device secret comes from a key file (written by `register`, 32 hex digits, or a share URI)
+// or from --qr (the app's share-key URI). Key files are read bounded (O_NOFOLLOW, fstat, regular
+// file, size cap) and refused when group/others may read or write them; `register` creates its
+// file O_EXCL|O_NOFOLLOW with mode 0600 before it talks to the lock, so a registration is never
+// lost to a file that cannot be written.
+#include "sesame_verbs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "blecrypt/sesame/advertisement.hpp"
+#include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/device.hpp"
+#include "blecrypt/sesame/share_uri.hpp"
+#include "cli.hpp"
+#include "link_cli.hpp"
+#ifdef BLECRYPT_HAVE_BLUEZ
+#include "blecrypt/link/bluez/bluez.hpp"
+#endif
+
+namespace blecrypt::cli {
+namespace {
+
+using namespace blecrypt::sesame;
+
+constexpr std::size_t kKeyFileCap = 4096;  // a key file is 33 bytes; a share URI a few hundred
+constexpr const char* kDefaultTag = "blecrypt";
+
+enum class Verb { reg, lock, unlock, toggle, status, history };
+
+const char* verb_name(Verb v) {
+  switch (v) {
+    case Verb::reg: return "register";
+    case Verb::lock: return "lock";
+    case Verb::unlock: return "unlock";
+    case Verb::toggle: return "toggle";
+    case Verb::status: return "status";
+    case Verb::history: return "history";
+  }
+  return "?";
+}
+
+struct VerbOptions {
+  LinkCli link;
+  std::string key_file;
+  std::string qr;
+  std::string tag = kDefaultTag;
+  bool json = false;
+  bool force = false;
+  bool show_secret = false;
+};
+
+// What a key file or a share URI gives: the secret, and the UUID/model when the URI names them.
+struct KeyMaterial {
+  SecretBytes secret;
+  std::optional<Uuid> uuid;
+  std::optional<std::uint16_t> model;
+};
+
+// ---- key files ----------------------------------------------------------------------------------
+
+std::string mode_text(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+KeyMaterial key_from_uri(std::string_view uri, const std::string& where) {
+  auto key = parse_share_uri(uri);
+  if (!key) throw UserError(where + ": " + key.error().message());
+  if (key->os2 || !is_os3_lock(key->model))
+    throw UserError(where + ": the key is for a " + model_name(key->model) +
+                    ", not a SESAME 5 / 5 Pro / 5 US lock (OS3) this tool drives");
+  if (key->secret.size() != kSecretSize) throw UserError(where + ": the key holds no 16-byte device secret");
+  KeyMaterial k;
+  k.secret = std::move(key->secret);
+  k.uuid = key->uuid;
+  k.model = key->model;
+  return k;
+}
+
+// The text of a key file: 32 hex digits (what `register` writes) or a share URI, with surrounding
+// white space. Nothing of it is ever echoed into a message.
+KeyMaterial key_from_text(std::string_view text, const std::string& path) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  if (text.rfind("ssm://", 0) == 0) return key_from_uri(text, "key file " + path);
+  if (text.size() != 2 * kSecretSize)
+    throw UserError("key file " + path + ": expected 32 hex digits (the device secret) or an ssm:// share URI");
+  KeyMaterial k;
+  k.secret = SecretBytes(kSecretSize);
+  for (std::size_t i = 0; i < kSecretSize; ++i) {
+    const int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) throw UserError("key file " + path + ": not hex digits");
+    k.secret[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return k;
+}
+
+KeyMaterial read_key_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ELOOP) throw UserError("key file " + path + " is a symbolic link; give the file itself");
+    throw UserError("key file " + path + ": " + std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw UserError("key file " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw UserError("key file " + path + " is not a regular file");
+  if ((st.st_mode & 077) != 0)
+    throw UserError("key file " + path + " is accessible by group/others (mode " + mode_text(st.st_mode) +
+                    "); it holds the lock's secret: run chmod 600 " + path);
+  if (static_cast<std::size_t>(st.st_size) > kKeyFileCap)
+    throw UserError("key file " + path + " is larger than " + std::to_string(kKeyFileCap) + " bytes");
+  SecretBytes buf(kKeyFileCap + 1);
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw UserError("key file " + path + ": " + std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > kKeyFileCap) throw UserError("key file " + path + " is larger than " + std::to_string(kKeyFileCap) + " bytes");
+  return key_from_text(std::string_view(reinterpret_cast<const char*>(buf.data()), got), path);
+}
+
+// The file `register` writes: created (O_EXCL|O_NOFOLLOW, 0600) before the lock is touched. With
+// --force it is a temporary file next to FILE, renamed over FILE once the secret is in it.
+class NewKeyFile {
+ public:
+  NewKeyFile(std::string path, bool force) : path_(std::move(path)) {
+    if (!force) {
+      struct stat st {};
+      if (::lstat(path_.c_str(), &st) == 0)
+        throw UserError("key file " + path_ + " already exists; refusing to overwrite it (--force replaces it)");
+    }
+    create_ = force ? path_ + ".tmp-" + std::to_string(::getpid()) : path_;
+    fd_ = ::open(create_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      if (errno == EEXIST && !force)
+        throw UserError("key file " + path_ + " already exists; refusing to overwrite it (--force replaces it)");
+      throw UserError("cannot create key file " + create_ + ": " + std::strerror(errno));
+    }
+    ::fchmod(fd_, 0600);  // whatever the umask
+  }
+  ~NewKeyFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(create_.c_str());  // registration failed: nothing to keep
+    }
+  }
+  NewKeyFile(const NewKeyFile&) = delete;
+  NewKeyFile& operator=(const NewKeyFile&) = delete;
+
+  // Writes the secret as hex + newline; throws DeviceError naming where the secret is when the
+  // final rename fails (the lock is registered by then: the key must not be lost).
+  void commit(const SecretBytes& secret) {
+    std::string text = to_hex(secret.view()) + "\n";
+    std::size_t done = 0;
+    bool ok = true;
+    while (done < text.size()) {
+      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ok = false;
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    secure_wipe(text.data(), text.size());
+    ok = ::fsync(fd_) == 0 && ok;
+    ok = ::close(fd_) == 0 && ok;
+    fd_ = -1;
+    if (!ok) throw DeviceError("registered, but writing the key file " + create_ + " failed: " + std::strerror(errno));
+    if (create_ != path_ && ::rename(create_.c_str(), path_.c_str()) != 0)
+      throw DeviceError("registered; the key is in " + create_ + " (renaming it to " + path_ +
+                        " failed: " + std::strerror(errno) + ")");
+  }
+
+ private:
+  std::string path_, create_;
+  int fd_ = -1;
+};
+
+// ---- output -------------------------------------------------------------------------------------
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);  // UTF-8 passes through (tags are UTF-8 text)
+    }
+  }
+  return out + "\"";
+}
+
+std::string state_word(LockState::Position p) {
+  return p == LockState::Position::between ? "between" : position_name(p);
+}
+
+std::string volts_text(double v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+std::string utc_text(std::uint32_t unix_time) {
+  const std::time_t t = static_cast<std::time_t>(unix_time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string status_json(const MechStatus& s) {
+  std::ostringstream o;
+  o << "\"state\":" << json_string(state_word(position_from_status(s))) << ",\"battery_percent\":" << s.battery_percent()
+    << ",\"battery_volts\":" << volts_text(s.volts()) << ",\"position\":" << s.position
+    << ",\"target\":" << (s.target == kNoTarget ? std::string("null") : std::to_string(s.target))
+    << ",\"low_battery\":" << ((s.flags & MechStatus::low_battery) ? "true" : "false");
+  return o.str();
+}
+
+std::string status_text(const MechStatus& s) {
+  std::ostringstream o;
+  o << state_word(position_from_status(s)) << ", angle " << s.position;
+  if (s.target != kNoTarget) o << " -> " << s.target;
+  o << ", battery " << s.battery_percent() << " % (" << volts_text(s.volts()) << " V)";
+  if (s.flags & MechStatus::low_battery) o << ", LOW BATTERY";
+  return o.str();
+}
+
+std::string record_json(const HistoryRecord& r) {
+  std::ostringstream o;
+  o << "{\"id\":" << r.id << ",\"type\":" << json_string(r.type_name()) << ",\"type_code\":" << int{r.type}
+    << ",\"time\":" << r.unix_time << ",\"time_utc\":" << json_string(utc_text(r.unix_time))
+    << ",\"tag\":" << json_string(r.tag.describe()) << "}";
+  return o.str();
+}
+
+// ---- one connection -----------------------------------------------------------------------------
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The emulated lock behind --emulator: owns a sesame::Device and drains its events.
+class EmulatedLock final : public EngineIo {
+ public:
+  explicit EmulatedLock(Device d) : d_(std::move(d)) {}
+  void on_link_up(TimePoint now) override { d_.on_link_up(now); }
+  void on_link_down() override { d_.on_link_down(); }
+  Result<void> feed(ByteView in, TimePoint now) override { return d_.feed(in, now); }
+  std::optional<Bytes> poll_transmit() override {
+    while (d_.poll_event()) {
+    }
+    return d_.poll_transmit();
+  }
+  std::optional<TimePoint> next_deadline() const override { return d_.next_deadline(); }
+  void on_deadline(TimePoint now) override { d_.on_deadline(now); }
+
+ private:
+  Device d_;
+};
+
+std::optional<std::uint16_t> emulator_model(std::string m) {
+  for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (m == "5") return model::sesame5;
+  if (m == "5pro") return model::sesame5_pro;
+  if (m == "5us") return model::sesame5_us;
+  return std::nullopt;
+}
+
+// The emulated lock's UUID when nothing names one (the one `sesame demo` uses).
+constexpr Uuid kEmulatorUuid{0x8c, 0xbe, 0x3f, 0x10, 0x6b, 0x4c, 0x4d, 0x1e, 0x9f, 0x7a, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0x7f};
+
+// Everything the lock said during the command, in order.
+struct Outcome {
+  std::vector<std::string> pushes;           // each push as a JSON object: mech status, other publishes
+  std::optional<events::CommandResult> result;
+  std::vector<HistoryRecord> records;
+  bool history_done = false;
+  std::optional<SecretBytes> registered;
+  std::string failure;                       // why the command cannot succeed; empty while fine
+  std::error_code link_error;                // the link loss / transport error that came first
+  bool failure_is_link = false;              // (exit 3 when it says Bluetooth is unavailable)
+  std::uint8_t command_item = 0;
+  bool echo_pushes = false;                  // text mode: print pushes as they come
+  bool link_up = false;                      // connected with notifications on (else: "connecting")
+  std::size_t refused = 0;                   // notifications the client refused, and the last why
+  std::error_code last_refused;
+};
+
+class Runner {
+ public:
+  Runner(Verb verb, const VerbOptions& o, std::optional<KeyMaterial> key)
+      : verb_(verb), o_(o), key_(std::move(key)) {}
+
+  void run() {
+    auto& rng = crypto::system_rng();
+    const bool reg = verb_ == Verb::reg;
+    std::optional<NewKeyFile> out_file;
+    if (reg) out_file.emplace(o_.key_file, o_.force);
+
+    auto factory = [&](const std::string& m) -> std::unique_ptr<EngineIo> {
+      auto number = emulator_model(m);
+      if (!number) throw UserError("unknown SESAME model '" + m + "' (emulated: 5, 5pro, 5us)");
+      DeviceConfig dc;
+      dc.model = *number;
+      dc.uuid = key_ && key_->uuid ? *key_->uuid : kEmulatorUuid;
+      if (!reg && key_) dc.secret = key_->secret;  // the emulated lock is the one this key opens
+      dc.unix_time_offset = unix_now();
+      return std::make_unique<EmulatedLock>(Device(std::move(dc), rng));
+    };
+    auto link = open_link(o_.link, kGattProfile, factory);
+
+    ClientConfig cc;
+    if (!reg) cc.secret = key_->secret;
+    cc.unix_time_offset =
+        unix_now() - std::chrono::duration_cast<std::chrono::seconds>(link->now().time_since_epoch()).count();
+    Client client(std::move(cc), rng);
+    link::Session session(client, link->link(), kGattProfile);
+    session.set_event_handler([&](auto&& e) { on_event(std::move(e), *link); });
+
+    link->start();
+    const bool up = link->run_until(session, [&] { return client.ready() || !out_.failure.empty(); });
+    if (!up || !out_.failure.empty()) fail(*link, !out_.link_up ? "connecting" : reg ? "registration" : "login");
+
+    const TimePoint now = link->now();
+    std::optional<LockState::Position> start = client.lock_state().position;
+    Result<void> r = ok();
+    const HistoryTag tag = HistoryTag::from_text(o_.tag);
+    switch (verb_) {
+      case Verb::reg:
+      case Verb::status:
+        break;
+      case Verb::lock:
+        out_.command_item = item::lock;
+        r = client.lock(tag, now);
+        break;
+      case Verb::unlock:
+        out_.command_item = item::unlock;
+        r = client.unlock(tag, now);
+        break;
+      case Verb::toggle:
+        out_.command_item = item::toggle;
+        r = client.toggle(tag, now);
+        break;
+      case Verb::history:
+        r = client.drain_history(now);
+        break;
+    }
+    if (!r) throw DeviceError(std::string(verb_name(verb_)) + ": " + r.error().message());
+    session.flush(now);
+    out_.echo_pushes = !o_.json && out_.command_item != 0;
+
+    auto done = [&]() -> bool {
+      if (!out_.failure.empty()) return true;
+      const auto& st = client.lock_state();
+      switch (verb_) {
+        case Verb::reg:
+          return out_.registered.has_value() && st.status.has_value();
+        case Verb::status:
+          return st.status.has_value();
+        case Verb::history:
+          return out_.history_done;
+        case Verb::lock:
+        case Verb::unlock:
+        case Verb::toggle: {
+          if (!out_.result) return false;
+          if (st.position == LockState::Position::jammed) return true;
+          if (verb_ == Verb::lock) return st.position == LockState::Position::locked;
+          if (verb_ == Verb::unlock) return st.position == LockState::Position::unlocked;
+          const bool rest = st.position == LockState::Position::locked || st.position == LockState::Position::unlocked;
+          return rest && st.position != start;
+        }
+      }
+      return true;
+    };
+    const char* what = verb_ == Verb::reg || verb_ == Verb::status ? "waiting for the lock's status"
+                       : verb_ == Verb::history                   ? "reading the history"
+                                                                  : "waiting for the lock to finish moving";
+    if (!link->run_until(session, done) || !out_.failure.empty()) fail(*link, what);
+    const auto& st = client.lock_state();
+    if (out_.command_item != 0 && st.position == LockState::Position::jammed)
+      throw DeviceError(std::string(verb_name(verb_)) + ": the lock reports it is jammed (" +
+                        (st.status ? status_text(*st.status) : std::string("no status")) + ")");
+
+    if (reg) out_file->commit(*out_.registered);
+    link->stop();
+    print(client);
+  }
+
+ private:
+  template <typename Ev>
+  void on_event(Ev&& ev, OpenLink& link) {
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, link::events::LinkUp>) {
+            out_.link_up = true;
+          } else if constexpr (std::is_same_v<T, link::events::LinkDown>) {
+            link.note_link_error(x.why);
+            set_link_failure(x.why);
+          } else if constexpr (std::is_same_v<T, link::events::TransportError>) {
+            link.note_link_error(x.error);
+            set_link_failure(x.error);
+          } else if constexpr (std::is_same_v<T, link::events::InputRefused>) {
+            ++out_.refused;  // the engine reports what it ends the session for as its own event
+            out_.last_refused = x.error;
+          } else if constexpr (std::is_same_v<T, Client::Event>) {
+            on_client_event(x);
+          }
+        },
+        ev);
+  }
+
+  void on_client_event(Client::Event& ce) {
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, events::Registered>) {
+            out_.registered = x.secret;
+          } else if constexpr (std::is_same_v<T, events::MechStatus>) {
+            out_.pushes.push_back("{\"event\":\"status\"," + status_json(x.status) + "}");
+            if (out_.echo_pushes) std::cout << "  " << status_text(x.status) << "\n";
+          } else if constexpr (std::is_same_v<T, events::Publish>) {
+            // Any other push (e.g. 202 BATTERY_VOLTAGE, whose payload no source documents): raw.
+            out_.pushes.push_back("{\"event\":\"publish\",\"item\":" + std::to_string(x.item) +
+                                  ",\"name\":" + json_string(item_name(x.item)) + ",\"payload\":\"" + to_hex(x.payload) + "\"}");
+            if (out_.echo_pushes) std::cout << "  " << item_name(x.item) << ": " << to_hex(x.payload) << "\n";
+          } else if constexpr (std::is_same_v<T, events::CommandResult>) {
+            if (x.item != out_.command_item || out_.command_item == 0) return;
+            out_.result = x;
+            if (x.result != ResultCode::success)
+              set_failure(item_name(x.item) + " refused by the lock: " + result_name(x.result));
+            else if (out_.echo_pushes)
+              std::cout << verb_name(verb_) << ": " << result_name(x.result) << "\n";
+          } else if constexpr (std::is_same_v<T, events::History>) {
+            out_.records.push_back(x.record);
+          } else if constexpr (std::is_same_v<T, events::HistoryEmpty>) {
+            out_.history_done = true;
+          } else if constexpr (std::is_same_v<T, events::RequestFailed>) {
+            set_failure(item_name(x.item) + " failed: " + reason(x.error));
+          } else if constexpr (std::is_same_v<T, events::SessionEnded>) {
+            set_failure(reason(x.error));
+          }
+        },
+        ce);
+  }
+
+  std::string reason(std::error_code e) const {
+    std::string why = e.message();
+    if (e == Errc::timeout || e == Errc::no_answer) why += " (the lock did not answer)";
+    if (e == Errc::login_rejected || e == Errc::session_key_mismatch)
+      why += " (wrong key: is " + std::string(o_.qr.empty() ? "the key file " + o_.key_file : "the --qr key") +
+             " this lock's?)";
+    if (e == Errc::already_registered)
+      why += " (the lock has an owner: use its key with --key-file or --qr, or reset it in the app first)";
+    return why;
+  }
+
+  void set_failure(std::string why) {
+    if (out_.failure.empty()) out_.failure = std::move(why);
+  }
+  void set_link_failure(std::error_code e) {
+    if (!out_.failure.empty()) return;
+    out_.failure = e.message();
+    out_.link_error = e;
+    out_.failure_is_link = true;
+  }
+
+  [[noreturn]] void fail(OpenLink& link, const std::string& stage) {
+    const std::string what = std::string(verb_name(verb_)) + ": " + stage;
+    if (out_.failure_is_link) throw_link_error(out_.link_error, what + ": the link dropped");
+    if (!out_.failure.empty()) throw DeviceError(what + ": " + out_.failure);
+    std::string why = std::string(verb_name(verb_)) + ": " + link.why_not(stage);
+    if (out_.refused)
+      why += " (" + std::to_string(out_.refused) + " notification(s) refused, the last: " + out_.last_refused.message() + ")";
+    throw DeviceError(why);
+  }
+
+  std::string events_json() const {
+    std::string s = "[";
+    for (std::size_t i = 0; i < out_.pushes.size(); ++i) s += (i ? "," : "") + out_.pushes[i];
+    return s + "]";
+  }
+
+  void print(const Client& client) const {
+    const auto& st = client.lock_state();
+    std::ostream& o = std::cout;
+    if (o_.json) {
+      o << "{\"command\":" << json_string(verb_name(verb_));
+      if (out_.result) o << ",\"result\":" << json_string(result_name(out_.result->result));
+      if (st.status) o << "," << status_json(*st.status);
+      if (st.setting)
+        o << ",\"lock_position\":" << st.setting->lock_position << ",\"unlock_position\":" << st.setting->unlock_position
+          << ",\"auto_lock_seconds\":" << st.setting->auto_lock_seconds;
+      if (verb_ == Verb::reg) {
+        o << ",\"key_file\":" << json_string(o_.key_file);
+        if (o_.show_secret) o << ",\"secret\":" << json_string(to_hex(out_.registered->view()));
+      }
+      if (verb_ == Verb::history) {
+        o << ",\"records\":[";
+        for (std::size_t i = 0; i < out_.records.size(); ++i) o << (i ? "," : "") << record_json(out_.records[i]);
+        o << "]";
+      }
+      o << ",\"events\":" << events_json() << "}\n";
+      return;
+    }
+    switch (verb_) {
+      case Verb::reg:
+        o << "registered; device secret written to " << o_.key_file << " (mode 0600)\n";
+        if (o_.show_secret) o << "secret: " << to_hex(out_.registered->view()) << "\n";
+        if (st.status) o << "state: " << status_text(*st.status) << "\n";
+        break;
+      case Verb::lock:
+      case Verb::unlock:
+      case Verb::toggle:
+        o << (st.status ? status_text(*st.status) : state_word(st.position)) << "\n";
+        break;
+      case Verb::status:
+        o << "state:    " << state_word(st.position) << "\n";
+        if (st.status) {
+          o << "battery:  " << st.status->battery_percent() << " % (" << volts_text(st.status->volts()) << " V)"
+            << ((st.status->flags & MechStatus::low_battery) ? ", LOW" : "") << "\n";
+          o << "position: " << st.status->position;
+          if (st.status->target != kNoTarget) o << " (moving to " << st.status->target << ")";
+          o << "\n";
+        }
+        if (st.setting)
+          o << "setting:  lock at " << st.setting->lock_position << ", unlock at " << st.setting->unlock_position
+            << ", auto-lock " << (st.setting->auto_lock_seconds ? std::to_string(st.setting->auto_lock_seconds) + " s" : "off")
+            << "\n";
+        break;
+      case Verb::history:
+        if (out_.records.empty()) o << "no history records\n";
+        for (const auto& r : out_.records) {
+          const auto tag = r.tag.describe();
+          o << utc_text(r.unix_time) << "  #" << r.id << "  " << r.type_name()
+            << (tag.empty() ? "" : "  \"" + escape_control(tag) + "\"") << "\n";
+        }
+        break;
+    }
+  }
+
+  Verb verb_;
+  const VerbOptions& o_;
+  std::optional<KeyMaterial> key_;
+  Outcome out_;
+};
+
+// ---- addressing by UUID ---------------------------------------------------------------------------
+
+bool looks_like_uuid(const std::string& s) { return s.size() == 36 || s.size() == 32; }
+
+// docs/specs/sesame.md §2: the only published UUID -> address derivation (libsesame3bt) is
+// unverified against hardware, so a UUID is resolved by a short discovery: the lock whose
+// advertisement (manufacturer data 0x055A, §3) carries that UUID.
+std::string resolve_uuid(const Uuid& uuid, const LinkCli& o) {
+#ifdef BLECRYPT_HAVE_BLUEZ
+  link::bluez::EventLoop loop;
+  auto bz = link::bluez::Bluez::open(loop, o.adapter);
+  if (!bz) throw_link_error(bz.error(), "finding the lock " + uuid_to_string(uuid));
+  std::string found;
+  auto r = (*bz)->start_scan([&](const link::bluez::DeviceInfo& d) {
+    auto md = d.manufacturer_data.find(kCompanyId);
+    if (md == d.manufacturer_data.end() || !found.empty()) return;
+    Bytes whole{static_cast<std::uint8_t>(kCompanyId & 0xff), static_cast<std::uint8_t>(kCompanyId >> 8)};
+    whole.insert(whole.end(), md->second.begin(), md->second.end());
+    if (auto adv = parse_manufacturer_data(whole); adv && adv->uuid == uuid) found = d.address;
+  });
+  if (!r) throw_link_error(r.error(), "finding the lock " + uuid_to_string(uuid));
+  const auto limit = std::min<unsigned>(o.timeout, 10);
+  loop.run_until([&] { return !found.empty() || !(*bz)->available(); }, loop.now() + std::chrono::seconds(limit));
+  (*bz)->stop_scan();
+  if (!(*bz)->available()) throw_link_error(link::Errc::bluetooth_unavailable, "finding the lock " + uuid_to_string(uuid));
+  if (found.empty())
+    throw DeviceError("no SESAME lock with UUID " + uuid_to_string(uuid) + " advertised within " + std::to_string(limit) + " s");
+  return found;
+#else
+  (void)uuid;
+  (void)o;
+  throw BluetoothUnavailable("this blecrypt was built without the BlueZ transport (BLECRYPT_WITH_BLUEZ=OFF or no sdbus-c++)");
+#endif
+}
+
+// ---- the verbs ------------------------------------------------------------------------------------
+
+void run_verb(Verb verb, VerbOptions& o) {
+  const bool reg = verb == Verb::reg;
+  if (o.tag.size() > HistoryTag::kMaxTextBytes)
+    throw UserError("--tag: at most " + std::to_string(HistoryTag::kMaxTextBytes) + " bytes (the lock keeps no more)");
+  std::optional<KeyMaterial> key;
+  if (reg) {
+    if (o.key_file.empty()) throw UserError("register needs --key-file FILE (where the new device secret goes)");
+    if (!o.qr.empty()) throw UserError("--qr gives the key of a registered lock; register makes a new one (--key-file)");
+  } else {
+    if (o.key_file.empty() == o.qr.empty()) throw UserError("give the lock's key with either --key-file FILE or --qr URI");
+    key = o.qr.empty() ? read_key_file(o.key_file) : key_from_uri(o.qr, "--qr");
+  }
+  if (!o.link.address.empty() && o.link.emulator.empty() && looks_like_uuid(o.link.address)) {
+    auto uuid = uuid_from_string(o.link.address);
+    if (!uuid) throw UserError("'" + o.link.address + "' is neither a Bluetooth address nor a SESAME UUID");
+    if (o.link.mtu) throw UserError("--mtu applies to --emulator only (BlueZ negotiates the MTU with the device)");
+    o.link.address = resolve_uuid(*uuid, o.link);
+  }
+  Runner(verb, o, std::move(key)).run();
+}
+
+void add_verb(CLI::App& g, Verb verb, const char* help) {
+  auto opts = std::make_shared<VerbOptions>();
+  auto* sub = g.add_subcommand(verb_name(verb), help);
+  add_link_options(*sub, opts->link);
+  sub->add_option("--key-file", opts->key_file,
+                  verb == Verb::reg ? "Where to write the new device secret (created with mode 0600)"
+                                    : "The lock's key: a file from `sesame register` (mode 0600) or holding a share URI");
+  if (verb == Verb::reg) {
+    sub->add_flag("--force", opts->force, "Replace an existing key file");
+    sub->add_flag("--show-secret", opts->show_secret, "Also print the new device secret (hex)");
+  } else {
+    sub->add_option("--qr", opts->qr, "The lock's key as the app's share-key URI (ssm://UI?t=sk&sk=...)");
+  }
+  if (verb == Verb::lock || verb == Verb::unlock || verb == Verb::toggle)
+    sub->add_option("--tag", opts->tag, "Name the lock records in its history (default \"blecrypt\", at most 29 bytes)");
+  sub->add_flag("--json", opts->json, "Print one JSON object (with the lock's pushes as \"events\")");
+  sub->callback([verb, opts] { run_verb(verb, *opts); });
+}
+
+}  // namespace
+
+void add_sesame_device_verbs(CLI::App& g) {
+  add_verb(g, Verb::reg, "Register with a new (unowned) lock; writes its device secret to --key-file");
+  add_verb(g, Verb::lock, "Lock (waits until the lock reports locked)");
+  add_verb(g, Verb::unlock, "Unlock (waits until the lock reports unlocked)");
+  add_verb(g, Verb::toggle, "Lock when unlocked, unlock when locked");
+  add_verb(g, Verb::status, "Lock state, battery (percent and volts) and position");
+  add_verb(g, Verb::history, "The lock's history records, oldest first (read and removed, as the app does)");
+}
+
+}  // namespace blecrypt::cli
