@@ -18,7 +18,9 @@ Checked against Debian's python3-bleak 0.20.2 (the one the tests run) and the cu
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+import weakref
 from typing import Any, Callable, Optional, Tuple
 
 DEFAULT_ATT_MTU = 23
@@ -101,8 +103,30 @@ def get_characteristic(client: Any, uuid: str) -> Any:
         return None
 
 
+_scan_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+async def resolve_device(device: Any, timeout: float) -> Any:
+    """A BLEDevice for an address. bleak scans when a BleakClient gets a bare address, and two
+    such scans at once on one bus fail (BlueZ: "InProgress"), so the scans of this loop take turns."""
+    if not isinstance(device, str):
+        return device
+    bleak = require_bleak()
+    loop = asyncio.get_running_loop()
+    lock = _scan_locks.get(loop)
+    if lock is None:
+        lock = _scan_locks[loop] = asyncio.Lock()
+    async with lock:
+        found = await bleak.BleakScanner.find_device_by_address(device, timeout=timeout)
+    if found is None:
+        from .errors import DeviceNotFoundError
+        raise DeviceNotFoundError(f"{device} was not found in a {timeout:g} s scan: is it in range, powered, and "
+                                  f"not connected to another phone or hub?")
+    return found
+
+
 def make_client(device: Any, disconnected: Callable[[Any], None], timeout: float) -> Any:
-    """A new bleak.BleakClient for a BLEDevice or an address (not connected yet)."""
+    """A new bleak.BleakClient for a BLEDevice (or an address: then bleak scans itself)."""
     bleak = require_bleak()
     return bleak.BleakClient(device, disconnected_callback=disconnected, timeout=timeout)
 

@@ -71,6 +71,9 @@ class Session:
     def __init__(self, device: Any, client: ClientArg = None) -> None:
         if device is None or (isinstance(device, str) and not device.strip()):
             raise ValueError("device: a bleak BLEDevice or an address")
+        if client is not None and not _is_client(client) and not callable(client):
+            raise TypeError("client: a connected bleak client, a factory (device, disconnected_callback) -> client, "
+                            "or None")
         self._device = device
         self._client_arg = client
         self._client: Optional[GattClient] = None
@@ -282,7 +285,10 @@ class Session:
 
         arg = self._client_arg
         if arg is None:
-            client = _compat.make_client(self._device, disconnected, self.CONNECT_TIMEOUT)
+            device = await _compat.resolve_device(self._device, self.CONNECT_TIMEOUT)
+            if gen != self._gen:
+                raise asyncio.CancelledError()
+            client = _compat.make_client(device, disconnected, self.CONNECT_TIMEOUT)
             self._client, self._owns_client = client, True
             await asyncio.wait_for(client.connect(), self.CONNECT_TIMEOUT)
             return cast(GattClient, client)
@@ -295,13 +301,10 @@ class Session:
                     raise NotConnectedError(f"{self.KIND} {self.address}: the client passed in is not connected")
                 await asyncio.wait_for(connect(), self.CONNECT_TIMEOUT)
             return client
-        if callable(arg):
-            factory = cast(ClientFactory, arg)
-            client = await factory(self._device, disconnected)
-            self._client, self._owns_client = client, True
-            return client
-        raise TypeError("client: a connected bleak client, a factory (device, disconnected_callback) -> client, "
-                        "or None")
+        factory = cast(ClientFactory, arg)
+        client = await factory(self._device, disconnected)
+        self._client, self._owns_client = client, True
+        return client
 
     async def _open(self, gen: int) -> None:
         client = await self._get_client(gen)

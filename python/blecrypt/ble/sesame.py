@@ -104,6 +104,8 @@ class SesameLock(Session):
         except ValueError as e:
             raise BleError(f"SESAME: {e}") from None
         self._logged_in = False
+        # INITIAL may arrive while start_notify is still awaited: wait for it from here on.
+        self._initial = self._future()
         self._engine.connect(now)
 
     def _engine_feed(self, data: bytes, now: float) -> None:
@@ -259,7 +261,7 @@ class SesameLock(Session):
 
     # ---- session --------------------------------------------------------------------------
     async def _establish(self) -> None:
-        self._initial = self._future()
+        assert self._initial is not None
         self._dispatch()
         await self._initial
         if self._secret is not None:

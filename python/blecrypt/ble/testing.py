@@ -18,6 +18,7 @@ writes fail, the disconnect callback runs on the loop).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -243,7 +244,10 @@ class FakeBleakClient:
 
     # ---- internals ------------------------------------------------------------------------
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:  # made connected outside a loop: the default loop's clock
+            return time.monotonic()
 
     def _need(self) -> None:
         if not self._connected:
@@ -254,7 +258,7 @@ class FakeBleakClient:
             return
         self._connected = True
         self.connects += 1
-        self.peer.link_up(asyncio.get_event_loop().time())
+        self.peer.link_up(self._now())
 
     def _link_down(self, notify: bool) -> None:
         if not self._connected:
@@ -266,7 +270,7 @@ class FakeBleakClient:
             self._timer = None
         self.peer.link_down()
         if notify and self._cb is not None:
-            asyncio.get_event_loop().call_soon(self._cb, self)
+            asyncio.get_running_loop().call_soon(self._cb, self)
 
     def _send(self, messages: List[bytes]) -> None:
         loop = asyncio.get_running_loop()
