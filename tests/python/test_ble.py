@@ -563,3 +563,41 @@ def test_python_m_blecrypt_ble_scan(tmp_path):
         bad = subprocess.run([sys.executable, "-m", "blecrypt.ble", "scan", "--timeout", "0"], env=env,
                              capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2
+
+
+# ---- the examples in docs/python.md run as written (against the BlueZ mock) ----------------
+
+REPO = HERE.parent.parent
+
+
+@pytest.mark.skipif(not HAVE_BLUEZ, reason="python3-bleak / dbusmock missing")
+def test_examples_run_as_written():
+    import subprocess
+    from harness import BluezMock
+    with BluezMock() as bz:
+        dev = bz.add_bluetti("AC180", AC180)
+        secret = bytes(range(16))
+        bz.add_sesame("5", LOCK, secret=secret)
+        env = bz.env
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), env.get("PYTHONPATH", ""))
+                                            if p)
+        env["BLECRYPT_BLUETTI_DEVICE_KEY"] = bz.emulator_state(dev)["verify_key"]   # the emulator's key, not K2
+        out = subprocess.run([sys.executable, str(REPO / "examples/python/bluetti_status.py"), AC180], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("AC180 ") and "80 %" in out.stdout
+        out = subprocess.run([sys.executable, str(REPO / "examples/python/sesame_unlock.py"), LOCK, secret.hex()],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "lock is unlock" in out.stdout and "unlock python" in out.stdout   # unlocking or unlocked
+
+
+def test_mypy_strict_on_blecrypt_ble_and_examples():
+    if shutil.which("mypy") is None:
+        pytest.skip("mypy is not installed (Debian package mypy, scripts/bootstrap)")
+    import subprocess
+    for target in (["-p", "blecrypt.ble"], [str(REPO / "examples/python")]):
+        out = subprocess.run(["mypy", "--strict", "--config-file", str(REPO / "pyproject.toml"), *target], cwd=REPO,
+                             capture_output=True, text=True, timeout=300,
+                             env=dict(os.environ, MYPYPATH=str(REPO / "python")))
+        assert out.returncode == 0, out.stdout + out.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .errors import KeyFormatError
 
@@ -14,7 +14,7 @@ KeyLike = Union[bytes, bytearray, memoryview, str]
 MAX_KEY_FILE = 4096
 
 
-def key_bytes(value: KeyLike, sizes: tuple, what: str) -> bytes:
+def key_bytes(value: KeyLike, sizes: Tuple[int, ...], what: str) -> bytes:
     """bytes (any buffer) or hex text (spaces, colons, dashes and a 0x prefix allowed) -> bytes
     of one of the allowed sizes."""
     if isinstance(value, str):
@@ -37,7 +37,7 @@ def key_bytes(value: KeyLike, sizes: tuple, what: str) -> bytes:
     return raw
 
 
-def read_private_file(path: Union[str, os.PathLike], what: str) -> str:
+def read_private_file(path: Union[str, "os.PathLike[str]"], what: str) -> str:
     """The text of a small key file that only its owner can read (no symlink, regular file,
     at most 4 KiB, no group/other permissions)."""
     try:
@@ -65,7 +65,7 @@ def read_private_file(path: Union[str, os.PathLike], what: str) -> str:
 
 
 def sesame_secret(secret: Optional[KeyLike], qr: Optional[str],
-                  key_file: Optional[Union[str, os.PathLike]]) -> Optional[bytes]:
+                  key_file: Optional[Union[str, "os.PathLike[str]"]]) -> Optional[bytes]:
     """The 16-byte device secret from exactly one of: secret (bytes / 32 hex digits), qr (the
     ``ssm://UI?...`` share URI the app shows as a QR code), key_file (a private file holding either)."""
     given = [n for n, v in (("secret", secret), ("qr", qr), ("key_file", key_file)) if v is not None]

@@ -288,19 +288,19 @@ class Session:
             device = await _compat.resolve_device(self._device, self.CONNECT_TIMEOUT)
             if gen != self._gen:
                 raise asyncio.CancelledError()
-            client = _compat.make_client(device, disconnected, self.CONNECT_TIMEOUT)
-            self._client, self._owns_client = client, True
-            await asyncio.wait_for(client.connect(), self.CONNECT_TIMEOUT)
-            return cast(GattClient, client)
+            made: GattClient = _compat.make_client(device, disconnected, self.CONNECT_TIMEOUT)
+            self._client, self._owns_client = made, True
+            await asyncio.wait_for(getattr(made, "connect")(), self.CONNECT_TIMEOUT)
+            return made
         if _is_client(arg):
-            client = cast(GattClient, arg)
-            self._client, self._owns_client = client, False
-            if not client.is_connected:
-                connect = getattr(client, "connect", None)
+            given = cast(GattClient, arg)
+            self._client, self._owns_client = given, False
+            if not given.is_connected:
+                connect = getattr(given, "connect", None)
                 if connect is None:
                     raise NotConnectedError(f"{self.KIND} {self.address}: the client passed in is not connected")
                 await asyncio.wait_for(connect(), self.CONNECT_TIMEOUT)
-            return client
+            return given
         factory = cast(ClientFactory, arg)
         client = await factory(self._device, disconnected)
         self._client, self._owns_client = client, True

@@ -8,8 +8,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from blecrypt import _native
 
+from ._native import native as _native
 from ._keys import KeyLike, key_bytes
 from ._session import ClientArg, Session
 from .errors import BleError, CommandError, HandshakeError, LicenceError, NotConnectedError, TimeoutError, \
@@ -236,8 +236,9 @@ class BluettiDevice(Session):
         for name, on in (("ac", ac), ("dc", dc)):
             if on is None:
                 continue
-            done = await self._job(lambda now, n=name, o=on: int(self._engine.request_output(n, bool(o), "", now)),
-                                   f"{name.upper()} output {'on' if on else 'off'}")
+            def start(now: float, n: str = name, o: bool = bool(on)) -> int:
+                return int(self._engine.request_output(n, o, "", now))
+            done = await self._job(start, f"{name.upper()} output {'on' if on else 'off'}")
             await self._confirm(int(done["address"]), int(done["value"]), bool(done.get("read_back")),
                                 f"{name.upper()} output")
 

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Union
 
-from blecrypt import _native
 from blecrypt import sesame as _sesame
 
+from ._native import native as _native
 from ._keys import KeyLike, sesame_secret
 from ._session import ClientArg, Session
 from .errors import BleError, CommandError, HandshakeError, NotConnectedError, TimeoutError
