@@ -601,3 +601,29 @@ def test_mypy_strict_on_blecrypt_ble_and_examples():
                              capture_output=True, text=True, timeout=300,
                              env=dict(os.environ, MYPYPATH=str(REPO / "python")))
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_fake_client_sample_in_docs_runs(capsys):
+    import re
+    text = (REPO / "docs/python.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "blecrypt.ble.testing" in b]
+    assert blocks, "docs/python.md lost its fake-client sample"
+    for b in blocks:
+        exec(compile(b, "docs/python.md", "exec"), {"__name__": "__main__"})
+    assert "Telemetry(device_type='AC180'" in capsys.readouterr().out
+
+
+def test_bench_reports_both_scenarios():
+    import json
+    import subprocess
+    out = subprocess.run([sys.executable, "-m", "blecrypt.bench", "--count", "5", "--json", "--mtu", "185"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["mtu"] == 185 and r["count"] == 5
+    for name in ("bluetti_telemetry_refresh", "sesame_lock_command"):
+        assert r[name]["total_us"] > 0 and r[name]["peer_us"] > 0
+        assert r[name]["client_us"] == pytest.approx(r[name]["total_us"] - r[name]["peer_us"], abs=0.2)
+    bad = subprocess.run([sys.executable, "-m", "blecrypt.bench", "--count", "0"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2
