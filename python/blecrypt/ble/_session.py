@@ -82,7 +82,8 @@ class Session:
         self._up = False
         self._payload = _compat.DEFAULT_ATT_MTU - 3
         self._writer: Optional["asyncio.Task[None]"] = None
-        self._outbox: "asyncio.Queue[Optional[bytes]]" = asyncio.Queue()
+        self._outbox: "Optional[asyncio.Queue[Optional[bytes]]]" = None
+        self._session_ok = False  # the last connect() completed its handshake / login
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at: Optional[float] = None
         self._waiters: Set["asyncio.Future[Any]"] = set()
@@ -174,8 +175,11 @@ class Session:
         return self._get_loop().time()
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
+        try:
             self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # called from outside the loop (a user's sync code): the loop we run on
+            if self._loop is None:
+                raise
         return self._loop
 
     def _future(self) -> "asyncio.Future[Any]":
@@ -192,7 +196,7 @@ class Session:
     def _pump(self) -> None:
         """After anything touched the engine: queue its writes, deliver its results, re-arm the timer."""
         for message in self._engine_transmit():
-            if self._up:
+            if self._up and self._outbox is not None:
                 self._outbox.put_nowait(message)
         self._dispatch()
         self._arm_timer()
@@ -254,15 +258,17 @@ class Session:
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
-            if self.connected:
+            if self._up and self._session_ok:
                 return
             if self._up:  # half-open session (a cancelled attempt): start over
                 await self._teardown(disconnect=True)
             self._gen += 1
             gen = self._gen
+            self._session_ok = False
             try:
                 await self._open(gen)
                 await self._establish()
+                self._session_ok = True
             except BaseException as e:
                 await asyncio.shield(self._teardown(disconnect=True))
                 if isinstance(e, (BleError, asyncio.CancelledError)) or not isinstance(e, Exception):
@@ -315,10 +321,11 @@ class Session:
         if write is None or notify is None:
             raise BleError(f"{self.address} has no {self.KIND} service ({self.SERVICE}): wrong device?")
         self._payload = _compat.att_payload(client, write)
-        self._outbox = asyncio.Queue()
+        outbox: "asyncio.Queue[Optional[bytes]]" = asyncio.Queue()
+        self._outbox = outbox
         self._up = True
         self._engine_start(self._now())
-        self._writer = self._get_loop().create_task(self._write_loop(gen, client, self._outbox))
+        self._writer = self._get_loop().create_task(self._write_loop(gen, client, outbox))
 
         def notified(_sender: Any, data: Any, gen: int = gen) -> None:
             self._on_notification(gen, data)
@@ -362,7 +369,9 @@ class Session:
             self._timer.cancel()
         self._timer = None
         self._timer_at = None
-        self._outbox.put_nowait(None)
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+        self._outbox = None
         self._writer = None
 
     async def _drop_client(self, client: GattClient) -> None:
