@@ -434,6 +434,8 @@ def test_keys_accept_bytes_and_hex(tmp_path):
         BluettiDevice(AC180, device_verify_key="zz")
     with pytest.raises(KeyFormatError, match="64"):
         BluettiDevice(AC180, device_verify_key=b"\x01" * 10)
+    with pytest.raises(KeyFormatError, match="P-256"):
+        BluettiDevice(AC180, device_verify_key=b"\x01" * 64)   # not a point on the curve
     secret = bytes(range(16))
     assert SesameLock(LOCK, secret=secret.hex()).secret == secret
     assert SesameLock(LOCK, secret="00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f").secret == secret

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from ._native import native as _native
 from ._keys import KeyLike, key_bytes
 from ._session import ClientArg, Session
-from .errors import BleError, CommandError, HandshakeError, LicenceError, NotConnectedError, TimeoutError, \
+from .errors import BleError, CommandError, HandshakeError, KeyFormatError, LicenceError, NotConnectedError, TimeoutError, \
     WriteNotConfirmed
 
 log = logging.getLogger("blecrypt.ble")
@@ -57,7 +57,7 @@ def _verify_key(value: Optional[KeyLike]) -> Optional[bytes]:
     raw = key_bytes(value, (64, 65), "BLUETTI device_verify_key")
     if len(raw) == 65:
         if raw[0] != 4:
-            raise HandshakeError("BLUETTI device_verify_key: 65 bytes must start with 04 (uncompressed point)")
+            raise KeyFormatError("BLUETTI device_verify_key: 65 bytes must start with 04 (uncompressed point)")
         raw = raw[1:]
     return raw
 
@@ -90,8 +90,8 @@ class BluettiDevice(Session):
         self._licence = os.fspath(licence_path) if licence_path is not None else None
         try:
             self._engine = _b.ClientEngine(self._key, backend, None)
-        except ValueError as e:
-            raise HandshakeError(f"BLUETTI: {e}") from None
+        except ValueError as e:  # not a point on P-256, unknown crypto backend
+            raise KeyFormatError(f"BLUETTI: {e}") from None
         self._jobs: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
         self._established: Optional["asyncio.Future[None]"] = None
         self._telemetry_callbacks: List[TelemetryCallback] = []
