@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from blecrypt.ble import (BleError, BluettiDevice, CommandError, HandshakeError, KeyFormatError, LicenceError,
+from blecrypt.ble import (BleError, BluettiDevice, CommandError, HandshakeError, InvalidArgument, KeyFormatError,
+                          LicenceError,
                           NotConnectedError, SesameLock, Telemetry)
 from blecrypt.ble import _compat
 from blecrypt.ble.testing import EmulatedBluetti, EmulatedSesame, FakeBleakClient, factory
@@ -486,7 +487,7 @@ def test_not_connected_and_bad_arguments():
         dev = BluettiDevice(AC180)
         with pytest.raises(NotConnectedError, match="async with"):
             await dev.read_telemetry()
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument):
             await dev.read_registers(0, 0)
         with pytest.raises(ValueError):
             await dev.set_output()

@@ -14,7 +14,8 @@ moves their bytes over a bleak client on the running event loop. docs/python.md 
 """
 
 from .bluetti import BluettiDevice, Telemetry
-from .errors import (BleError, CommandError, DeviceNotFoundError, HandshakeError, KeyFormatError, LicenceError,
+from .errors import (BleError, CommandError, DeviceNotFoundError, HandshakeError, InvalidArgument, KeyFormatError,
+                     LicenceError,
                      NotConnectedError, TimeoutError, WriteNotConfirmed)
 from .scan import Advertisement, scan
 from .sesame import LockStatus, SesameLock
@@ -23,5 +24,5 @@ from ._session import ClientFactory, GattClient
 __all__ = [
     "BluettiDevice", "Telemetry", "SesameLock", "LockStatus", "scan", "Advertisement", "GattClient", "ClientFactory",
     "BleError", "NotConnectedError", "DeviceNotFoundError", "HandshakeError", "TimeoutError", "CommandError",
-    "WriteNotConfirmed", "LicenceError", "KeyFormatError",
+    "WriteNotConfirmed", "LicenceError", "InvalidArgument", "KeyFormatError",
 ]

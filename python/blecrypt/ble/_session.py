@@ -16,7 +16,7 @@ import logging
 from typing import Any, Awaitable, Callable, List, Optional, Protocol, Set, TypeVar, Union, cast
 
 from . import _compat
-from .errors import BleError, DeviceNotFoundError, NotConnectedError, TimeoutError
+from .errors import BleError, DeviceNotFoundError, InvalidArgument, NotConnectedError, TimeoutError
 
 log = logging.getLogger("blecrypt.ble")
 
@@ -70,7 +70,7 @@ class Session:
 
     def __init__(self, device: Any, client: ClientArg = None) -> None:
         if device is None or (isinstance(device, str) and not device.strip()):
-            raise ValueError("device: a bleak BLEDevice or an address")
+            raise InvalidArgument("device: a bleak BLEDevice or an address")
         if client is not None and not _is_client(client) and not callable(client):
             raise TypeError("client: a connected bleak client, a factory (device, disconnected_callback) -> client, "
                             "or None")

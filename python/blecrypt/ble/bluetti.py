@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from ._native import native as _native
 from ._keys import KeyLike, key_bytes
 from ._session import ClientArg, Session
-from .errors import BleError, CommandError, HandshakeError, KeyFormatError, LicenceError, NotConnectedError, TimeoutError, \
-    WriteNotConfirmed
+from .errors import BleError, CommandError, HandshakeError, InvalidArgument, KeyFormatError, LicenceError, \
+    NotConnectedError, TimeoutError, WriteNotConfirmed
 
 log = logging.getLogger("blecrypt.ble")
 
@@ -207,7 +207,7 @@ class BluettiDevice(Session):
     async def read_registers(self, address: int, count: int = 1) -> List[int]:
         """FC03: ``count`` holding registers from ``address`` (1..125)."""
         if not 0 <= address <= 0xFFFF or not 1 <= count <= 125:
-            raise ValueError("read_registers: address 0..65535, count 1..125")
+            raise InvalidArgument("read_registers: address 0..65535, count 1..125")
         done = await self._job(lambda now: int(self._engine.request_read(address, count, now)),
                                f"read of {count} register(s) at {address}")
         return [int(v) for v in done["values"]]
@@ -215,7 +215,7 @@ class BluettiDevice(Session):
     async def write_register(self, address: int, value: int) -> None:
         """FC06, then the register is read back: raises WriteNotConfirmed when it did not take."""
         if not 0 <= address <= 0xFFFF or not 0 <= value <= 0xFFFF:
-            raise ValueError("write_register: address and value 0..65535")
+            raise InvalidArgument("write_register: address and value 0..65535")
         done = await self._job(lambda now: int(self._engine.request_write(address, value, now)),
                                f"write of {value} to register {address}")
         await self._confirm(int(done["address"]), value, bool(done.get("read_back")), f"register {address}")
@@ -232,7 +232,7 @@ class BluettiDevice(Session):
     async def set_output(self, *, ac: Optional[bool] = None, dc: Optional[bool] = None) -> None:
         """Switch the AC and/or DC output; each switch is confirmed by reading its register back."""
         if ac is None and dc is None:
-            raise ValueError("set_output: give ac=True/False and/or dc=True/False")
+            raise InvalidArgument("set_output: give ac=True/False and/or dc=True/False")
         for name, on in (("ac", ac), ("dc", dc)):
             if on is None:
                 continue
@@ -265,7 +265,7 @@ class BluettiDevice(Session):
         refreshes by itself while connected (a ``loop.call_at`` timer; it resumes after a
         reconnect). Returns a function that unsubscribes."""
         if every is not None and every <= 0:
-            raise ValueError("on_telemetry: every must be > 0 seconds")
+            raise InvalidArgument("on_telemetry: every must be > 0 seconds")
         self._telemetry_callbacks.append(callback)
         if every is not None:
             self._poll_every = float(every) if self._poll_every is None else min(self._poll_every, float(every))

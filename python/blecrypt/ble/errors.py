@@ -10,7 +10,8 @@ says what failed and what to do about it.
          ├─ CommandError              the device answered with a refusal (Modbus exception, result code)
          │   └─ WriteNotConfirmed     the value read back differs from the one written
          ├─ LicenceError              the unit's IoT serial is not in the licence file
-         └─ KeyFormatError            (also ValueError) a key, secret, QR text or key file that cannot be used
+         └─ InvalidArgument           (also ValueError) an argument out of range
+             └─ KeyFormatError        a key, secret, QR text or key file that cannot be used
 """
 
 from __future__ import annotations
@@ -60,9 +61,13 @@ class LicenceError(BleError):
     """The unit's IoT serial is not listed in the licence file given as ``licence_path``."""
 
 
-class KeyFormatError(BleError, ValueError):
+class InvalidArgument(BleError, ValueError):
+    """An argument out of range (register address or count, an empty address, a timeout)."""
+
+
+class KeyFormatError(InvalidArgument):
     """A key, secret, share URI or key file that cannot be used (size, hex digits, permissions)."""
 
 
 __all__ = ["BleError", "NotConnectedError", "DeviceNotFoundError", "HandshakeError", "TimeoutError",
-           "CommandError", "WriteNotConfirmed", "LicenceError", "KeyFormatError"]
+           "CommandError", "WriteNotConfirmed", "LicenceError", "InvalidArgument", "KeyFormatError"]
