@@ -2,7 +2,7 @@
 client (no radio, no D-Bus): microseconds per BLUETTI telemetry refresh and per SESAME lock
 command, with the emulator's own share measured and taken out.
 
-    python3 -m blecrypt.bench [--count N] [--mtu 23] [--json]
+    python3 -m blecrypt.bench [--count N] [--mtu 23] [--model AC180] [--json]
 
 "total" is one API call from the caller's ``await`` to its result (the asyncio loop, the session,
 the C++ client engine, the fake link's notification splitting and the emulator); "peer" is the
@@ -48,8 +48,8 @@ def _summary(totals: List[float], peers: List[float]) -> Dict[str, float]:
     return {"total_us": round(total, 1), "peer_us": round(peer, 1), "client_us": round(total - peer, 1)}
 
 
-async def bench_bluetti(count: int, mtu: int) -> Dict[str, float]:
-    peer = EmulatedBluetti("AC180", seed=1)
+async def bench_bluetti(count: int, mtu: int, model: str = "AC180") -> Dict[str, float]:
+    peer = EmulatedBluetti(model, seed=1)
     timer = _Timed(peer)
     client = FakeBleakClient(peer, mtu=mtu)
     totals: List[float] = []
@@ -64,6 +64,7 @@ async def bench_bluetti(count: int, mtu: int) -> Dict[str, float]:
             peers.append(timer.spent)
     out = _summary(totals, peers)
     out["writes_per_refresh"] = round(len(client.writes) / (count + 1), 1)
+    out["notifications_per_refresh"] = round(client.notifications / (count + 1), 1)
     return out
 
 
@@ -92,6 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=500, help="calls per scenario (default 500)")
     ap.add_argument("--mtu", type=int, default=23, help="ATT MTU of the fake link (23..517, default 23)")
+    ap.add_argument("--model", default="AC180", choices=["AC180", "EL30V2", "EB3A"],
+                    help="emulated BLUETTI model (AC180: 3 reads per refresh, EB3A: 1)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if not 1 <= args.count <= 1_000_000:
@@ -99,13 +102,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not 23 <= args.mtu <= 517:
         ap.error("--mtu must be 23..517")
     results = {
-        "bluetti_telemetry_refresh": asyncio.run(bench_bluetti(args.count, args.mtu)),
+        "bluetti_telemetry_refresh": asyncio.run(bench_bluetti(args.count, args.mtu, args.model)),
         "sesame_lock_command": asyncio.run(bench_sesame(args.count, args.mtu)),
     }
     if args.json:
-        print(json.dumps({"mtu": args.mtu, "count": args.count, **results}))
+        print(json.dumps({"mtu": args.mtu, "count": args.count, "model": args.model, **results}))
         return 0
-    print(f"blecrypt.ble over the fake bleak client, MTU {args.mtu}, {args.count} calls each (median per call)")
+    print(f"blecrypt.ble over the fake bleak client, MTU {args.mtu}, {args.model}, {args.count} calls each "
+          f"(median per call)")
     print(f"{'scenario':<28}{'total µs':>10}{'peer µs':>10}{'client µs':>11}")
     for name, r in results.items():
         print(f"{name:<28}{r['total_us']:>10.1f}{r['peer_us']:>10.1f}{r['client_us']:>11.1f}")

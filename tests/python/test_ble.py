@@ -599,7 +599,7 @@ def test_mypy_strict_on_blecrypt_ble_and_examples():
     if shutil.which("mypy") is None:
         pytest.skip("mypy is not installed (Debian package mypy, scripts/bootstrap)")
     import subprocess
-    for target in (["-p", "blecrypt.ble"], [str(REPO / "examples/python")]):
+    for target in (["-p", "blecrypt.ble", "-m", "blecrypt.bench"], [str(REPO / "examples/python")]):
         out = subprocess.run(["mypy", "--strict", "--config-file", str(REPO / "pyproject.toml"), *target], cwd=REPO,
                              capture_output=True, text=True, timeout=300,
                              env=dict(os.environ, MYPYPATH=str(REPO / "python")))
