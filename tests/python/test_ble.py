@@ -630,3 +630,20 @@ def test_bench_reports_both_scenarios():
     bad = subprocess.run([sys.executable, "-m", "blecrypt.bench", "--count", "0"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2
+
+
+@pytest.mark.skipif(not HAVE_BLUEZ, reason="python3-bleak / dbusmock missing")
+def test_an_address_nobody_advertises_is_device_not_found(monkeypatch):
+    from harness import BluezMock
+    from blecrypt.ble import DeviceNotFoundError
+    with BluezMock() as bz:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bz.address)
+        bz.add_bluetti("AC180", AC180)
+
+        async def session():
+            dev = BluettiDevice("C4:DE:E2:99:99:99")
+            dev.CONNECT_TIMEOUT = 1.0
+            with pytest.raises(DeviceNotFoundError, match="in range"):
+                await dev.connect()
+            assert not dev.connected
+        run(session())
