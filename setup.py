@@ -1,8 +1,11 @@
-"""Builds the native extension blecrypt._blecrypt with the project's CMake (offline, no PyPI).
+"""Builds the native extension blecrypt._blecrypt and the `blecrypt` CLI with the project's CMake
+(offline, no PyPI). The CLI binary is shipped inside the package (blecrypt/_bin/blecrypt) and run
+by the `blecrypt` console command (blecrypt._cli); docs/python.md, "Installing".
 
     python3 -m pip install --no-build-isolation --no-index .
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -22,8 +25,11 @@ class CMakeBuild(build_ext):
             "-DCMAKE_BUILD_TYPE=Release",
             "-DBLECRYPT_BUILD_TESTS=OFF", "-DBLECRYPT_BUILD_BENCH=OFF",
         ])
-        subprocess.check_call(["cmake", "--build", build_dir, "--target", "_blecrypt",
+        subprocess.check_call(["cmake", "--build", build_dir, "--target", "_blecrypt", "blecrypt_cli",
                                "-j", str(os.cpu_count() or 2)])
+        bin_dir = os.path.join(out_dir, "_bin")
+        os.makedirs(bin_dir, exist_ok=True)
+        shutil.copy2(os.path.join(build_dir, "blecrypt"), os.path.join(bin_dir, "blecrypt"))
 
 
 setup(ext_modules=[Extension("blecrypt._blecrypt", sources=[])], cmdclass={"build_ext": CMakeBuild})
