@@ -381,3 +381,44 @@ def test_adapter_option_and_no_bluetooth(bz, tmp_path):
     bz.power(False)
     r = run(bz.env, "status", UUID, "--key-file", kf)
     assert r.returncode == 3 and "powered off" in r.stderr
+
+
+@needs_bluez
+def test_register_keeps_the_key_whenever_the_lock_accepted_it(bz, tmp_path):
+    """The link drops at every point of a registration in turn: whenever the secret reached us, the
+    key file holds it (the lock can only be opened with it) and the error says so; when the lock's
+    answer was lost, the error says how to recover."""
+    saw_registered_failure = False
+    for count in range(1, 8):
+        dev = bz.add_sesame("5", f"E1:5E:5A:00:01:{count:02X}")
+        addr = f"E1:5E:5A:00:01:{count:02X}"
+        bz.drop_link_after(dev, "notifications", count)
+        kf = tmp_path / f"k{count}"
+        r = run(bz.env, "register", addr, "--key-file", str(kf), "--timeout", "10")
+        owned = bz.emulator_state(dev)["registered"]
+        if r.returncode == 0:
+            assert owned and len(kf.read_text().strip()) == 32
+            continue
+        assert r.returncode == 1, r.stderr
+        if owned and not kf.exists():
+            # The lock took the registration but its answer (its public key) never arrived: nobody
+            # can compute the secret; the message says how to recover.
+            assert "reset the lock" in r.stderr, r.stderr
+        elif owned:
+            saw_registered_failure = True
+            assert f"the lock is registered and its key is in {kf}" in r.stderr, r.stderr
+            assert len(kf.read_text().strip()) == 32 and stat.S_IMODE(kf.stat().st_mode) == 0o600
+            r = run(bz.env, "status", addr, "--key-file", str(kf))   # the kept key opens the lock
+            assert r.returncode == 0, r.stderr
+        else:
+            assert not kf.exists()
+    assert saw_registered_failure
+
+
+def test_register_force_refuses_a_directory_before_touching_the_lock(tmp_path):
+    (tmp_path / "d").mkdir()
+    for target in (str(tmp_path / "d"), str(tmp_path) + "/"):
+        r = run(None, "register", "--emulator", "5", "--key-file", target, "--force")
+        assert r.returncode == 2, r.stderr
+        assert "not a regular file" in r.stderr or "not a directory" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]

@@ -6,7 +6,8 @@
 // or from --qr (the app's share-key URI). Key files are read bounded (O_NOFOLLOW, fstat, regular
 // file, size cap) and refused when group/others may read or write them; `register` creates its
 // file O_EXCL|O_NOFOLLOW with mode 0600 before it talks to the lock, so a registration is never
-// lost to a file that cannot be written.
+// lost to a file that cannot be written, and writes the secret into it the moment the lock
+// accepts it (whatever fails afterwards, the key is kept).
 #include "sesame_verbs.hpp"
 
 #include <fcntl.h>
@@ -159,10 +160,12 @@ KeyMaterial read_key_file(const std::string& path) {
 class NewKeyFile {
  public:
   NewKeyFile(std::string path, bool force) : path_(std::move(path)) {
-    if (!force) {
-      struct stat st {};
-      if (::lstat(path_.c_str(), &st) == 0)
-        throw UserError("key file " + path_ + " already exists; refusing to overwrite it (--force replaces it)");
+    if (path_.empty() || path_.back() == '/') throw UserError("--key-file needs a file name, not a directory: " + path_);
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0) {
+      if (!force) throw UserError("key file " + path_ + " already exists; refusing to overwrite it (--force replaces it)");
+      if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        throw UserError("--key-file " + path_ + " exists and is not a regular file; --force only replaces a file");
     }
     create_ = force ? path_ + ".tmp-" + std::to_string(::getpid()) : path_;
     fd_ = ::open(create_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -337,8 +340,7 @@ class Runner {
   void run() {
     auto& rng = crypto::system_rng();
     const bool reg = verb_ == Verb::reg;
-    std::optional<NewKeyFile> out_file;
-    if (reg) out_file.emplace(o_.key_file, o_.force);
+    if (reg) out_file_.emplace(o_.key_file, o_.force);
 
     auto factory = [&](const std::string& m) -> std::unique_ptr<EngineIo> {
       auto number = emulator_model(m);
@@ -424,7 +426,6 @@ class Runner {
       throw DeviceError(std::string(verb_name(verb_)) + ": the lock reports it is jammed (" +
                         (st.status ? status_text(*st.status) : std::string("no status")) + ")");
 
-    if (reg) out_file->commit(*out_.registered);
     link->stop();
     print(client);
   }
@@ -459,6 +460,7 @@ class Runner {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, events::Registered>) {
             out_.registered = x.secret;
+            save_key();  // the lock is owned from now on: keep the key whatever happens next
           } else if constexpr (std::is_same_v<T, events::MechStatus>) {
             out_.pushes.push_back("{\"event\":\"status\"," + status_json(x.status) + "}");
             if (out_.echo_pushes) std::cout << "  " << status_text(x.status) << "\n";
@@ -508,14 +510,36 @@ class Runner {
     out_.failure_is_link = true;
   }
 
+  // Writes the new secret to the key file once. The lock has accepted it, so it must not be lost:
+  // when the file cannot be written, the secret goes to stderr as a last resort.
+  void save_key() {
+    if (!out_file_ || !out_.registered || key_saved_) return;
+    key_saved_ = true;
+    try {
+      out_file_->commit(*out_.registered);
+    } catch (const DeviceError&) {
+      std::cerr << "blecrypt: warning: the lock is registered but its key could not be saved; keep this secret "
+                   "safe (a key file holding it in one line works with --key-file): "
+                << to_hex(out_.registered->view()) << "\n";
+      throw;
+    }
+  }
+
   [[noreturn]] void fail(OpenLink& link, const std::string& stage) {
-    const std::string what = std::string(verb_name(verb_)) + ": " + stage;
-    if (out_.failure_is_link) throw_link_error(out_.link_error, what + ": the link dropped");
-    if (!out_.failure.empty()) throw DeviceError(what + ": " + out_.failure);
-    std::string why = std::string(verb_name(verb_)) + ": " + link.why_not(stage);
+    const std::string saved = key_saved_ ? "the lock is registered and its key is in " + o_.key_file + ", but " : "";
+    // The lock may have taken the registration although its answer (its public key, without which
+    // the secret cannot be computed) never arrived: say what to do if it did.
+    const std::string unsure = verb_ == Verb::reg && !key_saved_ && out_.link_up && out_.failure.find("has an owner") == std::string::npos
+                                   ? "; if `register` now reports that the lock has an owner, it accepted a registration "
+                                     "whose answer was lost: reset the lock (see its manual) and register again"
+                                   : "";
+    const std::string what = saved + verb_name(verb_) + ": " + stage;
+    if (out_.failure_is_link) throw_link_error(out_.link_error, what + ": the link dropped" + unsure);
+    if (!out_.failure.empty()) throw DeviceError(what + ": " + out_.failure + unsure);
+    std::string why = saved + verb_name(verb_) + ": " + link.why_not(stage);
     if (out_.refused)
       why += " (" + std::to_string(out_.refused) + " notification(s) refused, the last: " + out_.last_refused.message() + ")";
-    throw DeviceError(why);
+    throw DeviceError(why + unsure);
   }
 
   std::string events_json() const {
@@ -586,6 +610,8 @@ class Runner {
   const VerbOptions& o_;
   std::optional<KeyMaterial> key_;
   Outcome out_;
+  std::optional<NewKeyFile> out_file_;  // register: where the new secret goes
+  bool key_saved_ = false;
 };
 
 // ---- addressing by UUID ---------------------------------------------------------------------------
