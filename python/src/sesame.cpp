@@ -154,8 +154,17 @@ struct PyClient {
   std::unique_ptr<Client> cli;
 };
 
-void check_packet_size(std::size_t packet_size) {
+// The settings DeviceConfig and ClientConfig share.
+template <typename Config>
+Config base_config(const std::string& backend, const std::optional<py::bytes>& secret, std::size_t packet_size,
+                   std::int64_t unix_time_offset) {
   if (packet_size < 2) invalid("sesame: packet size must be >= 2 (mtu >= 5)", kArgError);
+  Config c;
+  c.backend = backend_or_null(backend);
+  c.secret = secret_arg(secret);
+  c.packet_size = packet_size;
+  c.unix_time_offset = unix_time_offset;
+  return c;
 }
 
 void add_sesame(py::module_& m) {
@@ -166,16 +175,11 @@ void add_sesame(py::module_& m) {
       .def(py::init([](int model, std::optional<py::bytes> uuid, std::optional<py::bytes> secret, std::size_t packet_size,
                        std::int64_t unix_time_offset, std::optional<std::uint64_t> seed, bool advance_on_failure,
                        bool reset_counters_on_login, bool accept_64, std::string backend) {
-             check_packet_size(packet_size);
              if (model < 0 || model > 0xFFFF) invalid("sesame: model must be 0..65535", kArgError);
+             auto c = base_config<DeviceConfig>(backend, secret, packet_size, unix_time_offset);
              auto p = std::make_unique<PyDevice>(seed);
-             DeviceConfig c;
-             c.backend = backend_or_null(backend);
              c.model = static_cast<std::uint16_t>(model);
              c.uuid = uuid_arg(uuid);
-             c.secret = secret_arg(secret);
-             c.packet_size = packet_size;
-             c.unix_time_offset = unix_time_offset;
              c.advance_decrypt_counter_on_failure = advance_on_failure;
              c.reset_counters_on_login = reset_counters_on_login;
              c.accept_64_byte_registration = accept_64;
@@ -224,13 +228,8 @@ void add_sesame(py::module_& m) {
   py::class_<PyClient>(s, "Client")
       .def(py::init([](std::optional<py::bytes> secret, std::size_t packet_size, std::int64_t unix_time_offset,
                        bool auto_authenticate, bool auto_time_sync, std::optional<std::uint64_t> seed, std::string backend) {
-             check_packet_size(packet_size);
+             auto c = base_config<ClientConfig>(backend, secret, packet_size, unix_time_offset);
              auto p = std::make_unique<PyClient>(seed);
-             ClientConfig c;
-             c.backend = backend_or_null(backend);
-             c.secret = secret_arg(secret);
-             c.packet_size = packet_size;
-             c.unix_time_offset = unix_time_offset;
              c.auto_authenticate = auto_authenticate;
              c.auto_time_sync = auto_time_sync;
              p->cli = std::make_unique<Client>(std::move(c), p->rng.get());
