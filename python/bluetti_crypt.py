@@ -18,17 +18,14 @@ BLECRYPT_BLUETTI_DEVICE_KEY (128 hex digits), else K2. The licence is
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple, Union, cast
 
-try:  # installed package layout
-    from blecrypt import _native as _native_mod
-except ImportError:  # pragma: no cover - build tree without the package
-    import _blecrypt as _native_mod  # type: ignore[no-redef]
+from blecrypt import _native as _native_mod
 
-_Native = _native_mod.bluetti.BluettiCrypt
+_Native: Any = _native_mod.bluetti.BluettiCrypt
 
 
-def _as_bytes(data) -> bytes:
+def _as_bytes(data: Union[bytes, bytearray, memoryview, str]) -> bytes:
     if isinstance(data, str):
         return data.encode("latin-1")
     return bytes(data)
@@ -37,7 +34,7 @@ def _as_bytes(data) -> bytes:
 class BluettiCrypt:
     """The official module's class: ``ble_crypt_link_handler``, ``encrypt_data``, ``decrypt_data``."""
 
-    def __init__(self, device_verify_key: Optional[bytes] = None, licence_path: Optional[str] = None):
+    def __init__(self, device_verify_key: Optional[bytes] = None, licence_path: Optional[str] = None) -> None:
         self._c = _Native(None if device_verify_key is None else bytes(device_verify_key),
                           None if licence_path is None else str(licence_path))
 
@@ -46,25 +43,25 @@ class BluettiCrypt:
         return resp, status
 
     def encrypt_data(self, data: bytes) -> bytes:
-        return self._c.encrypt_data(_as_bytes(data))
+        return bytes(self._c.encrypt_data(_as_bytes(data)))
 
     def decrypt_data(self, data: bytes) -> bytes:
-        return self._c.decrypt_data(_as_bytes(data))
+        return bytes(self._c.decrypt_data(_as_bytes(data)))
 
     def get_software_version(self) -> str:
-        return self._c.get_software_version()
+        return str(self._c.get_software_version())
 
     # Not in the official module.
     def last_error(self) -> str:
-        return self._c.last_error()
+        return str(self._c.last_error())
 
     @property
     def status(self) -> int:
-        return self._c.status
+        return int(self._c.status)
 
     @property
     def iot_serial(self) -> Optional[int]:
-        return self._c.iot_serial
+        return cast(Optional[int], self._c.iot_serial)
 
     def reset(self) -> None:
         """Back to status 0 with every key wiped (call on disconnect)."""

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, cast
 
 from blecrypt import _native
+from blecrypt.errors import (BluettiAuthenticationError, BluettiError, BluettiHandshakeError, BluettiInvalidArgument,
+                             BluettiTimeoutError, LicenceError, ModbusError)
 
 _b = _native.bluetti
 
@@ -36,18 +38,14 @@ BluettiCrypt = _b.BluettiCrypt
 Exchange = Callable[[bytes], List[bytes]]
 
 
-class BluettiError(Exception):
-    """A handshake failure, a Modbus exception or a failed request, with the reason."""
-
-
 def models() -> List[str]:
     """Models the emulator can play: AC180, EL30V2 (IoT V2) and EB3A (IoT V1)."""
     return list(_b.models())
 
 
-def classify_advertisement(ad: bytes) -> dict:
+def classify_advertisement(ad: bytes) -> Dict[str, Any]:
     """Raw advertising data -> {'kind': 'encrypted'|'plaintext'|'not_bluetti', 'marker', 'name', ...}."""
-    return _b.classify_advertisement(bytes(ad))
+    return dict(_b.classify_advertisement(bytes(ad)))
 
 
 def _now(now: Optional[float]) -> float:
@@ -79,7 +77,7 @@ class Device:
                  registers: Optional[Dict[int, Union[int, Tuple[int, bool]]]] = None, mtu: Optional[int] = None,
                  iot_serial: Optional[int] = None, backend: str = "", seed: Optional[int] = None):
         if mtu is not None and mtu < 4:
-            raise ValueError("mtu must be at least 4 (payload = mtu - 3)")
+            raise BluettiInvalidArgument("mtu must be at least 4 (payload = mtu - 3)")
         self._d = _b.DeviceEngine(None if signing_key is None else bytes(signing_key), model, backend, seed)
         if serial is not None or iot_serial is not None:
             self._d.set_serials(self._d.serial if serial is None else int(serial),
@@ -99,7 +97,7 @@ class Device:
     failure = property(lambda self: self._d.failure)
 
     def register(self, address: int) -> Optional[int]:
-        return self._d.get_register(address)
+        return cast(Optional[int], self._d.get_register(address))
 
     def _drain(self) -> List[bytes]:
         out: List[bytes] = []
@@ -124,7 +122,7 @@ class Device:
         return self._drain()
 
     def next_deadline(self) -> Optional[float]:
-        return self._d.next_deadline()
+        return cast(Optional[float], self._d.next_deadline())
 
     def on_deadline(self, now: Optional[float] = None) -> List[bytes]:
         """Fire timers (challenge repeats, timeouts); returns notifications to send."""
@@ -145,14 +143,14 @@ class Client:
     def __init__(self, device_verify_key: Optional[bytes] = None, backend: str = "", seed: Optional[int] = None):
         self._c = _b.ClientEngine(None if device_verify_key is None else bytes(device_verify_key), backend, seed)
         self._started = False
-        self._events: List[dict] = []
+        self._events: List[Dict[str, Any]] = []
 
     ready = property(lambda self: self._c.established, doc="True once the session key is in use")
     state = property(lambda self: self._c.state)
     failure = property(lambda self: self._c.failure)
 
     def _writes(self) -> List[bytes]:
-        out = []
+        out: List[bytes] = []
         while True:
             t = self._c.poll_transmit()
             if t is None:
@@ -175,10 +173,10 @@ class Client:
         self._c.feed(bytes(notification), now)
         self._collect_events()
         if self._c.failed:
-            raise BluettiError(self._c.failure)
+            raise self._c.failure_error
         return self._writes()
 
-    def events(self) -> List[dict]:
+    def events(self) -> List[Dict[str, Any]]:
         """Events since the last call (handshake steps, responses, unsolicited data, failures)."""
         out, self._events = self._events, []
         return out
@@ -190,7 +188,7 @@ class Client:
         self._events = []
 
     def next_deadline(self) -> Optional[float]:
-        return self._c.next_deadline()
+        return cast(Optional[float], self._c.next_deadline())
 
     def on_deadline(self, now: Optional[float] = None) -> None:
         self._c.on_deadline(_now(now))
@@ -203,10 +201,10 @@ class Client:
             for w in self.receive(queue.pop(0), now):
                 queue.extend(exchange(w))
         if not self.ready:
-            raise BluettiError(f"handshake incomplete: {self.state}")
+            raise BluettiHandshakeError(f"handshake incomplete: {self.state}")
 
     # ---- requests: the C++ request layer (bluetti::Requests) does the work ----------------
-    def _run(self, job: int, exchange: Exchange, now: Optional[float], what: str) -> dict:
+    def _run(self, job: int, exchange: Exchange, now: Optional[float], what: str) -> Dict[str, Any]:
         """Carries the job's writes through ``exchange`` until the job completes. When nothing
         is left to send and no answer came, the outstanding request is let time out (its
         deadline is fired): the request layer then reads an unechoed write back."""
@@ -214,10 +212,12 @@ class Client:
             done = self._c.take_completion(job)
             if done is not None:
                 if done["kind"] != "failed":
-                    return done
+                    return cast(Dict[str, Any], done)
+                error = done["error_object"]
                 if done["exception"] is not None:
-                    raise BluettiError(f"Modbus exception {done['exception']} for {what}")
-                raise BluettiError(f"{what} failed: {done['error']}")
+                    error.exception = done["exception"]
+                    raise error.with_message(f"Modbus exception {done['exception']} for {what}")
+                raise error.with_message(f"{what} failed: {done['error']}")
             writes = self._writes()
             if writes:
                 while writes:  # an answer may queue the job's next request: send it too
@@ -229,7 +229,7 @@ class Client:
                 break
             self._c.on_deadline(deadline)
             self._collect_events()
-        raise BluettiError(f"no answer from the device for {what}")
+        raise BluettiTimeoutError(f"no answer from the device for {what}", name="timeout")
 
     def read_registers(self, address: int, count: int, exchange: Exchange, now: Optional[float] = None) -> List[int]:
         job = self._c.request_read(address, count, _now(now))
@@ -251,13 +251,13 @@ class Client:
 
     def detect_protocol(self, exchange: Exchange, now: Optional[float] = None) -> str:
         """'v2' (IoT V2: registers 110.. name the model) or 'v1'."""
-        return self._run(self._c.request_detect(_now(now)), exchange, now, "protocol detection")["protocol"]
+        return str(self._run(self._c.request_detect(_now(now)), exchange, now, "protocol detection")["protocol"])
 
     def telemetry(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> Telemetry:
         done = self._run(self._c.request_telemetry(protocol or "", _now(now)), exchange, now, "telemetry")
         return _telemetry(done["telemetry"])
 
-    def telemetry_fields(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> dict:
+    def telemetry_fields(self, exchange: Exchange, protocol: Optional[str] = None, now: Optional[float] = None) -> Dict[str, Any]:
         """Telemetry with bluetti_mqtt's field names (device_type, serial_number,
         total_battery_percent, ac_output_power, dc_output_power, ac_input_power, dc_input_power,
         ac_output_on, dc_output_on)."""
@@ -270,7 +270,7 @@ class Client:
         self._run(job, exchange, now, f"{output} output")
 
 
-def _telemetry(fields: dict) -> Telemetry:
+def _telemetry(fields: Dict[str, Any]) -> Telemetry:
     return Telemetry(model=fields["device_type"], serial=fields["serial_number"],
                      soc_percent=fields["total_battery_percent"], dc_input_w=fields["dc_input_power"],
                      ac_input_w=fields["ac_input_power"], ac_output_w=fields["ac_output_power"],
@@ -278,6 +278,7 @@ def _telemetry(fields: dict) -> Telemetry:
                      dc_output_on=fields["dc_output_on"])
 
 
-__all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "K2", "L1_PUBLIC_KEY",
+__all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "BluettiHandshakeError",
+           "BluettiAuthenticationError", "BluettiInvalidArgument", "BluettiTimeoutError", "ModbusError", "LicenceError", "K2", "L1_PUBLIC_KEY",
            "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models",
            "classify_advertisement"]

@@ -26,9 +26,11 @@ import select
 import socket
 import time
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Optional, Tuple, Union
 
 from blecrypt import _native
+from blecrypt.errors import (ChannelAuthenticationError, ChannelError, ChannelHandshakeError, ChannelInvalidArgument,
+                             ChannelTimeoutError, KeyFileError)
 
 _c = _native.channel
 
@@ -37,14 +39,7 @@ _SOL_BLUETOOTH = 274  # Linux include/net/bluetooth/bluetooth.h
 _BT_SNDMTU = 12
 _BT_RCVMTU = 13
 
-
-class ChannelError(ConnectionError):
-    """The channel failed. ``code`` names why (``wrong_psk``, ``fingerprint_mismatch``,
-    ``record_tampered``, ``handshake_timeout``, ``peer_stalled``, ``truncated_record``...)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+IdentitySource = Union[str, bytes, "os.PathLike[str]"]  # a file path or the PEM bytes
 
 
 @dataclass
@@ -59,106 +54,89 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _native_error(e: ValueError) -> ChannelError:
-    text = str(e)
-    code, _, message = text.partition(": ")
-    return ChannelError(code if message else "error", message or text)
-
-
 # ---- keys ------------------------------------------------------------------------------------
 
 def generate_psk() -> bytes:
     """32 random bytes from OpenSSL's DRBG."""
-    return _c.generate_psk()
+    return bytes(_c.generate_psk())
 
 
 def psk_to_qr_string(key: bytes) -> str:
     """The QR-friendly ``BLECRYPT-PSK1:...`` form of a PSK (see docs/channel.md)."""
-    return _c.psk_to_qr_string(key)
+    return str(_c.psk_to_qr_string(key))
 
 
 def parse_psk(text: str) -> bytes:
     """A PSK from 64 hex digits or a ``BLECRYPT-PSK1:`` string."""
-    try:
-        return _c.parse_psk(text)
-    except ValueError as e:
-        raise _native_error(e) from None
+    return bytes(_c.parse_psk(text))
 
 
-def load_psk(path: Union[str, os.PathLike]) -> bytes:
+def load_psk(path: Union[str, "os.PathLike[str]"]) -> bytes:
     """Reads a PSK file (mode 0600, hex or BLECRYPT-PSK1 string); refuses group/other access."""
-    try:
-        return _c.parse_psk(_c.read_private_file(os.fspath(path)).decode("ascii", "replace"))
-    except ValueError as e:
-        raise _native_error(e) from None
+    return bytes(_c.parse_psk(_c.read_private_file(os.fspath(path)).decode("ascii", "replace")))
 
 
-def generate_identity(path: Union[str, os.PathLike], name: str = "blecrypt channel") -> bytes:
+def generate_identity(path: Union[str, "os.PathLike[str]"], name: str = "blecrypt channel") -> bytes:
     """Writes a new P-256 identity (key + self-signed certificate) to ``path`` with mode 0600
     (never overwrites) and returns its fingerprint."""
     pem, fp = _c.generate_identity(name)
-    try:
-        _c.write_private_file(os.fspath(path), pem)
-    except ValueError as e:
-        raise _native_error(e) from None
-    return fp
+    _c.write_private_file(os.fspath(path), pem)
+    return bytes(fp)
 
 
 def format_fingerprint(fp: bytes) -> str:
     """``AB:CD:...`` as ``openssl x509 -fingerprint -sha256`` shows it."""
-    return _c.format_fingerprint(fp)
+    return str(_c.format_fingerprint(fp))
 
 
 def parse_fingerprint(text: str) -> bytes:
-    try:
-        return _c.parse_fingerprint(text)
-    except ValueError as e:
-        raise _native_error(e) from None
+    return bytes(_c.parse_fingerprint(text))
 
 
-def _identity_pem(identity: Union[str, bytes, os.PathLike]) -> bytes:
+def _identity_pem(identity: Union[str, bytes, "os.PathLike[str]"]) -> bytes:
     if isinstance(identity, bytes):
         return identity
-    try:
-        return _c.read_private_file(os.fspath(identity))
-    except ValueError as e:
-        raise _native_error(e) from None
+    return bytes(_c.read_private_file(os.fspath(identity)))
 
 
-def _engine(server_side, psk, psk_identity, identity, peer_fingerprint, accept_any_peer, handshake_timeout, max_transmit):
+def _engine(server_side: bool, psk: Union[bytes, str, None], psk_identity: str, identity: Optional[IdentitySource],
+            peer_fingerprint: Union[bytes, str, None], accept_any_peer: bool, handshake_timeout: float,
+            max_transmit: int) -> Any:
     if (psk is None) == (identity is None):
-        raise ValueError("channel: give exactly one of psk= or identity=")
-    kwargs = dict(server_side=server_side, handshake_timeout=handshake_timeout, max_transmit=max_transmit)
+        raise ChannelInvalidArgument("channel: give exactly one of psk= or identity=", name="invalid_config")
+    kwargs: dict[str, Any] = dict(server_side=server_side, handshake_timeout=handshake_timeout, max_transmit=max_transmit)
     if psk is not None:
         if isinstance(psk, str):
             psk = parse_psk(psk)
         if peer_fingerprint is not None or accept_any_peer:
-            raise ValueError("channel: peer_fingerprint/accept_any_peer belong to identity mode")
+            raise ChannelInvalidArgument("channel: peer_fingerprint/accept_any_peer belong to identity mode",
+                                         name="invalid_config")
         kwargs.update(psk=bytes(psk), psk_identity=psk_identity)
     else:
         if isinstance(peer_fingerprint, str):
             peer_fingerprint = parse_fingerprint(peer_fingerprint)
         if peer_fingerprint is None and not accept_any_peer:
-            raise ValueError("channel: identity mode needs peer_fingerprint= (or accept_any_peer=True for trust on "
-                             "first use: then check and keep ch.peer_fingerprint)")
+            raise ChannelInvalidArgument("channel: identity mode needs peer_fingerprint= (or accept_any_peer=True for "
+                                         "trust on first use: then check and keep ch.peer_fingerprint)",
+                                         name="invalid_config")
+        assert identity is not None
         kwargs.update(identity_pem=_identity_pem(identity), peer_fingerprint=peer_fingerprint)
-    try:
-        return _c.Channel(**kwargs)
-    except ValueError as e:
-        raise _native_error(e) from None
+    return _c.Channel(**kwargs)
 
 
 class _Events:
     """What the blocking and asyncio wrappers share: events, deadlines, input, the receive buffer."""
 
-    def _init_events(self):
+    _engine: Any  # the native Channel
+
+    def _init_events(self) -> None:
         self.handshake: Optional[Handshake] = None
         self._inbox = bytearray()
         self._peer_closed = False
         self._link_down = False
         self._failure: Optional[ChannelError] = None
 
-    def _take_events(self):
+    def _take_events(self) -> None:
         while True:
             ev = self._engine.poll_event()
             if ev is None:
@@ -171,9 +149,9 @@ class _Events:
             elif kind == "closed":
                 self._peer_closed = True
             elif kind == "failed" and self._failure is None:
-                self._failure = ChannelError(ev[1], ev[2])
+                self._failure = ev[1]
 
-    def _raise_if_failed(self):
+    def _raise_if_failed(self) -> None:
         if self._failure is not None:
             raise self._failure
 
@@ -196,10 +174,7 @@ class _Events:
 
     def _queue(self, data: bytes) -> None:
         self._raise_if_failed()
-        try:
-            self._engine.send(bytes(data))
-        except ValueError as e:
-            raise _native_error(e) from None
+        self._engine.send(bytes(data))
 
     def _received(self, bufsize: int, until: Optional[float]) -> Optional[bytes]:
         """What recv() returns now, or ``None`` when it has to wait for more input."""
@@ -211,9 +186,9 @@ class _Events:
         if self._peer_closed:
             return b""
         if self._link_down:
-            raise ChannelError("link_down", "channel: the stream closed")
+            raise ChannelError("channel: the stream closed", name="link_down")
         if until is not None and _now() >= until:
-            raise TimeoutError("channel: no data within the timeout")
+            raise ChannelTimeoutError("channel: no data within the timeout", name="io_timeout")
         return None
 
     def _check_handshake(self) -> bool:
@@ -222,7 +197,7 @@ class _Events:
         if self.handshake is not None:
             return True
         if self._link_down:
-            raise ChannelError("link_down", "channel: the stream closed during the handshake")
+            raise ChannelError("channel: the stream closed during the handshake", name="link_down")
         return False
 
     @property
@@ -239,7 +214,7 @@ class _Events:
 class SecureChannel(_Events):
     """A TLS 1.3 channel over a connected socket (blocking). Use :func:`wrap`."""
 
-    def __init__(self, sock: socket.socket, engine, seqpacket: bool, recv_size: int):
+    def __init__(self, sock: socket.socket, engine: Any, seqpacket: bool, recv_size: int) -> None:
         self._sock = sock
         self._engine = engine
         self._seqpacket = seqpacket
@@ -249,7 +224,7 @@ class SecureChannel(_Events):
         engine.link_up(_now())
         self._flush()
 
-    def _flush(self):
+    def _flush(self) -> None:
         while True:
             out = self._engine.poll_transmit()
             if out is None:
@@ -261,13 +236,13 @@ class SecureChannel(_Events):
                     self._sock.sendall(out)
             except OSError as e:
                 self._down()
-                raise ChannelError("socket_error", f"channel: send failed: {e}") from None
+                raise ChannelError(f"channel: send failed: {e}", name="socket_error") from None
 
-    def _down(self):
+    def _down(self) -> None:
         self._input(b"", _now())
         self._take_events()
 
-    def _step(self, until: Optional[float]):
+    def _step(self, until: Optional[float]) -> None:
         """Waits for bytes or the next deadline, feeds them, flushes, collects events."""
         ready, _, _ = select.select([self._sock], [], [], self._wait_seconds(until))
         data = None
@@ -281,7 +256,7 @@ class SecureChannel(_Events):
             self._flush()
         self._take_events()
 
-    def _handshake(self):
+    def _handshake(self) -> None:
         while not self._check_handshake():
             self._step(None)
 
@@ -296,7 +271,8 @@ class SecureChannel(_Events):
 
     def recv(self, bufsize: int = 65536, timeout: Optional[float] = None) -> bytes:
         """Up to ``bufsize`` bytes of authenticated data; ``b""`` once the peer closed cleanly.
-        Raises :class:`ChannelError` on failure, ``TimeoutError`` after ``timeout`` seconds."""
+        Raises :class:`ChannelError` on failure, :class:`ChannelTimeoutError` (a ``TimeoutError``)
+        after ``timeout`` seconds."""
         until = None if timeout is None else _now() + timeout
         while (out := self._received(bufsize, until)) is None:
             self._step(until)
@@ -317,14 +293,14 @@ class SecureChannel(_Events):
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def __enter__(self):
+    def __enter__(self) -> "SecureChannel":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _socket_mtus(sock: socket.socket, mtu: Optional[int]):
+def _socket_mtus(sock: socket.socket, mtu: Optional[int]) -> Tuple[bool, int, int]:
     seqpacket = sock.type == socket.SOCK_SEQPACKET
     if not seqpacket:
         return False, 0, 65536
@@ -340,7 +316,7 @@ def _socket_mtus(sock: socket.socket, mtu: Optional[int]):
     return True, send_mtu, max(recv_mtu, 23)
 
 
-def wrap(sock: socket.socket, *, psk: Union[bytes, str, None] = None, identity: Union[str, bytes, os.PathLike, None] = None,
+def wrap(sock: socket.socket, *, psk: Union[bytes, str, None] = None, identity: Optional[IdentitySource] = None,
          peer_fingerprint: Union[bytes, str, None] = None, accept_any_peer: bool = False, server_side: bool = False,
          psk_identity: str = DEFAULT_PSK_IDENTITY, handshake_timeout: float = 15.0, mtu: Optional[int] = None) -> SecureChannel:
     """Runs a TLS 1.3 handshake over the connected ``sock`` and returns a :class:`SecureChannel`.
@@ -365,11 +341,11 @@ def wrap(sock: socket.socket, *, psk: Union[bytes, str, None] = None, identity: 
 class AsyncChannel(_Events):
     """The channel over an asyncio (reader, writer) stream pair. Use :func:`open_stream`."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, engine):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, engine: Any) -> None:
         self._reader, self._writer, self._engine = reader, writer, engine
         self._init_events()
 
-    async def _flush(self):
+    async def _flush(self) -> None:
         wrote = False
         while True:
             out = self._engine.poll_transmit()
@@ -380,7 +356,7 @@ class AsyncChannel(_Events):
         if wrote:
             await self._writer.drain()
 
-    async def _step(self, until: Optional[float]):
+    async def _step(self, until: Optional[float]) -> None:
         try:
             data = await asyncio.wait_for(self._reader.read(65536), self._wait_seconds(until))
         except asyncio.TimeoutError:
@@ -392,7 +368,7 @@ class AsyncChannel(_Events):
             await self._flush()
         self._take_events()
 
-    async def _handshake(self):
+    async def _handshake(self) -> None:
         self._engine.link_up(_now())
         await self._flush()
         while not self._check_handshake():
@@ -425,7 +401,7 @@ class AsyncChannel(_Events):
         self._engine.reset()
 
 
-async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **kwargs) -> AsyncChannel:
+async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **kwargs: Any) -> AsyncChannel:
     """The asyncio variant of :func:`wrap` (same keyword arguments except ``mtu``): runs the
     handshake over the stream pair and returns an :class:`AsyncChannel` with ``await send()``,
     ``await recv()`` and ``await close()``."""
@@ -444,5 +420,6 @@ async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     return ch
 
 
-__all__ = ["ChannelError", "Handshake", "SecureChannel", "AsyncChannel", "wrap", "open_stream", "generate_psk", "load_psk",
+__all__ = ["ChannelError", "ChannelAuthenticationError", "ChannelHandshakeError", "ChannelInvalidArgument",
+           "ChannelTimeoutError", "KeyFileError", "Handshake", "SecureChannel", "AsyncChannel", "wrap", "open_stream", "generate_psk", "load_psk",
            "parse_psk", "psk_to_qr_string", "generate_identity", "format_fingerprint", "parse_fingerprint"]

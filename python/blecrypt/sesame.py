@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union, cast
 
 from blecrypt import _native
+from blecrypt.errors import (SesameAuthenticationError, SesameError, SesameInvalidArgument, SesameTimeoutError,
+                             ShareUriError)
 
 _s = _native.sesame
 
@@ -35,8 +37,8 @@ WRITE_CHARACTERISTIC = "16860002-a5ae-9856-b6d3-dbb4c676993e"
 NOTIFY_CHARACTERISTIC = "16860003-a5ae-9856-b6d3-dbb4c676993e"
 
 
-class SesameError(ValueError):
-    """A request the engine refused (not logged in, request pending, bad argument...)."""
+# SesameError (and its subclasses SesameAuthenticationError, SesameInvalidArgument, ShareUriError,
+# SesameTimeoutError) live in blecrypt.errors: the native engine raises them directly.
 
 
 # ---- typed events ----------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def _packet_size(mtu: Optional[int]) -> int:
     if mtu is None:
         return 20
     if mtu < 5:
-        raise SesameError(f"sesame: mtu must be at least 5, got {mtu}")
+        raise SesameInvalidArgument(f"sesame: mtu must be at least 5, got {mtu}")
     return mtu - 3
 
 
@@ -191,16 +193,9 @@ class _Clock:
     def _at(self, now: Optional[float]) -> float:
         if now is not None:
             if now < self._now:
-                raise SesameError(f"sesame: time went backwards ({now} < {self._now})")
+                raise SesameInvalidArgument(f"sesame: time went backwards ({now} < {self._now})")
             self._now = float(now)
         return self._now
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except ValueError as e:
-        raise SesameError(str(e)) from None
 
 
 # ---- device emulator -------------------------------------------------------------------------
@@ -221,13 +216,13 @@ class Device(_Clock):
         super().__init__()
         if isinstance(uuid, str):
             uuid = bytes.fromhex(uuid.replace("-", ""))
-        self._dev = _call(_s.Device, model, uuid, secret, _packet_size(mtu), int(_time.time()), seed,
+        self._dev = _s.Device(model, uuid, secret, _packet_size(mtu), int(_time.time()), seed,
                           advance_decrypt_counter_on_failure, reset_counters_on_login, accept_64_byte_registration,
                           backend)
 
     def advertisement(self) -> bytes:
         """The whole AD payload the lock broadcasts now (flags, service 0xFD81, manufacturer data)."""
-        return self._dev.advertisement()
+        return bytes(self._dev.advertisement())
 
     def connect(self, now: Optional[float] = None) -> List[bytes]:
         """The client enabled notifications: returns the INITIAL notification (random code)."""
@@ -244,7 +239,7 @@ class Device(_Clock):
     def advance(self, seconds: float) -> List[bytes]:
         """Runs the motor / auto-lock clock forward; returns the publishes that became due."""
         if seconds < 0:
-            raise SesameError("sesame: cannot advance by a negative time")
+            raise SesameInvalidArgument("sesame: cannot advance by a negative time")
         self._now += seconds
         return list(self._dev.advance_to(self._now))
 
@@ -256,27 +251,27 @@ class Device(_Clock):
 
     @property
     def last_error(self) -> str:
-        return self._dev.last_error
+        return str(self._dev.last_error)
 
     @property
     def registered(self) -> bool:
-        return self._dev.registered
+        return bool(self._dev.registered)
 
     @property
     def logged_in(self) -> bool:
-        return self._dev.logged_in
+        return bool(self._dev.logged_in)
 
     @property
     def secret(self) -> Optional[bytes]:
-        return self._dev.secret
+        return cast(Optional[bytes], self._dev.secret)
 
     @property
     def status(self) -> MechStatus:
-        return self._dev.status
+        return cast(MechStatus, self._dev.status)
 
     @property
     def setting(self) -> MechSetting:
-        return self._dev.setting
+        return cast(MechSetting, self._dev.setting)
 
     @property
     def history(self) -> List[HistoryRecord]:
@@ -300,7 +295,7 @@ class Client(_Clock):
     def __init__(self, secret: Optional[bytes] = None, *, mtu: Optional[int] = None, auto: bool = False,
                  auto_time_sync: bool = True, seed: Optional[int] = None, backend: str = "") -> None:
         super().__init__()
-        self._cli = _call(_s.Client, secret, _packet_size(mtu), int(_time.time()), auto, auto_time_sync, seed, backend)
+        self._cli = _s.Client(secret, _packet_size(mtu), int(_time.time()), auto, auto_time_sync, seed, backend)
         self._connected = False
         # Events taken from the engine early (to keep a rejected notification in its place).
         self._events: List[Event] = []
@@ -321,7 +316,7 @@ class Client(_Clock):
 
     def advertisement(self, ad: bytes, now: Optional[float] = None) -> List[bytes]:
         """Tell the client what the lock advertises (registered / has-history bits)."""
-        return list(_call(self._cli.set_advertisement, bytes(ad), self._at(now)))
+        return list(self._cli.set_advertisement(bytes(ad), self._at(now)))
 
     def receive(self, notification: bytes, now: Optional[float] = None) -> List[bytes]:
         """One notification; returns packets to write. Rejected input becomes a ProtocolError event."""
@@ -340,8 +335,8 @@ class Client(_Clock):
         self._now += seconds
         return list(self._cli.advance_to(self._now))
 
-    def _req(self, name: str, *args) -> List[bytes]:
-        return list(_call(getattr(self._cli, name), *args, self._now))
+    def _req(self, name: str, *args: Any) -> List[bytes]:
+        return list(getattr(self._cli, name)(*args, self._now))
 
     def register(self) -> List[bytes]:
         return self._req("register")
@@ -378,18 +373,18 @@ class Client(_Clock):
 
     def events(self) -> List[Event]:
         """Every event since the last call, oldest first."""
-        out = self._events + self._cli.events()
+        out: List[Event] = self._events + list(self._cli.events())
         self._events = []
         return out
 
     @property
     def session(self) -> str:
         """idle / awaiting_initial / connected / registering / logging_in / ready / ended."""
-        return self._cli.state_name
+        return str(self._cli.state_name)
 
     @property
     def ready(self) -> bool:
-        return self._cli.state_name == "ready"
+        return bool(self._cli.state_name == "ready")
 
     @property
     def state(self) -> Dict[str, Any]:
@@ -400,7 +395,7 @@ class Client(_Clock):
     @property
     def secret(self) -> Optional[bytes]:
         """The 16-byte device secret (given, or established by registration)."""
-        return self._cli.secret
+        return cast(Optional[bytes], self._cli.secret)
 
     @property
     def counters(self) -> Dict[str, int]:
@@ -427,18 +422,18 @@ class ShareKey:
 def parse_share_uri(uri: str) -> ShareKey:
     """Decode ``ssm://UI?t=sk&sk=<base64>&l=<level>&n=<name>`` (the app's share-key QR code).
     Raises :class:`SesameError` with the reason for malformed URIs and server tokens."""
-    return ShareKey(**_call(_s.parse_share_uri, uri))
+    return ShareKey(**_s.parse_share_uri(uri))
 
 
 def build_share_uri(secret: bytes, uuid: Union[bytes, str], model: int = 5, level: int = 0, name: str = "") -> str:
     if isinstance(uuid, str):
         uuid = bytes.fromhex(uuid.replace("-", ""))
-    return _call(_s.build_share_uri, model, secret, uuid, level, name)
+    return str(_s.build_share_uri(model, secret, uuid, level, name))
 
 
 def parse_advertisement(ad: bytes) -> Dict[str, Any]:
     """model, model_name, registered, has_history, uuid — or SesameError("... not a SESAME")."""
-    return _call(_s.parse_advertisement, bytes(ad))
+    return dict(_s.parse_advertisement(bytes(ad)))
 
 
 def uuid_tag(uuid: Union[bytes, str], tag_type: int = 14) -> bytes:
@@ -446,12 +441,13 @@ def uuid_tag(uuid: Union[bytes, str], tag_type: int = 14) -> bytes:
     if isinstance(uuid, str):
         uuid = bytes.fromhex(uuid.replace("-", ""))
     if len(uuid) != 16:
-        raise SesameError("sesame: uuid must be 16 bytes")
+        raise SesameInvalidArgument("sesame: uuid must be 16 bytes")
     return bytes([0, tag_type]) + uuid
 
 
 __all__ = [
-    "Client", "Device", "SesameError", "parse_share_uri", "build_share_uri", "parse_advertisement", "uuid_tag",
+    "Client", "Device", "SesameError", "SesameAuthenticationError", "SesameInvalidArgument", "SesameTimeoutError",
+    "ShareUriError", "parse_share_uri", "build_share_uri", "parse_advertisement", "uuid_tag",
     "Event", "RandomCodeReceived", "Registered", "LoggedIn", "MechStatusChanged", "MechSettingChanged",
     "CommandResult", "HistoryReceived", "HistoryEmpty", "HistoryDeleted", "VersionReceived", "RequestFailed",
     "PublishReceived", "SessionEnded", "ProtocolError", "MechStatus", "MechSetting", "HistoryRecord", "HistoryTag",

@@ -1,7 +1,7 @@
 // `_blecrypt.bluetti`: the BLUETTI engines (client, device emulator), the drop-in BluettiCrypt and
 // the codecs, for python/blecrypt/bluetti.py and python/bluetti_crypt.py. Engine errors are
-// returned as strings by feed() (the Python layer decides when to raise BluettiError); invalid
-// arguments raise ValueError here.
+// returned as strings by feed() and as error objects in completions (the Python layer decides
+// when to raise them); invalid arguments raise BluettiInvalidArgument (a ValueError) here.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -17,22 +17,53 @@ namespace {
 
 using namespace blecrypt::bluetti;
 
-TimePoint at(double seconds) { return time_from_seconds(seconds); }
-double seconds(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
-
-const crypto::Backend& backend_of(const std::string& name) {
-  if (name.empty()) return crypto::default_backend();
-  const auto* b = crypto::backend_by_name(name);
-  if (!b) throw py::value_error("unknown crypto backend '" + name + "' (openssl, mbedtls)");
-  return *b;
+ErrorKind bluetti_kind(int v) {
+  switch (static_cast<Errc>(v)) {
+    case Errc::frame_truncated: return {"BluettiHandshakeError", "frame_truncated"};
+    case Errc::frame_bad_magic: return {"BluettiHandshakeError", "frame_bad_magic"};
+    case Errc::frame_length_mismatch: return {"BluettiHandshakeError", "frame_length_mismatch"};
+    case Errc::frame_bad_checksum: return {"BluettiHandshakeError", "frame_bad_checksum"};
+    case Errc::frame_unexpected_type: return {"BluettiHandshakeError", "frame_unexpected_type"};
+    case Errc::frame_bad_payload: return {"BluettiHandshakeError", "frame_bad_payload"};
+    case Errc::record_truncated: return {"BluettiHandshakeError", "record_truncated"};
+    case Errc::record_length_invalid: return {"BluettiHandshakeError", "record_length_invalid"};
+    case Errc::record_too_long: return {"BluettiHandshakeError", "record_too_long"};
+    case Errc::record_bad_padding: return {"BluettiHandshakeError", "record_bad_padding"};
+    case Errc::record_unexpected: return {"BluettiHandshakeError", "record_unexpected"};
+    case Errc::challenge_mismatch: return {"BluettiHandshakeError", "challenge_mismatch"};
+    case Errc::challenge_rejected: return {"BluettiHandshakeError", "challenge_rejected"};
+    case Errc::device_signature_invalid: return {"BluettiAuthenticationError", "device_signature_invalid"};
+    case Errc::client_signature_invalid: return {"BluettiAuthenticationError", "client_signature_invalid"};
+    case Errc::peer_key_invalid: return {"BluettiHandshakeError", "peer_key_invalid"};
+    case Errc::pubkey_rejected: return {"BluettiHandshakeError", "pubkey_rejected"};
+    case Errc::unexpected_message: return {"BluettiHandshakeError", "unexpected_message"};
+    case Errc::not_established: return {"BluettiError", "not_established"};
+    case Errc::handshake_failed: return {"BluettiHandshakeError", "handshake_failed"};
+    case Errc::timeout: return {"BluettiTimeoutError", "timeout"};
+    case Errc::modbus_truncated: return {"ModbusError", "modbus_truncated"};
+    case Errc::modbus_bad_crc: return {"ModbusError", "modbus_bad_crc"};
+    case Errc::modbus_bad_unit: return {"ModbusError", "modbus_bad_unit"};
+    case Errc::modbus_bad_function: return {"ModbusError", "modbus_bad_function"};
+    case Errc::modbus_bad_count: return {"BluettiInvalidArgument", "modbus_bad_count"};
+    case Errc::modbus_length_mismatch: return {"ModbusError", "modbus_length_mismatch"};
+    case Errc::modbus_exception: return {"ModbusError", "modbus_exception"};
+    case Errc::modbus_unexpected_response: return {"ModbusError", "modbus_unexpected_response"};
+    case Errc::no_request_pending: return {"BluettiError", "no_request_pending"};
+    case Errc::invalid_key: return {"BluettiInvalidArgument", "invalid_key"};
+    case Errc::licence_denied: return {"LicenceError", "licence_denied"};
+    case Errc::licence_unreadable: return {"LicenceError", "licence_unreadable"};
+    case Errc::crypto_failure: return {"BluettiError", "crypto_failure"};
+    case Errc::request_unanswered: return {"BluettiError", "request_unanswered"};
+    case Errc::session_restarted: return {"BluettiError", "session_restarted"};
+    case Errc::link_down: return {"BluettiError", "link_down"};
+    case Errc::write_not_confirmed: return {"BluettiError", "write_not_confirmed"};
+    case Errc::licence_too_large: return {"LicenceError", "licence_too_large"};
+    case Errc::licence_not_regular: return {"LicenceError", "licence_not_regular"};
+  }
+  return {"BluettiError", nullptr};
 }
 
-std::unique_ptr<crypto::Rng> make_rng(std::optional<std::uint64_t> seed) {
-  if (seed) return std::make_unique<crypto::DeterministicRng>(*seed);
-  return nullptr;
-}
-
-Bytes opt_bytes(const std::optional<py::bytes>& b) { return b ? from_py(*b) : Bytes{}; }
+constexpr const char* kArgError = "BluettiInvalidArgument";
 
 py::dict modbus_dict(const modbus::Request* req, const modbus::Response* resp) {
   py::dict d;
@@ -55,13 +86,6 @@ py::dict simple(const char* kind) {
   d["error"] = std::string();
   return d;
 }
-
-template <typename... F>
-struct Overload : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overload(F...) -> Overload<F...>;
 
 // A client event as the dict the Python layer has always seen: kind, data, error and, for
 // request events, function/address/count (+ values/exception for a response).
@@ -149,6 +173,7 @@ py::dict completion_dict(const Completion& c) {
                  py::dict d;
                  d["kind"] = "failed";
                  d["error"] = f.error.message();
+                 d["error_object"] = error_object(f.error);
                  d["not_confirmed"] = f.error == make_error_code(Errc::write_not_confirmed);
                  d["exception"] = f.exception ? py::cast(*f.exception) : py::none();
                  return d;
@@ -159,18 +184,17 @@ py::dict completion_dict(const Completion& c) {
 // The client engine with the request layer on top. Every client event passes the request layer
 // first; what it does not consume is kept for poll_event().
 struct PyClient {
-  std::unique_ptr<crypto::Rng> own_rng;
+  OwnedRng rng;
   std::unique_ptr<Client> s;
   std::unique_ptr<Requests> req;
   Fifo<Client::Event> events;
   std::map<RequestId, Completion> done;
-  PyClient(const std::optional<py::bytes>& key, const std::string& backend, std::optional<std::uint64_t> seed) {
-    const Bytes raw = opt_bytes(key);
-    if (key && raw.size() != 64) throw py::value_error("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(raw.size()));
-    auto cfg = ClientConfig::make(backend_of(backend), raw);
-    if (!cfg) throw py::value_error("device_verify_key is not a valid P-256 public key");
-    own_rng = make_rng(seed);
-    s = std::make_unique<Client>(std::move(*cfg), own_rng ? *own_rng : crypto::system_rng());
+  PyClient(const std::optional<py::bytes>& key, const std::string& backend, std::optional<std::uint64_t> seed) : rng(seed) {
+    const Bytes raw = from_py(key);
+    if (key && raw.size() != 64) invalid("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(raw.size()), kArgError);
+    auto cfg = ClientConfig::make(backend_named(backend), raw);
+    if (!cfg) invalid("device_verify_key is not a valid P-256 public key", kArgError);
+    s = std::make_unique<Client>(std::move(*cfg), rng.get());
     req = std::make_unique<Requests>(*s);
   }
   void route(TimePoint now) {
@@ -182,7 +206,7 @@ struct PyClient {
     }
   }
   void need_session() const {
-    if (!s->established()) throw py::value_error("request: " + make_error_code(Errc::not_established).message());
+    if (!s->established()) raise(Errc::not_established, "request");
   }
   RequestId started(RequestId id, TimePoint now) {
     route(now);
@@ -191,30 +215,34 @@ struct PyClient {
 };
 
 struct PyDevice {
-  std::unique_ptr<crypto::Rng> own_rng;
+  OwnedRng rng;
   std::unique_ptr<Device> s;
-  PyDevice(const std::optional<py::bytes>& key, const std::string& model, const std::string& backend, std::optional<std::uint64_t> seed) {
-    const Bytes raw = opt_bytes(key);
-    if (key && raw.size() != 32) throw py::value_error("signing_key must be a 32-byte big-endian P-256 scalar, got " + std::to_string(raw.size()) + " bytes");
-    auto cfg = DeviceConfig::make(backend_of(backend), raw);
-    if (!cfg) throw py::value_error("signing_key is not a valid P-256 scalar (must be in [1, n-1])");
+  PyDevice(const std::optional<py::bytes>& key, const std::string& model, const std::string& backend, std::optional<std::uint64_t> seed)
+      : rng(seed) {
+    SecretBytes raw = key ? secret_from_py(*key) : SecretBytes{};
+    if (key && raw.size() != 32)
+      invalid("signing_key must be a 32-byte big-endian P-256 scalar, got " + std::to_string(raw.size()) + " bytes", kArgError);
+    auto cfg = DeviceConfig::make(backend_named(backend), raw.view());
+    if (!cfg) invalid("signing_key is not a valid P-256 scalar (must be in [1, n-1])", kArgError);
     auto station = PowerStation::create(model);
-    if (!station) throw py::value_error("unknown model '" + model + "' (AC180, EL30V2, EB3A)");
-    own_rng = make_rng(seed);
-    s = std::make_unique<Device>(std::move(*cfg), std::move(*station), own_rng ? *own_rng : crypto::system_rng());
+    if (!station) invalid("unknown model '" + model + "' (AC180, EL30V2, EB3A)", kArgError);
+    s = std::make_unique<Device>(std::move(*cfg), std::move(*station), rng.get());
   }
 };
 
 Protocol protocol_of(const std::string& p) {
   if (p == "v2" || p == "iot_v2") return Protocol::iot_v2;
   if (p == "v1" || p == "iot_v1") return Protocol::iot_v1;
-  throw py::value_error("protocol must be 'v1' or 'v2'");
+  invalid("protocol must be 'v1' or 'v2'", kArgError);
 }
 
-py::object opt_time(std::optional<TimePoint> t) { return t ? py::cast(seconds(*t)) : py::none(); }
-py::object opt_tx(std::optional<Bytes> b) { return b ? py::object(to_py(*b)) : py::none(); }
+Output output_of(const std::string& o) {
+  if (o != "ac" && o != "dc") invalid("output must be 'ac' or 'dc'", kArgError);
+  return o == "ac" ? Output::ac : Output::dc;
+}
 
 void add_bluetti(py::module_& parent) {
+  register_error_category(bluetti::category(), bluetti_kind);
   auto m = parent.def_submodule("bluetti", "BLUETTI encrypted link: engines, emulator, drop-in BluettiCrypt");
 
   m.attr("K2") = to_py(kPublicKeyK2);
@@ -227,14 +255,13 @@ void add_bluetti(py::module_& parent) {
   m.def("models", &PowerStation::models);
   m.def("crc16", [](const py::bytes& b) { return modbus::crc16(from_py(b)); }, "CRC-16/MODBUS");
   m.def("classify_advertisement", [](const py::bytes& ad) {
-    auto a = classify_advertisement(from_py(ad));
-    if (!a) throw py::value_error("advertising data: " + a.error().message());
+    auto a = unwrap(classify_advertisement(from_py(ad)), "advertising data");
     py::dict d;
-    d["kind"] = a->kind == LinkKind::encrypted ? "encrypted" : a->kind == LinkKind::plaintext ? "plaintext" : "not_bluetti";
-    d["marker"] = a->marker;
-    d["name"] = a->name;
-    d["company_id"] = a->company_id ? py::cast(*a->company_id) : py::none();
-    d["service_ff00"] = a->has_service_ff00;
+    d["kind"] = a.kind == LinkKind::encrypted ? "encrypted" : a.kind == LinkKind::plaintext ? "plaintext" : "not_bluetti";
+    d["marker"] = a.marker;
+    d["name"] = a.name;
+    d["company_id"] = a.company_id ? py::cast(*a.company_id) : py::none();
+    d["service_ff00"] = a.has_service_ff00;
     return d;
   });
   m.def("telemetry_requests", [](const std::string& p) {
@@ -244,12 +271,11 @@ void add_bluetti(py::module_& parent) {
   });
   m.def("decode_telemetry", [](const std::string& p, const std::map<std::uint16_t, std::uint16_t>& regs) {
     auto t = decode_telemetry(protocol_of(p), regs);
-    if (!t) throw py::value_error("telemetry: registers missing for the " + p + " layout");
+    if (!t) invalid("telemetry: registers missing for the " + p + " layout", kArgError);
     return telemetry_dict(*t);
   });
   m.def("switch_register", [](const std::string& p, const std::string& output) {
-    if (output != "ac" && output != "dc") throw py::value_error("output must be 'ac' or 'dc'");
-    return switch_request(protocol_of(p), output == "ac" ? Output::ac : Output::dc, true).address;
+    return switch_request(protocol_of(p), output_of(output), true).address;
   });
 
   py::class_<PyClient>(m, "ClientEngine", "Sans-IO client engine + request layer (see blecrypt.bluetti.Client)")
@@ -266,12 +292,12 @@ void add_bluetti(py::module_& parent) {
         c.route(at(now));
         return r ? std::string() : r.error().message();
       })
-      .def("poll_transmit", [](PyClient& c) { return opt_tx(c.s->poll_transmit()); })
+      .def("poll_transmit", [](PyClient& c) { return maybe_bytes(c.s->poll_transmit()); })
       .def("poll_event", [](PyClient& c) -> py::object {
         if (c.events.empty()) return py::none();
         return event_dict(c.events.take());
       })
-      .def("next_deadline", [](PyClient& c) { return opt_time(c.s->next_deadline()); })
+      .def("next_deadline", [](PyClient& c) { return maybe_seconds(c.s->next_deadline()); })
       .def("on_deadline", [](PyClient& c, double now) {
         c.s->on_deadline(at(now));
         c.route(at(now));
@@ -285,9 +311,7 @@ void add_bluetti(py::module_& parent) {
       // ---- the request layer (bluetti::Requests): one job id each, take_completion(id) ----
       .def("request_read", [](PyClient& c, std::uint16_t a, std::uint16_t n, double now) {
         c.need_session();
-        auto id = c.req->read_registers(a, n, at(now));
-        if (!id) throw py::value_error("read request: " + id.error().message());
-        return c.started(*id, at(now));
+        return c.started(unwrap(c.req->read_registers(a, n, at(now)), "read request"), at(now));
       })
       .def("request_write", [](PyClient& c, std::uint16_t a, std::uint16_t v, double now) {
         c.need_session();
@@ -295,9 +319,7 @@ void add_bluetti(py::module_& parent) {
       })
       .def("request_write_many", [](PyClient& c, std::uint16_t a, std::vector<std::uint16_t> v, double now) {
         c.need_session();
-        auto id = c.req->write_registers(a, std::move(v), at(now));
-        if (!id) throw py::value_error("write request: " + id.error().message());
-        return c.started(*id, at(now));
+        return c.started(unwrap(c.req->write_registers(a, std::move(v), at(now)), "write request"), at(now));
       })
       .def("request_telemetry", [](PyClient& c, const std::string& protocol, double now) {
         c.need_session();
@@ -305,10 +327,10 @@ void add_bluetti(py::module_& parent) {
         return c.started(c.req->read_telemetry(at(now)), at(now));
       })
       .def("request_output", [](PyClient& c, const std::string& output, bool on, const std::string& protocol, double now) {
-        if (output != "ac" && output != "dc") throw py::value_error("output must be 'ac' or 'dc'");
+        const Output o = output_of(output);
         c.need_session();
         if (!protocol.empty()) c.req->set_protocol(protocol_of(protocol));
-        return c.started(c.req->set_output(output == "ac" ? Output::ac : Output::dc, on, at(now)), at(now));
+        return c.started(c.req->set_output(o, on, at(now)), at(now));
       })
       .def("request_detect", [](PyClient& c, double now) {
         c.need_session();
@@ -322,26 +344,23 @@ void add_bluetti(py::module_& parent) {
         return d;
       })
       .def("send_read", [](PyClient& c, std::uint16_t a, std::uint16_t n, double now) {
-        auto r = c.s->send_request(modbus::Request::read(a, n), at(now));
-        if (!r) throw py::value_error("read request: " + r.error().message());
+        check(c.s->send_request(modbus::Request::read(a, n), at(now)), "read request");
       })
       .def("send_write", [](PyClient& c, std::uint16_t a, std::uint16_t v, double now) {
-        auto r = c.s->send_request(modbus::Request::write(a, v), at(now));
-        if (!r) throw py::value_error("write request: " + r.error().message());
+        check(c.s->send_request(modbus::Request::write(a, v), at(now)), "write request");
       })
       .def("send_write_many", [](PyClient& c, std::uint16_t a, std::vector<std::uint16_t> v, double now) {
-        auto r = c.s->send_request(modbus::Request::write_many(a, std::move(v)), at(now));
-        if (!r) throw py::value_error("write request: " + r.error().message());
+        check(c.s->send_request(modbus::Request::write_many(a, std::move(v)), at(now)), "write request");
       })
       .def("seal", [](PyClient& c, const py::bytes& plain) {
-        auto r = c.s->seal(from_py(plain));
-        if (!r) throw py::value_error("seal: " + r.error().message());
-        return to_py(*r);
+        return to_py(unwrap(c.s->seal(from_py(plain)), "seal"));
       })
       .def_property_readonly("state", [](PyClient& c) { return std::string(client_state_name(c.s->state())); })
       .def_property_readonly("established", [](PyClient& c) { return c.s->established(); })
       .def_property_readonly("failed", [](PyClient& c) { return c.s->state() == ClientState::failed; })
       .def_property_readonly("failure", [](PyClient& c) { return c.s->failure() ? c.s->failure().message() : std::string(); })
+      .def_property_readonly("failure_error", [](PyClient& c) { return c.s->failure() ? error_object(c.s->failure()) : py::object(py::none()); },
+                             "The failure as a blecrypt.errors exception (None while not failed)")
       .def_property_readonly("holds_no_secrets", [](PyClient& c) { return c.s->holds_no_secrets(); });
 
   py::class_<PyDevice>(m, "DeviceEngine", "Sans-IO device emulator engine (see blecrypt.bluetti.Device)")
@@ -351,21 +370,18 @@ void add_bluetti(py::module_& parent) {
       .def("on_link_down", [](PyDevice& d) { d.s->on_link_down(); })
       .def("feed", [](PyDevice& d, const py::bytes& data, double now) {
         auto r = d.s->feed(from_py(data), at(now));
-        while (d.s->poll_event()) {  // the emulator's events are not exposed: keep the queue empty
-        }
+        discard_events(*d.s);  // the emulator's events are not exposed: keep the queue empty
         return r ? std::string() : r.error().message();
       })
-      .def("poll_transmit", [](PyDevice& d) { return opt_tx(d.s->poll_transmit()); })
-      .def("next_deadline", [](PyDevice& d) { return opt_time(d.s->next_deadline()); })
+      .def("poll_transmit", [](PyDevice& d) { return maybe_bytes(d.s->poll_transmit()); })
+      .def("next_deadline", [](PyDevice& d) { return maybe_seconds(d.s->next_deadline()); })
       .def("on_deadline", [](PyDevice& d, double now) {
         d.s->on_deadline(at(now));
-        while (d.s->poll_event()) {
-        }
+        discard_events(*d.s);
       })
       .def("reset", [](PyDevice& d) {
         d.s->reset();
-        while (d.s->poll_event()) {
-        }
+        discard_events(*d.s);
       })
       .def("set_serials", [](PyDevice& d, std::uint64_t sn, std::uint64_t iot) { d.s->station().set_serials(sn, iot); })
       .def("define_register", [](PyDevice& d, std::uint16_t a, std::uint16_t v, bool w) { d.s->station().define(a, v, w); },
@@ -388,12 +404,12 @@ void add_bluetti(py::module_& parent) {
              BluettiCrypt::Options o;
              if (key) {
                std::string_view k = *key;
-               if (k.size() != 64) throw py::value_error("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(k.size()));
+               if (k.size() != 64) invalid("device_verify_key must be 64 bytes (raw X||Y), got " + std::to_string(k.size()), kArgError);
                o.device_verify_key = std::string(k);
              }
              if (licence) o.licence_path = *licence;
              auto c = std::make_unique<BluettiCrypt>(std::move(o));
-             if (!c->last_error().empty()) throw py::value_error(c->last_error());
+             if (!c->last_error().empty()) invalid(c->last_error(), kArgError);
              return c;
            }),
            py::arg("device_verify_key") = py::none(), py::arg("licence_path") = py::none())

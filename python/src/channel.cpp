@@ -12,63 +12,55 @@ namespace {
 
 using namespace blecrypt::channel;
 
-const char* errc_name(std::error_code ec) {
-  if (ec.category() != channel::category()) return "error";
-  switch (static_cast<Errc>(ec.value())) {
-    case Errc::not_tls: return "not_tls";
-    case Errc::record_too_large: return "record_too_large";
-    case Errc::handshake_failed: return "handshake_failed";
-    case Errc::wrong_psk: return "wrong_psk";
-    case Errc::unknown_psk_identity: return "unknown_psk_identity";
-    case Errc::fingerprint_mismatch: return "fingerprint_mismatch";
-    case Errc::no_peer_certificate: return "no_peer_certificate";
-    case Errc::record_tampered: return "record_tampered";
-    case Errc::protocol_error: return "protocol_error";
-    case Errc::peer_alert: return "peer_alert";
-    case Errc::handshake_timeout: return "handshake_timeout";
-    case Errc::peer_stalled: return "peer_stalled";
-    case Errc::truncated_record: return "truncated_record";
-    case Errc::closed_without_notify: return "closed_without_notify";
-    case Errc::link_down: return "link_down";
-    case Errc::not_connected: return "not_connected";
-    case Errc::closed: return "closed";
-    case Errc::invalid_config: return "invalid_config";
-    case Errc::tls_internal: return "tls_internal";
-    case Errc::file_unreadable: return "file_unreadable";
-    case Errc::file_not_regular: return "file_not_regular";
-    case Errc::file_not_private: return "file_not_private";
-    case Errc::file_too_large: return "file_too_large";
-    case Errc::file_exists: return "file_exists";
-    case Errc::psk_format: return "psk_format";
-    case Errc::psk_checksum: return "psk_checksum";
-    case Errc::fingerprint_format: return "fingerprint_format";
-    case Errc::identity_format: return "identity_format";
-    case Errc::address_format: return "address_format";
-    case Errc::bluetooth_unavailable: return "bluetooth_unavailable";
-    case Errc::socket_error: return "socket_error";
-    case Errc::io_timeout: return "io_timeout";
+ErrorKind channel_kind(int v) {
+  switch (static_cast<Errc>(v)) {
+    case Errc::not_tls: return {"ChannelError", "not_tls"};
+    case Errc::record_too_large: return {"ChannelError", "record_too_large"};
+    case Errc::handshake_failed: return {"ChannelHandshakeError", "handshake_failed"};
+    case Errc::wrong_psk: return {"ChannelAuthenticationError", "wrong_psk"};
+    case Errc::unknown_psk_identity: return {"ChannelAuthenticationError", "unknown_psk_identity"};
+    case Errc::fingerprint_mismatch: return {"ChannelAuthenticationError", "fingerprint_mismatch"};
+    case Errc::no_peer_certificate: return {"ChannelAuthenticationError", "no_peer_certificate"};
+    case Errc::record_tampered: return {"ChannelAuthenticationError", "record_tampered"};
+    case Errc::protocol_error: return {"ChannelError", "protocol_error"};
+    case Errc::peer_alert: return {"ChannelHandshakeError", "peer_alert"};
+    case Errc::handshake_timeout: return {"ChannelTimeoutError", "handshake_timeout"};
+    case Errc::peer_stalled: return {"ChannelTimeoutError", "peer_stalled"};
+    case Errc::truncated_record: return {"ChannelError", "truncated_record"};
+    case Errc::closed_without_notify: return {"ChannelError", "closed_without_notify"};
+    case Errc::link_down: return {"ChannelError", "link_down"};
+    case Errc::not_connected: return {"ChannelError", "not_connected"};
+    case Errc::closed: return {"ChannelError", "closed"};
+    case Errc::invalid_config: return {"ChannelInvalidArgument", "invalid_config"};
+    case Errc::tls_internal: return {"ChannelError", "tls_internal"};
+    case Errc::file_unreadable: return {"KeyFileError", "file_unreadable"};
+    case Errc::file_not_regular: return {"KeyFileError", "file_not_regular"};
+    case Errc::file_not_private: return {"KeyFileError", "file_not_private"};
+    case Errc::file_too_large: return {"KeyFileError", "file_too_large"};
+    case Errc::file_exists: return {"KeyFileError", "file_exists"};
+    case Errc::psk_format: return {"ChannelInvalidArgument", "psk_format"};
+    case Errc::psk_checksum: return {"ChannelInvalidArgument", "psk_checksum"};
+    case Errc::fingerprint_format: return {"ChannelInvalidArgument", "fingerprint_format"};
+    case Errc::identity_format: return {"ChannelInvalidArgument", "identity_format"};
+    case Errc::address_format: return {"ChannelInvalidArgument", "address_format"};
+    case Errc::bluetooth_unavailable: return {"ChannelError", "bluetooth_unavailable"};
+    case Errc::socket_error: return {"ChannelError", "socket_error"};
+    case Errc::io_timeout: return {"ChannelTimeoutError", "io_timeout"};
   }
-  return "error";
+  return {"ChannelError", nullptr};
 }
 
-[[noreturn]] void raise(std::error_code ec) {
-  throw py::value_error(std::string(errc_name(ec)) + ": " + ec.message());
-}
-
-TimePoint at(double seconds) { return time_from_seconds(seconds); }
-double seconds_of(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+constexpr const char* kArgError = "ChannelInvalidArgument";
 
 std::unique_ptr<Channel> make_channel(bool server_side, std::optional<py::bytes> psk, const std::string& psk_identity,
                                       std::optional<py::bytes> identity_pem, std::optional<py::bytes> peer_fingerprint,
                                       double handshake_timeout, double stall_timeout, std::size_t max_transmit) {
   Config cfg;
   cfg.role = server_side ? Role::server : Role::client;
-  if (psk.has_value() == identity_pem.has_value()) throw py::value_error("channel: give exactly one of psk or identity");
+  if (psk.has_value() == identity_pem.has_value()) invalid("channel: give exactly one of psk or identity", kArgError);
   if (psk) {
-    Bytes raw = from_py(*psk);
-    SecretBytes key(raw);
-    secure_wipe(raw.data(), raw.size());
-    if (key.size() != kPskSize) throw py::value_error("channel: psk must be 32 bytes, got " + std::to_string(key.size()));
+    SecretBytes key = secret_from_py(*psk);
+    if (key.size() != kPskSize) invalid("channel: psk must be 32 bytes, got " + std::to_string(key.size()), kArgError);
     cfg.mode = PskMode{std::move(key), psk_identity};
   } else {
     Bytes raw = from_py(*identity_pem);
@@ -78,7 +70,7 @@ std::unique_ptr<Channel> make_channel(bool server_side, std::optional<py::bytes>
     std::optional<Bytes> pin;
     if (peer_fingerprint) {
       pin = from_py(*peer_fingerprint);
-      if (pin->size() != 32) throw py::value_error("channel: peer_fingerprint must be 32 bytes (SHA-256)");
+      if (pin->size() != 32) invalid("channel: peer_fingerprint must be 32 bytes (SHA-256)", kArgError);
     }
     cfg.mode = IdentityMode{std::move(id->private_key_pem), std::move(id->certificate_pem), std::move(pin)};
   }
@@ -95,7 +87,7 @@ py::object event_tuple(Event& ev) {
   if (auto* d = std::get_if<DataReceived>(&ev)) return py::make_tuple("data", to_py(d->data));
   if (std::holds_alternative<ClosedByPeer>(ev)) return py::make_tuple("closed");
   auto& f = std::get<Failed>(ev);
-  return py::make_tuple("failed", errc_name(f.error), f.message);
+  return py::make_tuple("failed", error_with_message(f.error, f.message));
 }
 
 const char* state_name(State s) {
@@ -111,6 +103,7 @@ const char* state_name(State s) {
 }
 
 void add_channel(py::module_& m) {
+  register_error_category(channel::category(), channel_kind);
   auto c = m.def_submodule("channel", "TLS 1.3 channel engine (sans-IO) and key helpers");
   py::class_<Channel>(c, "Channel")
       .def(py::init(&make_channel), py::arg("server_side"), py::arg("psk") = py::none(), py::arg("psk_identity") = kDefaultPskIdentity,
@@ -120,18 +113,12 @@ void add_channel(py::module_& m) {
       .def("link_down", &Channel::on_link_down)
       .def("feed", [](Channel& ch, const py::bytes& data, double now) { return ch.feed(from_py(data), at(now)).has_value(); },
            py::arg("data"), py::arg("now"), "Bytes from the peer; False if the channel failed (see the events)")
-      .def("poll_transmit", [](Channel& ch) -> py::object {
-        auto b = ch.poll_transmit();
-        return b ? py::object(to_py(*b)) : py::none();
-      })
+      .def("poll_transmit", [](Channel& ch) { return maybe_bytes(ch.poll_transmit()); })
       .def("poll_event", [](Channel& ch) -> py::object {
         auto e = ch.poll_event();
         return e ? event_tuple(*e) : py::none();
       })
-      .def("next_deadline", [](const Channel& ch) -> py::object {
-        auto d = ch.next_deadline();
-        return d ? py::object(py::float_(seconds_of(*d))) : py::none();
-      })
+      .def("next_deadline", [](const Channel& ch) { return maybe_seconds(ch.next_deadline()); })
       .def("on_deadline", [](Channel& ch, double now) { ch.on_deadline(at(now)); }, py::arg("now"))
       .def("send", [](Channel& ch, const py::bytes& data) {
         if (auto r = ch.send(from_py(data)); !r) raise(r.error());
@@ -140,40 +127,26 @@ void add_channel(py::module_& m) {
       .def("reset", &Channel::reset)
       .def_property_readonly("state", [](const Channel& ch) { return state_name(ch.state()); });
 
-  c.def("generate_psk", [] {
-    auto k = generate_psk();
-    if (!k) raise(k.error());
-    return to_py(*k);
-  });
-  c.def("parse_psk", [](const std::string& text) {
-    auto k = parse_psk(text);
-    if (!k) raise(k.error());
-    return to_py(*k);
-  });
+  c.def("generate_psk", [] { return to_py(unwrap(generate_psk())); });
+  c.def("parse_psk", [](const std::string& text) { return to_py(unwrap(parse_psk(text))); });
   c.def("psk_to_qr_string", [](const py::bytes& key) { return psk_to_qr_string(from_py(key)); });
   c.def("generate_identity", [](const std::string& name) {
-    auto id = generate_identity(name);
-    if (!id) raise(id.error());
-    return py::make_tuple(to_py(identity_to_pem(*id)), to_py(id->fingerprint));
+    auto id = unwrap(without_gil([&] { return generate_identity(name); }));
+    return py::make_tuple(to_py(identity_to_pem(id)), to_py(id.fingerprint));
   }, py::arg("name") = "blecrypt channel");
   c.def("identity_fingerprint", [](const py::bytes& pem) {
-    auto id = parse_identity(from_py(pem));
-    if (!id) raise(id.error());
-    return to_py(id->fingerprint);
+    return to_py(unwrap(parse_identity(from_py(pem))).fingerprint);
   });
   c.def("format_fingerprint", [](const py::bytes& fp) { return format_fingerprint(from_py(fp)); });
   c.def("parse_fingerprint", [](const std::string& text) {
-    auto fp = parse_fingerprint(text);
-    if (!fp) raise(fp.error());
-    return to_py(*fp);
+    return to_py(unwrap(parse_fingerprint(text)));
   });
   c.def("read_private_file", [](const std::string& path) {
-    auto d = read_private_file(path);
-    if (!d) raise(d.error());
-    return to_py(*d);
+    return to_py(unwrap(without_gil([&] { return read_private_file(path); })));
   }, "Reads a key file: regular, no symlink, mode without group/other bits, at most 64 KiB.");
   c.def("write_private_file", [](const std::string& path, const py::bytes& data) {
-    if (auto r = write_private_file(path, from_py(data)); !r) raise(r.error());
+    Bytes bytes = from_py(data);
+    check(without_gil([&] { return write_private_file(path, bytes); }));
   });
 }
 

@@ -15,16 +15,58 @@ namespace {
 
 using namespace blecrypt::sesame;
 
-TimePoint tp(double seconds) { return time_from_seconds(seconds); }
-double secs(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
-
-std::unique_ptr<crypto::Rng> make_rng(std::optional<std::uint64_t> seed) {
-  if (seed) return std::make_unique<crypto::DeterministicRng>(*seed);
-  return nullptr;
+ErrorKind sesame_kind(int v) {
+  switch (static_cast<Errc>(v)) {
+    case Errc::not_sesame: return {"SesameInvalidArgument", "not_sesame"};
+    case Errc::ad_malformed: return {"SesameInvalidArgument", "ad_malformed"};
+    case Errc::manufacturer_data_short: return {"SesameInvalidArgument", "manufacturer_data_short"};
+    case Errc::packet_too_short: return {"SesameError", "packet_too_short"};
+    case Errc::segment_header_invalid: return {"SesameError", "segment_header_invalid"};
+    case Errc::segment_without_start: return {"SesameError", "segment_without_start"};
+    case Errc::reassembly_overflow: return {"SesameError", "reassembly_overflow"};
+    case Errc::message_empty: return {"SesameInvalidArgument", "message_empty"};
+    case Errc::message_too_large: return {"SesameInvalidArgument", "message_too_large"};
+    case Errc::packet_size_invalid: return {"SesameInvalidArgument", "packet_size_invalid"};
+    case Errc::no_session: return {"SesameError", "no_session"};
+    case Errc::authentication_failed: return {"SesameAuthenticationError", "authentication_failed"};
+    case Errc::counter_exhausted: return {"SesameError", "counter_exhausted"};
+    case Errc::ciphertext_short: return {"SesameError", "ciphertext_short"};
+    case Errc::plaintext_after_login: return {"SesameError", "plaintext_after_login"};
+    case Errc::counter_reuse: return {"SesameError", "counter_reuse"};
+    case Errc::message_short: return {"SesameError", "message_short"};
+    case Errc::unknown_op_code: return {"SesameError", "unknown_op_code"};
+    case Errc::payload_length: return {"SesameError", "payload_length"};
+    case Errc::tag_length: return {"SesameError", "tag_length"};
+    case Errc::history_record_short: return {"SesameError", "history_record_short"};
+    case Errc::request_pending: return {"SesameError", "request_pending"};
+    case Errc::not_connected: return {"SesameError", "not_connected"};
+    case Errc::not_logged_in: return {"SesameError", "not_logged_in"};
+    case Errc::no_secret: return {"SesameAuthenticationError", "no_secret"};
+    case Errc::already_registered: return {"SesameError", "already_registered"};
+    case Errc::login_rejected: return {"SesameAuthenticationError", "login_rejected"};
+    case Errc::registration_failed: return {"SesameError", "registration_failed"};
+    case Errc::invalid_public_key: return {"SesameError", "invalid_public_key"};
+    case Errc::timeout: return {"SesameTimeoutError", "timeout"};
+    case Errc::session_ended: return {"SesameError", "session_ended"};
+    case Errc::disconnected: return {"SesameError", "disconnected"};
+    case Errc::invalid_argument: return {"SesameInvalidArgument", "invalid_argument"};
+    case Errc::uri_scheme: return {"ShareUriError", "uri_scheme"};
+    case Errc::uri_parameter: return {"ShareUriError", "uri_parameter"};
+    case Errc::uri_base64: return {"ShareUriError", "uri_base64"};
+    case Errc::uri_key_format: return {"ShareUriError", "uri_key_format"};
+    case Errc::crypto_failure: return {"SesameError", "crypto_failure"};
+    case Errc::session_key_mismatch: return {"SesameAuthenticationError", "session_key_mismatch"};
+    case Errc::no_answer: return {"SesameTimeoutError", "no_answer"};
+    case Errc::uri_model: return {"ShareUriError", "uri_model"};
+  }
+  return {"SesameError", nullptr};
 }
+
+constexpr const char* kArgError = "SesameInvalidArgument";
 
 // Engine values become the typed objects of python/blecrypt/sesame.py directly (one conversion,
 // no dict in between). The classes are looked up in that module when needed.
+py::object text_of(const std::string& s) { return py::bytes(s).attr("decode")("utf-8", "replace"); }
 py::object cls(const char* name) { return py::module_::import("blecrypt.sesame").attr(name); }
 
 py::object item_name_py(std::uint8_t it) { return py::str(item_name(it)); }
@@ -38,10 +80,10 @@ py::object setting_obj(const MechSetting& s) {
   return cls("MechSetting")(s.lock_position, s.unlock_position, s.auto_lock_seconds);
 }
 py::object tag_obj(const HistoryTag& t) {
-  return cls("HistoryTag")(t.kind == HistoryTag::Kind::text ? "text" : "uuid", py::bytes(t.text).attr("decode")("utf-8", "replace"),
+  return cls("HistoryTag")(t.kind == HistoryTag::Kind::text ? "text" : "uuid", text_of(t.text),
                            t.uuid_type,
                            t.kind == HistoryTag::Kind::uuid ? py::object(py::str(uuid_to_string(t.uuid))) : py::object(py::none()),
-                           py::bytes(t.describe()).attr("decode")("utf-8", "replace"));
+                           text_of(t.describe()));
 }
 py::object record_obj(const HistoryRecord& r) {
   const char* source = r.source == HistoryRecord::Source::ble ? "ble" : r.source == HistoryRecord::Source::wifi_module2 ? "wifi_module2" : "web";
@@ -68,7 +110,7 @@ py::object event_obj(const Client::Event& ev) {
         else if constexpr (std::is_same_v<T, events::HistoryDeleted>)
           return cls("HistoryDeleted")(kind, static_cast<int>(e.result), result_name(e.result));
         else if constexpr (std::is_same_v<T, events::Version>)
-          return cls("VersionReceived")(kind, py::bytes(e.text).attr("decode")("utf-8", "replace"));
+          return cls("VersionReceived")(kind, text_of(e.text));
         else if constexpr (std::is_same_v<T, events::RequestFailed>)
           return cls("RequestFailed")(kind, e.item, item_name_py(e.item), error_text(e.error));
         else if constexpr (std::is_same_v<T, events::Publish>)
@@ -78,25 +120,15 @@ py::object event_obj(const Client::Event& ev) {
       ev);
 }
 
-void check(const Result<void>& r) {
-  if (!r) throw py::value_error(r.error().message());
-}
-
 Uuid uuid_arg(const std::optional<py::bytes>& b) {
-  Uuid u{};
-  if (!b) return u;
-  Bytes raw = from_py(*b);
-  if (raw.size() != 16) throw py::value_error("sesame: uuid must be 16 bytes");
-  std::copy(raw.begin(), raw.end(), u.begin());
-  return u;
+  if (!b) return Uuid{};
+  return fixed_from_py<16>(*b, "sesame: uuid", kArgError);
 }
 
 std::optional<SecretBytes> secret_arg(const std::optional<py::bytes>& b) {
   if (!b) return std::nullopt;
-  Bytes raw = from_py(*b);
-  if (raw.size() != kSecretSize) throw py::value_error("sesame: secret must be 16 bytes, got " + std::to_string(raw.size()));
-  SecretBytes s(raw);
-  secure_wipe(raw.data(), raw.size());
+  SecretBytes s = secret_from_py(*b);
+  if (s.size() != kSecretSize) invalid("sesame: secret must be 16 bytes, got " + std::to_string(s.size()), kArgError);
   return s;
 }
 
@@ -104,65 +136,54 @@ HistoryTag tag_arg(const py::object& tag) {
   if (tag.is_none()) return HistoryTag{};
   if (py::isinstance<py::str>(tag)) return HistoryTag::from_text(tag.cast<std::string>());
   if (py::isinstance<py::bytes>(tag)) {
-    auto t = HistoryTag::parse(from_py(tag.cast<py::bytes>()));
-    if (!t) throw py::value_error(t.error().message());
-    return *t;
+    return unwrap(HistoryTag::parse(from_py(tag.cast<py::bytes>())));
   }
-  throw py::type_error("sesame: tag must be str (text tag), bytes (encoded tag) or None");
-}
-
-template <typename Engine>
-py::list drain(Engine& e) {
-  py::list out;
-  while (auto p = e.poll_transmit()) out.append(to_py(*p));
-  return out;
-}
-
-template <typename Engine>
-void run_deadlines(Engine& e, double until) {
-  for (int guard = 0; guard < 1000000; ++guard) {
-    auto d = e.next_deadline();
-    if (!d || secs(*d) > until) break;
-    e.on_deadline(*d);
-  }
+  invalid("sesame: tag must be str (text tag), bytes (encoded tag) or None", kArgError);
 }
 
 struct PyDevice {
-  std::unique_ptr<crypto::Rng> own_rng;
+  explicit PyDevice(std::optional<std::uint64_t> seed) : rng(seed) {}
+  OwnedRng rng;
   std::unique_ptr<Device> dev;
   std::string last_error;
 };
 
 struct PyClient {
-  std::unique_ptr<crypto::Rng> own_rng;
+  explicit PyClient(std::optional<std::uint64_t> seed) : rng(seed) {}
+  OwnedRng rng;
   std::unique_ptr<Client> cli;
 };
 
+// The settings DeviceConfig and ClientConfig share.
+template <typename Config>
+Config base_config(const std::string& backend, const std::optional<py::bytes>& secret, std::size_t packet_size,
+                   std::int64_t unix_time_offset) {
+  if (packet_size < 2) invalid("sesame: packet size must be >= 2 (mtu >= 5)", kArgError);
+  Config c;
+  c.backend = backend_or_null(backend);
+  c.secret = secret_arg(secret);
+  c.packet_size = packet_size;
+  c.unix_time_offset = unix_time_offset;
+  return c;
+}
+
 void add_sesame(py::module_& m) {
+  register_error_category(sesame::category(), sesame_kind);
   auto s = m.def_submodule("sesame", "SESAME 5 (OS3) engines and parsers");
 
   py::class_<PyDevice>(s, "Device")
       .def(py::init([](int model, std::optional<py::bytes> uuid, std::optional<py::bytes> secret, std::size_t packet_size,
                        std::int64_t unix_time_offset, std::optional<std::uint64_t> seed, bool advance_on_failure,
                        bool reset_counters_on_login, bool accept_64, std::string backend) {
-             if (packet_size < 2) throw py::value_error("sesame: packet size must be >= 2 (mtu >= 5)");
-             if (model < 0 || model > 0xFFFF) throw py::value_error("sesame: model must be 0..65535");
-             auto p = std::make_unique<PyDevice>();
-             p->own_rng = make_rng(seed);
-             DeviceConfig c;
-             if (!backend.empty()) {
-               c.backend = crypto::backend_by_name(backend);
-               if (!c.backend) throw py::value_error("unknown crypto backend '" + backend + "'");
-             }
+             if (model < 0 || model > 0xFFFF) invalid("sesame: model must be 0..65535", kArgError);
+             auto c = base_config<DeviceConfig>(backend, secret, packet_size, unix_time_offset);
+             auto p = std::make_unique<PyDevice>(seed);
              c.model = static_cast<std::uint16_t>(model);
              c.uuid = uuid_arg(uuid);
-             c.secret = secret_arg(secret);
-             c.packet_size = packet_size;
-             c.unix_time_offset = unix_time_offset;
              c.advance_decrypt_counter_on_failure = advance_on_failure;
              c.reset_counters_on_login = reset_counters_on_login;
              c.accept_64_byte_registration = accept_64;
-             p->dev = std::make_unique<Device>(std::move(c), p->own_rng ? *p->own_rng : crypto::system_rng());
+             p->dev = std::make_unique<Device>(std::move(c), p->rng.get());
              return p;
            }),
            py::arg("model"), py::arg("uuid"), py::arg("secret"), py::arg("packet_size"), py::arg("unix_time_offset"),
@@ -170,20 +191,20 @@ void add_sesame(py::module_& m) {
            py::arg("reset_counters_on_login") = true, py::arg("accept_64_byte_registration") = true,
            py::arg("backend") = "")
       .def("advertisement", [](PyDevice& d) { return to_py(d.dev->advertisement_payload()); })
-      .def("connect", [](PyDevice& d, double now) { d.dev->on_link_up(tp(now)); return drain(*d.dev); })
+      .def("connect", [](PyDevice& d, double now) { d.dev->on_link_up(at(now)); return drain_transmit(*d.dev); })
       .def("disconnect", [](PyDevice& d) { d.dev->on_link_down(); })
       .def("receive",
            [](PyDevice& d, const py::bytes& packet, double now) {
-             run_deadlines(*d.dev, now);
-             auto r = d.dev->feed(from_py(packet), tp(now));
+             run_deadlines(*d.dev, at(now));
+             auto r = d.dev->feed(from_py(packet), at(now));
              d.last_error = r ? "" : r.error().message();
-             return drain(*d.dev);
+             return drain_transmit(*d.dev);
            })
-      .def("advance_to", [](PyDevice& d, double now) { run_deadlines(*d.dev, now); return drain(*d.dev); })
-      .def("next_deadline", [](PyDevice& d) { auto t = d.dev->next_deadline(); return t ? py::object(py::float_(secs(*t))) : py::object(py::none()); })
+      .def("advance_to", [](PyDevice& d, double now) { run_deadlines(*d.dev, at(now)); return drain_transmit(*d.dev); })
+      .def("next_deadline", [](PyDevice& d) { return maybe_seconds(d.dev->next_deadline()); })
       .def("turn_by_hand", [](PyDevice& d, int position, double now) {
-             d.dev->turn_by_hand(static_cast<std::int16_t>(position), tp(now));
-             return drain(*d.dev);
+             d.dev->turn_by_hand(static_cast<std::int16_t>(position), at(now));
+             return drain_transmit(*d.dev);
            })
       .def("set_battery_raw", [](PyDevice& d, int raw) { d.dev->set_battery_raw(static_cast<std::uint16_t>(raw)); })
       .def_property_readonly("last_error", [](PyDevice& d) { return d.last_error; })
@@ -207,61 +228,46 @@ void add_sesame(py::module_& m) {
   py::class_<PyClient>(s, "Client")
       .def(py::init([](std::optional<py::bytes> secret, std::size_t packet_size, std::int64_t unix_time_offset,
                        bool auto_authenticate, bool auto_time_sync, std::optional<std::uint64_t> seed, std::string backend) {
-             if (packet_size < 2) throw py::value_error("sesame: packet size must be >= 2 (mtu >= 5)");
-             auto p = std::make_unique<PyClient>();
-             p->own_rng = make_rng(seed);
-             ClientConfig c;
-             if (!backend.empty()) {
-               c.backend = crypto::backend_by_name(backend);
-               if (!c.backend) throw py::value_error("unknown crypto backend '" + backend + "'");
-             }
-             c.secret = secret_arg(secret);
-             c.packet_size = packet_size;
-             c.unix_time_offset = unix_time_offset;
+             auto c = base_config<ClientConfig>(backend, secret, packet_size, unix_time_offset);
+             auto p = std::make_unique<PyClient>(seed);
              c.auto_authenticate = auto_authenticate;
              c.auto_time_sync = auto_time_sync;
-             p->cli = std::make_unique<Client>(std::move(c), p->own_rng ? *p->own_rng : crypto::system_rng());
+             p->cli = std::make_unique<Client>(std::move(c), p->rng.get());
              return p;
            }),
            py::arg("secret"), py::arg("packet_size"), py::arg("unix_time_offset"), py::arg("auto_authenticate") = false,
            py::arg("auto_time_sync") = true, py::arg("seed") = py::none(), py::arg("backend") = "")
-      .def("connect", [](PyClient& c, double now) { c.cli->on_link_up(tp(now)); })
+      .def("connect", [](PyClient& c, double now) { c.cli->on_link_up(at(now)); })
       .def("disconnect", [](PyClient& c) { c.cli->on_link_down(); })
       .def("set_advertisement", [](PyClient& c, const py::bytes& ad, double now) {
-        auto a = parse_advertisement(from_py(ad));
-        if (!a) throw py::value_error(a.error().message());
-        c.cli->on_advertisement(*a, tp(now));
-        return drain(*c.cli);
+        c.cli->on_advertisement(unwrap(parse_advertisement(from_py(ad))), at(now));
+        return drain_transmit(*c.cli);
       })
       .def("receive",
            [](PyClient& c, const py::bytes& notification, double now) {
-             run_deadlines(*c.cli, now);
-             auto r = c.cli->feed(from_py(notification), tp(now));
-             py::list packets = drain(*c.cli);
+             run_deadlines(*c.cli, at(now));
+             auto r = c.cli->feed(from_py(notification), at(now));
+             py::list packets = drain_transmit(*c.cli);
              return py::make_tuple(packets, r ? py::object(py::none()) : py::object(py::str(r.error().message())));
            })
-      .def("advance_to", [](PyClient& c, double now) { run_deadlines(*c.cli, now); return drain(*c.cli); })
-      .def("register", [](PyClient& c, double now) { check(c.cli->register_device(tp(now))); return drain(*c.cli); })
-      .def("login", [](PyClient& c, double now) { check(c.cli->login(tp(now))); return drain(*c.cli); })
-      .def("lock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->lock(tag_arg(tag), tp(now))); return drain(*c.cli); })
-      .def("unlock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->unlock(tag_arg(tag), tp(now))); return drain(*c.cli); })
-      .def("toggle", [](PyClient& c, const py::object& tag, double now) { check(c.cli->toggle(tag_arg(tag), tp(now))); return drain(*c.cli); })
-      .def("read_history", [](PyClient& c, int flag, double now) { check(c.cli->read_history(tp(now), static_cast<std::uint8_t>(flag))); return drain(*c.cli); })
-      .def("drain_history", [](PyClient& c, double now) { check(c.cli->drain_history(tp(now))); return drain(*c.cli); })
-      .def("delete_history", [](PyClient& c, std::int32_t id, double now) { check(c.cli->delete_history(id, tp(now))); return drain(*c.cli); })
-      .def("version", [](PyClient& c, double now) { check(c.cli->read_version(tp(now))); return drain(*c.cli); })
-      .def("sync_time", [](PyClient& c, double now) { check(c.cli->sync_time(tp(now))); return drain(*c.cli); })
+      .def("advance_to", [](PyClient& c, double now) { run_deadlines(*c.cli, at(now)); return drain_transmit(*c.cli); })
+      .def("register", [](PyClient& c, double now) { check(c.cli->register_device(at(now))); return drain_transmit(*c.cli); })
+      .def("login", [](PyClient& c, double now) { check(c.cli->login(at(now))); return drain_transmit(*c.cli); })
+      .def("lock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->lock(tag_arg(tag), at(now))); return drain_transmit(*c.cli); })
+      .def("unlock", [](PyClient& c, const py::object& tag, double now) { check(c.cli->unlock(tag_arg(tag), at(now))); return drain_transmit(*c.cli); })
+      .def("toggle", [](PyClient& c, const py::object& tag, double now) { check(c.cli->toggle(tag_arg(tag), at(now))); return drain_transmit(*c.cli); })
+      .def("read_history", [](PyClient& c, int flag, double now) { check(c.cli->read_history(at(now), static_cast<std::uint8_t>(flag))); return drain_transmit(*c.cli); })
+      .def("drain_history", [](PyClient& c, double now) { check(c.cli->drain_history(at(now))); return drain_transmit(*c.cli); })
+      .def("delete_history", [](PyClient& c, std::int32_t id, double now) { check(c.cli->delete_history(id, at(now))); return drain_transmit(*c.cli); })
+      .def("version", [](PyClient& c, double now) { check(c.cli->read_version(at(now))); return drain_transmit(*c.cli); })
+      .def("sync_time", [](PyClient& c, double now) { check(c.cli->sync_time(at(now))); return drain_transmit(*c.cli); })
       .def("set_autolock", [](PyClient& c, int seconds, double now) {
-        if (seconds < 0 || seconds > 0xFFFF) throw py::value_error("sesame: auto-lock seconds must be 0..65535");
-        check(c.cli->set_autolock(static_cast<std::uint16_t>(seconds), tp(now)));
-        return drain(*c.cli);
+        if (seconds < 0 || seconds > 0xFFFF) invalid("sesame: auto-lock seconds must be 0..65535", kArgError);
+        check(c.cli->set_autolock(static_cast<std::uint16_t>(seconds), at(now)));
+        return drain_transmit(*c.cli);
       })
-      .def("events", [](PyClient& c) {
-        py::list l;
-        while (auto e = c.cli->poll_event()) l.append(event_obj(*e));
-        return l;
-      })
-      .def("next_deadline", [](PyClient& c) { auto t = c.cli->next_deadline(); return t ? py::object(py::float_(secs(*t))) : py::object(py::none()); })
+      .def("events", [](PyClient& c) { return drain_events(*c.cli, event_obj); })
+      .def("next_deadline", [](PyClient& c) { return maybe_seconds(c.cli->next_deadline()); })
       .def_property_readonly("state_name", [](PyClient& c) {
         static constexpr const char* names[] = {"idle", "awaiting_initial", "connected", "registering", "logging_in", "ready", "ended"};
         return std::string(names[static_cast<int>(c.cli->state())]);
@@ -275,7 +281,7 @@ void add_sesame(py::module_& m) {
         d["status"] = st.status ? status_obj(*st.status) : py::object(py::none());
         d["setting"] = st.setting ? setting_obj(*st.setting) : py::object(py::none());
         d["last_history"] = st.last_history ? record_obj(*st.last_history) : py::object(py::none());
-        d["version"] = py::bytes(st.version).attr("decode")("utf-8", "replace");
+        d["version"] = text_of(st.version);
         d["description"] = st.describe();
         return d;
       })
@@ -286,37 +292,35 @@ void add_sesame(py::module_& m) {
       .def_property_readonly("rx_counter", [](PyClient& c) { return c.cli->rx_counter(); });
 
   s.def("parse_share_uri", [](const std::string& uri) {
-    auto k = parse_share_uri(uri);
-    if (!k) throw py::value_error(k.error().message());
+    auto k = unwrap(parse_share_uri(uri));
     py::dict d;
-    d["model"] = k->model;
-    d["model_name"] = model_name(k->model);
-    d["secret"] = to_py(k->secret.view());
-    d["os2"] = k->os2;
-    d["public_key"] = k->public_key ? py::object(to_py(*k->public_key)) : py::object(py::none());
-    d["uuid"] = k->uuid ? py::object(py::str(uuid_to_string(*k->uuid))) : py::object(py::none());
-    d["key_time"] = k->key_time ? py::object(py::int_(*k->key_time)) : py::object(py::none());
-    d["key_index"] = k->key_index ? py::object(py::int_(*k->key_index)) : py::object(py::none());
-    d["level"] = k->level >= 0 ? py::object(py::int_(k->level)) : py::object(py::none());
-    d["level_name"] = k->level_name();
-    d["name"] = k->name;  // valid UTF-8 (the parser replaced invalid bytes by U+FFFD)
+    d["model"] = k.model;
+    d["model_name"] = model_name(k.model);
+    d["secret"] = to_py(k.secret.view());
+    d["os2"] = k.os2;
+    d["public_key"] = k.public_key ? py::object(to_py(*k.public_key)) : py::object(py::none());
+    d["uuid"] = k.uuid ? py::object(py::str(uuid_to_string(*k.uuid))) : py::object(py::none());
+    d["key_time"] = k.key_time ? py::object(py::int_(*k.key_time)) : py::object(py::none());
+    d["key_index"] = k.key_index ? py::object(py::int_(*k.key_index)) : py::object(py::none());
+    d["level"] = k.level >= 0 ? py::object(py::int_(k.level)) : py::object(py::none());
+    d["level_name"] = k.level_name();
+    d["name"] = k.name;  // valid UTF-8 (the parser replaced invalid bytes by U+FFFD)
     return d;
   });
   s.def("parse_advertisement", [](const py::bytes& ad) {
-    auto a = parse_advertisement(from_py(ad));
-    if (!a) throw py::value_error(a.error().message());
+    auto a = unwrap(parse_advertisement(from_py(ad)));
     py::dict d;
-    d["model"] = a->model;
-    d["model_name"] = model_name(a->model);
-    d["registered"] = a->registered;
-    d["has_history"] = a->has_history;
-    d["uuid"] = uuid_to_string(a->uuid);
+    d["model"] = a.model;
+    d["model_name"] = model_name(a.model);
+    d["registered"] = a.registered;
+    d["has_history"] = a.has_history;
+    d["uuid"] = uuid_to_string(a.uuid);
     return d;
   });
   s.def("build_share_uri", [](int model, const py::bytes& secret, const py::bytes& uuid, int level, const std::string& name) {
-    Bytes sec = from_py(secret);
-    if (sec.size() != kSecretSize) throw py::value_error("sesame: secret must be 16 bytes");
-    return build_share_uri(static_cast<std::uint8_t>(model), sec, uuid_arg(uuid), level, name);
+    SecretBytes sec = secret_from_py(secret);
+    if (sec.size() != kSecretSize) invalid("sesame: secret must be 16 bytes, got " + std::to_string(sec.size()), kArgError);
+    return build_share_uri(static_cast<std::uint8_t>(model), sec.view(), uuid_arg(uuid), level, name);
   });
 }
 

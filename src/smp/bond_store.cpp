@@ -158,7 +158,7 @@ class DirLock {
     const auto p = (dir.empty() ? std::filesystem::path(".") : dir) / kLockName;
     fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd_ < 0) {
-      error_ = errno == ELOOP ? make_error_code(EdgeErrc::bond_symlink) : make_error_code(Errc::bond_io);
+      error_ = errno == ELOOP ? make_error_code(Errc::bond_symlink) : make_error_code(Errc::bond_io);
       return;
     }
     while (::flock(fd_, LOCK_EX) != 0) {
@@ -208,7 +208,7 @@ SecretBytes serialize_bond(const BondRecord& r) {
 }
 
 Result<BondRecord> parse_bond(std::string_view text) {
-  if (text.size() > kMaxBondFileSize) return EdgeErrc::bond_too_large;
+  if (text.size() > kMaxBondFileSize) return Errc::bond_too_large;
   Fields f;
   bool header = false, end = false;
   while (!text.empty()) {
@@ -313,8 +313,8 @@ Result<SecretBytes> read_private_file(const std::filesystem::path& path, std::si
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT) return Unexpected{std::make_error_code(std::errc::no_such_file_or_directory)};
-    if (errno == ELOOP) return EdgeErrc::bond_symlink;
-    if (errno == ENXIO) return EdgeErrc::bond_not_regular;  // a socket
+    if (errno == ELOOP) return Errc::bond_symlink;
+    if (errno == ENXIO) return Errc::bond_not_regular;  // a socket
     return Errc::bond_io;
   }
   struct Closer {
@@ -323,22 +323,22 @@ Result<SecretBytes> read_private_file(const std::filesystem::path& path, std::si
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Errc::bond_io;
-  if (!S_ISREG(st.st_mode)) return EdgeErrc::bond_not_regular;
-  if ((st.st_mode & 077) != 0) return EdgeErrc::bond_not_private;
-  if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) > cap) return EdgeErrc::bond_too_large;
+  if (!S_ISREG(st.st_mode)) return Errc::bond_not_regular;
+  if ((st.st_mode & 077) != 0) return Errc::bond_not_private;
+  if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) > cap) return Errc::bond_too_large;
   SecretBytes buf(cap + 1);  // one more than allowed: a file that grew since fstat is caught
   std::size_t got = 0;
   while (got < buf.size()) {
     const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return EdgeErrc::bond_busy;
+      if (errno == EAGAIN) return Errc::bond_busy;
       return Errc::bond_io;
     }
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
-  if (got > cap) return EdgeErrc::bond_too_large;
+  if (got > cap) return Errc::bond_too_large;
   return SecretBytes(ByteView(buf.data(), got));
 }
 
@@ -392,7 +392,7 @@ Result<BondRecord> BondStore::read_checked(const std::filesystem::path& path) co
   auto r = read_bond_file(path);
   if (!r) return r;
   // A file copied or renamed to another peer's name must not pass as that peer's bond.
-  if (path_for(r->peer).filename() != path.filename()) return EdgeErrc::bond_peer_mismatch;
+  if (path_for(r->peer).filename() != path.filename()) return Errc::bond_peer_mismatch;
   return r;
 }
 

@@ -26,6 +26,16 @@ class SmpCategory final : public std::error_category {
       case Errc::bond_io: return "smp bond store: file system error";
       case Errc::bond_corrupt: return "smp bond store: bond file corrupted or truncated";
       case Errc::not_bonded: return "smp: no bond stored for this peer";
+      case Errc::bond_not_regular: return "smp bond store: not a regular file (directory, FIFO, device or socket)";
+      case Errc::bond_symlink: return "smp bond store: the bond path is a symbolic link; refusing to follow it";
+      case Errc::bond_too_large: return "smp bond store: bond file larger than 4096 bytes";
+      case Errc::bond_not_private:
+        return "smp bond store: bond file is accessible by group or others; chmod 600 it (it holds keys)";
+      case Errc::bond_peer_mismatch: return "smp bond store: the file's 'peer =' line does not match its file name";
+      case Errc::bond_busy: return "smp bond store: reading the bond file would block";
+      case Errc::pairing_in_progress:
+        return "smp security manager: a pairing is in progress; change the settings before pair() or after it completes";
+      case Errc::bond_save_failed: return "smp security manager: pairing succeeded but the bond could not be saved";
     }
     return "smp: unknown error " + std::to_string(ev);
   }

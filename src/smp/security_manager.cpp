@@ -56,7 +56,7 @@ void SecurityManager::rebuild() {
 namespace {
 // A new engine would silently drop the pairing under way: the setters refuse instead.
 Result<void> idle(const PairingEngine& e) {
-  if (e.pairing_in_progress()) return EdgeErrc::pairing_in_progress;
+  if (e.pairing_in_progress()) return Errc::pairing_in_progress;
   return ok();
 }
 }  // namespace

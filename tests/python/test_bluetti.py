@@ -126,7 +126,7 @@ def test_sans_io_client_device_with_fragments():
     assert not t3.ac_output_on and t3.dc_output_on
     # Reset wipes the session: traffic is refused until a new handshake.
     client.reset()
-    with pytest.raises(ValueError, match="handshake not complete"):
+    with pytest.raises(b.BluettiError, match="handshake not complete"):
         client.read_registers(102, 1, device.receive)
     device.reset()
     client.connect(device.connect(), device.receive)

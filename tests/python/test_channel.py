@@ -143,7 +143,7 @@ def test_wrap_refuses_openssl_server_with_other_psk(tmp):
         sock.connect(path)
         with pytest.raises(ChannelError) as e:
             channel.wrap(sock, psk=PSK)
-        assert e.value.code == "wrong_psk"
+        assert e.value.name == "wrong_psk"
         assert "different keys" in str(e.value)
     finally:
         srv.kill()
@@ -168,15 +168,15 @@ def test_identity_pair_and_wrong_fingerprint(tmp):
     s1, s2 = socket.socketpair()
     c, s = run_pair(lambda: channel.wrap(s1, identity=a, peer_fingerprint=fa),  # pins the wrong peer
                     lambda: channel.wrap(s2, identity=b, accept_any_peer=True, server_side=True))
-    assert isinstance(c, ChannelError) and c.code == "fingerprint_mismatch"
+    assert isinstance(c, ChannelError) and c.name == "fingerprint_mismatch"
     assert isinstance(s, ChannelError)
 
 
 def test_wrong_psk_and_missing_pin_are_refused(tmp):
     s1, s2 = socket.socketpair()
     c, s = run_pair(lambda: channel.wrap(s1, psk=PSK), lambda: channel.wrap(s2, psk=bytes(32), server_side=True))
-    assert isinstance(c, ChannelError) and c.code == "wrong_psk"
-    assert isinstance(s, ChannelError) and s.code == "wrong_psk"
+    assert isinstance(c, ChannelError) and c.name == "wrong_psk"
+    assert isinstance(s, ChannelError) and s.name == "wrong_psk"
     a = os.path.join(tmp, "a.pem")
     channel.generate_identity(a)
     with pytest.raises(ValueError, match="peer_fingerprint"):
@@ -207,14 +207,14 @@ def test_key_helpers(tmp):
     assert channel.parse_psk(key.hex().upper()) == key
     with pytest.raises(ChannelError) as e:
         channel.parse_psk(qr[:-1] + ("A" if qr[-1] != "A" else "B"))
-    assert e.value.code == "psk_checksum"
+    assert e.value.name == "psk_checksum"
     f = os.path.join(tmp, "psk")
     with open(f, "w") as fh:
         fh.write(key.hex() + "\n")
     os.chmod(f, 0o644)
     with pytest.raises(ChannelError) as e:
         channel.load_psk(f)
-    assert e.value.code == "file_not_private"
+    assert e.value.name == "file_not_private"
     os.chmod(f, 0o600)
     assert channel.load_psk(f) == key
 

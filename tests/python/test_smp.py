@@ -347,3 +347,46 @@ def test_passkey_resolve_none_does_not_raise():
     smp.pair_in_memory(c, p)
     args = w.wait(0)
     assert not args.success and args.reason == 0x01
+
+
+# ---- #8: the in-memory link layer is the C++ one (smp::LinkLayerModel), not a Python copy ----
+def test_in_memory_link_is_the_cpp_model_mic_failure_reaches_both_sides(tmp_path):
+    params = smp.SecurityParameters(bond=True, lesc_pairing=True)
+    dc, dp, other = (str(tmp_path / n) for n in ("c", "p", "other"))
+    c, p = make_pair(params, params, dc, dp)
+    c.pair()
+    smp.pair_in_memory(c, p)
+    assert c.is_previously_bonded and p.is_previously_bonded
+    # The peripheral pairs again (other random numbers) with a central at the same address: its
+    # bond for that address gets a new LTK.
+    c2 = smp.SecurityManager("central", bond_db=other, seed=7)
+    p2 = smp.SecurityManager("peripheral", local_address="C0:00:00:00:00:02/random",
+                             peer_address="C0:00:00:00:00:01/random", bond_db=dp, seed=8)
+    c2.set_security_params(params)
+    p2.set_security_params(params)
+    c2.pair()
+    smp.pair_in_memory(c2, p2)
+    # The first central's bond now holds a key the peripheral no longer has: the controllers'
+    # keys differ, which a link layer reports as a MIC failure (0x3D) on BOTH sides and drops
+    # the link. (The former Python copy of the model failed only the central, with 0x06.)
+    c3, p3 = make_pair(params, params, dc, dp)
+    log = []
+    record(c3, "C", log)
+    record(p3, "P", log)
+    smp.connect(c3, p3)
+    w = c3.pair()  # bonded: encryption only
+    smp.pump(c3, p3)
+    assert c3.security_level == smp.SecurityLevel.OPEN and p3.security_level == smp.SecurityLevel.OPEN
+    assert log == [("C", "complete", "failed", smp.SecurityLevel.OPEN), ("P", "complete", "failed", smp.SecurityLevel.OPEN)]
+    assert w.wait(0).message == "link-layer encryption failed"
+
+
+def test_pump_is_the_native_pipe():
+    params = smp.SecurityParameters(lesc_pairing=True)
+    c, p = make_pair(params, params)
+    w = c.pair()
+    smp.connect(c, p)
+    smp.pump(c, p)
+    assert w.wait(0).success
+    with pytest.raises(smp.SmpInvalidArgument, match="central"):
+        smp.connect(p, c)

@@ -67,7 +67,7 @@ TEST(BondStore, ParseRefusesDuplicateKeysAndSloppyNumbers) {
   auto sloppy = text;
   sloppy.replace(sloppy.find("key_size = 16"), 13, "key_size = 16x");
   EXPECT_EQ(parse_bond(sloppy).error(), Errc::bond_corrupt);
-  EXPECT_EQ(parse_bond(std::string(kMaxBondFileSize + 1, 'a')).error(), EdgeErrc::bond_too_large);
+  EXPECT_EQ(parse_bond(std::string(kMaxBondFileSize + 1, 'a')).error(), Errc::bond_too_large);
 }
 
 // #15 item 11: a bond copied (or renamed) to another peer's file name is not that peer's bond.
@@ -78,7 +78,7 @@ TEST(BondStore, ThePeerLineMustMatchTheFileName) {
   ASSERT_TRUE(store.save(a));
   fs::copy_file(store.path_for(a.peer), store.path_for(b.peer));
   fs::permissions(store.path_for(b.peer), fs::perms::owner_read | fs::perms::owner_write);
-  EXPECT_EQ(store.read(b.peer).error(), EdgeErrc::bond_peer_mismatch);
+  EXPECT_EQ(store.read(b.peer).error(), Errc::bond_peer_mismatch);
   EXPECT_FALSE(store.find(b.peer));
   EXPECT_FALSE(store.resolve(b.peer, crypto::default_backend()));
   auto rep = store.load_all();
@@ -89,24 +89,36 @@ TEST(BondStore, ThePeerLineMustMatchTheFileName) {
   fs::remove_all(d);
 }
 
+// #8: one error enum per module: the bond-file and policy errors are smp::Errc values of the
+// "blecrypt.smp" category (they had a category of their own), with their messages unchanged.
+TEST(BondStore, FileErrorsAreSmpErrorsWithStableMessages) {
+  const std::error_code e = make_error_code(Errc::bond_not_private);
+  EXPECT_STREQ(e.category().name(), "blecrypt.smp");
+  EXPECT_EQ(e.category(), make_error_code(Errc::bond_corrupt).category());
+  EXPECT_EQ(e.message(), "smp bond store: bond file is accessible by group or others; chmod 600 it (it holds keys)");
+  EXPECT_EQ(make_error_code(Errc::pairing_in_progress).message(),
+            "smp security manager: a pairing is in progress; change the settings before pair() or after it completes");
+  EXPECT_GT(static_cast<int>(Errc::bond_not_regular), static_cast<int>(Errc::not_bonded));  // earlier codes kept
+}
+
 // #15 item 4: reads are bounded: no blocking on a FIFO, no endless /dev/zero, no directories,
 // no symlinks, no oversized or group/other-accessible files.
 TEST(BondStore, ReadsOnlySmallPrivateRegularFiles) {
   auto d = temp_dir("bounded");
-  EXPECT_EQ(read_bond_file("/dev/zero").error(), EdgeErrc::bond_not_regular);
-  EXPECT_EQ(read_bond_file(d).error(), EdgeErrc::bond_not_regular);
+  EXPECT_EQ(read_bond_file("/dev/zero").error(), Errc::bond_not_regular);
+  EXPECT_EQ(read_bond_file(d).error(), Errc::bond_not_regular);
   const auto fifo = d / "fifo.bond";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_EQ(read_bond_file(fifo).error(), EdgeErrc::bond_not_regular);  // returns at once, no writer needed
+  EXPECT_EQ(read_bond_file(fifo).error(), Errc::bond_not_regular);  // returns at once, no writer needed
   const auto good = d / "good.bond";
   write_private(good, std::string(text_of(serialize_bond(sample()))));
   EXPECT_TRUE(read_bond_file(good));
   fs::create_symlink(good, d / "link.bond");
-  EXPECT_EQ(read_bond_file(d / "link.bond").error(), EdgeErrc::bond_symlink);
+  EXPECT_EQ(read_bond_file(d / "link.bond").error(), Errc::bond_symlink);
   write_private(d / "big.bond", std::string(kMaxBondFileSize + 1, '#'));
-  EXPECT_EQ(read_bond_file(d / "big.bond").error(), EdgeErrc::bond_too_large);
+  EXPECT_EQ(read_bond_file(d / "big.bond").error(), Errc::bond_too_large);
   fs::permissions(good, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
-  EXPECT_EQ(read_bond_file(good).error(), EdgeErrc::bond_not_private);
+  EXPECT_EQ(read_bond_file(good).error(), Errc::bond_not_private);
   EXPECT_NE(read_bond_file(good).error().message().find("chmod 600"), std::string::npos);
   EXPECT_EQ(read_bond_file(d / "absent.bond").error(), std::errc::no_such_file_or_directory);
   // The store reports them all and keeps going.
@@ -138,7 +150,7 @@ TEST(BondStore, PlantedSymlinksAreNeverFollowed) {
   BondStore locked(d / "locked");
   fs::create_directories(locked.directory());
   fs::create_symlink(victim, locked.directory() / ".blecrypt-bonds.lock");
-  EXPECT_EQ(locked.save(rec).error(), EdgeErrc::bond_symlink);
+  EXPECT_EQ(locked.save(rec).error(), Errc::bond_symlink);
   EXPECT_EQ(slurp(victim), "precious\n");
   fs::remove_all(d);
 }

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "blecrypt/smp/edge_errors.hpp"
+#include "blecrypt/smp/errors.hpp"
 #include "blecrypt/smp/security_manager.hpp"
 #include "blecrypt/smp/toolbox.hpp"
 #include "support/vectors.hpp"
@@ -259,10 +259,10 @@ TEST(SecurityManager, SettersDuringAPairingAreRefusedAndThePairingGoesOn) {
   ASSERT_TRUE(pr.c->pair(pr.now));
   ASSERT_TRUE(pr.c->pairing_in_process());
   SecurityParameters weaker;
-  EXPECT_EQ(pr.c->set_security_params(weaker).error(), EdgeErrc::pairing_in_progress);
-  EXPECT_EQ(pr.c->set_pairing_policy(PairingPolicy::reject_new_pairing_requests).error(), EdgeErrc::pairing_in_progress);
-  EXPECT_EQ(pr.c->use_debug_lesc_key().error(), EdgeErrc::pairing_in_progress);
-  EXPECT_EQ(pr.c->set_legacy_oob_tk(std::nullopt).error(), EdgeErrc::pairing_in_progress);
+  EXPECT_EQ(pr.c->set_security_params(weaker).error(), Errc::pairing_in_progress);
+  EXPECT_EQ(pr.c->set_pairing_policy(PairingPolicy::reject_new_pairing_requests).error(), Errc::pairing_in_progress);
+  EXPECT_EQ(pr.c->use_debug_lesc_key().error(), Errc::pairing_in_progress);
+  EXPECT_EQ(pr.c->set_legacy_oob_tk(std::nullopt).error(), Errc::pairing_in_progress);
   EXPECT_NE(pr.c->set_security_params(weaker).error().message().find("in progress"), std::string::npos);
   EXPECT_TRUE(pr.c->security_params().passcode_pairing);  // unchanged
   pr.run();

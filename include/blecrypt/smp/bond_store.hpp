@@ -16,7 +16,7 @@
 
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
-#include "blecrypt/smp/edge_errors.hpp"
+#include "blecrypt/smp/errors.hpp"
 #include "blecrypt/smp/types.hpp"
 
 namespace blecrypt::smp {
@@ -40,7 +40,7 @@ Result<BondRecord> parse_bond(std::string_view text);
 // Writes `content` to `path` atomically with mode 0600 (see the top of this file).
 Result<void> write_file_atomic(const std::filesystem::path& path, ByteView content);
 // Reads a private regular file of at most `cap` bytes into wiped storage. Errors:
-// std::errc::no_such_file_or_directory, EdgeErrc::bond_symlink / bond_not_regular /
+// std::errc::no_such_file_or_directory, Errc::bond_symlink / bond_not_regular /
 // bond_too_large / bond_not_private / bond_busy, Errc::bond_io.
 Result<SecretBytes> read_private_file(const std::filesystem::path& path, std::size_t cap = kMaxBondFileSize);
 Result<BondRecord> read_bond_file(const std::filesystem::path& path);
@@ -73,7 +73,7 @@ class BondFile final : public BondDatabase {
 };
 
 // A directory of bonds, one file per peer identity named after it (path_for); a file whose
-// "peer =" line names another device is refused (EdgeErrc::bond_peer_mismatch).
+// "peer =" line names another device is refused (Errc::bond_peer_mismatch).
 class BondStore final : public BondDatabase {
  public:
   explicit BondStore(std::filesystem::path directory);

@@ -1,4 +1,5 @@
-// Errors of the SMP module (toolbox, PDU codec, pairing engine, bond store): one category,
+// Errors of the SMP module (toolbox, PDU codec, pairing engine, bond store and files, the
+// Security Manager's policy layer, the peer line protocol): one enum, one category,
 // "blecrypt.smp". Messages name the layer.
 //
 // Wrap rule for crypto errors: the SMP layer never passes a crypto::Errc through. Whatever the
@@ -27,6 +28,16 @@ enum class Errc {
   bond_io,                 // bond store: file system error
   bond_corrupt,            // bond store: file unreadable or malformed
   not_bonded,              // no bond for this peer
+  // bond files and the Security Manager (formerly EdgeErrc 1..8 of a second category,
+  // "blecrypt.smp.edge"; folded in here with their messages unchanged)
+  bond_not_regular,        // the bond path is a directory, FIFO, device or socket
+  bond_symlink,            // the bond path is a symbolic link (never followed)
+  bond_too_large,          // more than kMaxBondFileSize bytes
+  bond_not_private,        // readable or writable by group/others
+  bond_peer_mismatch,      // the "peer =" line names another device than the file name
+  bond_busy,               // reading the file would block (should not happen for regular files)
+  pairing_in_progress,     // a setter would replace the engine and drop the pairing under way
+  bond_save_failed,        // pairing succeeded but the bond could not be stored
 };
 
 const std::error_category& category() noexcept;

@@ -76,7 +76,7 @@ class SecurityManager {
 
   // ---- blatann API ----
   // The setters rebuild the engine, so while a pairing is in progress they are refused with
-  // EdgeErrc::pairing_in_progress and change nothing (the pairing under way is kept).
+  // Errc::pairing_in_progress and change nothing (the pairing under way is kept).
   Result<void> set_security_params(const SecurityParameters& params);
   const SecurityParameters& security_params() const noexcept;
   Result<void> set_pairing_policy(PairingPolicy policy);
@@ -131,7 +131,11 @@ class SecurityManager {
   void encryption_failed(std::uint8_t status, TimePoint now);
   void disconnected();
 
+  // The engine inside (replaced by the setters). Code that drives it directly, such as
+  // smp::LinkLayerModel joining two managers in memory, then calls process_engine_events() so
+  // the events it caused reach the callbacks above.
   PairingEngine& engine() noexcept;
+  void process_engine_events(TimePoint now) { dispatch(now); }
 
  private:
   void rebuild();

@@ -1,5 +1,7 @@
 """Exceptions of :mod:`blecrypt.ble`. Every one is a :class:`blecrypt.errors.Error`; the message
-says what failed and what to do about it.
+says what failed and what to do about it. Each also derives from the package-wide class of the
+same cause (``blecrypt.HandshakeError``, ``blecrypt.TimeoutError``, ``blecrypt.InvalidArgument``,
+``blecrypt.LicenceError``, ``blecrypt.LinkError``), so one ``except`` catches it from any module.
 
     Error
      └─ BleError                      anything blecrypt.ble raises
@@ -19,6 +21,7 @@ from __future__ import annotations
 import builtins
 from typing import Optional
 
+from blecrypt import errors as _core
 from blecrypt.errors import Error
 
 
@@ -26,7 +29,7 @@ class BleError(Error):
     """Base of every error raised by :mod:`blecrypt.ble`."""
 
 
-class NotConnectedError(BleError, ConnectionError):
+class NotConnectedError(BleError, _core.LinkError):
     """There is no link to the device (never connected, closed, or it dropped): ``await connect()``
     (or enter ``async with`` again) and retry."""
 
@@ -36,11 +39,11 @@ class DeviceNotFoundError(BleError):
     another phone or hub."""
 
 
-class HandshakeError(BleError):
+class HandshakeError(BleError, _core.HandshakeError):
     """The secure session could not be set up (BLUETTI handshake, SESAME registration or login)."""
 
 
-class TimeoutError(BleError, builtins.TimeoutError):  # noqa: A001 - blecrypt.ble.TimeoutError on purpose
+class TimeoutError(BleError, _core.TimeoutError):  # noqa: A001 - blecrypt.ble.TimeoutError on purpose
     """The device did not answer in time (a request timeout of the engine, or connect)."""
 
 
@@ -57,11 +60,11 @@ class WriteNotConfirmed(CommandError):
     """A register write was accepted but reading it back gave another value."""
 
 
-class LicenceError(BleError):
+class LicenceError(BleError, _core.LicenceError):
     """The unit's IoT serial is not listed in the licence file given as ``licence_path``."""
 
 
-class InvalidArgument(BleError, ValueError):
+class InvalidArgument(BleError, _core.InvalidArgument):
     """An argument out of range (register address or count, an empty address, a timeout)."""
 
 
