@@ -424,6 +424,33 @@ def test_sesame_link_drop_and_cancelled_command(rig):
     run(session())
 
 
+def test_sesame_cancelled_queued_command_does_not_run_and_failed_call_does_not_wedge():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            first = asyncio.ensure_future(lock.unlock("first"))
+            await asyncio.sleep(0)                        # UNLOCK "first" is in flight
+            queued = asyncio.ensure_future(lock.unlock("queued"))
+            await asyncio.sleep(0)                        # waits for "first" to settle
+            queued.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await queued
+            assert queued.cancelled()
+            await first
+            await lock.lock("later")
+            tags = [r.tag.text for r in peer.device.history]
+            assert "first" in tags and "later" in tags and "queued" not in tags
+            # a command the engine refuses before sending (a garbled encoded tag) leaves nothing pending
+            with pytest.raises(CommandError):
+                await lock.unlock(b"\x05")
+            with pytest.raises(TypeError):
+                await lock.unlock(42)
+            await asyncio.wait_for(lock.unlock("next"), 10)
+    run(session())
+
+
 # ---- keys, licence, API edges (no transport involved) ---------------------------------------
 
 def test_keys_accept_bytes_and_hex(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -295,12 +294,18 @@ class SesameLock(Session):
         prev = self._inflight.get(item)
         if prev is not None and not prev.done():
             # A cancelled caller's request is still in flight in the engine: let it settle first.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(prev)
+            # asyncio.wait never raises prev's error but lets this caller's cancellation through.
+            await asyncio.wait({prev})
             self._need_ready(what)
         fut = self._future()
         self._inflight[item] = fut
-        self._call(what, method, *args)
+        try:
+            self._call(what, method, *args)
+        except BaseException:
+            if self._inflight.get(item) is fut:
+                del self._inflight[item]
+            fut.cancel()
+            raise
         self._pump()
         # Shielded: cancelling the caller does not cancel the engine's request; it completes or
         # times out inside the session, and the next command on this item waits for that.
