@@ -451,6 +451,34 @@ def test_sesame_cancelled_queued_command_does_not_run_and_failed_call_does_not_w
     run(session())
 
 
+def test_sesame_history_left_early_keeps_the_unread_records():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            for i in range(3):
+                await lock.lock(f"l{i}")
+                await lock.unlock(f"u{i}")
+            on_lock = [r.tag.text for r in peer.device.history]
+            assert len(on_lock) >= 6
+            async for r in lock.history():
+                first = r
+                break
+            # nothing was deleted: the record handed over is deleted only when the next is asked for
+            assert [r.tag.text for r in peer.device.history] == on_lock
+            it = lock.history().__aiter__()
+            assert (await it.__anext__()).id == first.id
+            second = await it.__anext__()                 # asking for it deleted the first
+            await it.aclose()
+            assert first.id not in [r.id for r in peer.device.history]
+            assert len(peer.device.history) == len(on_lock) - 1
+            rest = [r async for r in lock.history()]
+            assert rest[0].id == second.id and len(rest) == len(on_lock) - 1
+            assert peer.device.history == []
+    run(session())
+
+
 # ---- keys, licence, API edges (no transport involved) ---------------------------------------
 
 def test_keys_accept_bytes_and_hex(tmp_path):

@@ -173,6 +173,10 @@ class SesameLock(Session):
             self._setting = ev.setting
         elif isinstance(ev, s.MechStatusChanged):
             self._new_status(ev.status)
+        elif isinstance(ev, s.CommandResult) and ev.item in (HISTORY, HISTORY_DELETE):
+            if self._history is not None:   # only failures come here (busy, ...)
+                self._history.put_nowait(CommandError(
+                    f"SESAME {self.address}: {ev.item_name} refused: {ev.result_name}", ev.result))
         elif isinstance(ev, s.CommandResult):
             fut = self._inflight.get(ev.item)
             if ev.ok:
@@ -186,6 +190,14 @@ class SesameLock(Session):
         elif isinstance(ev, s.HistoryEmpty):
             if self._history is not None:
                 self._history.put_nowait(None)
+        elif isinstance(ev, s.HistoryDeleted):
+            if self._history is not None:
+                # "not found": the record is gone already (a lock whose HISTORY(1) pops it)
+                if ev.result in (0, 5):   # success, not found (messages.hpp ResultCode)
+                    self._history.put_nowait(True)
+                else:
+                    self._history.put_nowait(CommandError(
+                        f"SESAME {self.address}: deleting a history record refused: {ev.result_name}", ev.result))
         elif isinstance(ev, s.VersionReceived):
             self._settle(self._inflight.get(VERSION_TAG), ev.version)
         elif isinstance(ev, s.RequestFailed):
@@ -346,7 +358,9 @@ class SesameLock(Session):
 
     async def history(self) -> AsyncIterator[HistoryRecord]:
         """The lock's history records, oldest first. Like the SESAME app, each record is deleted
-        on the lock once read (the lock keeps a bounded log)."""
+        on the lock once read -- but only once it has been handed over: a record is deleted when
+        the consumer asks for the next one, so leaving the ``async for`` early (``break``, an
+        exception, cancellation) leaves the record last yielded and every later one on the lock."""
         self._need_ready("read history")
         if self._history_lock is None:
             self._history_lock = asyncio.Lock()
@@ -354,19 +368,38 @@ class SesameLock(Session):
             q: "asyncio.Queue[Any]" = asyncio.Queue()
             self._history = q
             try:
-                self._call("read history", "drain_history")
-                self._pump()
+                gone: Optional[int] = None   # the record deleted last
+                self._call("read history", "read_history", 1)
                 while True:
-                    item = await q.get()
+                    self._pump()
+                    item = await self._history_next(q)
                     if item is None:
                         return
-                    if isinstance(item, BaseException):
-                        raise item
+                    if gone is not None and item.id == gone:
+                        # A lock that hands out the record it just deleted cannot delete it: stop
+                        # instead of looping (as the engine's own drain does).
+                        return
                     yield item
+                    # The consumer asked for the next record: the one it has is now safe to delete.
+                    self._call("delete a history record", "delete_history", item.id)
+                    self._pump()
+                    await self._history_next(q, deleted=True)
+                    gone = item.id
+                    self._need_ready("read history")
+                    self._call("read history", "read_history", 1)
             finally:
                 if self._history is q:
                     self._history = None
 
+    async def _history_next(self, q: "asyncio.Queue[Any]", deleted: bool = False) -> Any:
+        """The next answer for history(): a record, None (no more records) or, for a delete,
+        True. Errors are raised."""
+        item = await q.get()
+        if isinstance(item, BaseException):
+            raise item
+        if deleted != (item is True):
+            raise CommandError(f"SESAME {self.address}: history: unexpected answer from the lock")
+        return item
 
 __all__ = ["SesameLock", "LockStatus", "HistoryRecord", "SERVICE_UUID", "WRITE_CHARACTERISTIC",
            "NOTIFY_CHARACTERISTIC"]
