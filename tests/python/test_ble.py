@@ -601,6 +601,8 @@ def test_scan_classifies_advertisements():
              for u in ad.get(0x03, []) + ad.get(0x02, []) for i in range(0, len(u) - 1, 2)]
     s = classify(LOCK, None, -60, md, uuids)
     assert s.kind == "sesame" and s.details["model"] == 5
+    # as docs/python.md shows it: the model name once
+    assert "  SESAME 5, not registered, uuid 00010203-" in s.describe() and "SESAME SESAME" not in s.describe()
     assert classify("00:11:22:33:44:55", "x", None, {}, []).kind == "other"
 
 
@@ -621,6 +623,22 @@ def test_python_m_blecrypt_ble_scan(tmp_path):
         bad = subprocess.run([sys.executable, "-m", "blecrypt.ble", "scan", "--timeout", "0"], env=env,
                              capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2
+
+
+@pytest.mark.skipif(not HAVE_BLUEZ, reason="python3-bleak missing")
+def test_python_m_blecrypt_ble_scan_without_a_system_bus_and_interrupted(tmp_path, monkeypatch):
+    import subprocess
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path}/no-bus")
+    out = subprocess.run([sys.executable, "-m", "blecrypt.ble", "scan", "--timeout", "1"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3, out.stderr
+    assert "bluetoothd running" in out.stderr and "Traceback" not in out.stderr
+    from blecrypt.ble import __main__ as ble_main
+
+    async def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ble_main, "scan", interrupted)
+    assert ble_main.main(["scan", "--timeout", "1"]) == 130
 
 
 # ---- the examples in docs/python.md run as written (against the BlueZ mock) ----------------
