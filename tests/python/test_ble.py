@@ -315,6 +315,47 @@ def test_cancelled_connect_can_be_retried(rig):
     run(session())
 
 
+def test_close_during_connect_is_not_a_cancellation():
+    peer = EmulatedBluetti("AC180", seed=7)
+    release = asyncio.Event()
+
+    async def session():
+        async def slow_factory(device, disconnected):
+            await release.wait()
+            return FakeBleakClient(peer, mtu=23)
+        dev = BluettiDevice(AC180, device_verify_key=peer.verify_key, client=slow_factory)
+        task = asyncio.ensure_future(dev.connect())
+        await asyncio.sleep(0.01)
+        await dev.close()                 # from another task, while connect() waits for its client
+        release.set()
+        with pytest.raises(NotConnectedError, match="closed while connecting"):
+            await task
+        assert not task.cancelled() and not dev.connected
+    run(session())
+
+
+def test_a_write_failure_leaves_a_client_passed_in_connected():
+    peer = EmulatedBluetti("AC180", seed=7)
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with BluettiDevice(AC180, device_verify_key=peer.verify_key, client=client) as dev:
+            real_write = client.write_gatt_char
+
+            async def failing_write(*a, **kw):
+                client.write_gatt_char = real_write
+                raise RuntimeError("write refused (test)")
+            client.write_gatt_char = failing_write
+            with pytest.raises(NotConnectedError):
+                await dev.read_telemetry()
+            for _ in range(5):
+                await asyncio.sleep(0.01)   # a disconnect task, if one was made, has run by now
+            assert client.is_connected       # the caller's client: the caller disconnects it
+            await dev.connect()
+            assert (await dev.read_telemetry()).device_type == "AC180"
+    run(session())
+
+
 def test_on_telemetry_refreshes_by_itself(rig):
     key = rig.add_bluetti(AC180)
 

@@ -241,7 +241,7 @@ class SesameLock(Session):
             gen, client = self._gen, self._client
             self._get_loop().call_soon(self._link_lost, gen, why)
             if client is not None and self._owns_client:
-                self._get_loop().create_task(self._drop_client(client))
+                self._drop_later(client)
 
     def _new_status(self, st: Any) -> None:
         state = str(st.state)
