@@ -556,6 +556,39 @@ def test_keys_accept_bytes_and_hex(tmp_path):
     assert issubclass(KeyFormatError, Error) and issubclass(KeyFormatError, ValueError)
 
 
+def test_keys_refuse_os2_uris_long_tags_and_explain_open_errors(tmp_path, monkeypatch):
+    import base64
+    from blecrypt.sesame import build_share_uri
+    os2 = bytes([0]) + bytes(16) + bytes(range(64)) + bytes(18)        # a SESAME 3 (OS2) share key
+    with pytest.raises(KeyFormatError, match="only OS3 keys of the SESAME 5 family"):
+        SesameLock(LOCK, qr="ssm://UI?t=sk&sk=" + base64.b64encode(os2).decode())
+    secret = bytes(range(16))
+    for model in (5, 7, 16):                                            # SESAME 5, 5 Pro, 5 US
+        assert SesameLock(LOCK, qr=build_share_uri(secret, bytes(16), model)).secret == secret
+    # an error opening a key file names the cause; only ELOOP is about symbolic links; ~ is expanded
+    with pytest.raises(KeyFormatError) as missing:
+        SesameLock(LOCK, key_file=tmp_path / "absent.key")
+    assert "No such file" in str(missing.value) and "symbolic" not in str(missing.value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    f = tmp_path / "home.key"
+    f.write_text(secret.hex())
+    f.chmod(0o600)
+    assert SesameLock(LOCK, key_file="~/home.key").secret == secret
+    # a text tag the lock cannot keep whole is refused, not cut
+    peer = EmulatedSesame(secret=secret)
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=secret, client=client) as lock:
+            with pytest.raises(InvalidArgument, match="at most 29"):
+                await lock.unlock("x" * 30)
+            with pytest.raises(InvalidArgument, match="at most 29"):
+                await lock.lock("é" * 15)                          # 30 bytes of UTF-8
+            await lock.unlock("y" * 29)
+            assert [r.tag.text for r in peer.device.history] == ["y" * 29]
+    run(session())
+
+
 def test_licence_allows_listed_serial_and_refuses_others(tmp_path):
     async def attempt(licence):
         peer = EmulatedBluetti("AC180")

@@ -14,7 +14,7 @@ from blecrypt import sesame as _sesame
 from ._native import native as _native
 from ._keys import KeyLike, sesame_secret
 from ._session import ClientArg, Session
-from .errors import BleError, CommandError, HandshakeError, NotConnectedError, TimeoutError
+from .errors import BleError, CommandError, HandshakeError, InvalidArgument, NotConnectedError, TimeoutError
 
 log = logging.getLogger("blecrypt.ble")
 
@@ -27,6 +27,7 @@ NOTIFY_CHARACTERISTIC = _sesame.NOTIFY_CHARACTERISTIC
 # Item codes (docs/specs/sesame.md §7; include/blecrypt/sesame/messages.hpp).
 REGISTRATION, LOGIN, HISTORY, VERSION_TAG, HISTORY_DELETE = 1, 2, 4, 5, 18
 LOCK, UNLOCK, TOGGLE = 82, 83, 88
+MAX_TAG_BYTES = 29   # HistoryTag::kMaxTextBytes (include/blecrypt/sesame/messages.hpp)
 
 Tag = Union[str, bytes, None]
 HistoryRecord = _sesame.HistoryRecord
@@ -301,6 +302,12 @@ class SesameLock(Session):
             raise NotConnectedError(f"SESAME {self.address}: cannot {what} before login: pass secret=/qr=/key_file=, "
                                     f"or register() a new lock")
 
+    @staticmethod
+    def _check_tag(tag: Tag) -> None:
+        if isinstance(tag, str) and len(tag.encode("utf-8")) > MAX_TAG_BYTES:
+            raise InvalidArgument(f"SESAME tag: {len(tag.encode('utf-8'))} bytes of UTF-8, at most "
+                                  f"{MAX_TAG_BYTES} (the lock keeps no more)")
+
     async def _command(self, item: int, what: str, method: str, *args: Any) -> Any:
         self._need_ready(what)
         prev = self._inflight.get(item)
@@ -325,12 +332,15 @@ class SesameLock(Session):
 
     async def lock(self, tag: Tag = "") -> None:
         """LOCK; ``tag`` (text, or an encoded tag as bytes) is what the lock's history shows."""
+        self._check_tag(tag)
         await self._command(LOCK, "lock", "lock", tag)
 
     async def unlock(self, tag: Tag = "") -> None:
+        self._check_tag(tag)
         await self._command(UNLOCK, "unlock", "unlock", tag)
 
     async def toggle(self, tag: Tag = "") -> None:
+        self._check_tag(tag)
         await self._command(TOGGLE, "toggle", "toggle", tag)
 
     async def version(self) -> str:
