@@ -17,6 +17,7 @@ from blecrypt.ble import (BleError, BluettiDevice, CommandError, HandshakeError,
                           LicenceError,
                           NotConnectedError, SesameLock, Telemetry)
 from blecrypt.ble import _compat
+from blecrypt.ble import TimeoutError as BleTimeoutError
 from blecrypt.ble.testing import EmulatedBluetti, EmulatedSesame, FakeBleakClient, factory
 from blecrypt.errors import Error
 
@@ -517,6 +518,21 @@ def test_sesame_history_left_early_keeps_the_unread_records():
             rest = [r async for r in lock.history()]
             assert rest[0].id == second.id and len(rest) == len(on_lock) - 1
             assert peer.device.history == []
+    run(session())
+
+
+def test_sesame_status_without_a_push_times_out():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            lock.STATUS_TIMEOUT = 0.2
+            client.silent = True        # the lock goes quiet ...
+            lock._status = None         # ... before its first status push reached us
+            with pytest.raises(BleTimeoutError, match="pushed no status"):
+                await asyncio.wait_for(lock.status(), 10)
+            assert lock._status_waiters == []
     run(session())
 
 

@@ -71,6 +71,7 @@ class SesameLock(Session):
     NOTIFY = NOTIFY_CHARACTERISTIC
     WITH_RESPONSE = False  # SESAME writes without response (sesame::kGattProfile)
     KIND = "SESAME"
+    STATUS_TIMEOUT = 10.0  # seconds status() waits for the lock's first push
 
     def __init__(self, device: Any, *, secret: Optional[KeyLike] = None, qr: Optional[str] = None,
                  key_file: Optional[Union[str, "os.PathLike[str]"]] = None, client: ClientArg = None,
@@ -348,13 +349,25 @@ class SesameLock(Session):
 
     async def status(self) -> LockStatus:
         """The lock's state as it last pushed it (it pushes after login and on every change);
-        waits for the first push if none came yet."""
+        waits for the first push if none came yet, at most ``STATUS_TIMEOUT`` seconds (then
+        :class:`~blecrypt.ble.errors.TimeoutError`)."""
         self._need_ready("read the status")
         if self._status is not None:
             return self._status
         fut: "asyncio.Future[LockStatus]" = self._future()
         self._status_waiters.append(fut)
-        return await fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.STATUS_TIMEOUT)
+        except asyncio.TimeoutError:
+            if fut.done() and not fut.cancelled():
+                raise   # not the wait timing out
+            raise TimeoutError(f"SESAME {self.address}: the lock pushed no status in {self.STATUS_TIMEOUT:g} s "
+                               f"after login; retry, or reconnect") from None
+        finally:
+            if not fut.done():
+                fut.cancel()
+            if fut in self._status_waiters:
+                self._status_waiters.remove(fut)
 
     def on_state(self, callback: StateCallback) -> Callable[[], None]:
         """``callback(LockStatus)`` on every push of the lock (locking, unlocking, locked, unlocked,
