@@ -521,6 +521,25 @@ def test_sesame_history_left_early_keeps_the_unread_records():
     run(session())
 
 
+def test_sesame_history_link_lost_while_the_consumer_holds_a_record():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        lock = SesameLock(LOCK, secret=bytes(range(16)), client=client)
+        await lock.connect()
+        await lock.lock("a")
+        await lock.unlock("b")
+        before = [r.id for r in peer.device.history]
+        with pytest.raises(NotConnectedError):
+            async for _ in lock.history():
+                client.drop()
+                await asyncio.sleep(0.05)
+        assert [r.id for r in peer.device.history] == before   # the record in hand was not deleted
+        await lock.close()
+    run(session())
+
+
 def test_sesame_status_without_a_push_times_out():
     peer = EmulatedSesame(secret=bytes(range(16)))
     client = FakeBleakClient(peer, mtu=23)

@@ -404,6 +404,7 @@ class SesameLock(Session):
                         return
                     yield item
                     # The consumer asked for the next record: the one it has is now safe to delete.
+                    self._need_ready("delete a history record")
                     self._call("delete a history record", "delete_history", item.id)
                     self._pump()
                     await self._history_next(q, deleted=True)
