@@ -17,6 +17,7 @@ from blecrypt.ble import (BleError, BluettiDevice, CommandError, HandshakeError,
                           LicenceError,
                           NotConnectedError, SesameLock, Telemetry)
 from blecrypt.ble import _compat
+from blecrypt.ble import TimeoutError as BleTimeoutError
 from blecrypt.ble.testing import EmulatedBluetti, EmulatedSesame, FakeBleakClient, factory
 from blecrypt.errors import Error
 
@@ -315,6 +316,47 @@ def test_cancelled_connect_can_be_retried(rig):
     run(session())
 
 
+def test_close_during_connect_is_not_a_cancellation():
+    peer = EmulatedBluetti("AC180", seed=7)
+    release = asyncio.Event()
+
+    async def session():
+        async def slow_factory(device, disconnected):
+            await release.wait()
+            return FakeBleakClient(peer, mtu=23)
+        dev = BluettiDevice(AC180, device_verify_key=peer.verify_key, client=slow_factory)
+        task = asyncio.ensure_future(dev.connect())
+        await asyncio.sleep(0.01)
+        await dev.close()                 # from another task, while connect() waits for its client
+        release.set()
+        with pytest.raises(NotConnectedError, match="closed while connecting"):
+            await task
+        assert not task.cancelled() and not dev.connected
+    run(session())
+
+
+def test_a_write_failure_leaves_a_client_passed_in_connected():
+    peer = EmulatedBluetti("AC180", seed=7)
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with BluettiDevice(AC180, device_verify_key=peer.verify_key, client=client) as dev:
+            real_write = client.write_gatt_char
+
+            async def failing_write(*a, **kw):
+                client.write_gatt_char = real_write
+                raise RuntimeError("write refused (test)")
+            client.write_gatt_char = failing_write
+            with pytest.raises(NotConnectedError):
+                await dev.read_telemetry()
+            for _ in range(5):
+                await asyncio.sleep(0.01)   # a disconnect task, if one was made, has run by now
+            assert client.is_connected       # the caller's client: the caller disconnects it
+            await dev.connect()
+            assert (await dev.read_telemetry()).device_type == "AC180"
+    run(session())
+
+
 def test_on_telemetry_refreshes_by_itself(rig):
     key = rig.add_bluetti(AC180)
 
@@ -424,6 +466,95 @@ def test_sesame_link_drop_and_cancelled_command(rig):
     run(session())
 
 
+def test_sesame_cancelled_queued_command_does_not_run_and_failed_call_does_not_wedge():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            first = asyncio.ensure_future(lock.unlock("first"))
+            await asyncio.sleep(0)                        # UNLOCK "first" is in flight
+            queued = asyncio.ensure_future(lock.unlock("queued"))
+            await asyncio.sleep(0)                        # waits for "first" to settle
+            queued.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await queued
+            assert queued.cancelled()
+            await first
+            await lock.lock("later")
+            tags = [r.tag.text for r in peer.device.history]
+            assert "first" in tags and "later" in tags and "queued" not in tags
+            # a command the engine refuses before sending (a garbled encoded tag) leaves nothing pending
+            with pytest.raises(CommandError):
+                await lock.unlock(b"\x05")
+            with pytest.raises(TypeError):
+                await lock.unlock(42)
+            await asyncio.wait_for(lock.unlock("next"), 10)
+    run(session())
+
+
+def test_sesame_history_left_early_keeps_the_unread_records():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            for i in range(3):
+                await lock.lock(f"l{i}")
+                await lock.unlock(f"u{i}")
+            on_lock = [r.tag.text for r in peer.device.history]
+            assert len(on_lock) >= 6
+            async for r in lock.history():
+                first = r
+                break
+            # nothing was deleted: the record handed over is deleted only when the next is asked for
+            assert [r.tag.text for r in peer.device.history] == on_lock
+            it = lock.history().__aiter__()
+            assert (await it.__anext__()).id == first.id
+            second = await it.__anext__()                 # asking for it deleted the first
+            await it.aclose()
+            assert first.id not in [r.id for r in peer.device.history]
+            assert len(peer.device.history) == len(on_lock) - 1
+            rest = [r async for r in lock.history()]
+            assert rest[0].id == second.id and len(rest) == len(on_lock) - 1
+            assert peer.device.history == []
+    run(session())
+
+
+def test_sesame_history_link_lost_while_the_consumer_holds_a_record():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        lock = SesameLock(LOCK, secret=bytes(range(16)), client=client)
+        await lock.connect()
+        await lock.lock("a")
+        await lock.unlock("b")
+        before = [r.id for r in peer.device.history]
+        with pytest.raises(NotConnectedError):
+            async for _ in lock.history():
+                client.drop()
+                await asyncio.sleep(0.05)
+        assert [r.id for r in peer.device.history] == before   # the record in hand was not deleted
+        await lock.close()
+    run(session())
+
+
+def test_sesame_status_without_a_push_times_out():
+    peer = EmulatedSesame(secret=bytes(range(16)))
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=bytes(range(16)), client=client) as lock:
+            lock.STATUS_TIMEOUT = 0.2
+            client.silent = True        # the lock goes quiet ...
+            lock._status = None         # ... before its first status push reached us
+            with pytest.raises(BleTimeoutError, match="pushed no status"):
+                await asyncio.wait_for(lock.status(), 10)
+            assert lock._status_waiters == []
+    run(session())
+
+
 # ---- keys, licence, API edges (no transport involved) ---------------------------------------
 
 def test_keys_accept_bytes_and_hex(tmp_path):
@@ -458,6 +589,39 @@ def test_keys_accept_bytes_and_hex(tmp_path):
     with pytest.raises(KeyFormatError):
         SesameLock(LOCK, qr="ssm://nonsense")
     assert issubclass(KeyFormatError, Error) and issubclass(KeyFormatError, ValueError)
+
+
+def test_keys_refuse_os2_uris_long_tags_and_explain_open_errors(tmp_path, monkeypatch):
+    import base64
+    from blecrypt.sesame import build_share_uri
+    os2 = bytes([0]) + bytes(16) + bytes(range(64)) + bytes(18)        # a SESAME 3 (OS2) share key
+    with pytest.raises(KeyFormatError, match="only OS3 keys of the SESAME 5 family"):
+        SesameLock(LOCK, qr="ssm://UI?t=sk&sk=" + base64.b64encode(os2).decode())
+    secret = bytes(range(16))
+    for model in (5, 7, 16):                                            # SESAME 5, 5 Pro, 5 US
+        assert SesameLock(LOCK, qr=build_share_uri(secret, bytes(16), model)).secret == secret
+    # an error opening a key file names the cause; only ELOOP is about symbolic links; ~ is expanded
+    with pytest.raises(KeyFormatError) as missing:
+        SesameLock(LOCK, key_file=tmp_path / "absent.key")
+    assert "No such file" in str(missing.value) and "symbolic" not in str(missing.value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    f = tmp_path / "home.key"
+    f.write_text(secret.hex())
+    f.chmod(0o600)
+    assert SesameLock(LOCK, key_file="~/home.key").secret == secret
+    # a text tag the lock cannot keep whole is refused, not cut
+    peer = EmulatedSesame(secret=secret)
+    client = FakeBleakClient(peer, mtu=23)
+
+    async def session():
+        async with SesameLock(LOCK, secret=secret, client=client) as lock:
+            with pytest.raises(InvalidArgument, match="at most 29"):
+                await lock.unlock("x" * 30)
+            with pytest.raises(InvalidArgument, match="at most 29"):
+                await lock.lock("é" * 15)                          # 30 bytes of UTF-8
+            await lock.unlock("y" * 29)
+            assert [r.tag.text for r in peer.device.history] == ["y" * 29]
+    run(session())
 
 
 def test_licence_allows_listed_serial_and_refuses_others(tmp_path):
@@ -546,6 +710,8 @@ def test_scan_classifies_advertisements():
              for u in ad.get(0x03, []) + ad.get(0x02, []) for i in range(0, len(u) - 1, 2)]
     s = classify(LOCK, None, -60, md, uuids)
     assert s.kind == "sesame" and s.details["model"] == 5
+    # as docs/python.md shows it: the model name once
+    assert "  SESAME 5, not registered, uuid 00010203-" in s.describe() and "SESAME SESAME" not in s.describe()
     assert classify("00:11:22:33:44:55", "x", None, {}, []).kind == "other"
 
 
@@ -566,6 +732,22 @@ def test_python_m_blecrypt_ble_scan(tmp_path):
         bad = subprocess.run([sys.executable, "-m", "blecrypt.ble", "scan", "--timeout", "0"], env=env,
                              capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2
+
+
+@pytest.mark.skipif(not HAVE_BLUEZ, reason="python3-bleak missing")
+def test_python_m_blecrypt_ble_scan_without_a_system_bus_and_interrupted(tmp_path, monkeypatch):
+    import subprocess
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path}/no-bus")
+    out = subprocess.run([sys.executable, "-m", "blecrypt.ble", "scan", "--timeout", "1"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3, out.stderr
+    assert "bluetoothd running" in out.stderr and "Traceback" not in out.stderr
+    from blecrypt.ble import __main__ as ble_main
+
+    async def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ble_main, "scan", interrupted)
+    assert ble_main.main(["scan", "--timeout", "1"]) == 130
 
 
 # ---- the examples in docs/python.md run as written (against the BlueZ mock) ----------------

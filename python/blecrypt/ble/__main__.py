@@ -25,6 +25,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        return 130
     for ad in found:
         print(ad.describe())
     if not found:

@@ -3,6 +3,7 @@ or a private key file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Optional, Tuple, Union
@@ -12,6 +13,9 @@ from .errors import KeyFormatError
 KeyLike = Union[bytes, bytearray, memoryview, str]
 
 MAX_KEY_FILE = 4096
+
+# The locks this package drives: SESAME 5, 5 Pro, 5 US (sesame::is_os3_lock, src/sesame/advertisement.cpp).
+OS3_LOCK_MODELS = (5, 7, 16)
 
 
 def key_bytes(value: KeyLike, sizes: Tuple[int, ...], what: str) -> bytes:
@@ -40,10 +44,12 @@ def key_bytes(value: KeyLike, sizes: Tuple[int, ...], what: str) -> bytes:
 def read_private_file(path: Union[str, "os.PathLike[str]"], what: str) -> str:
     """The text of a small key file that only its owner can read (no symlink, regular file,
     at most 4 KiB, no group/other permissions)."""
+    path = os.path.expanduser(os.fspath(path))
     try:
-        fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise KeyFormatError(f"{what} {os.fspath(path)!r}: {e.strerror} (a symbolic link is refused)") from None
+        hint = " (a symbolic link is refused)" if e.errno == errno.ELOOP else ""
+        raise KeyFormatError(f"{what} {path!r}: {e.strerror}{hint}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -80,9 +86,15 @@ def sesame_secret(secret: Optional[KeyLike], qr: Optional[str],
     if qr is not None:
         from blecrypt import sesame
         try:
-            return bytes(sesame.parse_share_uri(qr.strip()).secret)
+            key = sesame.parse_share_uri(qr.strip())
         except ValueError as e:
             raise KeyFormatError(f"SESAME share URI: {e}") from None
+        if key.os2 or key.model not in OS3_LOCK_MODELS:
+            raise KeyFormatError(f"SESAME share URI: the key is for a {key.model_name}"
+                                 f"{' (OS2)' if key.os2 else ''}; only OS3 keys of the SESAME 5 family "
+                                 f"(SESAME 5, 5 Pro, 5 US) work here (OS2 devices such as SESAME 3/4 and the "
+                                 f"bot speak an older protocol)")
+        return bytes(key.secret)
     if secret is not None:
         return key_bytes(secret, (16,), "SESAME secret")
     return None

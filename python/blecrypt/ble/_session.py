@@ -87,6 +87,7 @@ class Session:
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at: Optional[float] = None
         self._waiters: Set["asyncio.Future[Any]"] = set()
+        self._drop_tasks: Set["asyncio.Task[None]"] = set()   # disconnects under way (kept referenced)
         self._disconnect_callbacks: List[Callable[["Session"], None]] = []
         self._connect_lock: Optional[asyncio.Lock] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -239,8 +240,10 @@ class Session:
                 raise
             except Exception as e:  # bleak / D-Bus / EOF: the frame is broken, so is the session
                 if gen == self._gen:
+                    owned = self._owns_client and self._client is client
                     self._link_lost(gen, f"write failed: {e}")
-                    self._get_loop().create_task(self._drop_client(client))
+                    if owned:  # a client passed in stays connected: it is the caller's to drop
+                        self._drop_later(client)
                 return
 
     # ---- connecting -----------------------------------------------------------------------
@@ -285,6 +288,10 @@ class Session:
         return NotConnectedError(f"{self.KIND} {self.address}: could not connect ({text}); retry, "
                                  f"or power-cycle the adapter if it keeps failing")
 
+    def _closed_while_connecting(self) -> NotConnectedError:
+        return NotConnectedError(f"{self.KIND} {self.address}: closed while connecting (close() was called "
+                                 f"before connect() finished)")
+
     async def _get_client(self, gen: int) -> GattClient:
         def disconnected(client: Any, gen: int = gen) -> None:
             self._on_disconnected(gen, client)
@@ -293,7 +300,7 @@ class Session:
         if arg is None:
             device = await _compat.resolve_device(self._device, self.CONNECT_TIMEOUT)
             if gen != self._gen:
-                raise asyncio.CancelledError()
+                raise self._closed_while_connecting()
             made: GattClient = _compat.make_client(device, disconnected, self.CONNECT_TIMEOUT)
             self._client, self._owns_client = made, True
             await asyncio.wait_for(getattr(made, "connect")(), self.CONNECT_TIMEOUT)
@@ -315,7 +322,7 @@ class Session:
     async def _open(self, gen: int) -> None:
         client = await self._get_client(gen)
         if gen != self._gen:
-            raise asyncio.CancelledError()
+            raise self._closed_while_connecting()
         write = _compat.get_characteristic(client, self.WRITE)
         notify = _compat.get_characteristic(client, self.NOTIFY)
         if write is None or notify is None:
@@ -373,6 +380,13 @@ class Session:
             self._outbox.put_nowait(None)
         self._outbox = None
         self._writer = None
+
+    def _drop_later(self, client: GattClient) -> None:
+        """Disconnects a client this session made, from a task it keeps a reference to (the loop
+        holds tasks weakly only)."""
+        task = self._get_loop().create_task(self._drop_client(client))
+        self._drop_tasks.add(task)
+        task.add_done_callback(self._drop_tasks.discard)
 
     async def _drop_client(self, client: GattClient) -> None:
         try:

@@ -28,7 +28,7 @@ class Advertisement:
         if self.kind == "bluetti":
             what = f"BLUETTI {d.get('link', '?')} firmware"
         elif self.kind == "sesame":
-            what = (f"SESAME {d.get('model_name', '?')}, "
+            what = (f"{d.get('model_name', 'SESAME ?')}, "
                     f"{'registered' if d.get('registered') else 'not registered'}, uuid {d.get('uuid', '?')}")
         else:
             what = "other"
@@ -96,6 +96,9 @@ async def scan(timeout: float = 5.0, *, all_devices: bool = False, **scanner_kwa
     except Exception as e:
         if _compat.is_bleak_error(e):
             raise BleError(f"scan failed: {e} (is bluetoothd running and the adapter powered on?)") from e
+        if isinstance(e, OSError):   # also ConnectionError: no system D-Bus to reach BlueZ on
+            raise BleError(f"scan failed: cannot reach BlueZ on the system D-Bus ({e}): is bluetoothd "
+                           f"running? (systemctl status bluetooth)") from e
         raise
     out = [a for a in seen.values() if all_devices or a.kind != "other"]
     out.sort(key=lambda a: -(a.rssi if a.rssi is not None else -999))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -15,7 +14,7 @@ from blecrypt import sesame as _sesame
 from ._native import native as _native
 from ._keys import KeyLike, sesame_secret
 from ._session import ClientArg, Session
-from .errors import BleError, CommandError, HandshakeError, NotConnectedError, TimeoutError
+from .errors import BleError, CommandError, HandshakeError, InvalidArgument, NotConnectedError, TimeoutError
 
 log = logging.getLogger("blecrypt.ble")
 
@@ -28,6 +27,7 @@ NOTIFY_CHARACTERISTIC = _sesame.NOTIFY_CHARACTERISTIC
 # Item codes (docs/specs/sesame.md §7; include/blecrypt/sesame/messages.hpp).
 REGISTRATION, LOGIN, HISTORY, VERSION_TAG, HISTORY_DELETE = 1, 2, 4, 5, 18
 LOCK, UNLOCK, TOGGLE = 82, 83, 88
+MAX_TAG_BYTES = 29   # HistoryTag::kMaxTextBytes (include/blecrypt/sesame/messages.hpp)
 
 Tag = Union[str, bytes, None]
 HistoryRecord = _sesame.HistoryRecord
@@ -71,6 +71,7 @@ class SesameLock(Session):
     NOTIFY = NOTIFY_CHARACTERISTIC
     WITH_RESPONSE = False  # SESAME writes without response (sesame::kGattProfile)
     KIND = "SESAME"
+    STATUS_TIMEOUT = 10.0  # seconds status() waits for the lock's first push
 
     def __init__(self, device: Any, *, secret: Optional[KeyLike] = None, qr: Optional[str] = None,
                  key_file: Optional[Union[str, "os.PathLike[str]"]] = None, client: ClientArg = None,
@@ -174,6 +175,10 @@ class SesameLock(Session):
             self._setting = ev.setting
         elif isinstance(ev, s.MechStatusChanged):
             self._new_status(ev.status)
+        elif isinstance(ev, s.CommandResult) and ev.item in (HISTORY, HISTORY_DELETE):
+            if self._history is not None:   # only failures come here (busy, ...)
+                self._history.put_nowait(CommandError(
+                    f"SESAME {self.address}: {ev.item_name} refused: {ev.result_name}", ev.result))
         elif isinstance(ev, s.CommandResult):
             fut = self._inflight.get(ev.item)
             if ev.ok:
@@ -187,6 +192,14 @@ class SesameLock(Session):
         elif isinstance(ev, s.HistoryEmpty):
             if self._history is not None:
                 self._history.put_nowait(None)
+        elif isinstance(ev, s.HistoryDeleted):
+            if self._history is not None:
+                # "not found": the record is gone already (a lock whose HISTORY(1) pops it)
+                if ev.result in (0, 5):   # success, not found (messages.hpp ResultCode)
+                    self._history.put_nowait(True)
+                else:
+                    self._history.put_nowait(CommandError(
+                        f"SESAME {self.address}: deleting a history record refused: {ev.result_name}", ev.result))
         elif isinstance(ev, s.VersionReceived):
             self._settle(self._inflight.get(VERSION_TAG), ev.version)
         elif isinstance(ev, s.RequestFailed):
@@ -230,7 +243,7 @@ class SesameLock(Session):
             gen, client = self._gen, self._client
             self._get_loop().call_soon(self._link_lost, gen, why)
             if client is not None and self._owns_client:
-                self._get_loop().create_task(self._drop_client(client))
+                self._drop_later(client)
 
     def _new_status(self, st: Any) -> None:
         state = str(st.state)
@@ -290,17 +303,29 @@ class SesameLock(Session):
             raise NotConnectedError(f"SESAME {self.address}: cannot {what} before login: pass secret=/qr=/key_file=, "
                                     f"or register() a new lock")
 
+    @staticmethod
+    def _check_tag(tag: Tag) -> None:
+        if isinstance(tag, str) and len(tag.encode("utf-8")) > MAX_TAG_BYTES:
+            raise InvalidArgument(f"SESAME tag: {len(tag.encode('utf-8'))} bytes of UTF-8, at most "
+                                  f"{MAX_TAG_BYTES} (the lock keeps no more)")
+
     async def _command(self, item: int, what: str, method: str, *args: Any) -> Any:
         self._need_ready(what)
         prev = self._inflight.get(item)
         if prev is not None and not prev.done():
             # A cancelled caller's request is still in flight in the engine: let it settle first.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(prev)
+            # asyncio.wait never raises prev's error but lets this caller's cancellation through.
+            await asyncio.wait({prev})
             self._need_ready(what)
         fut = self._future()
         self._inflight[item] = fut
-        self._call(what, method, *args)
+        try:
+            self._call(what, method, *args)
+        except BaseException:
+            if self._inflight.get(item) is fut:
+                del self._inflight[item]
+            fut.cancel()
+            raise
         self._pump()
         # Shielded: cancelling the caller does not cancel the engine's request; it completes or
         # times out inside the session, and the next command on this item waits for that.
@@ -308,12 +333,15 @@ class SesameLock(Session):
 
     async def lock(self, tag: Tag = "") -> None:
         """LOCK; ``tag`` (text, or an encoded tag as bytes) is what the lock's history shows."""
+        self._check_tag(tag)
         await self._command(LOCK, "lock", "lock", tag)
 
     async def unlock(self, tag: Tag = "") -> None:
+        self._check_tag(tag)
         await self._command(UNLOCK, "unlock", "unlock", tag)
 
     async def toggle(self, tag: Tag = "") -> None:
+        self._check_tag(tag)
         await self._command(TOGGLE, "toggle", "toggle", tag)
 
     async def version(self) -> str:
@@ -321,13 +349,25 @@ class SesameLock(Session):
 
     async def status(self) -> LockStatus:
         """The lock's state as it last pushed it (it pushes after login and on every change);
-        waits for the first push if none came yet."""
+        waits for the first push if none came yet, at most ``STATUS_TIMEOUT`` seconds (then
+        :class:`~blecrypt.ble.errors.TimeoutError`)."""
         self._need_ready("read the status")
         if self._status is not None:
             return self._status
         fut: "asyncio.Future[LockStatus]" = self._future()
         self._status_waiters.append(fut)
-        return await fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.STATUS_TIMEOUT)
+        except asyncio.TimeoutError:
+            if fut.done() and not fut.cancelled():
+                raise   # not the wait timing out
+            raise TimeoutError(f"SESAME {self.address}: the lock pushed no status in {self.STATUS_TIMEOUT:g} s "
+                               f"after login; retry, or reconnect") from None
+        finally:
+            if not fut.done():
+                fut.cancel()
+            if fut in self._status_waiters:
+                self._status_waiters.remove(fut)
 
     def on_state(self, callback: StateCallback) -> Callable[[], None]:
         """``callback(LockStatus)`` on every push of the lock (locking, unlocking, locked, unlocked,
@@ -341,7 +381,9 @@ class SesameLock(Session):
 
     async def history(self) -> AsyncIterator[HistoryRecord]:
         """The lock's history records, oldest first. Like the SESAME app, each record is deleted
-        on the lock once read (the lock keeps a bounded log)."""
+        on the lock once read -- but only once it has been handed over: a record is deleted when
+        the consumer asks for the next one, so leaving the ``async for`` early (``break``, an
+        exception, cancellation) leaves the record last yielded and every later one on the lock."""
         self._need_ready("read history")
         if self._history_lock is None:
             self._history_lock = asyncio.Lock()
@@ -349,19 +391,39 @@ class SesameLock(Session):
             q: "asyncio.Queue[Any]" = asyncio.Queue()
             self._history = q
             try:
-                self._call("read history", "drain_history")
-                self._pump()
+                gone: Optional[int] = None   # the record deleted last
+                self._call("read history", "read_history", 1)
                 while True:
-                    item = await q.get()
+                    self._pump()
+                    item = await self._history_next(q)
                     if item is None:
                         return
-                    if isinstance(item, BaseException):
-                        raise item
+                    if gone is not None and item.id == gone:
+                        # A lock that hands out the record it just deleted cannot delete it: stop
+                        # instead of looping (as the engine's own drain does).
+                        return
                     yield item
+                    # The consumer asked for the next record: the one it has is now safe to delete.
+                    self._need_ready("delete a history record")
+                    self._call("delete a history record", "delete_history", item.id)
+                    self._pump()
+                    await self._history_next(q, deleted=True)
+                    gone = item.id
+                    self._need_ready("read history")
+                    self._call("read history", "read_history", 1)
             finally:
                 if self._history is q:
                     self._history = None
 
+    async def _history_next(self, q: "asyncio.Queue[Any]", deleted: bool = False) -> Any:
+        """The next answer for history(): a record, None (no more records) or, for a delete,
+        True. Errors are raised."""
+        item = await q.get()
+        if isinstance(item, BaseException):
+            raise item
+        if deleted != (item is True):
+            raise CommandError(f"SESAME {self.address}: history: unexpected answer from the lock")
+        return item
 
 __all__ = ["SesameLock", "LockStatus", "HistoryRecord", "SERVICE_UUID", "WRITE_CHARACTERISTIC",
            "NOTIFY_CHARACTERISTIC"]
