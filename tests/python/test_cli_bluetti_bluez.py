@@ -431,7 +431,7 @@ def test_logger_over_bluez_keeps_one_connection(bz, tmp_path):
     assert rc == 0, err
     assert bz.emulator_state(dev)["connections"] == 1     # one persistent connection for every poll
     assert all(row["device"] == ADDR and row["device_type"] == "AC180" for row in log.rows())
-    assert "stopped after" in err
+    assert f"stopped after {len(log.rows())} row(s)" in err, err
     wait_for(lambda: not bz.emulator_state(dev)["connected"], what="disconnect")
 
 
@@ -498,3 +498,39 @@ def test_two_loggers_two_devices_at_once(bz, tmp_path):
     assert (r1, r2) == (0, 0), (e1, e2)
     assert {row["device_type"] for row in l1.rows()} == {"AC180"}
     assert {row["device_type"] for row in l2.rows()} == {"EB3A"}
+
+
+@needs_bluez
+def test_logger_survives_a_bluetoothd_restart(bz, tmp_path):
+    dev = bz.add_bluetti("AC180", ADDR, mtu=517)
+    log = Logger(device_env(bz, dev), tmp_path, ADDR, "--timeout", "5")
+    try:
+        wait_for(lambda: len(log.rows()) >= 1, what="a first row")
+        bz.restart_bluetoothd()                  # org.bluez leaves the bus and comes back, devices forgotten
+        wait_for(lambda: "link lost: " in log.stderr(), what="the loss logged")
+        n = len(log.rows())
+        wait_for(lambda: len(log.rows()) > n + 1, what="rows after bluetoothd came back")
+    finally:
+        rc, err = log.stop()
+    assert rc == 0, err
+    assert "(session 2, fresh handshake" in err, err
+
+
+@needs_bluez
+def test_logger_reconnects_when_the_device_stops_answering(bz, tmp_path):
+    dev = bz.add_bluetti("EB3A", ADDR, mtu=517)
+    log = Logger(device_env(bz, dev), tmp_path, ADDR, "--timeout", "2")
+    try:
+        wait_for(lambda: len(log.rows()) >= 1, what="a first row")
+        bz.set_silent(dev)                       # connected, but nothing comes back any more
+        wait_for(lambda: "3 failed polls in a row: reconnecting" in log.stderr(), what="3 failed polls")
+        wait_for(lambda: "connect failed: BLUETTI handshake" in log.stderr(), what="a failed handshake")
+        n = len(log.rows())
+        bz.set_silent(dev, False)
+        wait_for(lambda: len(log.rows()) > n, what="rows again")
+    finally:
+        rc, err = log.stop()
+    assert rc == 0, err
+    assert "poll failed: reading telemetry: " in err and "timed out" in err, err
+    assert "(waiting for CHALLENGE)" in err, err
+    assert "(session 2, fresh handshake" in err, err

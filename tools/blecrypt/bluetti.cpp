@@ -195,6 +195,11 @@ class Station {
   // Up: connected and the handshake done, no link loss seen since.
   bool ready() const { return client_.established() && !down_; }
   std::string describe() const { return link_->link().describe(); }
+  // Why the link is not ready: the link loss, else the handshake state.
+  std::string loss_reason() const {
+    if (down_) return down_->message();
+    return std::string("handshake state ") + client_state_name(client_.state());
+  }
 
   // Connects, runs the handshake, reads the IoT serial and checks it against the licence.
   void connect(const LicenceCheck& licence) {
@@ -323,6 +328,8 @@ class Station {
     if (key.empty() && emu_ != nullptr) key.assign(emu_->device().verify_key().begin(), emu_->device().verify_key().end());
     auto c = ClientConfig::make(backend_, key);  // empty: K2
     if (!c) throw UserError("the device verification key is not a valid P-256 public key");
+    // One Modbus command never outlasts --timeout (the default 5 s is the official integration's).
+    c->request_timeout = std::min<Duration>(c->request_timeout, std::chrono::seconds(o_.link.timeout));
     return std::move(*c);
   }
 
@@ -608,11 +615,12 @@ int run_logger(const Options& o) {
   Duration backoff = backoff_min;
   std::mt19937 jitter(std::random_device{}());
   unsigned rows = 0, failures_in_a_row = 0, sessions = 0;
-  bool attempted = false;
+  bool attempted = false, up = false;
   auto log = [](const std::string& line) { std::cerr << "blecrypt bluetti logger: " << line << std::endl; };
   try {
     while (!s.link().stop_requested()) {
       if (!s.ready()) {
+        if (std::exchange(up, false)) log("link lost: " + s.loss_reason());
         if (attempted) {  // after a failed connect or a lost link: drop what is left, back off
           s.disconnect();
           std::uniform_real_distribution<double> spread(0.75, 1.25);
@@ -633,6 +641,7 @@ int run_logger(const Options& o) {
           continue;
         }
         ++sessions;
+        up = true;
         failures_in_a_row = 0;
         backoff = backoff_min;
         log("connected to " + s.describe() + " (session " + std::to_string(sessions) + ", fresh handshake, IoT serial " +
@@ -645,15 +654,19 @@ int run_logger(const Options& o) {
       } catch (const DeviceError& e) {
         ++failures_in_a_row;
         log(std::string("poll failed: ") + e.what());
-        if (s.ready() && failures_in_a_row >= 3) {
-          log("no answer to 3 polls in a row: reconnecting");
+        if (s.ready() && s.requests().jobs() > 0) {
+          log("the poll is still pending: reconnecting");  // (rather than queueing behind it)
+          s.disconnect();
+        } else if (s.ready() && failures_in_a_row >= 3) {
+          log("3 failed polls in a row: reconnecting");
           s.disconnect();
         }
       }
       if (t) {
         sink.write(log_row(csv, device, *t));
         failures_in_a_row = 0;
-        if (o.polls && ++rows >= o.polls) break;
+        ++rows;
+        if (o.polls && rows >= o.polls) break;
       }
       if (!s.ready()) continue;  // link lost: reconnect (with backoff) instead of waiting
       const Duration spent = std::chrono::steady_clock::now() - poll_start;
