@@ -534,3 +534,10 @@ def test_logger_reconnects_when_the_device_stops_answering(bz, tmp_path):
     assert "poll failed: reading telemetry: " in err and "timed out" in err, err
     assert "(waiting for CHALLENGE)" in err, err
     assert "(session 2, fresh handshake" in err, err
+
+
+def test_logger_gives_up_on_an_unlicensed_unit(tmp_path):
+    lic = tmp_path / "licence.csv"
+    lic.write_text("1234567\n")
+    r = run(plain_env(), "bluetti", "logger", "--emulator", "AC180", "--interval", "1", "--licence", str(lic))
+    assert r.returncode == 1 and "not listed" in r.stderr

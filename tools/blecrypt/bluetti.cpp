@@ -172,6 +172,11 @@ class EmulatedStation final : public EngineIo {
 // A SIGINT/SIGTERM arrived while waiting (logger only).
 struct Stopped {};
 
+// The unit's IoT serial is not in the licence: retrying cannot help (the logger gives up).
+struct NotLicensed : DeviceError {
+  using DeviceError::DeviceError;
+};
+
 // One BLUETTI connection: client + request layer + session runner over the link of open_link().
 class Station {
  public:
@@ -232,7 +237,7 @@ class Station {
     iot_serial_ = decode_serial(serial.values.data());
     if (progress_) *progress_ << "  IoT serial " << iot_serial_ << "\n";
     if (licence.licence && !licence.licence->allows(iot_serial_))
-      throw DeviceError("IoT serial " + std::to_string(iot_serial_) + " of " + describe() + " is not listed in the licence file '" +
+      throw NotLicensed("IoT serial " + std::to_string(iot_serial_) + " of " + describe() + " is not listed in the licence file '" +
                         licence.path + "' (list the IoT serial read from registers 11006-11009, not the device serial)");
   }
 
@@ -633,6 +638,8 @@ int run_logger(const Options& o) {
         attempted = true;
         try {
           s.connect(licence);
+        } catch (const NotLicensed&) {
+          throw;
         } catch (const DeviceError& e) {
           log(std::string("connect failed: ") + e.what());
           continue;
@@ -656,9 +663,11 @@ int run_logger(const Options& o) {
         log(std::string("poll failed: ") + e.what());
         if (s.ready() && s.requests().jobs() > 0) {
           log("the poll is still pending: reconnecting");  // (rather than queueing behind it)
+          up = false;
           s.disconnect();
         } else if (s.ready() && failures_in_a_row >= 3) {
           log("3 failed polls in a row: reconnecting");
+          up = false;
           s.disconnect();
         }
       }
