@@ -785,6 +785,10 @@ class Remote:
         self.connect_fault = ('none', 0)
         self.drop_after = {}            # 'writes' / 'notifications' -> remaining count
         self.adverts = 0
+        # Traffic seen over every connection so far (tests: GetEmulatorState), not BlueZ state.
+        self.connections = 0
+        self.largest_write = 0
+        self.largest_notification = 0
 
     # -- advertising
     def advert_props(self):
@@ -927,6 +931,7 @@ class Remote:
         ok, err, _ = self.pending_connect
         self.pending_connect = None
         self.connected = True
+        self.connections += 1
         self.drop_after = dict(self.drop_after)
         self.backend.link_up(_now())
         if self.device is None:
@@ -1020,6 +1025,7 @@ class Remote:
 
     def central_wrote(self, chrc, data, offset):
         chrc.written.append(bytes(data))
+        self.largest_write = max(self.largest_write, len(data))
         dropping = self._count('writes')   # the write arrives, the link drops before any answer
         if self.silent:
             return
@@ -1049,6 +1055,7 @@ class Remote:
                     if not self.connected:
                         return
                     chrc.notify(data[i:i + n])
+                    self.largest_notification = max(self.largest_notification, len(data[i:i + n]))
                     if self._count('notifications'):
                         return
         self._schedule()
@@ -1301,7 +1308,9 @@ def GetEmulatorState(self, device):
     '''What the peripheral behind `device` knows (emulator handshake state, lock state...).'''
     r = _remote(device)
     state = dict(r.backend.state())
-    state.update({'connected': r.connected, 'mtu': r.mtu, 'in_range': r.in_range})
+    state.update({'connected': r.connected, 'mtu': r.mtu, 'in_range': r.in_range,
+                  'connections': r.connections, 'largest_write': r.largest_write,
+                  'largest_notification': r.largest_notification})
     return dbus.Dictionary({k: (dbus.Boolean(v) if isinstance(v, bool) else
                                 dbus.Int64(v) if isinstance(v, int) else dbus.String(str(v)))
                             for k, v in state.items()}, signature='sv')

@@ -1,20 +1,32 @@
-// `blecrypt bluetti demo|read|write|advert` and the BLUETTI part of `blecrypt demo`.
+// `blecrypt bluetti demo|read|write|logger|advert` and the BLUETTI part of `blecrypt demo`.
 //
-// The client is bluetti::Client with the request layer (bluetti::Requests) on top, driven by
-// link::Session over a GATT link: the same code path a real transport uses. With --emulator the
-// link is a link::MemoryLink hosting the device emulator (bluetti::Device), on a virtual clock
-// that jumps to the next deadline when nothing is in flight.
+// Every verb that talks to a power station runs bluetti::Client with the request layer
+// (bluetti::Requests) on top, driven by link::Session over the GATT link open_link() gives:
+// BlueZ for a device ADDRESS, or a link::MemoryLink hosting the emulator (bluetti::Device) for
+// --emulator MODEL. The code after open_link() is the same for both.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <sstream>
 
+#include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/device.hpp"
 #include "blecrypt/bluetti/requests.hpp"
-#include "blecrypt/link/memory_link.hpp"
 #include "blecrypt/link/session.hpp"
 #include "cli.hpp"
+#include "link_cli.hpp"
 
 namespace blecrypt::cli {
 namespace {
@@ -29,28 +41,64 @@ template <typename... F>
 Overload(F...) -> Overload<F...>;
 
 const char* protocol_text(Protocol p) { return p == Protocol::iot_v2 ? "IoT V2" : "IoT V1"; }
+const char* on_off(bool b) { return b ? "true" : "false"; }
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {  // ASCII-only output: anything else escaped
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// The device reports its model name; keep the text output to printable ASCII.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  return out;
+}
 
 void print_telemetry(std::ostream& out, const Telemetry& t) {
-  out << "  device_type " << t.device_type << ", serial_number " << t.serial_number << ", total_battery_percent "
+  out << "  device_type " << printable(t.device_type) << ", serial_number " << t.serial_number << ", total_battery_percent "
       << t.total_battery_percent << " %\n"
       << "  dc_input_power " << t.dc_input_power << " W, ac_input_power " << t.ac_input_power << " W\n"
-      << "  ac_output_power " << t.ac_output_power << " W (ac_output_on " << (t.ac_output_on ? "true" : "false")
-      << "), dc_output_power " << t.dc_output_power << " W (dc_output_on " << (t.dc_output_on ? "true" : "false") << ")\n";
+      << "  ac_output_power " << t.ac_output_power << " W (ac_output_on " << on_off(t.ac_output_on)
+      << "), dc_output_power " << t.dc_output_power << " W (dc_output_on " << on_off(t.dc_output_on) << ")\n";
+}
+
+// The telemetry fields under bluetti_mqtt's names, as the members of one JSON object (no braces).
+std::string telemetry_members(const Telemetry& t) {
+  std::ostringstream o;
+  o << "\"device_type\":" << json_string(t.device_type) << ",\"serial_number\":" << t.serial_number
+    << ",\"total_battery_percent\":" << t.total_battery_percent << ",\"ac_output_power\":" << t.ac_output_power
+    << ",\"dc_output_power\":" << t.dc_output_power << ",\"ac_input_power\":" << t.ac_input_power
+    << ",\"dc_input_power\":" << t.dc_input_power << ",\"ac_output_on\":" << on_off(t.ac_output_on)
+    << ",\"dc_output_on\":" << on_off(t.dc_output_on);
+  return o.str();
 }
 
 struct Options {
-  std::string emulator = "AC180";
-  std::string device_key_hex;
-  std::string backend;
-  std::size_t mtu = link::kDefaultAttMtu;
-  std::uint16_t address = 0;
-  std::uint16_t count = 1;
-  std::uint16_t value = 0;
-  std::string ac, dc;
-  // Set by the option parser: which options were given.
-  CLI::Option *address_opt = nullptr, *count_opt = nullptr, *value_opt = nullptr;
-  CLI::Option *ac_opt = nullptr, *dc_opt = nullptr;
-  bool given(const CLI::Option* o) const { return o != nullptr && o->count() > 0; }
+  LinkCli link;                 // ADDRESS | --emulator MODEL, --adapter, --timeout, --mtu
+  std::string device_key_hex;   // --device-key
+  std::string backend;          // --backend
+  std::string licence;          // --licence
+  bool json = false;
+  std::uint16_t reg = 0, count = 1, value = 0;  // --register, --count, --value
+  std::string ac, dc;                           // --ac, --dc
+  unsigned interval = 10;                       // logger --interval
+  unsigned polls = 0;                           // logger --polls (0: until stopped)
+  std::string output, format = "csv";           // logger --output, --format
+  CLI::Option *reg_opt = nullptr, *count_opt = nullptr, *value_opt = nullptr, *ac_opt = nullptr, *dc_opt = nullptr;
+  static bool given(const CLI::Option* opt) { return opt != nullptr && opt->count() > 0; }
 };
 
 const crypto::Backend& pick_backend(const std::string& name) {
@@ -60,169 +108,321 @@ const crypto::Backend& pick_backend(const std::string& name) {
   return *b;
 }
 
-// One BLUETTI connection: client + request layer + session runner over a memory link hosting the
-// emulator. Everything after construction is what a real transport's loop does too.
-class Connection {
+// The licence of the official module's status 3 -> 4 step (bluetti_crypt.hpp, docs/bluetti.md):
+// --licence PATH, else ./bluetti_device_licence.csv when it exists, else none (any unit).
+// Read once before connecting (bounded: Licence::load), so a bad file is a usage error.
+struct LicenceCheck {
+  std::optional<Licence> licence;
+  std::string path;
+};
+
+LicenceCheck load_licence(const std::string& given_path) {
+  LicenceCheck c;
+  c.path = given_path.empty() ? kLicenceFileName : given_path;
+  if (given_path.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(c.path, ec))) return {};
+  }
+  std::string why;
+  auto l = Licence::load(c.path, &why);
+  if (!l) throw UserError(why.empty() ? "licence file '" + c.path + "': " + l.error().message() : why);
+  c.licence = std::move(*l);
+  return c;
+}
+
+// The emulated power station on the memory link: owns the Device; its own events are not shown.
+class EmulatedStation final : public EngineIo {
  public:
-  Connection(const Options& o, PowerStation station)
-      : backend_(pick_backend(o.backend)),
-        device_(device_config(backend_), std::move(station), crypto::system_rng()),
-        io_(device_),
-        link_(io_, kGattProfile, o.mtu, describe(device_.station(), o.mtu)),
-        client_(client_config(o, backend_, device_), crypto::system_rng()),
-        session_(client_, link_, kGattProfile),
+  EmulatedStation(const crypto::Backend& backend, PowerStation station)
+      : device_(config(backend), std::move(station), crypto::system_rng()) {}
+  void on_link_up(TimePoint now) override {
+    device_.on_link_up(now);
+    drain();
+  }
+  void on_link_down() override {
+    device_.on_link_down();
+    drain();
+  }
+  Result<void> feed(ByteView in, TimePoint now) override {
+    auto r = device_.feed(in, now);
+    drain();
+    return r;
+  }
+  std::optional<Bytes> poll_transmit() override { return device_.poll_transmit(); }
+  std::optional<TimePoint> next_deadline() const override { return device_.next_deadline(); }
+  void on_deadline(TimePoint now) override {
+    device_.on_deadline(now);
+    drain();
+  }
+  Device& device() noexcept { return device_; }
+
+ private:
+  static DeviceConfig config(const crypto::Backend& backend) {
+    auto c = DeviceConfig::make(backend, {});
+    if (!c) throw UserError("emulator: " + c.error().message());
+    return std::move(*c);
+  }
+  void drain() {
+    while (device_.poll_event()) {
+    }
+  }
+  Device device_;
+};
+
+// A SIGINT/SIGTERM arrived while waiting (logger only).
+struct Stopped {};
+
+// The unit's IoT serial is not in the licence: retrying cannot help (the logger gives up).
+struct NotLicensed : DeviceError {
+  using DeviceError::DeviceError;
+};
+
+// One BLUETTI connection: client + request layer + session runner over the link of open_link().
+class Station {
+ public:
+  Station(const Options& o, std::ostream* progress)
+      : o_(o),
+        progress_(progress),
+        backend_(pick_backend(o.backend)),
+        given_key_(given_key(o)),
+        link_(open_link(o.link, kGattProfile, [this](const std::string& model) { return make_emulator(model); })),
+        client_(client_config(), crypto::system_rng()),
+        session_(client_, link_->link(), kGattProfile),
         requests_(client_) {}
 
-  std::string describe() const { return link_.describe(); }
+  OpenLink& link() { return *link_; }
+  link::Session<Client>& session() { return session_; }
+  Requests& requests() { return requests_; }
+  TimePoint now() const { return link_->now(); }
   const crypto::Backend& backend() const { return backend_; }
-  std::size_t pdus() const { return link_.pdus_carried(); }
-
-  // Connects and runs the handshake. `out` gets the steps.
-  void handshake(std::ostream* out) {
-    out_ = out;
-    link_.connect(now_);
-    run([&] { return client_.established(); });
-    out_ = nullptr;
-    if (!client_.established())
-      throw DeviceError("bluetti handshake failed (" + std::string(client_state_name(client_.state())) + "): " +
-                        (client_.failure() ? client_.failure().message() : std::string("no progress")));
+  EmulatedStation* emulator() { return emu_; }
+  std::uint64_t iot_serial() const { return iot_serial_; }
+  // Up: connected and the handshake done, no link loss seen since.
+  bool ready() const { return client_.established() && !down_; }
+  std::string describe() const { return link_->link().describe(); }
+  // Why the link is not ready: the link loss, else the handshake state.
+  std::string loss_reason() const {
+    if (down_) return down_->message();
+    return std::string("handshake state ") + client_state_name(client_.state());
   }
 
-  // Runs until the job `id` completes; its completion.
-  Completion wait(RequestId id) {
+  // Connects, runs the handshake, reads the IoT serial and checks it against the licence.
+  void connect(const LicenceCheck& licence) {
+    down_.reset();
+    transport_error_.clear();
+    link_up_ = false;
+    handshake_step_ = "waiting for the CHALLENGE";
+    link_->clear_link_error();
+    link_->start();
+    const bool ok = link_->run_until(session_, [&] {
+      drain();
+      return client_.established() || client_.state() == ClientState::failed || down_ || transport_error_;
+    });
+    if (!ok || !client_.established()) {
+      if (link_->stop_requested()) throw Stopped{};
+      const std::string where = link_up_ ? "BLUETTI handshake with " + describe() : "connecting to " + describe();
+      if (down_ && !link_up_) throw_link_error(*down_, where);
+      if (down_) throw DeviceError(where + ": " + down_->message() + " (" + handshake_step_ + ")");
+      if (client_.state() == ClientState::failed)
+        throw DeviceError(where + " failed: " + (client_.failure() ? client_.failure().message() : std::string("no reason")));
+      if (transport_error_) throw DeviceError(where + ": " + transport_error_.message());
+      throw DeviceError(link_->why_not(where) +
+                        (link_up_ ? std::string(" (") + client_state_name(client_.state()) + ")" : ""));
+    }
+    // The IoT serial read of the official integration's status 3.
+    auto r = requests_.read_registers(kIotSerialRegister, 4, now());
+    if (!r) throw DeviceError(r.error().message());
+    auto serial = std::get<requests::RegistersRead>(wait(*r, "reading the IoT serial (registers 11006-11009)"));
+    if (serial.values.size() != 4) throw DeviceError("reading the IoT serial: expected 4 registers");
+    iot_serial_ = decode_serial(serial.values.data());
+    if (progress_) *progress_ << "  IoT serial " << iot_serial_ << "\n";
+    if (licence.licence && !licence.licence->allows(iot_serial_))
+      throw NotLicensed("IoT serial " + std::to_string(iot_serial_) + " of " + describe() + " is not listed in the licence file '" +
+                        licence.path + "' (list the IoT serial read from registers 11006-11009, not the device serial)");
+  }
+
+  void disconnect() {
+    link_->stop();
+    drain();
+  }
+
+  // Runs until the job `id` completes; its completion. Throws DeviceError naming `what`.
+  Completion wait(RequestId id, const std::string& what) {
     std::optional<Completion> done;
-    run([&] {
+    link_->run_until(session_, [&] {
+      drain();
       while (auto c = requests_.poll_completion()) {
         const RequestId cid = std::visit([](const auto& x) { return x.id; }, *c);
         if (cid == id) done = std::move(*c);
       }
-      return done.has_value();
+      return done.has_value() || down_.has_value();
     });
-    if (!done) throw DeviceError("no answer from the device");
+    if (!done) {
+      if (link_->stop_requested()) throw Stopped{};
+      if (down_) throw DeviceError(what + ": " + down_->message());
+      throw DeviceError(link_->why_not(what));
+    }
     if (const auto* f = std::get_if<requests::Failed>(&*done)) {
-      std::string why = f->error.message();
-      if (f->exception) why += " (exception code " + std::to_string(*f->exception) + ")";
+      std::string why = what + ": " + (down_ ? down_->message() : f->error.message());
+      if (f->exception) why += " (Modbus exception code " + std::to_string(*f->exception) + ")";
       throw DeviceError(why);
     }
     return std::move(*done);
   }
 
-  Requests& requests() { return requests_; }
-  TimePoint now() const { return now_; }
+  Telemetry telemetry() {
+    return std::get<requests::TelemetryRead>(wait(requests_.read_telemetry(now()), "reading telemetry")).telemetry;
+  }
+
+  std::vector<std::uint16_t> read_registers(std::uint16_t address, std::uint16_t count) {
+    auto id = requests_.read_registers(address, count, now());
+    if (!id) throw UserError(id.error().message());
+    return std::get<requests::RegistersRead>(
+               wait(*id, "reading registers " + std::to_string(address) + ".." + std::to_string(address + count - 1)))
+        .values;
+  }
+
+  // Real time passes with the link serviced; ends early on a stop signal, and on a link loss when
+  // `wake_on_loss`.
+  void idle(Duration d, bool wake_on_loss = true) {
+    link_->idle(session_, d, [&] {
+      drain();
+      return wake_on_loss && down_.has_value();
+    });
+  }
 
  private:
-  static std::string describe(PowerStation& s, std::size_t mtu) {
-    return "emulated " + s.model() + " (" + protocol_text(s.protocol()) + ", serial " + std::to_string(s.serial()) +
-           ", IoT serial " + std::to_string(s.iot_serial()) + ") over a " + std::to_string(link::att_payload(mtu)) +
-           "-byte ATT link";
+  std::unique_ptr<EngineIo> make_emulator(const std::string& model) {
+    auto station = PowerStation::create(model);
+    if (!station) {
+      std::string list;
+      for (auto& m : PowerStation::models()) list += (list.empty() ? "" : ", ") + m;
+      throw UserError("unknown emulator model '" + model + "' (" + list + ")");
+    }
+    auto emu = std::make_unique<EmulatedStation>(backend_, std::move(*station));
+    emu_ = emu.get();
+    return emu;
   }
-  static DeviceConfig device_config(const crypto::Backend& backend) {
-    auto c = DeviceConfig::make(backend, {});
-    if (!c) throw UserError("emulator: " + c.error().message());
-    return std::move(*c);
+
+  // Device verification key: --device-key; else the emulator's own key (--emulator), else
+  // BLECRYPT_BLUETTI_DEVICE_KEY, else K2 (what real units sign with). Checked before the link
+  // opens: a malformed key is a usage error whatever the state of Bluetooth.
+  static Bytes given_key(const Options& o) {
+    Bytes k = parse_key(o);
+    if (!k.empty() && !ClientConfig::make(crypto::default_backend(), k))
+      throw UserError("the device verification key is not a valid P-256 public key");
+    return k;
   }
-  static ClientConfig client_config(const Options& o, const crypto::Backend& backend, const Device& device) {
-    Bytes key;
+  static Bytes parse_key(const Options& o) {
     if (!o.device_key_hex.empty()) {
       auto k = from_hex(o.device_key_hex);
-      if (!k || k->size() != 64) throw UserError("--device-key must be 128 hex digits (raw X||Y)");
-      key = std::move(*k);
-    } else {
-      key.assign(device.verify_key().begin(), device.verify_key().end());  // the emulator's test key, not K2
+      if (!k || k->size() != 64) throw UserError("--device-key must be 128 hex digits (raw X||Y of a P-256 key)");
+      return std::move(*k);
     }
-    auto c = ClientConfig::make(backend, key);
-    if (!c) throw UserError("--device-key is not a valid P-256 public key");
+    if (!o.link.emulator.empty()) return {};
+    if (const char* env = std::getenv(kDeviceKeyEnv); env != nullptr && *env != '\0') {
+      auto k = from_hex(env);
+      if (!k || k->size() != 64) throw UserError(std::string(kDeviceKeyEnv) + " must be 128 hex digits (raw X||Y of a P-256 key)");
+      return std::move(*k);
+    }
+    return {};
+  }
+
+  ClientConfig client_config() const {
+    Bytes key = given_key_;
+    if (key.empty() && emu_ != nullptr) key.assign(emu_->device().verify_key().begin(), emu_->device().verify_key().end());
+    auto c = ClientConfig::make(backend_, key);  // empty: K2
+    if (!c) throw UserError("the device verification key is not a valid P-256 public key");
+    // One Modbus command never outlasts --timeout (the default 5 s is the official integration's).
+    c->request_timeout = std::min<Duration>(c->request_timeout, std::chrono::seconds(o_.link.timeout));
     return std::move(*c);
+  }
+
+  // Hands every session event on: link state to this object, client events to the request layer.
+  void drain() {
+    const TimePoint t = now();
+    while (auto e = session_.poll_event()) {
+      std::visit(Overload{[&](const link::events::LinkUp&) { link_up_ = true; },
+                          [&](const link::events::LinkDown& d) {
+                            down_ = d.why;
+                            link_->note_link_error(d.why);
+                            requests_.on_link_down();
+                          },
+                          [&](const link::events::TransportError& te) { transport_error_ = te.error; },
+                          [&](const link::events::InputRefused&) {},  // the client reports it as an event too
+                          [&](const Client::Event& ce) {
+                            note_step(ce);
+                            report(ce);
+                            (void)requests_.on_event(ce, t);
+                          }},
+                 *e);
+    }
+    session_.flush(t);
+  }
+
+  void note_step(const Client::Event& e) {
+    if (std::holds_alternative<events::ChallengeAnswered>(e)) handshake_step_ = "after answering the CHALLENGE";
+    if (std::holds_alternative<events::ChallengeAccepted>(e)) handshake_step_ = "after CHALLENGE_ACCEPTED";
+    if (std::holds_alternative<events::DeviceKeyVerified>(e)) handshake_step_ = "after sending CLIENT_PUBKEY";
   }
 
   void report(const Client::Event& e) {
-    if (!out_) return;
-    std::visit(Overload{[&](const events::ChallengeAnswered&) { *out_ << "  CHALLENGE answered\n"; },
-                        [&](const events::ChallengeAccepted&) { *out_ << "  CHALLENGE_ACCEPTED\n"; },
-                        [&](const events::DeviceKeyVerified&) { *out_ << "  DEVICE_PUBKEY signature verified, CLIENT_PUBKEY sent\n"; },
-                        [&](const events::Established&) { *out_ << "  PUBKEY_ACCEPTED: session up (AES-256-CBC)\n"; },
-                        [&](const events::Failed& f) { *out_ << "  handshake failed: " << f.error.message() << "\n"; },
+    if (!progress_) return;
+    std::visit(Overload{[&](const events::ChallengeAnswered&) { *progress_ << "  CHALLENGE answered\n"; },
+                        [&](const events::ChallengeAccepted&) { *progress_ << "  CHALLENGE_ACCEPTED\n"; },
+                        [&](const events::DeviceKeyVerified&) {
+                          *progress_ << "  DEVICE_PUBKEY signature verified, CLIENT_PUBKEY sent\n";
+                        },
+                        [&](const events::Established&) { *progress_ << "  PUBKEY_ACCEPTED: session up (AES-256-CBC)\n"; },
+                        [&](const events::Failed& f) { *progress_ << "  handshake failed: " << f.error.message() << "\n"; },
                         [&](const auto&) {}},
                e);
   }
 
-  // Moves traffic and hands events on until `done()`; time jumps to the next deadline when
-  // nothing else moves. Stops when no deadline is left either.
-  template <typename Done>
-  void run(Done done) {
-    for (int guard = 0; guard < 100000; ++guard) {
-      const std::size_t carried = link_.pdus_carried();
-      session_.flush(now_);
-      link_.pump(now_);
-      bool any = link_.pdus_carried() != carried;
-      while (auto e = session_.poll_event()) {
-        any = true;
-        if (auto* ce = std::get_if<Client::Event>(&*e)) {
-          report(*ce);
-          (void)requests_.on_event(*ce, now_);
-        }
-      }
-      while (device_.poll_event()) {  // the emulator's own events are not shown
-      }
-      if (done()) return;
-      if (any) continue;
-      auto d = earliest(session_.next_deadline(), link_.next_deadline());
-      if (!d) return;
-      if (*d > now_) now_ = *d;
-      link_.on_deadline(now_);
-      session_.on_deadline(now_);
-    }
-  }
-
+  const Options& o_;
+  std::ostream* progress_;
   const crypto::Backend& backend_;
-  Device device_;
-  EngineIoRef<Device> io_;
-  link::MemoryLink link_;
+  Bytes given_key_;                 // --device-key / the environment; empty: the default
+  EmulatedStation* emu_ = nullptr;  // set by make_emulator() while link_ is built
+  std::unique_ptr<OpenLink> link_;
   Client client_;
   link::Session<Client> session_;
   Requests requests_;
-  TimePoint now_ = time_from_seconds(1000);
-  std::ostream* out_ = nullptr;
+  std::optional<std::error_code> down_;  // the link dropped (or never came up) since connect()
+  std::error_code transport_error_;
+  bool link_up_ = false;                 // notifications were enabled in this connect()
+  std::string handshake_step_;           // how far the handshake got (for a link lost in it)
+  std::uint64_t iot_serial_ = 0;
 };
 
-std::unique_ptr<Connection> connect(const Options& o, std::ostream* out) {
-  auto station = PowerStation::create(o.emulator);
-  if (!station) {
-    std::string list;
-    for (auto& m : PowerStation::models()) list += (list.empty() ? "" : ", ") + m;
-    throw UserError("unknown emulator model '" + o.emulator + "' (" + list + ")");
-  }
-  auto c = std::make_unique<Connection>(o, std::move(*station));
-  if (out) *out << "BLUETTI client (" << c->backend().name() << ") -> " << c->describe() << "\n";
-  c->handshake(out);
-  // The IoT serial read of the official integration's status 3.
-  auto r = c->requests().read_registers(kIotSerialRegister, 4, c->now());
-  if (!r) throw DeviceError(r.error().message());
-  auto serial = std::get<requests::RegistersRead>(c->wait(*r));
-  if (out && serial.values.size() == 4) *out << "  IoT serial " << decode_serial(serial.values.data()) << "\n";
-  return c;
+std::string emulated_description(Station& s) {
+  auto* emu = s.emulator();
+  if (!emu) return s.describe();
+  auto& st = emu->device().station();
+  return "emulated " + st.model() + " (" + protocol_text(st.protocol()) + ", serial " + std::to_string(st.serial()) +
+         ", IoT serial " + std::to_string(st.iot_serial()) + ") over a " +
+         std::to_string(link::att_payload(s.link().link().att_mtu())) + "-byte ATT link";
 }
 
-Telemetry telemetry(Connection& c) {
-  auto done = c.wait(c.requests().read_telemetry(c.now()));
-  return std::get<requests::TelemetryRead>(done).telemetry;
-}
+// ---- demo -----------------------------------------------------------------------------------
 
 int run_demo(std::ostream& out, const Options& o) {
-  auto c = connect(o, &out);
+  Station s(o, &out);
+  out << "BLUETTI client (" << s.backend().name() << ") -> " << emulated_description(s) << "\n";
+  s.connect(LicenceCheck{});
   out << "telemetry:\n";
-  print_telemetry(out, telemetry(*c));
+  print_telemetry(out, s.telemetry());
   out << "switching the AC and DC outputs on:\n";
-  (void)c->wait(c->requests().set_output(Output::ac, true, c->now()));
-  (void)c->wait(c->requests().set_output(Output::dc, true, c->now()));
-  print_telemetry(out, telemetry(*c));
-  out << "link: " << c->pdus() << " ATT PDUs carried\n";
+  (void)s.wait(s.requests().set_output(Output::ac, true, s.now()), "switching the AC output on");
+  (void)s.wait(s.requests().set_output(Output::dc, true, s.now()), "switching the DC output on");
+  print_telemetry(out, s.telemetry());
   return kExitOk;
 }
 
 int demo_all(std::ostream& out) {
   try {
     Options o;
+    o.link.emulator = "AC180";
     return run_demo(out, o);
   } catch (const std::exception& e) {
     out << "bluetti demo FAILED: " << e.what() << "\n";
@@ -232,62 +432,313 @@ int demo_all(std::ostream& out) {
 
 const Register demo_step{DemoStep{"bluetti", 10, demo_all}};
 
-void add_common(CLI::App* sub, Options& o) {
-  sub->add_option("--emulator", o.emulator, "Emulated model: AC180, EL30V2 (IoT V2) or EB3A (IoT V1)")->default_val("AC180");
-  sub->add_option("--device-key", o.device_key_hex, "Device verification key, 128 hex digits X||Y (default: the emulator's test key)");
+// ---- read / write -----------------------------------------------------------------------------
+
+void run_read(const Options& o) {
+  if (Options::given(o.count_opt) && !Options::given(o.reg_opt)) throw UserError("--count needs --register (telemetry reads take no count)");
+  if (Options::given(o.reg_opt) && std::uint32_t(o.reg) + o.count > 0x10000)
+    throw UserError("--register " + std::to_string(o.reg) + " --count " + std::to_string(o.count) + " runs past register 65535");
+  const auto licence = load_licence(o.licence);
+  Station s(o, nullptr);
+  s.connect(licence);
+  if (!Options::given(o.reg_opt)) {
+    const auto t = s.telemetry();
+    if (o.json)
+      std::cout << "{" << telemetry_members(t) << ",\"iot_serial\":" << s.iot_serial() << "}\n";
+    else
+      print_telemetry(std::cout, t);
+  } else {
+    const auto values = s.read_registers(o.reg, o.count);
+    if (o.json) {
+      std::cout << "{\"register\":" << o.reg << ",\"count\":" << values.size() << ",\"values\":[";
+      for (std::size_t i = 0; i < values.size(); ++i) std::cout << (i ? "," : "") << values[i];
+      std::cout << "],\"iot_serial\":" << s.iot_serial() << "}\n";
+    } else {
+      for (std::size_t i = 0; i < values.size(); ++i)
+        std::cout << (o.reg + i) << " = " << values[i] << " (0x" << std::hex << std::setw(4) << std::setfill('0') << values[i]
+                  << std::dec << std::setfill(' ') << ")\n";
+    }
+  }
+  s.disconnect();
+}
+
+// Reads the telemetry until `ok(t)` holds: a unit may take a moment to report an output it just
+// switched. Up to 4 reads, 1 s apart; the last telemetry either way.
+template <typename Ok>
+std::pair<Telemetry, bool> read_back(Station& s, Ok ok) {
+  Telemetry t = s.telemetry();
+  for (int i = 0; i < 3 && !ok(t); ++i) {
+    s.idle(std::chrono::seconds(1));
+    t = s.telemetry();
+  }
+  return {t, ok(t)};
+}
+
+void run_write(const Options& o) {
+  const bool reg = Options::given(o.reg_opt), val = Options::given(o.value_opt);
+  const bool outputs = Options::given(o.ac_opt) || Options::given(o.dc_opt);
+  if (reg != val) throw UserError("--register and --value go together");
+  if (reg && outputs) throw UserError("give either --ac/--dc or --register/--value, not both");
+  if (!reg && !outputs) throw UserError("write needs --ac on|off, --dc on|off, or --register A --value V");
+  const auto licence = load_licence(o.licence);
+  Station s(o, nullptr);
+  s.connect(licence);
+  std::ostringstream said;
+  if (outputs) {
+    const bool ac = Options::given(o.ac_opt), dc = Options::given(o.dc_opt);
+    const bool ac_on = o.ac == "on", dc_on = o.dc == "on";
+    if (ac) (void)s.wait(s.requests().set_output(Output::ac, ac_on, s.now()), "switching the AC output " + o.ac);
+    if (dc) (void)s.wait(s.requests().set_output(Output::dc, dc_on, s.now()), "switching the DC output " + o.dc);
+    auto [t, confirmed] = read_back(s, [&](const Telemetry& x) {
+      return (!ac || x.ac_output_on == ac_on) && (!dc || x.dc_output_on == dc_on);
+    });
+    if (!confirmed) {
+      std::string why;
+      if (ac && t.ac_output_on != ac_on) why += std::string("ac_output_on reads back ") + on_off(t.ac_output_on);
+      if (dc && t.dc_output_on != dc_on) why += std::string(why.empty() ? "" : ", ") + "dc_output_on reads back " + on_off(t.dc_output_on);
+      throw DeviceError("the unit accepted the switch but did not confirm it: " + why);
+    }
+    if (o.json) {
+      std::cout << "{" << telemetry_members(t) << ",\"iot_serial\":" << s.iot_serial() << ",\"confirmed\":true}\n";
+    } else {
+      if (ac) std::cout << "ac_output_on " << on_off(ac_on) << " (confirmed by reading back)\n";
+      if (dc) std::cout << "dc_output_on " << on_off(dc_on) << " (confirmed by reading back)\n";
+      print_telemetry(std::cout, t);
+    }
+  } else {
+    auto w = std::get<requests::RegisterWritten>(
+        s.wait(s.requests().write_register(o.reg, o.value, s.now()), "writing register " + std::to_string(o.reg)));
+    const auto back = s.read_registers(o.reg, 1);
+    if (back.size() != 1 || back[0] != o.value)
+      throw DeviceError("register " + std::to_string(o.reg) + " reads back " + (back.empty() ? std::string("nothing") : std::to_string(back[0])) +
+                        " after writing " + std::to_string(o.value));
+    if (o.json)
+      std::cout << "{\"register\":" << w.address << ",\"value\":" << back[0] << ",\"iot_serial\":" << s.iot_serial()
+                << ",\"confirmed\":true}\n";
+    else
+      std::cout << "wrote " << o.value << " to register " << w.address << " (confirmed by reading it back)\n";
+  }
+  s.disconnect();
+}
+
+// ---- logger ---------------------------------------------------------------------------------
+
+std::string utc_now() {
+  const auto t = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) return "?";
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+  return std::string(buf) + frac;
+}
+
+std::string csv_field(std::string_view s) {
+  std::string out = "\"";
+  for (char c : printable(s)) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+constexpr const char* kCsvHeader =
+    "time,device,device_type,serial_number,total_battery_percent,ac_output_power,dc_output_power,ac_input_power,"
+    "dc_input_power,ac_output_on,dc_output_on\n";
+
+// Where the rows go: stdout, or FILE appended to (created 0644; a symbolic link or anything but a
+// regular file is refused). A CSV header is written when the file is new or empty.
+class RowSink {
+ public:
+  RowSink(const std::string& path, bool csv) {
+    if (path.empty() || path == "-") {
+      if (csv) write(kCsvHeader);
+      return;
+    }
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      const int err = errno;
+      throw UserError("--output '" + path + "': " + (err == ELOOP ? std::string("is a symbolic link (give the file itself)") : std::strerror(err)));
+    }
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw UserError("--output '" + path + "' is not a regular file");
+    }
+    if (csv && st.st_size == 0) write(kCsvHeader);
+  }
+  ~RowSink() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RowSink(const RowSink&) = delete;
+  RowSink& operator=(const RowSink&) = delete;
+
+  void write(const std::string& row) {
+    if (fd_ < 0) {
+      std::cout << row << std::flush;
+      if (!std::cout) throw DeviceError("writing the rows to stdout failed");
+      return;
+    }
+    std::size_t off = 0;
+    while (off < row.size()) {
+      const ssize_t n = ::write(fd_, row.data() + off, row.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw DeviceError(std::string("writing the log file failed: ") + std::strerror(errno));
+      off += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string log_row(bool csv, const std::string& device, const Telemetry& t) {
+  std::ostringstream o;
+  if (csv) {
+    o << utc_now() << "," << csv_field(device) << "," << csv_field(t.device_type) << "," << t.serial_number << ","
+      << t.total_battery_percent << "," << t.ac_output_power << "," << t.dc_output_power << "," << t.ac_input_power << ","
+      << t.dc_input_power << "," << on_off(t.ac_output_on) << "," << on_off(t.dc_output_on) << "\n";
+  } else {
+    o << "{\"time\":" << json_string(utc_now()) << ",\"device\":" << json_string(device) << "," << telemetry_members(t) << "}\n";
+  }
+  return o.str();
+}
+
+// One persistent connection, one row per poll. A failed poll or connect is logged on stderr with
+// its reason; after a link loss (or three failed polls in a row) the logger reconnects with
+// exponential backoff and jitter (1 s doubling to 60 s), always with a fresh handshake. SIGINT or
+// SIGTERM: disconnect and exit 0.
+int run_logger(const Options& o) {
+  const bool csv = o.format == "csv";
+  const auto licence = load_licence(o.licence);
+  RowSink sink(o.output, csv);
+  Station s(o, nullptr);
+  s.link().catch_stop_signals();
+  const std::string device = o.link.emulator.empty() ? o.link.address : "emulated " + o.link.emulator;
+  const Duration interval = std::chrono::seconds(o.interval);
+  const Duration backoff_min = std::chrono::seconds(1), backoff_max = std::chrono::seconds(60);
+  Duration backoff = backoff_min;
+  std::mt19937 jitter(std::random_device{}());
+  unsigned rows = 0, failures_in_a_row = 0, sessions = 0;
+  bool attempted = false, up = false;
+  auto log = [](const std::string& line) { std::cerr << "blecrypt bluetti logger: " << line << std::endl; };
+  try {
+    while (!s.link().stop_requested()) {
+      if (!s.ready()) {
+        if (std::exchange(up, false)) log("link lost: " + s.loss_reason());
+        if (attempted) {  // after a failed connect or a lost link: drop what is left, back off
+          s.disconnect();
+          std::uniform_real_distribution<double> spread(0.75, 1.25);
+          const auto d = std::chrono::duration_cast<Duration>(backoff * spread(jitter));
+          log("reconnecting in " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms");
+          s.idle(d, false);
+          backoff = std::min(backoff * 2, backoff_max);
+          if (s.link().stop_requested()) break;
+        }
+        attempted = true;
+        try {
+          s.connect(licence);
+        } catch (const NotLicensed&) {
+          throw;
+        } catch (const DeviceError& e) {
+          log(std::string("connect failed: ") + e.what());
+          continue;
+        } catch (const BluetoothUnavailable& e) {
+          log(std::string("connect failed: ") + e.what());
+          continue;
+        }
+        ++sessions;
+        up = true;
+        failures_in_a_row = 0;
+        backoff = backoff_min;
+        log("connected to " + s.describe() + " (session " + std::to_string(sessions) + ", fresh handshake, IoT serial " +
+            std::to_string(s.iot_serial()) + ")");
+      }
+      const auto poll_start = std::chrono::steady_clock::now();
+      std::optional<Telemetry> t;
+      try {
+        t = s.telemetry();
+      } catch (const DeviceError& e) {
+        ++failures_in_a_row;
+        log(std::string("poll failed: ") + e.what());
+        if (s.ready() && s.requests().jobs() > 0) {
+          log("the poll is still pending: reconnecting");  // (rather than queueing behind it)
+          up = false;
+          s.disconnect();
+        } else if (s.ready() && failures_in_a_row >= 3) {
+          log("3 failed polls in a row: reconnecting");
+          up = false;
+          s.disconnect();
+        }
+      }
+      if (t) {
+        sink.write(log_row(csv, device, *t));
+        failures_in_a_row = 0;
+        ++rows;
+        if (o.polls && rows >= o.polls) break;
+      }
+      if (!s.ready()) continue;  // link lost: reconnect (with backoff) instead of waiting
+      const Duration spent = std::chrono::steady_clock::now() - poll_start;
+      if (spent < interval) s.idle(interval - spent);
+    }
+  } catch (const Stopped&) {
+  }
+  s.disconnect();
+  log("stopped after " + std::to_string(rows) + " row(s)");
+  return kExitOk;
+}
+
+// ---- options --------------------------------------------------------------------------------
+
+void add_device_options(CLI::App* sub, Options& o) {
+  add_link_options(*sub, o.link);
+  sub->add_option("--device-key", o.device_key_hex,
+                  "Device verification key, 128 hex digits X||Y (default: $BLECRYPT_BLUETTI_DEVICE_KEY, else K2; "
+                  "with --emulator the emulator's test key)");
+  sub->add_option("--licence", o.licence, "Licence file: the IoT serials this client may talk to (default: ./bluetti_device_licence.csv if it exists)");
   sub->add_option("--backend", o.backend, "Crypto backend: openssl or mbedtls");
-  sub->add_option("--mtu", o.mtu, "ATT MTU of the link, 23..517 (payload = MTU - 3)")->transform(decimal(23, 517));
 }
 
 const Register group{VerbGroup{
     "bluetti", "BLUETTI power stations: encrypted link client and emulator", [](CLI::App& g) {
       g.require_subcommand(1);
-      static Options o;
+
+      auto demo_o = std::make_shared<Options>();
+      demo_o->link.emulator = "AC180";
       auto* demo = g.add_subcommand("demo", "Client against the emulator: handshake, telemetry, output switching");
-      add_common(demo, o);
-      demo->callback([] { run_demo(std::cout, o); });
+      demo->add_option("--emulator", demo_o->link.emulator, "Emulated model: AC180, EL30V2 (IoT V2) or EB3A (IoT V1)")->default_val("AC180");
+      demo->add_option("--device-key", demo_o->device_key_hex, "Device verification key, 128 hex digits X||Y (default: the emulator's test key)");
+      demo->add_option("--backend", demo_o->backend, "Crypto backend: openssl or mbedtls");
+      demo->add_option("--mtu", demo_o->link.mtu, "ATT MTU of the link, 23..517 (payload = MTU - 3)")->transform(decimal(23, 517));
+      demo->callback([demo_o] { run_demo(std::cout, *demo_o); });
 
-      auto* read = g.add_subcommand("read", "Read telemetry, or --register A [--count N] raw holding registers");
-      add_common(read, o);
-      o.address_opt = read->add_option("--register", o.address, "First register address, 0..65535")->transform(decimal(0, 65535));
-      o.count_opt = read->add_option("--count", o.count, "Number of registers, 1..125 (with --register)")->transform(decimal(1, modbus::kMaxRead));
-      read->callback([] {
-        if (o.given(o.count_opt) && !o.given(o.address_opt)) throw UserError("--count needs --register (telemetry reads take no count)");
-        if (o.given(o.address_opt) && std::uint32_t(o.address) + o.count > 0x10000)
-          throw UserError("--register " + std::to_string(o.address) + " --count " + std::to_string(o.count) + " runs past register 65535");
-        auto c = connect(o, nullptr);
-        if (!o.given(o.address_opt)) {
-          print_telemetry(std::cout, telemetry(*c));
-          return;
-        }
-        auto id = c->requests().read_registers(o.address, o.count, c->now());
-        if (!id) throw UserError(id.error().message());
-        auto r = std::get<requests::RegistersRead>(c->wait(*id));
-        for (std::size_t i = 0; i < r.values.size(); ++i)
-          std::cout << (o.address + i) << " = " << r.values[i] << " (0x" << std::hex << std::setw(4) << std::setfill('0')
-                    << r.values[i] << std::dec << std::setfill(' ') << ")\n";
-      });
+      auto ro = std::make_shared<Options>();
+      auto* read = g.add_subcommand("read", "Read telemetry (ADDRESS or --emulator MODEL), or --register A [--count N] raw holding registers");
+      add_device_options(read, *ro);
+      read->add_flag("--json", ro->json, "Print one JSON object (bluetti_mqtt's field names)");
+      ro->reg_opt = read->add_option("--register", ro->reg, "First register address, 0..65535")->transform(decimal(0, 65535));
+      ro->count_opt = read->add_option("--count", ro->count, "Number of registers, 1..125 (with --register)")->transform(decimal(1, modbus::kMaxRead));
+      read->callback([ro] { run_read(*ro); });
 
-      auto* write = g.add_subcommand("write", "Switch outputs (--ac on|off, --dc on|off) or write --register A --value V");
-      add_common(write, o);
-      o.ac_opt = write->add_option("--ac", o.ac, "AC output: on or off")->check(CLI::IsMember({"on", "off"}));
-      o.dc_opt = write->add_option("--dc", o.dc, "DC output: on or off")->check(CLI::IsMember({"on", "off"}));
-      auto* wreg = write->add_option("--register", o.address, "Register address, 0..65535")->transform(decimal(0, 65535));
-      o.value_opt = write->add_option("--value", o.value, "Value to write, 0..65535")->transform(decimal(0, 65535));
-      write->callback([wreg] {
-        const bool reg = o.given(wreg), val = o.given(o.value_opt), outputs = o.given(o.ac_opt) || o.given(o.dc_opt);
-        if (reg != val) throw UserError("--register and --value go together");
-        if (reg && outputs) throw UserError("give either --ac/--dc or --register/--value, not both");
-        if (!reg && !outputs) throw UserError("write needs --ac on|off, --dc on|off, or --register A --value V");
-        auto c = connect(o, nullptr);
-        if (o.given(o.ac_opt)) (void)c->wait(c->requests().set_output(Output::ac, o.ac == "on", c->now()));
-        if (o.given(o.dc_opt)) (void)c->wait(c->requests().set_output(Output::dc, o.dc == "on", c->now()));
-        if (reg) {
-          auto w = std::get<requests::RegisterWritten>(c->wait(c->requests().write_register(o.address, o.value, c->now())));
-          std::cout << "wrote " << w.value << " to register " << w.address << (w.read_back ? " (confirmed by reading it back)" : " (echoed)") << "\n";
-        }
-        print_telemetry(std::cout, telemetry(*c));
-      });
+      auto wo = std::make_shared<Options>();
+      auto* write = g.add_subcommand("write", "Switch outputs (--ac on|off, --dc on|off) or write --register A --value V; confirmed by reading back");
+      add_device_options(write, *wo);
+      write->add_flag("--json", wo->json, "Print one JSON object");
+      wo->ac_opt = write->add_option("--ac", wo->ac, "AC output: on or off")->check(CLI::IsMember({"on", "off"}));
+      wo->dc_opt = write->add_option("--dc", wo->dc, "DC output: on or off")->check(CLI::IsMember({"on", "off"}));
+      wo->reg_opt = write->add_option("--register", wo->reg, "Register address, 0..65535")->transform(decimal(0, 65535));
+      wo->value_opt = write->add_option("--value", wo->value, "Value to write, 0..65535")->transform(decimal(0, 65535));
+      write->callback([wo] { run_write(*wo); });
+
+      auto lo = std::make_shared<Options>();
+      auto* logger = g.add_subcommand("logger", "Poll telemetry over one persistent connection, one CSV/JSON-lines row per poll, until Ctrl-C");
+      add_device_options(logger, *lo);
+      logger->add_option("--interval", lo->interval, "Seconds between polls, 1..86400 (default 10)")->transform(decimal(1, 86400));
+      logger->add_option("--output", lo->output, "Append the rows to FILE (default: stdout)");
+      logger->add_option("--format", lo->format, "Row format: csv (default) or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
+      logger->add_option("--polls", lo->polls, "Stop after N rows, 1..4294967295 (default: until SIGINT/SIGTERM)")
+          ->transform(decimal(1, 4294967295ULL));
+      logger->callback([lo] { (void)run_logger(*lo); });
 
       static std::string ad_hex;
       auto* adv = g.add_subcommand("advert", "Classify raw advertising data (hex): plaintext, encrypted or not BLUETTI");
