@@ -77,9 +77,10 @@ std::string sanitize_utf8(std::string_view in) {
 }
 
 // Model codes per key layout (spec §3, §5.2): OS2 keys belong to models 0-4; OS3 keys to the
-// later models 5-11 and 13-20 (12 is unassigned; 18-20 are named differently by the sources).
+// later models 5-36 (12 and 34 are unassigned; the list is CHProductModel of the Android SDK,
+// see model:: in advertisement.hpp).
 bool os2_model(std::uint8_t m) { return m <= 4; }
-bool os3_model(std::uint8_t m) { return m >= 5 && m <= 20 && m != 12; }
+bool os3_model(std::uint8_t m) { return m >= 5 && m <= 36 && m != 12 && m != 34; }
 }  // namespace
 
 std::string escape_control(std::string_view text) {
