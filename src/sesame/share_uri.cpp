@@ -200,6 +200,11 @@ Result<ShareKey> parse_share_uri(std::string_view uri) {
     crypto::P256Raw pk{};
     std::copy_n(b.begin() + 17, 64, pk.begin());
     key.public_key = pk;
+    // Bytes 81-82 key index, 83-98 device UUID (app ScanQRcodeFG.kt of SesameSDK_Android_with_DemoApp).
+    key.key_index = load_le16(b.data() + 81);
+    Uuid u{};
+    std::copy_n(b.begin() + 83, 16, u.begin());
+    key.uuid = u;
   } else {
     secure_wipe(raw->data(), raw->size());
     return Errc::uri_key_format;
