@@ -407,6 +407,7 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       if (!tag) { rc = ResultCode::invalid_format; break; }
       respond(req.item, ResultCode::success);
       done(ResultCode::success);
+      emit(events::Operated{req.item, *tag});
       add_history(1, *tag, now);
       start_motion(setting_.lock_position, now);
       return ok();
@@ -420,6 +421,7 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       if (req.item == item::toggle) do_lock = !status_.locked();
       respond(req.item, ResultCode::success);
       done(ResultCode::success);
+      emit(events::Operated{req.item, *tag});
       add_history(do_lock ? 1 : 2, *tag, now);
       start_motion(do_lock ? setting_.lock_position : setting_.unlock_position, now);
       return ok();
@@ -694,6 +696,27 @@ Result<bool> Device::present_credential(CredentialKind kind, ByteView id, TimePo
   }
   for (const HeldKey& k : keys_) emit(events::OperateLock{k.uuid, k.secret, cfg_.credential_action, tag});
   return true;
+}
+
+Bytes events::OperateLock::payload() const {
+  if (item == item::door_open || item == item::door_closed) return {};
+  return tag.encode();
+}
+
+Result<void> Device::press_button(TimePoint) {
+  if (cfg_.model != model::remote && cfg_.model != model::remote_nano) return Errc::invalid_argument;
+  // Spec §7.4 UUID tag types: 10 Remote, 11 Remote nano.
+  HistoryTag tag = HistoryTag::from_uuid(cfg_.model == model::remote ? 10 : 11, cfg_.uuid);
+  tag.voltage = status_.battery_raw;
+  for (const HeldKey& k : keys_) emit(events::OperateLock{k.uuid, k.secret, item::toggle, tag});
+  return ok();
+}
+
+Result<void> Device::set_door(bool open, TimePoint) {
+  if (cfg_.model != model::open_sensor && cfg_.model != model::open_sensor2) return Errc::invalid_argument;
+  for (const HeldKey& k : keys_)
+    emit(events::OperateLock{k.uuid, k.secret, open ? item::door_open : item::door_closed, HistoryTag{}});
+  return ok();
 }
 
 ClientConfig operate_lock_config(const events::OperateLock& op, const crypto::Backend* backend) {

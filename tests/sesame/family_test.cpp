@@ -564,5 +564,121 @@ TEST(SesameTouch, MalformedAccessoryPublishesAreRefused) {
   EXPECT_EQ(client.accessory_state().key_slots, one);
 }
 
+// ---- server role: blecrypt as the lock that accessories operate -------------------------------
+
+// What an accessory host does with events::OperateLock: connect to the lock with the held key, send
+// the item with its payload, wait for the answer, disconnect. Returns the lock's answer.
+ResultCode carry_out(const events::OperateLock& op, Device& lock, TimePoint& now) {
+  crypto::DeterministicRng rng{99};
+  Client relay(operate_lock_config(op), rng);
+  StrictPipe pipe(relay, lock, StrictPipe::kWhole, now);
+  pipe.connect();
+  EXPECT_TRUE(relay.ready());
+  EXPECT_TRUE(relay.request(op.item, op.payload(), pipe.now));
+  EXPECT_TRUE(pipe.pump());
+  ResultCode rc = ResultCode::unknown;
+  for (const auto& e : of<events::CommandResult>(drain_events(relay)))
+    if (e.item == op.item) rc = e.result;
+  pipe.disconnect();
+  now = pipe.now;
+  return rc;
+}
+
+// Pairs an accessory with a lock the way the app does: register both, give the accessory the key.
+SecretBytes pair_accessory(Device& lock, Device& accessory, TimePoint& now) {
+  crypto::DeterministicRng r1{31}, r2{32};
+  ClientConfig pc;
+  pc.unix_time_offset = kUnix;
+  Client phone(pc, r1);
+  StrictPipe to_lock(phone, lock, StrictPipe::kWhole, now);
+  to_lock.connect();
+  EXPECT_TRUE(phone.ready());
+  SecretBytes secret = phone.device_secret();
+  to_lock.disconnect();
+  Client phone2(pc, r2);
+  StrictPipe to_acc(phone2, accessory, StrictPipe::kWhole, to_lock.now);
+  to_acc.connect();
+  EXPECT_TRUE(phone2.ready());
+  EXPECT_TRUE(phone2.add_sesame(lock.advertisement().uuid, secret.view(), to_acc.now));
+  EXPECT_TRUE(to_acc.pump());
+  to_acc.disconnect();
+  now = to_acc.now;
+  drain_events(lock);
+  drain_events(accessory);
+  return secret;
+}
+
+TEST(SesameServerRole, AnEmulatedRemotePressReachesTheLockWithTheRemotesIdentity) {
+  for (std::uint16_t m : {model::remote, model::remote_nano}) {
+    crypto::DeterministicRng rl{41}, rr{42};
+    Device lock(model_config(model::sesame5), rl);
+    DeviceConfig rc = model_config(m);
+    rc.uuid = name_uuid(6);
+    rc.status.battery_raw = 1480;
+    Device remote(std::move(rc), rr);
+    TimePoint now = time_from_seconds(1000);
+    pair_accessory(lock, remote, now);
+    ASSERT_TRUE(remote.press_button(now));
+    auto ops = of<events::OperateLock>(drain_events(remote));
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].item, item::toggle);
+    EXPECT_EQ(carry_out(ops[0], lock, now), ResultCode::success);
+    auto presses = of<events::Operated>(drain_events(lock));
+    ASSERT_EQ(presses.size(), 1u);  // one event per press
+    EXPECT_EQ(presses[0].item, item::toggle);
+    EXPECT_EQ(presses[0].tag.kind, HistoryTag::Kind::uuid);
+    EXPECT_EQ(presses[0].tag.uuid_type, m == model::remote ? 10 : 11);
+    EXPECT_EQ(presses[0].tag.uuid, name_uuid(6));
+    EXPECT_EQ(presses[0].tag.voltage, 1480);
+    // A second press: a second event.
+    ASSERT_TRUE(remote.press_button(now));
+    ops = of<events::OperateLock>(drain_events(remote));
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(carry_out(ops[0], lock, now), ResultCode::success);
+    EXPECT_EQ(of<events::Operated>(drain_events(lock)).size(), 1u);
+  }
+  crypto::DeterministicRng r{1};
+  Device lock(model_config(model::sesame5), r);
+  EXPECT_EQ(lock.press_button(TimePoint{}).error(), Errc::invalid_argument);
+  EXPECT_EQ(lock.set_door(true, TimePoint{}).error(), Errc::invalid_argument);
+}
+
+TEST(SesameServerRole, OpenSensorDoorEventsDriveTheOpsTimer) {
+  crypto::DeterministicRng rl{51}, rs{52}, rp{53};
+  DeviceConfig lc = model_config(model::sesame5);
+  lc.unix_time_offset = kUnix;
+  Device lock(std::move(lc), rl);
+  Device sensor(model_config(model::open_sensor), rs);
+  TimePoint now = time_from_seconds(1000);
+  const SecretBytes secret = pair_accessory(lock, sensor, now);
+  // The owner sets "lock 3 s after the door closed".
+  ClientConfig oc;
+  oc.secret = secret;
+  oc.unix_time_offset = kUnix;
+  Client owner(oc, rp);
+  StrictPipe op(owner, lock, StrictPipe::kWhole, now);
+  op.connect();
+  ASSERT_TRUE(owner.set_ops_timer(3, op.now));
+  ASSERT_TRUE(op.pump());
+  op.disconnect();
+  now = op.now;
+  ASSERT_TRUE(lock.status().unlocked());
+  ASSERT_TRUE(sensor.set_door(false, now));
+  auto ops = of<events::OperateLock>(drain_events(sensor));
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].item, item::door_closed);
+  EXPECT_TRUE(ops[0].payload().empty());
+  EXPECT_EQ(carry_out(ops[0], lock, now), ResultCode::success);
+  EXPECT_TRUE(has<events::DoorChanged>(drain_events(lock), [](const auto& e) { return !e.open; }));
+  // Nobody is connected: the lock's own deadlines run the timer and the motor.
+  for (int i = 0; i < 100 && lock.next_deadline(); ++i) {
+    const TimePoint d = *lock.next_deadline();
+    lock.on_deadline(d);
+    now = d;
+  }
+  EXPECT_TRUE(lock.status().locked());
+  EXPECT_EQ(lock.history().back().type, 6);
+}
+
 }  // namespace
 }  // namespace blecrypt::sesame

@@ -87,6 +87,14 @@ struct OperateLock {
   SecretBytes secret;
   std::uint8_t item;
   HistoryTag tag;
+  // The request payload: the encoded tag, nothing for DOOR_OPEN / DOOR_CLOSED (90/91).
+  Bytes payload() const;
+};
+// Lock (server role): a logged-in peer operated the lock. `tag` names who: a Remote (UUID tag
+// type 10 + its UUID + battery), a Touch card, a phone's text tag ... One event per request.
+struct Operated {
+  std::uint8_t item;   // LOCK / UNLOCK / TOGGLE / CLICK / RUN_SCRIPT_n
+  HistoryTag tag;
 };
 struct CredentialAdded {       // accessory in add mode: a new card / fingerprint / passcode stored
   CredentialKind kind;
@@ -103,7 +111,7 @@ class Device {
   using Event = std::variant<events::Subscribed, events::ClientRegistered, events::ClientLoggedIn, events::LoginRefused,
                              events::RequestHandled, events::AuthFailed, events::Ignored, events::MotionDone,
                              events::AutoLocked, events::Unregistered, events::SessionEnded, events::OperateLock,
-                             events::CredentialAdded, events::DoorChanged>;
+                             events::CredentialAdded, events::DoorChanged, events::Operated>;
 
   Device(DeviceConfig config, crypto::Rng& rng);
   ~Device();
@@ -143,6 +151,12 @@ class Device {
   // Returns whether it matched (verify mode). Errors: not_supported for models without credentials
   // (Errc::invalid_argument), credential_length for an empty or oversized id.
   Result<bool> present_credential(CredentialKind kind, ByteView id, TimePoint now);
+  // Remote / Remote nano: a button press. Emits events::OperateLock (TOGGLE) for every held lock
+  // with the UUID history tag naming this remote (type 10 / 11, its UUID, its battery voltage).
+  // Open Sensor: the door opened / closed: OperateLock with DOOR_OPEN / DOOR_CLOSED (no tag).
+  // Errors: invalid_argument for other models.
+  Result<void> press_button(TimePoint now);
+  Result<void> set_door(bool open, TimePoint now);
   // Accessory: set the connection state shown in a key slot (published with 102 when logged in).
   void set_key_status(const Uuid& lock, KeySlot::Status status);
   const std::vector<Credential>& credentials(CredentialKind kind) const noexcept {
