@@ -42,6 +42,16 @@ TEST(SesameModels, NewerModelCodesAndRoles) {
   EXPECT_EQ(item_name(item::door_closed), "DOOR_CLOSED");
 }
 
+// Value computed with python3-cryptography: CMAC(uuid, "candy")[0..5], byte 5 |= 0xC0, reversed.
+TEST(SesameModels, Os3AddressFromUuid) {
+  for (const crypto::Backend* b : crypto::all_backends()) {
+    auto a = address_from_uuid(*b, hex("8cbe3f106b4c4d1e9f7a2a3b4c5d6e7f"));
+    ASSERT_TRUE(a) << b->name();
+    EXPECT_EQ(*a, "E4:9F:72:D6:7F:05") << b->name();
+    EXPECT_EQ(address_from_uuid(*b, Bytes(15, 0)).error(), Errc::invalid_argument);
+  }
+}
+
 TEST(SesameCredentials, EntriesRoundTripAndBadInputIsTyped) {
   // Vendor doc 110: card_type 0, id 7 bytes, name 8 bytes.
   const Bytes one = hex("00" "07" "01020304050607" "08" "4142434445464748");

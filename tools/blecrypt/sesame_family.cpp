@@ -1,4 +1,4 @@
-// `blecrypt sesame family-demo` and `blecrypt sesame touch cards|fingerprints|passcodes
+// `blecrypt sesame family-demo`, `blecrypt sesame address UUID` and `blecrypt sesame touch cards|fingerprints|passcodes
 // list|add|delete --emulator MODEL`: the SESAME accessories and OS2 (issue 13). They add to the
 // `sesame` verb group of sesame.cpp (main.cpp merges groups of the same name). Every exchange runs
 // the engines in a link::Session over a link::MemoryLink, the same code a GATT transport uses.
@@ -9,6 +9,7 @@
 
 #include "blecrypt/link/memory_link.hpp"
 #include "blecrypt/link/session.hpp"
+#include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/device.hpp"
@@ -297,6 +298,16 @@ const Register group{VerbGroup{"sesame", "", [](CLI::App& g) {
   touch->add_option("--id", o.id_hex, "the credential's id in hex (add, delete)");
   touch->add_option("--name", o.name, "a name for the added credential (at most 32 bytes)");
   touch->callback([] { touch_verb(o, std::cout); });
+  auto* addr = g.add_subcommand("address", "The Bluetooth address an OS3 SESAME advertises with, from its UUID (QR code)");
+  static std::string uuid_text;
+  addr->add_option("UUID", uuid_text, "the device UUID (with or without dashes)")->required();
+  addr->callback([] {
+    auto u = uuid_from_string(uuid_text);
+    if (!u) throw UserError("address: UUID must be 32 hex digits (dashes allowed)");
+    auto a = address_from_uuid(crypto::default_backend(), *u);
+    if (!a) throw DeviceError(a.error().message());
+    std::cout << *a << "\n";
+  });
 }}};
 
 }  // namespace
