@@ -77,11 +77,56 @@ std::string model_name(std::uint16_t m) {
     case 15: return "Remote nano";
     case 16: return "SESAME 5 US";
     case 17: return "SESAME bot 2";
+    case 18: return "SESAME Face Pro";
+    case 19: return "SESAME Face";
+    case 20: return "SESAME 6";
+    case 21: return "SESAME 6 Pro";
+    case 22: return "SESAME Face Pro AI";
+    case 23: return "SESAME Face AI";
+    case 24: return "SESAME Open Sensor 2";
+    case 25: return "SESAME Touch 2";
+    case 26: return "SESAME Touch 2 Pro";
+    case 27: return "SESAME Face 2";
+    case 28: return "SESAME Face 2 Pro";
+    case 29: return "SESAME MIWA";
+    case 30: return "SESAME Face 2 AI";
+    case 31: return "SESAME Face 2 Pro AI";
+    case 32: return "SESAME 6 Pro sliding door";
+    case 33: return "SESAME Bike 3";
+    case 35: return "SESAME bot 3";
+    case 36: return "SESAME Hub 3 LTE";
     default: return "model " + std::to_string(m);
   }
 }
 
 bool is_os3_lock(std::uint16_t m) { return m == model::sesame5 || m == model::sesame5_pro || m == model::sesame5_us; }
+
+bool is_os2(std::uint16_t m) { return m == model::sesame3 || m == model::bot1 || m == model::bike1 || m == model::sesame4; }
+
+bool is_lock_with_motor(std::uint16_t m) {
+  return is_os3_lock(m) || m == model::sesame6 || m == model::sesame6_pro || m == model::sesame_miwa ||
+         m == model::sesame6_pro_sliding_door;
+}
+
+bool is_bot_or_bike(std::uint16_t m) {
+  return m == model::bike2 || m == model::bot2 || m == model::bike3 || m == model::bot3;
+}
+
+bool is_credential_accessory(std::uint16_t m) {
+  switch (m) {
+    case model::touch_pro: case model::touch: case model::face_pro: case model::face: case model::face_pro_ai:
+    case model::face_ai: case model::touch2: case model::touch2_pro: case model::face2: case model::face2_pro:
+    case model::face2_ai: case model::face2_pro_ai:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_key_accessory(std::uint16_t m) {
+  return is_credential_accessory(m) || m == model::remote || m == model::remote_nano || m == model::open_sensor ||
+         m == model::open_sensor2;
+}
 
 std::string uuid_to_string(const Uuid& uuid) {
   const std::string h = to_hex(uuid);

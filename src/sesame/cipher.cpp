@@ -37,6 +37,23 @@ LoginToken login_token(ByteView session_key) {
   return t;
 }
 
+Result<std::string> address_from_uuid(const crypto::Backend& backend, ByteView uuid) {
+  if (uuid.size() != 16) return Errc::invalid_argument;
+  auto cmac = backend.aes_cmac(uuid);
+  if (!cmac) return Unexpected{wrap_foreign(cmac.error())};
+  static constexpr std::uint8_t kCandy[] = {'c', 'a', 'n', 'd', 'y'};
+  crypto::Block m = (*cmac)->mac(kCandy);
+  m[5] |= 0xC0;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (int i = 5; i >= 0; --i) {
+    out += kHex[m[static_cast<std::size_t>(i)] >> 4];
+    out += kHex[m[static_cast<std::size_t>(i)] & 0x0F];
+    if (i > 0) out += ':';
+  }
+  return out;
+}
+
 Nonce make_nonce(std::uint64_t counter, const RandomCode& code) {
   Nonce n{};
   for (int i = 0; i < 8; ++i) n[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(counter >> (8 * i));

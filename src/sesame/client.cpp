@@ -8,6 +8,8 @@ namespace blecrypt::sesame {
 
 namespace {
 constexpr std::size_t kRegistrationPayload = MechStatus::kSize + MechSetting::kSize + crypto::kP256RawSize;  // 77
+constexpr std::size_t kCompactRegistrationPayload = MechStatus::kCompactSize + crypto::kP256RawSize;        // 67 Bot 2 / Bike 2
+constexpr std::size_t kAccessoryRegistrationPayload = crypto::kP256RawSize;                                 // 64 Touch, Remote ...
 }
 
 std::string_view event_name(const Client::Event& e) {
@@ -84,6 +86,7 @@ void Client::wipe_session() {
   draining_ = false;
   ciphertext_seen_ = false;
   peer_verified_ = false;
+  for (auto& l : incoming_) l.clear();  // a list transfer does not survive the connection
 }
 
 void Client::reset() {
@@ -248,7 +251,9 @@ Result<void> Client::request(std::uint8_t it, ByteView payload, TimePoint now) {
   if (payload.size() + 1 <= buf.size()) {
     buf[0] = it;
     std::copy(payload.begin(), payload.end(), buf.begin() + 1);
-    BLECRYPT_TRY_VOID(send_encrypted(ByteView(buf.data(), payload.size() + 1)));
+    auto sent = send_encrypted(ByteView(buf.data(), payload.size() + 1));
+    secure_wipe(buf.data(), payload.size() + 1);  // ADD_SESAME carries a lock secret
+    if (!sent) return sent;
   } else {
     BLECRYPT_TRY_VOID(send_encrypted(encode_request(it, payload)));
   }
@@ -292,6 +297,51 @@ Result<void> Client::set_mech_setting(std::int16_t lock_position, std::int16_t u
   return request(item::mech_setting, p, now);
 }
 Result<void> Client::magnet(TimePoint now) { return request(item::magnet, {}, now); }
+Result<void> Client::door_open(TimePoint now) { return request(item::door_open, {}, now); }
+Result<void> Client::door_closed(TimePoint now) { return request(item::door_closed, {}, now); }
+Result<void> Client::set_ops_timer(std::uint16_t seconds, TimePoint now) {
+  std::uint8_t p[2];
+  store_le16(p, seconds);
+  return request(item::ops_timer, p, now);
+}
+Result<void> Client::click(const HistoryTag& tag, TimePoint now) { return request(item::click, tag.encode(), now); }
+Result<void> Client::run_script(std::uint8_t n, const HistoryTag& tag, TimePoint now) {
+  if (n > 9) return Errc::invalid_argument;
+  return request(static_cast<std::uint8_t>(item::bot2_run_script_0 + n), tag.encode(), now);
+}
+Result<void> Client::add_sesame(const Uuid& lock, ByteView secret, TimePoint now) {
+  if (secret.size() != kSecretSize) return Errc::invalid_argument;
+  AddSesame a;
+  a.uuid = lock;
+  a.secret = SecretBytes(secret);
+  Bytes p = encode_add_sesame(a);
+  auto r = request(item::add_sesame, p, now);
+  secure_wipe(p.data(), p.size());
+  return r;
+}
+Result<void> Client::remove_sesame(const Uuid& lock, TimePoint now) { return request(item::remove_sesame, lock, now); }
+Result<void> Client::list_credentials(CredentialKind k, TimePoint now) {
+  return request(credential_items(k).get, {}, now);
+}
+Result<void> Client::rename_credential(CredentialKind k, ByteView id, ByteView name, TimePoint now) {
+  if (id.empty() || id.size() > Credential::kMaxIdSize || name.size() > Credential::kMaxNameSize) return Errc::invalid_argument;
+  Credential c;
+  c.id.assign(id.begin(), id.end());
+  c.name.assign(name.begin(), name.end());
+  return request(credential_items(k).change, encode_credential_change(c), now);
+}
+Result<void> Client::delete_credential(CredentialKind k, ByteView id, TimePoint now) {
+  if (id.empty() || id.size() > Credential::kMaxIdSize) return Errc::invalid_argument;
+  return request(credential_items(k).del, id, now);
+}
+Result<void> Client::get_credential_mode(CredentialKind k, TimePoint now) {
+  return request(credential_items(k).mode_get, {}, now);
+}
+Result<void> Client::set_credential_mode(CredentialKind k, std::uint8_t mode, TimePoint now) {
+  if (mode > 1) return Errc::invalid_argument;
+  const std::uint8_t p[1] = {mode};
+  return request(credential_items(k).mode_set, p, now);
+}
 Result<void> Client::reset_device(TimePoint now) { return request(item::reset, {}, now); }
 
 // ---- input -----------------------------------------------------------------------------------
@@ -380,7 +430,7 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
         return ok();
       }
       case item::mech_status: {
-        auto s = MechStatus::parse(m.payload);
+        auto s = MechStatus::parse_any(m.payload);  // 7 bytes, or 3 from Bot 2 / Bike 2
         if (!s) return Unexpected{s.error()};
         set_status(*s);
         emit(events::MechStatus{m.item, *s});
@@ -394,6 +444,7 @@ Result<void> Client::handle(ByteView message, bool encrypted, TimePoint now) {
         return ok();
       }
       default: {
+        BLECRYPT_TRY_VOID(handle_accessory_publish(m));
         emit(events::Publish{m.item, Bytes(m.payload.begin(), m.payload.end())});
         return ok();
       }
@@ -414,14 +465,21 @@ Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint n
     emit(events::RequestFailed{item::registration, Errc::already_registered, m.result});
     return Errc::already_registered;
   }
-  if (m.result != ResultCode::success || m.payload.size() != kRegistrationPayload) {
+  const std::size_t n = m.payload.size();
+  if (m.result != ResultCode::success ||
+      (n != kRegistrationPayload && n != kCompactRegistrationPayload && n != kAccessoryRegistrationPayload)) {
     end_session(Errc::registration_failed);
     return Errc::registration_failed;
   }
+  // Layout by length (spec §5.2): lock status 7 || setting 6 || pubS; Bot 2 / Bike 2 compact
+  // status 3 || pubS; accessories pubS only.
   const ByteView p = m.payload;
-  auto status = MechStatus::parse(p.subspan(0, MechStatus::kSize));
-  auto setting = MechSetting::parse(p.subspan(MechStatus::kSize, MechSetting::kSize));
-  auto peer = backend_->p256_public_key(p.subspan(MechStatus::kSize + MechSetting::kSize));
+  const std::size_t head = n - crypto::kP256RawSize;
+  Result<MechStatus> status = n == kAccessoryRegistrationPayload ? Result<MechStatus>{MechStatus{}}
+                                                                 : MechStatus::parse_any(p.first(n == kRegistrationPayload ? MechStatus::kSize : MechStatus::kCompactSize));
+  Result<MechSetting> setting = n == kRegistrationPayload ? MechSetting::parse(p.subspan(MechStatus::kSize, MechSetting::kSize))
+                                                          : Result<MechSetting>{MechSetting{}};
+  auto peer = backend_->p256_public_key(p.subspan(head));
   if (!peer) {
     end_session(Errc::invalid_public_key);
     return Errc::invalid_public_key;
@@ -451,10 +509,14 @@ Result<void> Client::handle_registration(const DeviceMessageView& m, TimePoint n
   ciphertext_seen_ = true;  // the lock holds a cipher now: no LOGIN on this connection
   state_ = State::ready;
   emit(events::Registered{secret_});
-  set_status(*status);
-  lock_state_.setting = *setting;
-  emit(events::MechStatus{item::registration, *status});
-  emit(events::MechSetting{item::registration, *setting});
+  if (n != kAccessoryRegistrationPayload) {
+    set_status(*status);
+    emit(events::MechStatus{item::registration, *status});
+  }
+  if (n == kRegistrationPayload) {
+    lock_state_.setting = *setting;
+    emit(events::MechSetting{item::registration, *setting});
+  }
   after_authenticated(now);
   return ok();
 }
@@ -535,6 +597,15 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
       }
       return;
     }
+    case item::card_mode_get:
+    case item::fingerprint_mode_get:
+    case item::passcode_mode_get:
+    case item::card_mode_set:
+    case item::fingerprint_mode_set:
+    case item::passcode_mode_set:
+      if (m.result == ResultCode::success && m.payload.size() == 1)
+        accessory_.modes[static_cast<std::size_t>(*credential_kind_of_item(m.item))] = m.payload[0];
+      break;
     case item::version_tag: {
       if (m.result != ResultCode::success) break;  // no version in an error answer
       lock_state_.version.assign(m.payload.begin(), m.payload.end());
@@ -544,6 +615,51 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
     default: break;
   }
   emit(events::CommandResult{m.item, m.result, Bytes(m.payload.begin(), m.payload.end())});
+}
+
+Result<void> Client::handle_accessory_publish(const DeviceMessageView& m) {
+  if (m.item == item::pub_key_sesame) {
+    auto slots = parse_key_slots(m.payload);
+    if (!slots) return Unexpected{slots.error()};
+    accessory_.key_slots = std::move(*slots);
+    return ok();
+  }
+  if (m.item == item::ops_timer) {
+    if (m.payload.size() != 2) return Errc::payload_length;
+    accessory_.ops_timer_seconds = load_le16(m.payload.data());
+    return ok();
+  }
+  const auto kind = credential_kind_of_item(m.item);
+  if (!kind) return ok();
+  const auto k = static_cast<std::size_t>(*kind);
+  const CredentialItems it = credential_items(*kind);
+  if (m.item == it.first) {
+    incoming_[k].clear();
+    accessory_.list_complete[k] = false;
+  } else if (m.item == it.notify) {
+    auto list = parse_credential_list(m.payload);
+    if (!list) return Unexpected{list.error()};
+    if (incoming_[k].size() + list->size() > 4096) return Errc::payload_length;  // bounded
+    for (auto& c : *list) incoming_[k].push_back(std::move(c));
+  } else if (m.item == it.last) {
+    accessory_.credentials[k] = std::move(incoming_[k]);
+    incoming_[k].clear();
+    accessory_.list_complete[k] = true;
+  } else if (m.item == it.change) {
+    // Android CHCardEventHandler: the change publish is one list entry (type first).
+    auto list = parse_credential_list(m.payload);
+    if (!list) return Unexpected{list.error()};
+    auto& stored = accessory_.credentials[k];
+    for (auto& c : *list) {
+      auto found = std::find_if(stored.begin(), stored.end(), [&](const Credential& x) { return x.id == c.id; });
+      if (found != stored.end()) *found = std::move(c);
+      else stored.push_back(std::move(c));
+    }
+  } else if (m.item == it.mode_set) {
+    if (m.payload.size() != 1) return Errc::payload_length;
+    accessory_.modes[k] = m.payload[0];
+  }
+  return ok();
 }
 
 }  // namespace blecrypt::sesame

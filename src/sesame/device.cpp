@@ -56,6 +56,11 @@ void Device::factory_reset() {
   motion_target_.reset();
   next_step_.reset();
   autolock_at_.reset();
+  ops_lock_at_.reset();
+  ops_seconds_ = 0;
+  keys_.clear();
+  for (auto& list : credentials_) list.clear();
+  modes_ = {};
   reset();
 }
 
@@ -125,11 +130,18 @@ void Device::respond(std::uint8_t it, ResultCode r, ByteView payload) {
   send_encrypted(ByteView(buf.data(), payload.size() + 3));
 }
 
+Bytes Device::status_payload() const {
+  if (is_bot_or_bike(cfg_.model)) {
+    Bytes b(MechStatus::kCompactSize);
+    status_.write_compact(b.data());
+    return b;
+  }
+  return status_.encode();  // accessories: battery raw at offset 0 (Android reportBatteryData reads bytes 0-1)
+}
+
 void Device::publish_status() {
   if (!logged_in_) return;
-  std::array<std::uint8_t, 2 + MechStatus::kSize> buf{kOpPublish, item::mech_status};
-  status_.write(buf.data() + 2);
-  send_encrypted(buf);
+  send_encrypted(encode_publish(item::mech_status, status_payload()));
 }
 void Device::publish_setting() {
   if (!logged_in_) return;
@@ -150,7 +162,7 @@ std::optional<Device::Event> Device::poll_event() {
 
 std::optional<TimePoint> Device::next_deadline() const {
   std::optional<TimePoint> d;
-  for (const auto& t : {auth_deadline_, next_step_, autolock_at_})
+  for (const auto& t : {auth_deadline_, next_step_, autolock_at_, ops_lock_at_})
     if (t && (!d || *t < *d)) d = t;
   return d;
 }
@@ -163,6 +175,14 @@ void Device::on_deadline(TimePoint now) {
     add_history(6, HistoryTag{}, now);
     emit(events::AutoLocked{});
     start_motion(setting_.lock_position, now);
+  }
+  if (ops_lock_at_ && now >= *ops_lock_at_) {
+    ops_lock_at_.reset();
+    if (!status_.locked()) {
+      add_history(6, HistoryTag{}, now);
+      emit(events::AutoLocked{});
+      start_motion(setting_.lock_position, now);
+    }
   }
 }
 
@@ -238,8 +258,17 @@ Result<void> Device::handle_registration(const RequestView& req, TimePoint now) 
     const auto base = static_cast<std::int64_t>(unix_time(now)) - clock_adjust_;
     clock_adjust_ = static_cast<std::int64_t>(load_le32(req.payload.data() + 64)) - base;
   }
-  Bytes payload = status_.encode();
-  append(payload, setting_.encode());
+  // Response layout by model (spec §5.2; Android CHSesameBot2Device / CHSesameBike2Device /
+  // the Touch): locks status 7 || setting 6 || pubS; Bot 2 / Bike 2 compact status 3 || pubS;
+  // accessories pubS only.
+  Bytes payload;
+  if (is_bot_or_bike(cfg_.model)) {
+    payload.resize(MechStatus::kCompactSize);
+    status_.write_compact(payload.data());
+  } else if (!accessory()) {
+    payload = status_.encode();
+    append(payload, setting_.encode());
+  }
   append(payload, (*own)->public_raw());
   send_plain(encode_response(item::registration, ResultCode::success, payload));
   cipher_.emplace(std::move(*c));
@@ -247,7 +276,8 @@ Result<void> Device::handle_registration(const RequestView& req, TimePoint now) 
   auth_deadline_.reset();
   emit(events::ClientRegistered{});
   publish_status();
-  publish_setting();
+  if (accessory()) publish_key_slots();
+  else if (!is_bot_or_bike(cfg_.model)) publish_setting();  // Bot 2 / Bike 2: no 6-byte setting
   return ok();
 }
 
@@ -288,7 +318,8 @@ Result<void> Device::handle_login(const RequestView& req, TimePoint now) {
   respond(item::login, ResultCode::success, t);
   emit(events::ClientLoggedIn{});
   publish_status();
-  publish_setting();
+  if (accessory()) publish_key_slots();
+  else if (!is_bot_or_bike(cfg_.model)) publish_setting();  // Bot 2 / Bike 2: no 6-byte setting
   return ok();
 }
 
@@ -296,6 +327,12 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
   const ByteView p = req.payload;
   ResultCode rc = ResultCode::success;
   auto done = [&](ResultCode r) { emit(events::RequestHandled{req.item, r}); };
+  if (accessory()) {
+    if (auto r = handle_accessory_request(req, now)) {
+      done(*r);
+      return ok();
+    }
+  }
   switch (req.item) {
     case item::registration:
     case item::login:
@@ -362,6 +399,19 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       done(ResultCode::success);
       publish_status();  // no response on Sesame 5 (spec §9 #10); the publish carries the answer
       return ok();
+    case item::click: {
+      // Bot 2 (Android CHSesameBot2Device.click): press with a history tag; the emulated arm goes
+      // to the lock position and back.
+      if (cfg_.model != model::bot2 && cfg_.model != model::bot3) { rc = ResultCode::not_supported; break; }
+      auto tag = HistoryTag::parse(p);
+      if (!tag) { rc = ResultCode::invalid_format; break; }
+      respond(req.item, ResultCode::success);
+      done(ResultCode::success);
+      emit(events::Operated{req.item, *tag});
+      add_history(1, *tag, now);
+      start_motion(setting_.lock_position, now);
+      return ok();
+    }
     case item::lock:
     case item::unlock:
     case item::toggle: {
@@ -371,8 +421,31 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       if (req.item == item::toggle) do_lock = !status_.locked();
       respond(req.item, ResultCode::success);
       done(ResultCode::success);
+      emit(events::Operated{req.item, *tag});
       add_history(do_lock ? 1 : 2, *tag, now);
       start_motion(do_lock ? setting_.lock_position : setting_.unlock_position, now);
+      return ok();
+    }
+    case item::door_open:
+    case item::door_closed: {
+      // Open Sensor -> lock (vendor doc 90/91): no payload. Closed starts the "lock after the
+      // door closed" timer of item 92; open cancels it.
+      if (accessory() || !p.empty()) { rc = accessory() ? ResultCode::not_supported : ResultCode::invalid_format; break; }
+      const bool open = req.item == item::door_open;
+      if (open) ops_lock_at_.reset();
+      else if (ops_seconds_ > 0) ops_lock_at_ = now + std::chrono::seconds(ops_seconds_);
+      respond(req.item, ResultCode::success);
+      done(ResultCode::success);
+      emit(events::DoorChanged{open});
+      return ok();
+    }
+    case item::ops_timer: {
+      if (p.size() != 2) { rc = ResultCode::invalid_format; break; }
+      ops_seconds_ = load_le16(p.data());
+      if (ops_seconds_ == 0) ops_lock_at_.reset();
+      respond(req.item, ResultCode::success);
+      done(ResultCode::success);
+      if (logged_in_) send_encrypted(encode_publish(item::ops_timer, p));
       return ok();
     }
     case item::reset: {
@@ -467,6 +540,191 @@ void Device::add_history(std::uint8_t type, const HistoryTag& tag, TimePoint now
   r.tag = tag;
   history_.push_back(std::move(r));
   while (history_.size() > cfg_.history_capacity) history_.erase(history_.begin());
+}
+
+// ---- accessory (items 101-130) ---------------------------------------------------------
+
+std::vector<KeySlot> Device::key_slots() const {
+  std::vector<KeySlot> out(std::max(cfg_.key_slots, keys_.size()));
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    out[i].status = keys_[i].status;
+    out[i].os2 = keys_[i].os2;
+    out[i].uuid = keys_[i].uuid;
+  }
+  return out;
+}
+
+void Device::publish_key_slots() {
+  if (!logged_in_) return;
+  send_encrypted(encode_publish(item::pub_key_sesame, encode_key_slots(key_slots())));
+}
+
+void Device::set_key_status(const Uuid& lock, KeySlot::Status st) {
+  for (auto& k : keys_)
+    if (k.uuid == lock && st != KeySlot::Status::unused) k.status = st;
+  publish_key_slots();
+}
+
+// A list transfer (vendor doc 109-112): FIRST, then NOTIFY publishes with as many entries as fit
+// in list_message_size (each publish spans several segments), then LAST.
+void Device::publish_list(CredentialKind kind) {
+  if (!logged_in_) return;
+  const CredentialItems it = credential_items(kind);
+  const std::array<std::uint8_t, 2> first{kOpPublish, it.first};
+  send_encrypted(first);
+  Bytes chunk;
+  for (const Credential& c : credentials(kind)) {
+    const Bytes e = encode_credential_entry(c);
+    if (!chunk.empty() && chunk.size() + e.size() > cfg_.list_message_size) {
+      send_encrypted(encode_publish(it.notify, chunk));
+      chunk.clear();
+    }
+    append(chunk, e);
+  }
+  if (!chunk.empty()) send_encrypted(encode_publish(it.notify, chunk));
+  const std::array<std::uint8_t, 2> last{kOpPublish, it.last};
+  send_encrypted(last);
+}
+
+std::optional<ResultCode> Device::handle_accessory_request(const RequestView& req, TimePoint) {
+  const ByteView p = req.payload;
+  auto answer = [&](ResultCode r, ByteView payload = {}) {
+    respond(req.item, r, payload);
+    return r;
+  };
+  switch (req.item) {
+    case item::autolock: case item::magnet: case item::mech_setting: case item::lock: case item::unlock:
+    case item::toggle: case item::click: case item::ops_timer: case item::door_open: case item::door_closed:
+      return answer(ResultCode::not_supported);
+    case item::add_sesame: {
+      auto a = parse_add_sesame(p);
+      if (!a) return answer(ResultCode::invalid_format);
+      auto it = std::find_if(keys_.begin(), keys_.end(), [&](const HeldKey& k) { return k.uuid == a->uuid; });
+      if (it == keys_.end()) {
+        if (keys_.size() >= cfg_.key_slots) return answer(ResultCode::storage_fail);
+        keys_.push_back(HeldKey{a->uuid, SecretBytes{}, a->os2, KeySlot::Status::disconnected});
+        it = keys_.end() - 1;
+      }
+      it->secret = std::move(a->secret);
+      it->os2 = a->os2;
+      answer(ResultCode::success);
+      publish_key_slots();
+      return ResultCode::success;
+    }
+    case item::remove_sesame: {
+      auto u = parse_remove_sesame(p);
+      if (!u) return answer(ResultCode::invalid_format);
+      auto it = std::find_if(keys_.begin(), keys_.end(), [&](const HeldKey& k) { return k.uuid == *u; });
+      if (it == keys_.end()) return answer(ResultCode::not_found);
+      keys_.erase(it);
+      answer(ResultCode::success);
+      publish_key_slots();
+      return ResultCode::success;
+    }
+    default: break;
+  }
+  const auto kind = credential_kind_of_item(req.item);
+  if (!kind || !is_credential_accessory(cfg_.model)) return std::nullopt;
+  const CredentialItems it = credential_items(*kind);
+  auto& list = credentials_[static_cast<std::size_t>(*kind)];
+  auto find = [&](ByteView id) {
+    return std::find_if(list.begin(), list.end(), [&](const Credential& c) { return equal(c.id, id); });
+  };
+  if (req.item == it.change) {
+    auto c = parse_credential_change(p);
+    if (!c) return answer(ResultCode::invalid_format);
+    auto found = find(c->id);
+    if (found == list.end()) return answer(ResultCode::not_found);
+    found->name = c->name;
+    answer(ResultCode::success);
+    if (logged_in_) send_encrypted(encode_publish(it.change, encode_credential_entry(*found)));
+    return ResultCode::success;
+  }
+  if (req.item == it.del) {
+    if (p.empty() || p.size() > Credential::kMaxIdSize) return answer(ResultCode::invalid_format);
+    auto found = find(p);
+    if (found == list.end()) return answer(ResultCode::not_found);
+    list.erase(found);
+    return answer(ResultCode::success);
+  }
+  if (req.item == it.get) {
+    if (!p.empty()) return answer(ResultCode::invalid_format);
+    answer(ResultCode::success);
+    publish_list(*kind);
+    return ResultCode::success;
+  }
+  if (req.item == it.mode_get) {
+    const std::uint8_t m[1] = {modes_[static_cast<std::size_t>(*kind)]};
+    return answer(ResultCode::success, m);
+  }
+  if (req.item == it.mode_set) {
+    if (p.size() != 1 || p[0] > 1) return answer(ResultCode::invalid_parameter);
+    modes_[static_cast<std::size_t>(*kind)] = p[0];
+    answer(ResultCode::success, p);
+    if (logged_in_) send_encrypted(encode_publish(it.mode_set, p));
+    return ResultCode::success;
+  }
+  return answer(ResultCode::not_supported);  // notify/first/last are publishes only
+}
+
+Result<bool> Device::present_credential(CredentialKind kind, ByteView id, TimePoint) {
+  if (!is_credential_accessory(cfg_.model)) return Errc::invalid_argument;
+  if (id.empty() || id.size() > Credential::kMaxIdSize) return Errc::credential_length;
+  auto& list = credentials_[static_cast<std::size_t>(kind)];
+  auto found = std::find_if(list.begin(), list.end(), [&](const Credential& c) { return equal(c.id, id); });
+  if (modes_[static_cast<std::size_t>(kind)] == 1) {  // add mode
+    if (found != list.end()) return false;
+    Credential c;
+    c.id.assign(id.begin(), id.end());
+    list.push_back(c);
+    if (logged_in_) send_encrypted(encode_publish(credential_items(kind).change, encode_credential_entry(c)));
+    emit(events::CredentialAdded{kind, std::move(c)});
+    return false;
+  }
+  if (found == list.end()) return false;
+  // The history tag names the credential: the UUID form (type 0 card, 1 fingerprint, 2 passcode;
+  // spec §7.4) when its name is a 16-byte UUID, with the accessory's battery voltage; else the name
+  // (or hex id) as text.
+  HistoryTag tag;
+  if (auto u = found->name_uuid()) {
+    tag = HistoryTag::from_uuid(static_cast<std::uint8_t>(kind), *u);
+    tag.voltage = status_.battery_raw;
+  } else if (!found->name.empty()) {
+    tag = HistoryTag::from_text(std::string(found->name.begin(), found->name.end()));
+  } else {
+    tag = HistoryTag::from_text(credential_kind_name(kind) + " " + to_hex(found->id));
+  }
+  for (const HeldKey& k : keys_) emit(events::OperateLock{k.uuid, k.secret, cfg_.credential_action, tag});
+  return true;
+}
+
+Bytes events::OperateLock::payload() const {
+  if (item == item::door_open || item == item::door_closed) return {};
+  return tag.encode();
+}
+
+Result<void> Device::press_button(TimePoint) {
+  if (cfg_.model != model::remote && cfg_.model != model::remote_nano) return Errc::invalid_argument;
+  // Spec §7.4 UUID tag types: 10 Remote, 11 Remote nano.
+  HistoryTag tag = HistoryTag::from_uuid(cfg_.model == model::remote ? 10 : 11, cfg_.uuid);
+  tag.voltage = status_.battery_raw;
+  for (const HeldKey& k : keys_) emit(events::OperateLock{k.uuid, k.secret, item::toggle, tag});
+  return ok();
+}
+
+Result<void> Device::set_door(bool open, TimePoint) {
+  if (cfg_.model != model::open_sensor && cfg_.model != model::open_sensor2) return Errc::invalid_argument;
+  for (const HeldKey& k : keys_)
+    emit(events::OperateLock{k.uuid, k.secret, open ? item::door_open : item::door_closed, HistoryTag{}});
+  return ok();
+}
+
+ClientConfig operate_lock_config(const events::OperateLock& op, const crypto::Backend* backend) {
+  ClientConfig c;
+  c.backend = backend;
+  c.secret = op.secret;
+  c.auto_time_sync = false;
+  return c;
 }
 
 }  // namespace blecrypt::sesame

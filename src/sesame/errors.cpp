@@ -60,7 +60,14 @@ class SesameCategory final : public std::error_category {
       case Errc::no_answer: return "sesame engine: the first request of this session got no answer (the lock may "
                                    "not share this session key); session ended, reconnect";
       case Errc::uri_model: return "sesame share URI: the model byte is not a SESAME model code for this key layout "
-                                   "(OS3 keys: models 5-11, 13-20; OS2 keys: models 0-4)";
+                                   "(OS3 keys: models 5-36 except 12 and 34; OS2 keys: models 0-4)";
+      case Errc::credential_length: return "sesame accessory: a card/fingerprint/passcode entry's id or name length "
+                                           "runs past the payload, is zero or exceeds the maximum";
+      case Errc::key_slot_length: return "sesame accessory: the key-slot list (item 102) is not a whole number of "
+                                         "23-byte slots (or has too many)";
+      case Errc::key_slot_garbled: return "sesame accessory: an OS2 key slot's name is not the base64 of a 16-byte UUID";
+      case Errc::add_sesame_length: return "sesame accessory: ADD_SESAME payload is neither 32 bytes (OS3: uuid + "
+                                           "secret) nor 102 bytes (OS2: base64 uuid + public key + secret)";
     }
     return "sesame: unknown error " + std::to_string(ev);
   }

@@ -37,7 +37,45 @@ std::string item_name(std::uint8_t i) {
     case item::toggle: return "TOGGLE";
     case item::reset: return "RESET";
     case item::battery_voltage: return "BATTERY_VOLTAGE";
-    default: return "item " + std::to_string(i);
+    case item::click: return "CLICK";
+    case item::door_open: return "DOOR_OPEN";
+    case item::door_closed: return "DOOR_CLOSED";
+    case item::ops_timer: return "OPS_TIMER";
+    case item::script_select: return "SCRIPT_SELECT";
+    case item::script_current: return "SCRIPT_CURRENT";
+    case item::script_name_list: return "SCRIPT_NAME_LIST";
+    case item::add_sesame: return "ADD_SESAME";
+    case item::pub_key_sesame: return "PUB_KEY_SESAME";
+    case item::remove_sesame: return "REMOVE_SESAME";
+    case item::card_change: return "CARD_CHANGE";
+    case item::card_delete: return "CARD_DELETE";
+    case item::card_get: return "CARD_GET";
+    case item::card_notify: return "CARD_NOTIFY";
+    case item::card_last: return "CARD_LAST";
+    case item::card_first: return "CARD_FIRST";
+    case item::card_mode_get: return "CARD_MODE_GET";
+    case item::card_mode_set: return "CARD_MODE_SET";
+    case item::fingerprint_change: return "FINGERPRINT_CHANGE";
+    case item::fingerprint_delete: return "FINGERPRINT_DELETE";
+    case item::fingerprint_get: return "FINGERPRINT_GET";
+    case item::fingerprint_notify: return "FINGERPRINT_NOTIFY";
+    case item::fingerprint_last: return "FINGERPRINT_LAST";
+    case item::fingerprint_first: return "FINGERPRINT_FIRST";
+    case item::fingerprint_mode_get: return "FINGERPRINT_MODE_GET";
+    case item::fingerprint_mode_set: return "FINGERPRINT_MODE_SET";
+    case item::passcode_change: return "PASSCODE_CHANGE";
+    case item::passcode_delete: return "PASSCODE_DELETE";
+    case item::passcode_get: return "PASSCODE_GET";
+    case item::passcode_notify: return "PASSCODE_NOTIFY";
+    case item::passcode_last: return "PASSCODE_LAST";
+    case item::passcode_first: return "PASSCODE_FIRST";
+    case item::passcode_mode_get: return "PASSCODE_MODE_GET";
+    case item::passcode_mode_set: return "PASSCODE_MODE_SET";
+    case item::sesame_unsupported: return "SESAME_UNSUPPORTED";
+    default:
+      if (i >= item::bot2_run_script_0 && i <= item::bot2_run_script_0 + 9)
+        return "RUN_SCRIPT_" + std::to_string(i - item::bot2_run_script_0);
+      return "item " + std::to_string(i);
   }
 }
 
@@ -99,6 +137,23 @@ Result<MechStatus> MechStatus::parse(ByteView b) {
   s.position = load_i16(b.data() + 4);
   s.flags = b[6];
   return s;
+}
+
+Result<MechStatus> MechStatus::parse_any(ByteView b) {
+  if (b.size() >= kSize) return parse(b);
+  if (b.size() != kCompactSize) return Errc::payload_length;
+  MechStatus s;
+  s.battery_raw = load_le16(b.data());
+  s.target = kNoTarget;
+  s.position = 0;
+  const std::uint8_t f = b[2];
+  s.flags = static_cast<std::uint8_t>(((f & 0x02) ? in_lock_range : in_unlock_range) | ((f & 0x04) ? stopped : 0));
+  return s;
+}
+
+void MechStatus::write_compact(std::uint8_t* out) const {
+  store_le16(out, battery_raw);
+  out[2] = static_cast<std::uint8_t>((locked() ? 0x02 : 0) | (is_stopped() ? 0x04 : 0));
 }
 
 void MechSetting::write(std::uint8_t* out) const {

@@ -77,9 +77,10 @@ std::string sanitize_utf8(std::string_view in) {
 }
 
 // Model codes per key layout (spec §3, §5.2): OS2 keys belong to models 0-4; OS3 keys to the
-// later models 5-11 and 13-20 (12 is unassigned; 18-20 are named differently by the sources).
+// later models 5-36 (12 and 34 are unassigned; the list is CHProductModel of the Android SDK,
+// see model:: in advertisement.hpp).
 bool os2_model(std::uint8_t m) { return m <= 4; }
-bool os3_model(std::uint8_t m) { return m >= 5 && m <= 20 && m != 12; }
+bool os3_model(std::uint8_t m) { return m >= 5 && m <= 36 && m != 12 && m != 34; }
 }  // namespace
 
 std::string escape_control(std::string_view text) {
@@ -199,6 +200,11 @@ Result<ShareKey> parse_share_uri(std::string_view uri) {
     crypto::P256Raw pk{};
     std::copy_n(b.begin() + 17, 64, pk.begin());
     key.public_key = pk;
+    // Bytes 81-82 key index, 83-98 device UUID (app ScanQRcodeFG.kt of SesameSDK_Android_with_DemoApp).
+    key.key_index = load_le16(b.data() + 81);
+    Uuid u{};
+    std::copy_n(b.begin() + 83, 16, u.begin());
+    key.uuid = u;
   } else {
     secure_wipe(raw->data(), raw->size());
     return Errc::uri_key_format;

@@ -324,11 +324,12 @@ TEST(SesameShareUri, HandWrittenUrisIncludingOs2AndUnpaddedBase64) {
 }
 
 // Hardening (#15 item 11): the key layout decides OS2/OS3, and the model byte must be a model
-// of that layout (spec §3: models 0-4 are OS2; OS3 keys come from 5-11 and 13-20).
+// of that layout (spec §3: models 0-4 are OS2; OS3 keys come from 5-36 without 12 and 34, the
+// Android SDK's CHProductModel list).
 TEST(SesameShareUri, ModelByteMustBelongToTheKeyLayout) {
   const Uuid uuid{};
-  for (int m : {5, 6, 7, 16, 17, 20}) EXPECT_TRUE(parse_share_uri(build_share_uri(static_cast<std::uint8_t>(m), Bytes(16, 1), uuid, 0, "x"))) << m;
-  for (int m : {0, 4, 12, 21, 200, 255})
+  for (int m : {5, 6, 7, 16, 17, 20, 21, 25, 36}) EXPECT_TRUE(parse_share_uri(build_share_uri(static_cast<std::uint8_t>(m), Bytes(16, 1), uuid, 0, "x"))) << m;
+  for (int m : {0, 4, 12, 34, 37, 200, 255})
     EXPECT_EQ(parse_share_uri(build_share_uri(static_cast<std::uint8_t>(m), Bytes(16, 1), uuid, 0, "x")).error(), Errc::uri_model)
         << m;
   Bytes os2 = hex("05");  // an OS2-sized key claiming SESAME 5

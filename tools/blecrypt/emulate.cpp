@@ -29,6 +29,7 @@
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
+#include "blecrypt/sesame/share_uri.hpp"
 #endif
 
 namespace blecrypt::cli {
@@ -88,6 +89,12 @@ auto make_bluetti_io(bluetti::PowerStation station, crypto::Rng& rng) {
 auto make_sesame_io(sesame::DeviceConfig cfg, crypto::Rng& rng) {
   auto log = [](const sesame::Device::Event& e) {
     if (std::holds_alternative<sesame::events::ClientLoggedIn>(e)) std::cerr << "blecrypt emulate: central logged in\n";
+    // Server role (issue 13): one line per operation, naming the sender (Remote, Touch card, app tag).
+    if (const auto* op = std::get_if<sesame::events::Operated>(&e))
+      std::cerr << "blecrypt emulate: " << sesame::item_name(op->item) << " by \""
+                << sesame::escape_control(op->tag.describe()) << "\"\n";
+    if (const auto* d = std::get_if<sesame::events::DoorChanged>(&e))
+      std::cerr << "blecrypt emulate: door " << (d->open ? "opened" : "closed") << "\n";
   };
   return std::make_unique<LoggingIo<sesame::Device, decltype(log)>>(sesame::Device(std::move(cfg), rng), log);
 }

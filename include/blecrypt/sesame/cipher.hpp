@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "blecrypt/bytes.hpp"
 #include "blecrypt/crypto.hpp"
@@ -47,6 +48,13 @@ struct SessionKey {
 Result<void> derive_session_key(const crypto::Backend& backend, ByteView device_secret, const RandomCode& code,
                                 SessionKey& out);
 Nonce make_nonce(std::uint64_t counter, const RandomCode& code);
+
+// The Bluetooth address an OS3 device advertises with, derived from its UUID (16 bytes, the order
+// its hex digits are written): AES-CMAC(key = UUID, message = "candy"), bytes 0-5, byte 5 |= 0xC0
+// (a random static address), written byte 5 first: "E4:9F:72:D6:7F:05". Source: vendor Bluetooth
+// document SesameOS3/101_add_sesame (how a Touch finds a SESAME 5) and libsesame3bt; not checked
+// against hardware. Errors: invalid_argument (not 16 bytes), crypto_failure.
+Result<std::string> address_from_uuid(const crypto::Backend& backend, ByteView uuid);
 
 // One connection's CCM context: the same key and nonce construction for both directions, a tx
 // counter (after each seal) and an rx counter (next expected peer counter). A tag failure drops the

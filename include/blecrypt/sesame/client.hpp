@@ -25,6 +25,7 @@
 #include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/cipher.hpp"
+#include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/messages.hpp"
 #include "blecrypt/sesame/segment.hpp"
 #include "blecrypt/time.hpp"
@@ -117,6 +118,18 @@ struct LockState {
   std::string describe() const;  // "locked, battery 100 % (6.00 V)"
 };
 std::string position_name(LockState::Position p);
+
+// What a client learned from an accessory (Touch / Face / Remote / Open Sensor) or the
+// accessory-related lock settings: filled from publishes (which are also reported as
+// events::Publish) and responses (events::CommandResult).
+struct AccessoryState {
+  std::vector<KeySlot> key_slots;                              // last PUB_KEY_SESAME (102)
+  std::array<std::vector<Credential>, 3> credentials;          // by CredentialKind, complete after LAST
+  std::array<bool, 3> list_complete{};                         // LAST received for the last GET
+  std::array<std::optional<std::uint8_t>, 3> modes;            // 0 verify, 1 add
+  std::optional<std::uint16_t> ops_timer_seconds;              // lock: publish 92
+  const std::vector<Credential>& list(CredentialKind k) const { return credentials[static_cast<std::size_t>(k)]; }
+};
 LockState::Position position_from_status(const MechStatus& s);
 
 class Client {
@@ -177,12 +190,30 @@ class Client {
   Result<void> set_mech_setting(std::int16_t lock_position, std::int16_t unlock_position, TimePoint now);
   Result<void> magnet(TimePoint now);
   Result<void> reset_device(TimePoint now);
+  // Open Sensor -> lock (items 90/91) and the lock's "lock N s after the door closed" (92).
+  Result<void> door_open(TimePoint now);
+  Result<void> door_closed(TimePoint now);
+  Result<void> set_ops_timer(std::uint16_t seconds, TimePoint now);
+  // Bot 2: CLICK (89) runs the current script, run_script(n) = item 170 + n (n 0-9).
+  Result<void> click(const HistoryTag& tag, TimePoint now);
+  Result<void> run_script(std::uint8_t n, const HistoryTag& tag, TimePoint now);
+  // Accessories: hold / drop a lock's key (101 / 103). The secret travels encrypted.
+  Result<void> add_sesame(const Uuid& lock, ByteView secret, TimePoint now);
+  Result<void> remove_sesame(const Uuid& lock, TimePoint now);
+  // Touch / Face family: list (GET, answered by FIRST, NOTIFY..., LAST publishes), rename
+  // (CHANGE), delete, read / set the mode (0 verify, 1 add). id 1-32 bytes, name 0-32 bytes.
+  Result<void> list_credentials(CredentialKind kind, TimePoint now);
+  Result<void> rename_credential(CredentialKind kind, ByteView id, ByteView name, TimePoint now);
+  Result<void> delete_credential(CredentialKind kind, ByteView id, TimePoint now);
+  Result<void> get_credential_mode(CredentialKind kind, TimePoint now);
+  Result<void> set_credential_mode(CredentialKind kind, std::uint8_t mode, TimePoint now);
   // Any encrypted request (item + payload), one in flight per item.
   Result<void> request(std::uint8_t item, ByteView payload, TimePoint now);
 
   State state() const noexcept { return state_; }
   bool ready() const noexcept { return state_ == State::ready; }
   const LockState& lock_state() const noexcept { return lock_state_; }
+  const AccessoryState& accessory_state() const noexcept { return accessory_; }
   // The device secret (after registration or from the config); empty when none.
   const SecretBytes& device_secret() const noexcept { return secret_; }
   bool has_cipher() const noexcept { return cipher_.has_value(); }
@@ -202,6 +233,7 @@ class Client {
   Result<void> handle_registration(const DeviceMessageView& m, TimePoint now);
   Result<void> handle_login(const DeviceMessageView& m, bool encrypted, TimePoint now);
   void handle_response(const DeviceMessageView& m, TimePoint now);
+  Result<void> handle_accessory_publish(const DeviceMessageView& m);
   void after_authenticated(TimePoint now);
   void end_session(std::error_code why);
   void emit(Event e) { events_.push_back(std::move(e)); }
@@ -225,6 +257,8 @@ class Client {
   Fifo<Bytes> tx_;
   Fifo<Event> events_;
   LockState lock_state_;
+  AccessoryState accessory_;
+  std::array<std::vector<Credential>, 3> incoming_;  // list transfer between FIRST and LAST
   std::optional<Advertisement> adv_;
   bool draining_ = false;
   bool ciphertext_seen_ = false;  // ciphertext passed either way on this connection (or it registered)

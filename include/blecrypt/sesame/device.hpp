@@ -5,6 +5,7 @@
 // options of DeviceConfig.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/messages.hpp"
 #include "blecrypt/sesame/segment.hpp"
@@ -46,6 +48,11 @@ struct DeviceConfig {
   bool advance_decrypt_counter_on_failure = false;   // #2
   bool reset_counters_on_login = true;               // #3 (only while the client sent no ciphertext yet)
   bool accept_64_byte_registration = true;           // #4 (ESP32 demo form without timestamp)
+  // Accessories (model is_key_accessory / is_credential_accessory): key slots, list transfers and
+  // what a matching credential does.
+  std::size_t key_slots = 3;                 // slots published with item 102 (vendor doc shows 3)
+  std::size_t list_message_size = 100;       // max bytes of credential entries per notify publish
+  std::uint8_t credential_action = item::unlock;  // item sent to the held locks on a match (82/83/88)
 };
 
 // What the emulator reports (Device::Event), in the same events namespace as the client's.
@@ -71,6 +78,31 @@ struct MotionDone {            // the motor came to rest
 };
 struct AutoLocked {};          // the auto-lock timer started a lock
 struct Unregistered {};        // RESET (item 104): secret and history cleared
+// Accessory: a presented credential matched. The accessory now connects to each lock it holds a
+// key for and sends `item` (LOCK/UNLOCK/TOGGLE) with `tag` (the credential as a UUID history tag,
+// or its name as text). A host runs a sesame::Client with `secret` against that lock (the
+// emulator has no radio of its own): see operate_lock_config().
+struct OperateLock {
+  Uuid lock;
+  SecretBytes secret;
+  std::uint8_t item;
+  HistoryTag tag;
+  // The request payload: the encoded tag, nothing for DOOR_OPEN / DOOR_CLOSED (90/91).
+  Bytes payload() const;
+};
+// Lock (server role): a logged-in peer operated the lock. `tag` names who: a Remote (UUID tag
+// type 10 + its UUID + battery), a Touch card, a phone's text tag ... One event per request.
+struct Operated {
+  std::uint8_t item;   // LOCK / UNLOCK / TOGGLE / CLICK / RUN_SCRIPT_n
+  HistoryTag tag;
+};
+struct CredentialAdded {       // accessory in add mode: a new card / fingerprint / passcode stored
+  CredentialKind kind;
+  Credential credential;
+};
+struct DoorChanged {           // lock: an Open Sensor reported the door open (true) or closed (false)
+  bool open;
+};
 // SessionEnded (client.hpp's events) is shared: the device drops the connection, error says why.
 }  // namespace events
 
@@ -78,7 +110,8 @@ class Device {
  public:
   using Event = std::variant<events::Subscribed, events::ClientRegistered, events::ClientLoggedIn, events::LoginRefused,
                              events::RequestHandled, events::AuthFailed, events::Ignored, events::MotionDone,
-                             events::AutoLocked, events::Unregistered, events::SessionEnded>;
+                             events::AutoLocked, events::Unregistered, events::SessionEnded, events::OperateLock,
+                             events::CredentialAdded, events::DoorChanged, events::Operated>;
 
   Device(DeviceConfig config, crypto::Rng& rng);
   ~Device();
@@ -112,6 +145,27 @@ class Device {
   // Physical-world hooks for tests and demos.
   void set_battery_raw(std::uint16_t raw);
   void turn_by_hand(std::int16_t position, TimePoint now);  // manual lock/unlock: history 7/8/9
+  // Accessory: a card is swiped / a finger laid on / a passcode typed (`id` = its identity). In
+  // add mode (mode 1, set by items 114/122/130) an unknown credential is stored and published
+  // (107/115/123); in verify mode (0) a known one emits events::OperateLock for every held lock.
+  // Returns whether it matched (verify mode). Errors: not_supported for models without credentials
+  // (Errc::invalid_argument), credential_length for an empty or oversized id.
+  Result<bool> present_credential(CredentialKind kind, ByteView id, TimePoint now);
+  // Remote / Remote nano: a button press. Emits events::OperateLock (TOGGLE) for every held lock
+  // with the UUID history tag naming this remote (type 10 / 11, its UUID, its battery voltage).
+  // Open Sensor: the door opened / closed: OperateLock with DOOR_OPEN / DOOR_CLOSED (no tag).
+  // Errors: invalid_argument for other models.
+  Result<void> press_button(TimePoint now);
+  Result<void> set_door(bool open, TimePoint now);
+  // Accessory: set the connection state shown in a key slot (published with 102 when logged in).
+  void set_key_status(const Uuid& lock, KeySlot::Status status);
+  const std::vector<Credential>& credentials(CredentialKind kind) const noexcept {
+    return credentials_[static_cast<std::size_t>(kind)];
+  }
+  std::uint8_t credential_mode(CredentialKind kind) const noexcept { return modes_[static_cast<std::size_t>(kind)]; }
+  std::vector<KeySlot> key_slots() const;
+  std::uint16_t ops_timer_seconds() const noexcept { return ops_seconds_; }
+  std::uint16_t model() const noexcept { return cfg_.model; }
 
   bool connected() const noexcept { return connected_; }
   bool registered() const noexcept { return secret_.size() == kSecretSize; }
@@ -142,6 +196,11 @@ class Device {
   void end_session(std::error_code why);
   void emit(Event e) { events_.push_back(std::move(e)); }
   void update_rest_flags();
+  bool accessory() const { return is_key_accessory(cfg_.model); }
+  std::optional<ResultCode> handle_accessory_request(const RequestView& req, TimePoint now);
+  void publish_key_slots();
+  void publish_list(CredentialKind kind);
+  Bytes status_payload() const;
 
   DeviceConfig cfg_;
   const crypto::Backend* backend_;
@@ -156,6 +215,17 @@ class Device {
   std::optional<std::int16_t> motion_target_;
   std::optional<TimePoint> next_step_;
   std::optional<TimePoint> autolock_at_;
+  std::optional<TimePoint> ops_lock_at_;
+  std::uint16_t ops_seconds_ = 0;
+  struct HeldKey {
+    Uuid uuid{};
+    SecretBytes secret;
+    bool os2 = false;
+    KeySlot::Status status = KeySlot::Status::disconnected;
+  };
+  std::vector<HeldKey> keys_;
+  std::array<std::vector<Credential>, 3> credentials_;
+  std::array<std::uint8_t, 3> modes_{};
   // session state
   bool connected_ = false;
   bool logged_in_ = false;
@@ -169,5 +239,9 @@ class Device {
   std::size_t ignored_ = 0;
 };
 static_assert(Engine<Device>);
+
+// The client configuration an accessory host uses to carry out events::OperateLock: the held
+// secret, no registration, no time sync (the accessory is not the lock's clock).
+ClientConfig operate_lock_config(const events::OperateLock& op, const crypto::Backend* backend = nullptr);
 
 }  // namespace blecrypt::sesame

@@ -58,8 +58,13 @@ enum class Errc {
   session_key_mismatch,     // the lock's first encrypted message failed its tag: keys differ
   no_answer,                // the first request of a new session went unanswered
   uri_model,                // sk's model byte is not a model code of this key layout
+  // accessories (items 101-130)
+  credential_length,        // a credential's id/name length byte runs past the payload, is 0 or too large
+  key_slot_length,          // key-slot list (item 102) not a whole number of 23-byte slots, or too many
+  key_slot_garbled,         // an OS2 key slot's name is not the base64 of a 16-byte UUID
+  add_sesame_length,        // ADD_SESAME payload neither 32 (OS3) nor 102 (OS2) bytes
 };
-inline constexpr Errc kLastErrc = Errc::uri_model;
+inline constexpr Errc kLastErrc = Errc::add_sesame_length;
 
 // Wraps an error from another layer (crypto) into sesame::Errc; sesame errors pass unchanged.
 std::error_code wrap_foreign(std::error_code e) noexcept;

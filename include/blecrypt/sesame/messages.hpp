@@ -32,6 +32,44 @@ inline constexpr std::uint8_t unlock = 83;
 inline constexpr std::uint8_t toggle = 88;
 inline constexpr std::uint8_t reset = 104;
 inline constexpr std::uint8_t battery_voltage = 202;
+// Further items (numbers: SesameItemCode of CANDY HOUSE's SesameSDK_Android_with_DemoApp,
+// SesameProtocols.kt; layouts: the vendor Bluetooth document, Sesame_BluetoothAPI_document/SesameOS3).
+inline constexpr std::uint8_t click = 89;             // Bot 2: run the current script (history tag)
+inline constexpr std::uint8_t door_open = 90;         // Open Sensor -> lock: the door opened (no payload)
+inline constexpr std::uint8_t door_closed = 91;       // Open Sensor -> lock: the door closed (no payload)
+inline constexpr std::uint8_t ops_timer = 92;         // lock: seconds after "door closed" to lock, u16; publish u16
+inline constexpr std::uint8_t script_select = 94;     // Bot 2: select script index u8
+inline constexpr std::uint8_t script_current = 95;    // Bot 2
+inline constexpr std::uint8_t script_name_list = 96;  // Bot 2
+inline constexpr std::uint8_t add_sesame = 101;       // accessory: hold a lock's key (uuid 16 || secret 16)
+inline constexpr std::uint8_t pub_key_sesame = 102;   // accessory publish: the key slots (23 bytes each)
+inline constexpr std::uint8_t remove_sesame = 103;    // accessory: drop a lock's key (uuid 16)
+inline constexpr std::uint8_t card_change = 107;      // id_len id name_len name (request and publish)
+inline constexpr std::uint8_t card_delete = 108;      // id bytes
+inline constexpr std::uint8_t card_get = 109;         // -> publishes 112 first, 110 notify..., 111 last
+inline constexpr std::uint8_t card_notify = 110;
+inline constexpr std::uint8_t card_last = 111;
+inline constexpr std::uint8_t card_first = 112;
+inline constexpr std::uint8_t card_mode_get = 113;    // response payload: mode u8 (0 verify, 1 add)
+inline constexpr std::uint8_t card_mode_set = 114;    // mode u8
+inline constexpr std::uint8_t fingerprint_change = 115;
+inline constexpr std::uint8_t fingerprint_delete = 116;
+inline constexpr std::uint8_t fingerprint_get = 117;
+inline constexpr std::uint8_t fingerprint_notify = 118;
+inline constexpr std::uint8_t fingerprint_last = 119;
+inline constexpr std::uint8_t fingerprint_first = 120;
+inline constexpr std::uint8_t fingerprint_mode_get = 121;
+inline constexpr std::uint8_t fingerprint_mode_set = 122;
+inline constexpr std::uint8_t passcode_change = 123;
+inline constexpr std::uint8_t passcode_delete = 124;
+inline constexpr std::uint8_t passcode_get = 125;
+inline constexpr std::uint8_t passcode_notify = 126;
+inline constexpr std::uint8_t passcode_last = 127;
+inline constexpr std::uint8_t passcode_first = 128;
+inline constexpr std::uint8_t passcode_mode_get = 129;
+inline constexpr std::uint8_t passcode_mode_set = 130;
+inline constexpr std::uint8_t bot2_run_script_0 = 170;  // 170 + n: run script n (0-9), history tag
+inline constexpr std::uint8_t sesame_unsupported = 204;
 }  // namespace item
 std::string item_name(std::uint8_t item);
 
@@ -65,6 +103,11 @@ struct MechStatus {
   Bytes encode() const;
   void write(std::uint8_t* out) const;  // kSize bytes
   static Result<MechStatus> parse(ByteView b);  // exactly 7 bytes (or more: the first 7 are used)
+  // Bot 2 / Bike 2 (3 bytes: battery raw u16 LE, flags with bit1 = in lock range, bit2 = stopped;
+  // Android SDK CHSesameBot2MechStatus / CHSesameBike2MechStatus) or the 7-byte form.
+  static constexpr std::size_t kCompactSize = 3;
+  static Result<MechStatus> parse_any(ByteView b);
+  void write_compact(std::uint8_t* out) const;  // kCompactSize bytes
   friend bool operator==(const MechStatus&, const MechStatus&) = default;
 };
 

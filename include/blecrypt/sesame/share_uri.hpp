@@ -17,11 +17,11 @@ namespace blecrypt::sesame {
 struct ShareKey {
   std::uint8_t model = 0;
   SecretBytes secret;                          // the 16-byte device secret
-  bool os2 = false;                            // 99-byte OS2 layout (SESAME 3/4, bot, bike): import only
+  bool os2 = false;                            // 99-byte OS2 layout (SESAME 3/4, bot, bike): sesame::os2::Client2
   std::optional<crypto::P256Raw> public_key;   // OS2: device public key
-  std::optional<Uuid> uuid;                    // OS3: device UUID
+  std::optional<Uuid> uuid;                    // device UUID (OS3 bytes 23-38, OS2 bytes 83-98)
   std::optional<std::uint32_t> key_time;       // OS3: key creation time (u32 LE)
-  std::optional<std::uint16_t> key_index;      // OS3
+  std::optional<std::uint16_t> key_index;      // OS3 bytes 21-22, OS2 bytes 81-82 (LE; OS2 login sends it)
   int level = -1;                              // l: 0 owner, 1 manager, 2 guest, -1 absent
   std::string name;                            // n, percent-decoded; invalid UTF-8 bytes become U+FFFD.
                                                // May hold control characters: print with escape_control()
