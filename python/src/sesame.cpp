@@ -58,6 +58,10 @@ ErrorKind sesame_kind(int v) {
     case Errc::session_key_mismatch: return {"SesameAuthenticationError", "session_key_mismatch"};
     case Errc::no_answer: return {"SesameTimeoutError", "no_answer"};
     case Errc::uri_model: return {"ShareUriError", "uri_model"};
+    case Errc::credential_length: return {"SesameError", "credential_length"};
+    case Errc::key_slot_length: return {"SesameError", "key_slot_length"};
+    case Errc::key_slot_garbled: return {"SesameError", "key_slot_garbled"};
+    case Errc::add_sesame_length: return {"SesameError", "add_sesame_length"};
   }
   return {"SesameError", nullptr};
 }
