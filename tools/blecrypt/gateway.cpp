@@ -14,7 +14,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <list>
@@ -144,6 +146,8 @@ class Mqtt final : public gw::Publisher {
 
   // Publishes, flushes what is queued (bounded), then disconnects cleanly.
   void shutdown(const std::function<void()>& last_words) {
+    stopping_ = true;
+    retry_at_.reset();
     if (!up_) return;
     last_words();
     publish(cfg_.gateway_topic + "/availability", "offline", true);
