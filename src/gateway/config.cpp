@@ -198,6 +198,8 @@ void parse_device(Parser& p, const YAML::Node& n, const std::string& path, Devic
        }},
       {"emulator", [&](const YAML::Node& v, const std::string& k) { if (auto s = p.text(v, k)) d.emulator = *s; }},
       {"serial", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 1, 999999999999999ULL)) d.emulator_serial = *x; }},
+      {"latency_ms", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 0, 10000)) d.emulator_latency = std::chrono::milliseconds(*x); }},
+      {"drop_every", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 1, 1000000)) d.emulator_drop_every = static_cast<std::uint32_t>(*x); }},
       {"protocol", [&](const YAML::Node& v, const std::string& k) {
          if (auto s = p.text(v, k)) {
            has_protocol = true;
@@ -239,7 +241,8 @@ void validate_device(Parser& p, const YAML::Node& n, const std::string& path, De
   } else if (!has_protocol && n["address"].IsDefined()) {
     p.issue(n, path + ".protocol", "required with an address: bluetti or sesame");
   }
-  if (n["serial"].IsDefined() && d.emulator.empty()) p.issue(n["serial"], path + ".serial", "only for emulators");
+  for (const char* k : {"serial", "latency_ms", "drop_every"})
+    if (n[k].IsDefined() && d.emulator.empty()) p.issue(n[k], path + "." + k, "only for emulators");
   if (d.protocol == DeviceProtocol::sesame) {
     if (n["device_key"].IsDefined()) p.issue(n["device_key"], path + ".device_key", "only for bluetti devices");
     if (d.key_file.empty() && !n["key_file"].IsDefined()) p.issue(n, path + ".key_file", "required for a sesame lock");

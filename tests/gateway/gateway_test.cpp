@@ -153,7 +153,7 @@ TEST(Fields, TablesCoverTheBluettiMqttNames) {
 }
 
 TEST(Fields, PlanReadsJoinsNeighboursAndSplitsFarOnes) {
-  auto r = plan_reads({102, 140, 142, 144, 146, 2011, 2012});
+  auto r = plan_reads({102, 140, 142, 144, 146, 2011, 2012}, 16);
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].address, 102);
   EXPECT_EQ(r[0].count, 1);
@@ -166,11 +166,14 @@ TEST(Fields, PlanReadsJoinsNeighboursAndSplitsFarOnes) {
   for (std::uint16_t a = 0; a < 300; ++a) many.push_back(a);
   for (const auto& q : plan_reads(many)) EXPECT_LE(q.count, 125);
   EXPECT_EQ(plan_reads(many).size(), 3u);
-  // V2 with identity: model 110..115 and serial 116..119 join SOC 102 in one read.
+  // V2 (default gap): SOC 102, model 110..115, serial 116..119 and the powers 140..146 in one
+  // read, the switches 2011..2012 in another.
   const auto v2 = refresh_reads(field_table(bluetti::Protocol::iot_v2), true);
-  ASSERT_EQ(v2.size(), 3u);
+  ASSERT_EQ(v2.size(), 2u);
   EXPECT_EQ(v2[0].address, 102);
-  EXPECT_EQ(v2[0].count, 18);
+  EXPECT_EQ(v2[0].count, 45);
+  EXPECT_EQ(v2[1].address, 2011);
+  EXPECT_EQ(v2[1].count, 2);
   // V1: all in one read of 40 registers.
   const auto v1 = refresh_reads(field_table(bluetti::Protocol::iot_v1), true);
   ASSERT_EQ(v1.size(), 1u);

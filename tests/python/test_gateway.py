@@ -318,27 +318,61 @@ def test_retained_commands_are_never_run(broker, watcher, run):
     watcher.publish(f"bluetti/command/{AC180}/ac_output_on", "", retain=True)
 
 
-def test_command_flood_is_bounded_and_every_command_gets_one_result(broker, watcher, run, tmp_path):
-    # A device whose handshake never succeeds (wrong verification key): it stays down, so commands
-    # queue (at most queue_limit), the rest are refused at once, and the queued ones give up
-    # after command_wait.
-    wrong = "ab" * 64
-    g = run(config(broker.port, [f"{{emulator: AC180, device_key: '{wrong}', queue_limit: 3, command_wait: 2}}",
-                                 "{emulator: EB3A, poll_interval: 1}"]))
-    # The healthy device is served, and the broken one has no identity (so we address it by the
-    # identity it would have once up): use the EB3A to check topics are alive, and the AC180's
-    # topic directly -- the gateway only subscribes to devices it has identified, so the flood
-    # goes to a device that IS up but saturated instead: see below.
-    watcher.wait(f"bluetti/state/{EB3A}/ac_output_on")
-    assert "handshake failed" in g.text() or "link down" in g.text()
-    g.stop()
+def results(watcher, topic):
+    return [json.loads(p) for p, _ in watcher.find(topic)]
 
 
-def test_command_waits_for_a_down_device_then_fails(broker, watcher, run, tmp_path):
-    # The device is identified, then made unreachable by a reload with a wrong key: not possible
-    # without the BlueZ mock; here the emulated device is up and commands complete. See
-    # test_gateway_bluez.py (with the bluez branch) for the down-device cases.
-    pytest.skip("needs the BlueZ transport (bluez branch) to drop an identified device")
+def test_command_flood_is_bounded_and_every_command_gets_one_result(broker, watcher, run):
+    # Emulated link latency keeps the first command in flight while the flood arrives: at most
+    # queue_limit wait, the rest are refused at once with queue_full.
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, latency_ms: 300, queue_limit: 3}"]))
+    watcher.wait(f"bluetti/state/{AC180}/ac_output_on", timeout=30)
+    topic = f"bluetti/command/{AC180}/ac_output_on"
+    infos = [watcher.client.publish(topic, "ON" if i % 2 else "OFF", qos=1) for i in range(40)]
+    for info in infos:
+        info.wait_for_publish()
+    deadline = time.time() + 30
+    while time.time() < deadline and len(results(watcher, topic + "/result")) < 40:
+        time.sleep(0.1)
+    time.sleep(1)
+    got = results(watcher, topic + "/result")
+    assert len(got) == 40, got
+    full = [r for r in got if not r["ok"] and r["error"] == "queue_full"]
+    ok = [r for r in got if r["ok"]]
+    assert full and ok
+    assert len(ok) + len(full) == 40
+    assert g.proc.poll() is None
+
+
+def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(broker, watcher, run):
+    # drop_every: 3 -> the first refresh (2 reads) succeeds, the 3rd request (the command) is
+    # on its way when the emulated link drops.
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 3}"]))
+    before = watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0]
+    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
+    target = "OFF" if before == "ON" else "ON"
+    watcher.clear()
+    watcher.publish(f"bluetti/command/{AC180}/dc_output_on", target)
+    result = json.loads(watcher.wait(f"bluetti/command/{AC180}/dc_output_on/result")[0])
+    assert result["ok"] is False and result["error"] == "link_lost", result
+    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "offline")
+    # The device comes back (reconnect with backoff) and refreshes; the command is not replayed.
+    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
+    assert watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0] == before
+    time.sleep(0.5)
+    assert len(results(watcher, f"bluetti/command/{AC180}/dc_output_on/result")) == 1
+    assert "set to" not in g.text()
+
+
+def test_a_command_for_a_down_device_waits_at_most_command_wait(broker, watcher, run):
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 3, command_wait: 0}"]))
+    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
+    watcher.publish(f"bluetti/command/{AC180}/ac_output_on", "ON")   # dropped in flight
+    watcher.wait(f"bluetti/command/{AC180}/ac_output_on/result")
+    watcher.publish(f"bluetti/command/{AC180}/dc_output_on", "ON")   # device down: no waiting
+    result = json.loads(watcher.wait(f"bluetti/command/{AC180}/dc_output_on/result")[0])
+    assert result["ok"] is False and result["error"] == "device_unavailable", result
+    assert g.proc.poll() is None
 
 
 # ---- faults ---------------------------------------------------------------------------------

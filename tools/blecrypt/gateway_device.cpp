@@ -149,12 +149,33 @@ void ServedDevice::retract() {
 }
 
 void ServedDevice::drop_link(TimePoint now) {
+  pump_at_.reset();
+  drop_at_pump_ = false;
   if (mlink_ && mlink_->connected()) mlink_->disconnect(now);
 }
 
+void ServedDevice::sent(TimePoint now) {
+  ++counters_.requests;
+  ++sent_;
+  if (entry_.emulator_drop_every && sent_ % entry_.emulator_drop_every == 0) {
+    drop_at_pump_ = true;
+    if (!pump_at_) pump_at_ = now + entry_.emulator_latency;
+  }
+}
+
 void ServedDevice::pump(TimePoint now) {
+  if (!mlink_) return;
+  if (drop_at_pump_ || entry_.emulator_latency.count() > 0) {
+    if (!pump_at_) pump_at_ = now + entry_.emulator_latency;
+    if (*pump_at_ > now) return;
+  }
+  if (drop_at_pump_) {
+    log(Level::info, name() + ": emulator: dropping the link mid-request (drop_every)");
+    return drop_link(now);
+  }
   // Writes made while the link is already moving traffic are carried by that outer pump.
-  if (!mlink_ || pumping_) return;
+  if (pumping_) return;
+  pump_at_.reset();
   pumping_ = true;
   mlink_->pump(now);
   pumping_ = false;
@@ -165,12 +186,13 @@ std::optional<TimePoint> ServedDevice::next_deadline() const {
   auto d = scheduler_.next_deadline();
   if (session_) d = earliest(d, session_->next_deadline());
   if (mlink_) d = earliest(d, mlink_->next_deadline());
-  return d;
+  return earliest(d, pump_at_);
 }
 
 void ServedDevice::on_tick(TimePoint now) {
   now_ = now;
   if (!enabled()) return;
+  if (pump_at_ && *pump_at_ <= now) pump(now);
   if (mlink_) {
     if (auto d = mlink_->next_deadline(); d && *d <= now) {
       pumping_ = true;
@@ -212,7 +234,6 @@ void ServedDevice::run_actions(TimePoint now) {
             op_ = Op::write;
             command_ = x.command;
             const auto* f = table_->find(x.command.field);
-            ++counters_.requests;
             auto r = client_->session().send_request(bluetti::modbus::Request::write(f->write_address, x.command.value), now);
             if (!r) {
               pub_->publish(command_->reply_topic, gateway::result_error(command_->field, r.error()), false);
@@ -222,6 +243,7 @@ void ServedDevice::run_actions(TimePoint now) {
               scheduler_.write_done(now);
               return;
             }
+            sent(now);
             session_->flush(now);
             pump(now);
           } else if constexpr (std::is_same_v<T, gateway::actions::CommandFailed>) {
@@ -239,9 +261,9 @@ void ServedDevice::run_actions(TimePoint now) {
 
 void ServedDevice::next_read(TimePoint now) {
   if (read_index_ >= reads_.size()) return finish_poll(now, true);
-  ++counters_.requests;
   auto r = client_->session().send_request(reads_[read_index_], now);
   if (!r) return finish_poll(now, false);
+  sent(now);
   session_->flush(now);
   pump(now);
 }

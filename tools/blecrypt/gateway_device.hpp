@@ -150,6 +150,10 @@ class ServedDevice {
   std::unique_ptr<Session> session_;
   TimePoint now_{};
   bool pumping_ = false;
+  std::optional<TimePoint> pump_at_;  // emulator latency: traffic moves then
+  bool drop_at_pump_ = false;         // emulator fault: the link drops instead
+  std::uint64_t sent_ = 0;
+  void sent(TimePoint now);
 
   // operation in flight
   enum class Op { none, poll, write } op_ = Op::none;

@@ -54,6 +54,9 @@ struct DeviceEntry {
   std::string address;              // "C4:DE:E2:11:22:33" (upper case), empty for emulators
   std::string emulator;             // "AC180", ... : an emulated device over a memory link
   std::uint64_t emulator_serial = 0;  // 0 = the emulator's default (+ index, so several differ)
+  // Emulator knobs for trying the gateway's fault handling without a radio:
+  Duration emulator_latency{};      // each exchange on the emulated link takes this long
+  std::uint32_t emulator_drop_every = 0;  // drop the link while the Nth, 2Nth... request is in flight
   std::string model;                // optional: expected model (detected otherwise)
   std::string device_key_hex;       // BLUETTI: 128 hex digits of the device verification key (default K2)
   std::string key_file;             // SESAME: the lock's key file; BLUETTI: a file holding device_key (must be private)

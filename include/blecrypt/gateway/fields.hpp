@@ -59,8 +59,9 @@ struct FieldTable {
 const FieldTable& field_table(bluetti::Protocol p);
 
 // The fewest FC3 reads (each at most 125 registers) that cover `addresses`, joining neighbours
-// when the gap costs fewer registers than another request would (`max_gap` registers).
-std::vector<bluetti::modbus::Request> plan_reads(std::vector<std::uint16_t> addresses, std::uint16_t max_gap = 16);
+// up to `max_gap` unused registers apart: on BLE a round trip (a connection event or more each
+// way) costs more than the ~2 ATT payloads that 16 extra registers add to an answer.
+std::vector<bluetti::modbus::Request> plan_reads(std::vector<std::uint16_t> addresses, std::uint16_t max_gap = 64);
 // The reads for one refresh of every field of `t` (+ the identity registers when `identity`).
 std::vector<bluetti::modbus::Request> refresh_reads(const FieldTable& t, bool identity);
 
