@@ -35,8 +35,9 @@ void DeviceScheduler::on_link_up(TimePoint now) {
   backoff_ = cfg_.reconnect_min;
   next_connect_.reset();
   announce(true);
-  // Poll at once when the last poll is due (or there was none); commands go first anyway.
-  if (!next_poll_ || *next_poll_ <= now) next_poll_ = now;
+  // Refresh at once: the state may have changed while the link was down (connect-per-poll
+  // connects only when the poll is due anyway). Commands go first.
+  next_poll_ = now;
   step(now);
 }
 

@@ -52,8 +52,8 @@ class Broker:
         if self.passwords:
             pw = self.tmp / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in self.passwords.items()))
-            pw.chmod(0o600)
             subprocess.run(["mosquitto_passwd", "-U", str(pw)], check=True)
+            pw.chmod(0o644)  # the broker drops root for user mosquitto; the file holds hashes only
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines += ["allow_anonymous true"]
@@ -230,14 +230,13 @@ def test_password_file_must_be_private(tmp_path, broker):
 
 def test_discovery_state_and_availability(broker, watcher, run):
     g = run(config(broker.port, ["{emulator: AC180, poll_interval: 1}", "{emulator: EB3A, poll_interval: 1}"]))
-    watcher.wait("blecrypt/gateway/availability", lambda p, r: p == "online" and r)
+    watcher.wait("blecrypt/gateway/availability", lambda p, r: p == "online")
     for dev in (AC180, EB3A):
-        watcher.wait(f"bluetti/availability/{dev}", lambda p, r: p == "online" and r)
-        pct, retained = watcher.wait(f"bluetti/state/{dev}/total_battery_percent")
-        assert retained and pct.isdigit() and 0 <= int(pct) <= 100
+        watcher.wait(f"bluetti/availability/{dev}", lambda p, r: p == "online")
+        pct, _ = watcher.wait(f"bluetti/state/{dev}/total_battery_percent")
+        assert pct.isdigit() and 0 <= int(pct) <= 100
         assert watcher.wait(f"bluetti/state/{dev}/ac_output_on")[0] in ("ON", "OFF")
-    conf, retained = watcher.wait(f"homeassistant/switch/{AC180_SN}_ac_output_on/config")
-    assert retained
+    conf, _ = watcher.wait(f"homeassistant/switch/{AC180_SN}_ac_output_on/config")
     j = json.loads(conf)
     assert j["state_topic"] == f"bluetti/state/{AC180}/ac_output_on"
     assert j["command_topic"] == f"bluetti/command/{AC180}/ac_output_on"
@@ -248,6 +247,14 @@ def test_discovery_state_and_availability(broker, watcher, run):
     sensor = json.loads(watcher.wait(f"homeassistant/sensor/{AC180_SN}_dc_input_power/config")[0])
     assert (sensor["unit_of_measurement"], sensor["device_class"], sensor["state_class"]) == ("W", "power", "measurement")
     assert "command_topic" not in sensor
+    # Retained: a subscriber arriving later gets discovery, state and availability at once.
+    late = Watcher(broker.port)
+    try:
+        for topic in (f"homeassistant/switch/{AC180_SN}_ac_output_on/config", f"bluetti/state/{EB3A}/ac_output_on",
+                      f"bluetti/availability/{AC180}", "blecrypt/gateway/availability"):
+            assert late.wait(topic)[1] is True, topic
+    finally:
+        late.close()
     # Polled on the interval: several state messages arrive.
     time.sleep(2.5)
     assert len(watcher.find(f"bluetti/state/{AC180}/total_battery_percent")) >= 2
@@ -345,9 +352,9 @@ def test_command_flood_is_bounded_and_every_command_gets_one_result(broker, watc
 
 
 def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(broker, watcher, run):
-    # drop_every: 3 -> the first refresh (2 reads) succeeds, the 3rd request (the command) is
+    # drop_every: 4 -> the first refresh (3 reads) succeeds, the 4th request (the command) is
     # on its way when the emulated link drops.
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 3}"]))
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4}"]))
     before = watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0]
     watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
     target = "OFF" if before == "ON" else "ON"
@@ -365,7 +372,7 @@ def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(brok
 
 
 def test_a_command_for_a_down_device_waits_at_most_command_wait(broker, watcher, run):
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 3, command_wait: 0}"]))
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4, command_wait: 0}"]))
     watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
     watcher.publish(f"bluetti/command/{AC180}/ac_output_on", "ON")   # dropped in flight
     watcher.wait(f"bluetti/command/{AC180}/ac_output_on/result")
@@ -389,10 +396,15 @@ def test_broker_restart_republishes_discovery_and_state(tmp_path, run):
         broker.start()
         w = Watcher(broker.port)
         try:
-            _, retained = w.wait(f"homeassistant/switch/{AC180_SN}_ac_output_on/config", timeout=30)
-            assert retained
-            assert w.wait("blecrypt/gateway/availability", lambda p, r: p == "online" and r)
-            assert w.wait(f"bluetti/state/{AC180}/total_battery_percent", lambda p, r: r)
+            w.wait(f"homeassistant/switch/{AC180_SN}_ac_output_on/config", timeout=30)
+            w.wait(f"bluetti/state/{AC180}/total_battery_percent")
+            late = Watcher(broker.port)  # retained again on the new broker
+            try:
+                assert late.wait(f"homeassistant/switch/{AC180_SN}_ac_output_on/config")[1] is True
+                assert late.wait("blecrypt/gateway/availability") == ("online", True)
+                assert late.wait(f"bluetti/state/{AC180}/total_battery_percent")[1] is True
+            finally:
+                late.close()
             # Commands work on the new connection (subscriptions were renewed).
             w.publish(f"bluetti/command/{AC180}/dc_output_on", "ON")
             assert json.loads(w.wait(f"bluetti/command/{AC180}/dc_output_on/result")[0])["ok"] is True

@@ -205,7 +205,7 @@ class Mqtt final : public gw::Publisher {
   }
   void disconnected(int rc) {
     const bool was = std::exchange(up_, false);
-    if (was) log(Level::warning, std::string("mqtt: disconnected: ") + mosquitto_strerror(rc));
+    if (was && !stopping_) log(Level::warning, std::string("mqtt: disconnected: ") + mosquitto_strerror(rc));
     if (!retry_at_ && !stopping_) schedule_retry();
   }
 
@@ -321,10 +321,12 @@ class Daemon {
   }
 
   void start_devices(TimePoint now) {
+    std::map<std::string, std::size_t> per_model;  // the Nth emulator of a model gets serial + N
     for (std::size_t i = 0; i < config_.devices.size(); ++i) {
       const auto key = entry_key(config_.devices[i], i);
+      const std::size_t nth = config_.devices[i].emulator.empty() ? 0 : per_model[config_.devices[i].emulator]++;
       if (devices_.count(key)) continue;
-      auto dev = std::make_unique<gw::ServedDevice>(config_.devices[i], i, *mqtt_, config_.mqtt);
+      auto dev = std::make_unique<gw::ServedDevice>(config_.devices[i], nth, *mqtt_, config_.mqtt);
       dev->start(now);
       devices_.emplace(key, std::move(dev));
     }

@@ -59,9 +59,10 @@ struct FieldTable {
 const FieldTable& field_table(bluetti::Protocol p);
 
 // The fewest FC3 reads (each at most 125 registers) that cover `addresses`, joining neighbours
-// up to `max_gap` unused registers apart: on BLE a round trip (a connection event or more each
-// way) costs more than the ~2 ATT payloads that 16 extra registers add to an answer.
-std::vector<bluetti::modbus::Request> plan_reads(std::vector<std::uint16_t> addresses, std::uint16_t max_gap = 64);
+// up to `max_gap` unused registers apart (a round trip costs more than the ~2 ATT payloads 16
+// extra registers add). Kept small because units (and the emulator) may answer exception 2 for
+// a read that spans unmapped registers.
+std::vector<bluetti::modbus::Request> plan_reads(std::vector<std::uint16_t> addresses, std::uint16_t max_gap = 16);
 // The reads for one refresh of every field of `t` (+ the identity registers when `identity`).
 std::vector<bluetti::modbus::Request> refresh_reads(const FieldTable& t, bool identity);
 
