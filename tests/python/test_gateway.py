@@ -49,11 +49,13 @@ class Broker:
     def start(self):
         conf = self.tmp / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # stay root: the test's temp dir (0700) holds the password file
         if self.passwords:
             pw = self.tmp / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in self.passwords.items()))
             subprocess.run(["mosquitto_passwd", "-U", str(pw)], check=True)
-            pw.chmod(0o644)  # the broker drops root for user mosquitto; the file holds hashes only
+            pw.chmod(0o600)
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines += ["allow_anonymous true"]
