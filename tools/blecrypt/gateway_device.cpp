@@ -289,15 +289,18 @@ void ServedDevice::finish_poll(TimePoint now, bool ok) {
         identity_ = gateway::DeviceIdentity{topic_safe(bluetti::decode_model(table_->protocol, model, table_->identity.model_words)),
                                             bluetti::decode_serial(sn)};
         log(Level::info, entry_.describe() + ": serving as " + identity_->id());
+        state_topics_.clear();
+        for (const auto& f : table_->fields) state_topics_.push_back(gateway::state_topic(*identity_, f.name));
         publish_identity();
       }
     }
     if (identity_) {
-      for (const auto& f : table_->fields) {
+      for (std::size_t i = 0; i < table_->fields.size(); ++i) {
+        const auto& f = table_->fields[i];
         auto it = regs_.find(f.address);
         if (it == regs_.end()) continue;
         std::string value = gateway::format_state(f, it->second);
-        pub_->publish(gateway::state_topic(*identity_, f.name), value, true);
+        pub_->publish(state_topics_[i], value, true);
         ++counters_.publishes;
         last_state_[std::string(f.name)] = std::move(value);
       }

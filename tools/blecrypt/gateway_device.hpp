@@ -162,6 +162,7 @@ class ServedDevice {
   bluetti::RegisterValues regs_;
   std::optional<gateway::Command> command_;
   std::map<std::string, std::string> last_state_;
+  std::vector<std::string> state_topics_;  // per table row, built once the identity is known
   DeviceCounters counters_;
 };
 
