@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <functional>
+#include <optional>
+#include <vector>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -38,35 +42,49 @@ using gw::log;
 TimePoint mono_now() { return TimePoint{std::chrono::steady_clock::now().time_since_epoch()}; }
 
 // ---- the loop ------------------------------------------------------------------------------
+// TRANSITIONAL: the same shape as link::bluez::EventLoop's sources (bluez branch,
+// include/blecrypt/link/bluez/event_loop.hpp: Source{prepare -> Wait{fd, events, deadline},
+// dispatch}, add_source, watch, run_once), so the daemon moves onto that loop by changing this
+// type when the branches meet; BlueZ's D-Bus fds then share the poll() with MQTT and signals.
 class EventLoop {
  public:
-  using FdCallback = std::function<void(short revents)>;
-  // `events()` is asked before every poll (libmosquitto's want_write changes).
-  struct Source {
-    std::function<int()> fd;
-    std::function<short()> events;
-    FdCallback ready;
+  struct Wait {
+    int fd = -1;
+    short events = 0;
+    std::optional<TimePoint> deadline;
   };
-  void add(Source s) { sources_.push_back(std::move(s)); }
-  // Runs one iteration: waits until an fd is ready or `deadline` passes.
-  void run_once(std::optional<TimePoint> deadline) {
+  struct Source {
+    std::function<Wait()> prepare;
+    std::function<void(short revents, TimePoint now)> dispatch;
+  };
+  void add_source(Source s) { sources_.push_back(std::move(s)); }
+  void watch(int fd, short events, std::function<void(short)> fn) {
+    add_source({[fd, events] { return Wait{fd, events, std::nullopt}; }, [fn = std::move(fn)](short r, TimePoint) {
+                  if (r) fn(r);
+                }});
+  }
+  // One round: every source says what it waits for; one poll() until the first fd or deadline;
+  // every source is dispatched (revents 0 when only its deadline may have passed).
+  void run_once() {
     std::vector<pollfd> fds;
-    std::vector<std::size_t> which;
+    std::vector<int> slot(sources_.size(), -1);
+    std::optional<TimePoint> deadline;
     for (std::size_t i = 0; i < sources_.size(); ++i) {
-      const int fd = sources_[i].fd();
-      if (fd < 0) continue;
-      fds.push_back({fd, sources_[i].events(), 0});
-      which.push_back(i);
+      const Wait w = sources_[i].prepare();
+      deadline = earliest(deadline, w.deadline);
+      if (w.fd < 0) continue;
+      slot[i] = static_cast<int>(fds.size());
+      fds.push_back({w.fd, w.events, 0});
     }
-    int timeout = 1000;  // mosquitto_loop_misc (keepalive) wants a call about every second
+    int timeout = -1;
     if (deadline) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - mono_now()).count() + 1;
-      timeout = static_cast<int>(std::clamp<long long>(ms, 0, timeout));
+      timeout = static_cast<int>(std::clamp<long long>(ms, 0, 60000));
     }
-    const int n = ::poll(fds.data(), fds.size(), timeout);
-    if (n <= 0) return;
-    for (std::size_t i = 0; i < fds.size(); ++i)
-      if (fds[i].revents) sources_[which[i]].ready(fds[i].revents);
+    if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) return;
+    const TimePoint now = mono_now();
+    for (std::size_t i = 0; i < sources_.size(); ++i)
+      sources_[i].dispatch(slot[i] >= 0 ? fds[static_cast<std::size_t>(slot[i])].revents : 0, now);
   }
 
  private:
@@ -120,7 +138,8 @@ class Mqtt final : public gw::Publisher {
     if (revents & (POLLIN | POLLHUP | POLLERR)) check(mosquitto_loop_read(m_, 1));
     if (revents & POLLOUT) check(mosquitto_loop_write(m_, 1));
   }
-  std::optional<TimePoint> next_deadline() const { return retry_at_; }
+  // mosquitto_loop_misc (keepalive) wants a call about every second while a socket is open.
+  std::optional<TimePoint> next_deadline() const { return earliest(retry_at_, fd() >= 0 ? std::optional<TimePoint>(mono_now() + std::chrono::seconds(1)) : std::nullopt); }
   void on_tick(TimePoint now) {
     if (retry_at_ && *retry_at_ <= now) {
       retry_at_.reset();
@@ -282,21 +301,26 @@ class Daemon {
     mosquitto_lib_init();
     config_ = std::move(l.config);
     make_mqtt();
-    loop_.add({[this] { return sigfd_; }, [] { return short{POLLIN}; }, [this](short) { on_signal(); }});
-    loop_.add({[this] { return mqtt_ ? mqtt_->fd() : -1; }, [this] { return mqtt_->events(); }, [this](short r) { mqtt_->ready(r); }});
+    loop_.watch(sigfd_, POLLIN, [this](short) { on_signal(); });
+    loop_.add_source({[this] { return EventLoop::Wait{mqtt_->fd(), mqtt_->events(), mqtt_->next_deadline()}; },
+                      [this](short r, TimePoint t) {
+                        if (r) mqtt_->ready(r);
+                        mqtt_->on_tick(t);
+                      }});
+    loop_.add_source({[this] {
+                        std::optional<TimePoint> d;
+                        for (auto& [_, dev] : devices_) d = earliest(d, dev->next_deadline());
+                        return EventLoop::Wait{-1, 0, d};
+                      },
+                      [this](short, TimePoint t) {
+                        for (auto& [_, dev] : devices_) dev->on_tick(t);
+                      }});
     const TimePoint now = mono_now();
     start_devices(now);
     mqtt_->start(now);
     log(Level::info, "gateway " + std::string(kVersion) + " running with " + std::to_string(devices_.size()) + " device(s)");
 
-    while (!stop_) {
-      std::optional<TimePoint> d = mqtt_->next_deadline();
-      for (auto& [_, dev] : devices_) d = earliest(d, dev->next_deadline());
-      loop_.run_once(d);
-      const TimePoint t = mono_now();
-      mqtt_->on_tick(t);
-      for (auto& [_, dev] : devices_) dev->on_tick(t);
-    }
+    while (!stop_) loop_.run_once();
     const TimePoint t = mono_now();
     log(Level::info, "stopping: closing links, publishing offline");
     mqtt_->shutdown([&] {
