@@ -7,7 +7,7 @@
 // bit6 legacy OOB, bit7 debug keys), then operations: op byte (low 3 bits select):
 //   0 PDU: length byte + bytes  1 LTK request: EDIV(2) Rand(8)  2 encryption changed
 //   3 passkey (3 bytes, 0xffffff = reject)  4 yes/no (1 byte)  5 time +31 s + deadline
-//   6 pair / security request   7 encryption failed / encrypt with bond
+//   6 pair / security request   7 encryption failed / encrypt with bond (bit 3) / link down (bit 4)
 #include <algorithm>
 #include <cstdlib>
 
@@ -89,8 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         else (void)e.security_request(now);
         break;
       case 7:
-        if (op & 8) (void)e.encrypt_bonded(now);
-        else e.encryption_failed(0x06, now);
+        if (op & 0x10) {
+          e.on_link_down();  // a new link: pairing allowed again after a timeout
+          timed_out = false;
+          e.on_link_up(now);
+        } else if (op & 8) {
+          (void)e.encrypt_bonded(now);
+        } else {
+          e.encryption_failed(0x06, now);
+        }
         break;
     }
     if (e.timed_out()) timed_out = true;

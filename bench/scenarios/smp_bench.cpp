@@ -6,7 +6,9 @@
 #include <iostream>
 #include <vector>
 
+#include "blecrypt/link/pipe.hpp"
 #include "blecrypt/smp/engine.hpp"
+#include "blecrypt/smp/link_layer_model.hpp"
 #include "cli.hpp"
 #include "harness.hpp"
 
@@ -15,7 +17,7 @@ namespace {
 
 using namespace blecrypt::smp;
 
-// One complete pairing; returns true when both sides completed.
+// One complete pairing over a link::Pipe with the link-layer model; true when both sides completed.
 bool pair_once(const crypto::Backend& be, crypto::Rng& rng, bool sc, IoCapability ci, IoCapability pi) {
   EngineConfig c, p;
   c.role = Role::central;
@@ -27,45 +29,28 @@ bool pair_once(const crypto::Backend& be, crypto::Rng& rng, bool sc, IoCapabilit
   c.local_address = p.peer_address = Address{1, {0xc0, 0, 0, 0, 0, 1}};
   c.peer_address = p.local_address = Address{1, {0xc0, 0, 0, 0, 0, 2}};
   PairingEngine central(c, rng), peripheral(p, rng);
-  PairingEngine* e[2] = {&central, &peripheral};
-  const TimePoint now{};
-  (void)central.pair(now);
+  link::Pipe<PairingEngine, PairingEngine> pipe(central, peripheral);
+  LinkLayerModel ll(central, peripheral);
   int done = 0;
-  SecretBytes key;
+  bool failed = false;
   std::optional<std::uint32_t> shown;
-  bool waiting[2] = {false, false};
-  for (int step = 0; step < 200; ++step) {
-    bool moved = false;
-    for (int i = 0; i < 2; ++i) {
-      while (auto pdu = e[i]->poll_transmit()) {
-        moved = true;
-        (void)e[1 - i]->feed(*pdu, now);
-      }
-      while (auto ev = e[i]->poll_event()) {
-        moved = true;
-        if (auto* se = std::get_if<events::StartEncryption>(&*ev)) {
-          key = se->ltk;
-          peripheral.ltk_request(se->ediv, se->rand, now);
-        } else if (auto* lr = std::get_if<events::LtkReply>(&*ev)) {
-          if (lr->ltk.empty()) return false;
-          central.encryption_changed(now);
-          peripheral.encryption_changed(now);
-        } else if (auto* d = std::get_if<events::PasskeyDisplay>(&*ev)) {
-          shown = d->passkey;
-          if (waiting[1 - i]) (void)e[1 - i]->passkey_reply(*shown, now);
-        } else if (std::holds_alternative<events::PasskeyRequired>(*ev)) {
-          if (shown) (void)e[i]->passkey_reply(*shown, now);
-          else waiting[i] = true;
-        } else if (std::holds_alternative<events::PairingComplete>(*ev)) {
-          ++done;
-        } else if (std::holds_alternative<events::PairingFailed>(*ev)) {
-          return false;
-        }
-      }
+  std::optional<Role> waiting;  // the side that must type the passkey, before it was shown
+  ll.attach(pipe, [&](Role from, Event ev) {
+    PairingEngine& self = from == Role::central ? central : peripheral;
+    if (auto* d = std::get_if<events::PasskeyDisplay>(&ev)) {
+      shown = d->passkey;
+      if (waiting) (void)(*waiting == Role::central ? central : peripheral).passkey_reply(*shown, pipe.now);
+    } else if (std::holds_alternative<events::PasskeyRequired>(ev)) {
+      if (shown) (void)self.passkey_reply(*shown, pipe.now);
+      else waiting = from;
+    } else if (std::holds_alternative<events::PairingComplete>(ev)) {
+      ++done;
+    } else if (std::holds_alternative<events::PairingFailed>(ev) || std::holds_alternative<events::EncryptionFailed>(ev)) {
+      failed = true;
     }
-    if (!moved) break;
-  }
-  return done == 2;
+  });
+  if (!central.pair(pipe.now)) return false;
+  return pipe.pump() && !failed && done == 2;
 }
 
 int bench_smp(bool json, std::ostream& out) {
@@ -85,15 +70,19 @@ int bench_smp(bool json, std::ostream& out) {
   auto floor_once = [&] {
     auto ka = be.p256_generate(rng);
     auto kb = be.p256_generate(rng);
+    if (!ka || !kb) throw UserError("bench smp: key generation failed");
     auto pa = be.p256_public_key((*ka)->public_raw());
     auto pb = be.p256_public_key((*kb)->public_raw());
+    if (!pa || !pb) throw UserError("bench smp: public key import failed");
     auto za = (*ka)->ecdh(**pb);
     auto zb = (*kb)->ecdh(**pa);
+    if (!za || !zb) throw UserError("bench smp: ECDH failed");
     ByteView xa((*ka)->public_raw().data(), 32), xb((*kb)->public_raw().data(), 32);
     (void)tb.f4(xb, xa, n2, 0);  // Cb computed by B
     (void)tb.f4(xb, xa, n2, 0);  // and checked by A
     auto fa = tb.f5(*za, n1, n2, a1, a2);
     auto fb = tb.f5(*zb, n1, n2, a1, a2);
+    if (!fa || !fb) throw UserError("bench smp: f5 failed");
     for (int i = 0; i < 2; ++i) {  // Ea and Eb, each computed by one side and checked by the other
       (void)tb.f6(fa->mac_key, n1, n2, n1, iocap, a1, a2);
       (void)tb.f6(fb->mac_key, n2, n1, n2, iocap, a2, a1);

@@ -2,8 +2,10 @@
 //
 // Every protocol engine asks a `crypto::Backend` for keyed objects once per session and direction
 // and reuses them for every message (no algorithm lookup or key schedule per call). Two backends
-// exist, OpenSSL 3 and mbedTLS 2.28; both are always built, the configure-time option
-// BLECRYPT_DEFAULT_BACKEND picks which one `default_backend()` returns.
+// exist, OpenSSL 3 and mbedTLS 2.28, each a library of its own (blecrypt::crypto_openssl,
+// blecrypt::crypto_mbedtls): a program links one or both, and the registry below lists the
+// linked ones. The configure-time option BLECRYPT_DEFAULT_BACKEND picks which one
+// `default_backend()` returns when both are linked.
 //
 // Objects are not thread-safe: one per session and direction.
 #pragma once
@@ -194,13 +196,15 @@ class Backend {
   virtual Result<std::unique_ptr<P256PublicKey>> p256_public_key(ByteView raw) const = 0;
 };
 
+// Each is defined by its backend library (calling one requires linking that library).
 const Backend& openssl_backend();
 const Backend& mbedtls_backend();
-// Chosen at configure time (-DBLECRYPT_DEFAULT_BACKEND=openssl|mbedtls).
+// The configured backend (-DBLECRYPT_DEFAULT_BACKEND=openssl|mbedtls) when it is linked, else the
+// linked one. With no backend linked it prints what to link and aborts.
 const Backend& default_backend();
-// Both backends, for tests and benchmarks that run on each.
+// The linked backends (OpenSSL first), for tests and benchmarks that run on each.
 std::span<const Backend* const> all_backends();
-// nullptr when the name is unknown.
+// nullptr when the name is unknown or that backend is not linked.
 const Backend* backend_by_name(std::string_view name);
 
 // One-shot helpers on the default backend (allocate per call: for tools, not hot paths).

@@ -4,12 +4,19 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "blecrypt/crypto.hpp"
 #include "checks.hpp"
+
+// Anchors defined by the backend libraries; weak, so a backend that is not linked is null here.
+extern "C" {
+[[gnu::weak]] const blecrypt::crypto::Backend* blecrypt_crypto_backend_openssl();
+[[gnu::weak]] const blecrypt::crypto::Backend* blecrypt_crypto_backend_mbedtls();
+}
 
 namespace blecrypt::crypto {
 
@@ -234,11 +241,40 @@ SecretBytes draw_p256_scalar(Rng& rng) {
 }  // namespace detail
 
 // ---- registry -----------------------------------------------------------------------------
+//
+// The backends are separate libraries (blecrypt_crypto_openssl, blecrypt_crypto_mbedtls): a
+// program links one or both. Each backend library defines one C-named anchor function; the core
+// refers to both anchors weakly, so an anchor that is not linked reads as a null address and
+// that backend is simply absent. The CMake targets and the pkg-config files force the anchor of
+// every backend the program asks for into the link (`-Wl,--undefined=<anchor>`), so the archive
+// member is pulled in even though nothing else names it. No static initialiser is involved:
+// the registry is asked at call time, so it is complete whenever a program calls it.
+// See docs/architecture.md, "Crypto backends".
 
-std::span<const Backend* const> all_backends() {
-  static const Backend* const backends[] = {&openssl_backend(), &mbedtls_backend()};
-  return backends;
+namespace {
+
+std::span<const Backend* const> linked_backends() {
+  static const auto table = [] {
+    struct Table {
+      const Backend* entries[2] = {};
+      std::size_t size = 0;
+    } t;
+    if (blecrypt_crypto_backend_openssl != nullptr) t.entries[t.size++] = blecrypt_crypto_backend_openssl();
+    if (blecrypt_crypto_backend_mbedtls != nullptr) t.entries[t.size++] = blecrypt_crypto_backend_mbedtls();
+    return t;
+  }();
+  return {table.entries, table.size};
 }
+
+#if defined(BLECRYPT_DEFAULT_BACKEND_MBEDTLS)
+constexpr std::string_view kPreferredBackend = "mbedtls";
+#else
+constexpr std::string_view kPreferredBackend = "openssl";
+#endif
+
+}  // namespace
+
+std::span<const Backend* const> all_backends() { return linked_backends(); }
 
 const Backend* backend_by_name(std::string_view name) {
   for (const Backend* b : all_backends())
@@ -247,11 +283,16 @@ const Backend* backend_by_name(std::string_view name) {
 }
 
 const Backend& default_backend() {
-#if defined(BLECRYPT_DEFAULT_BACKEND_MBEDTLS)
-  return mbedtls_backend();
-#else
-  return openssl_backend();
-#endif
+  // The configured one (BLECRYPT_DEFAULT_BACKEND) when it is linked, else the one that is.
+  if (const Backend* preferred = backend_by_name(kPreferredBackend)) return *preferred;
+  const auto linked = linked_backends();
+  if (linked.empty()) {
+    std::fputs("blecrypt: no crypto backend is linked into this program: link blecrypt::crypto_openssl "
+               "or blecrypt::crypto_mbedtls (pkg-config: blecrypt-openssl or blecrypt-mbedtls)\n",
+               stderr);
+    std::abort();
+  }
+  return *linked.front();
 }
 
 Md5Digest md5(ByteView message) { return default_backend().md5()->digest(message); }

@@ -9,47 +9,17 @@ namespace blecrypt::smp {
 
 namespace {
 
-class SmpCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "blecrypt.smp"; }
-  std::string message(int ev) const override {
-    switch (static_cast<Errc>(ev)) {
-      case Errc::bad_argument: return "smp toolbox: input has the wrong size";
-      case Errc::pdu_empty: return "smp pdu: empty PDU (no opcode)";
-      case Errc::pdu_unknown_opcode: return "smp pdu: unknown opcode (Command Not Supported 0x07)";
-      case Errc::pdu_wrong_length: return "smp pdu: length does not match the opcode (Invalid Parameters 0x0A)";
-      case Errc::unexpected_pdu: return "smp engine: PDU not allowed in the current pairing state";
-      case Errc::invalid_parameters: return "smp engine: a PDU field has a value out of range";
-      case Errc::pairing_failed: return "smp engine: pairing failed";
-      case Errc::timed_out: return "smp engine: the 30 s SMP timer expired; no SMP traffic on this link any more";
-      case Errc::wrong_state: return "smp engine: call not allowed in the current state";
-      case Errc::wrong_role: return "smp engine: call not allowed for this role";
-      case Errc::crypto_failure: return "smp engine: the crypto backend reported an error";
-      case Errc::bond_io: return "smp bond store: file system error";
-      case Errc::bond_corrupt: return "smp bond store: bond file corrupted or truncated";
-      case Errc::not_bonded: return "smp: no bond stored for this peer";
-    }
-    return "smp: unknown error " + std::to_string(ev);
-  }
-};
-
 constexpr std::uint8_t kF5Salt[16] = {0x6c, 0x88, 0x83, 0x91, 0xaa, 0xf5, 0xa5, 0x38,
                                       0x60, 0x37, 0x0b, 0xdb, 0x5a, 0x60, 0x83, 0xbe};
 constexpr std::uint8_t kBtle[4] = {0x62, 0x74, 0x6c, 0x65};
 
-Block to_block(ByteView b) {
-  Block out{};
+Key128 to_block(ByteView b) {
+  Key128 out{};
   std::copy_n(b.begin(), 16, out.begin());
   return out;
 }
 
 }  // namespace
-
-const std::error_category& category() noexcept {
-  static const SmpCategory instance;
-  return instance;
-}
-std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
 
 Bytes reversed(ByteView in) { return Bytes(in.rbegin(), in.rend()); }
 
@@ -62,26 +32,26 @@ const std::array<std::uint8_t, 64> kDebugPublicKey = {
     0xdc, 0x80, 0x9c, 0x49, 0x65, 0x2a, 0xeb, 0x6d, 0x63, 0x32, 0x9a, 0xbf, 0x5a, 0x52, 0x15, 0x5c,
     0x76, 0x63, 0x45, 0xc2, 0x8f, 0xed, 0x30, 0x24, 0x74, 0x1c, 0x8e, 0xd0, 0x15, 0x89, 0xd2, 0x8b};
 
-Result<Block> Toolbox::e(ByteView key, ByteView plaintext) const {
+Result<Key128> Toolbox::e(ByteView key, ByteView plaintext) const {
   if (key.size() != 16 || plaintext.size() != 16) return Errc::bad_argument;
   auto aes = backend_->aes_block(key);
   if (!aes) return Errc::crypto_failure;
   return (*aes)->encrypt(to_block(plaintext));
 }
 
-Result<Block> Toolbox::cmac(ByteView key, ByteView message) const {
+Result<Key128> Toolbox::cmac(ByteView key, ByteView message) const {
   if (key.size() != 16) return Errc::bad_argument;
   auto mac = backend_->aes_cmac(key);
   if (!mac) return Errc::crypto_failure;
   return (*mac)->mac(message);
 }
 
-Result<std::array<Block, 2>> Toolbox::cmac_subkeys(ByteView key) const {
-  Block zero{};
+Result<std::array<Key128, 2>> Toolbox::cmac_subkeys(ByteView key) const {
+  Key128 zero{};
   auto l = e(key, zero);
   if (!l) return Unexpected{l.error()};
-  auto dbl = [](const Block& in) {
-    Block out{};
+  auto dbl = [](const Key128& in) {
+    Key128 out{};
     for (int i = 0; i < 16; ++i) {
       out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(in[static_cast<std::size_t>(i)] << 1);
       if (i < 15) out[static_cast<std::size_t>(i)] |= static_cast<std::uint8_t>(in[static_cast<std::size_t>(i) + 1] >> 7);
@@ -89,32 +59,32 @@ Result<std::array<Block, 2>> Toolbox::cmac_subkeys(ByteView key) const {
     if (in[0] & 0x80) out[15] ^= 0x87;
     return out;
   };
-  Block k1 = dbl(*l);
-  return std::array<Block, 2>{k1, dbl(k1)};
+  Key128 k1 = dbl(*l);
+  return std::array<Key128, 2>{k1, dbl(k1)};
 }
 
 Result<std::array<std::uint8_t, 3>> Toolbox::ah(ByteView irk, ByteView prand) const {
   if (prand.size() != 3) return Errc::bad_argument;
-  Block r{};
+  Key128 r{};
   std::copy(prand.begin(), prand.end(), r.begin() + 13);
   auto h = e(irk, r);
   if (!h) return Unexpected{h.error()};
   return std::array<std::uint8_t, 3>{(*h)[13], (*h)[14], (*h)[15]};
 }
 
-Result<Block> Toolbox::c1(ByteView k, ByteView r, ByteView preq, ByteView pres, std::uint8_t iat, std::uint8_t rat,
+Result<Key128> Toolbox::c1(ByteView k, ByteView r, ByteView preq, ByteView pres, std::uint8_t iat, std::uint8_t rat,
                           ByteView ia, ByteView ra) const {
   if (r.size() != 16 || preq.size() != 7 || pres.size() != 7 || ia.size() != 6 || ra.size() != 6)
     return Errc::bad_argument;
   // p1 = pres || preq || rat' || iat'; p2 = padding || ia || ra (all MSB first).
-  Block p1{}, p2{};
+  Key128 p1{}, p2{};
   std::copy(pres.begin(), pres.end(), p1.begin());
   std::copy(preq.begin(), preq.end(), p1.begin() + 7);
   p1[14] = rat & 1;
   p1[15] = iat & 1;
   std::copy(ia.begin(), ia.end(), p2.begin() + 4);
   std::copy(ra.begin(), ra.end(), p2.begin() + 10);
-  Block t{};
+  Key128 t{};
   for (std::size_t i = 0; i < 16; ++i) t[i] = r[i] ^ p1[i];
   auto t1 = e(k, t);
   if (!t1) return Unexpected{t1.error()};
@@ -124,9 +94,9 @@ Result<Block> Toolbox::c1(ByteView k, ByteView r, ByteView preq, ByteView pres, 
   return out;
 }
 
-Result<Block> Toolbox::s1(ByteView k, ByteView r1, ByteView r2) const {
+Result<Key128> Toolbox::s1(ByteView k, ByteView r1, ByteView r2) const {
   if (r1.size() != 16 || r2.size() != 16) return Errc::bad_argument;
-  Block rp{};
+  Key128 rp{};
   std::copy(r1.begin() + 8, r1.end(), rp.begin());
   std::copy(r2.begin() + 8, r2.end(), rp.begin() + 8);
   auto out = e(k, rp);
@@ -134,7 +104,7 @@ Result<Block> Toolbox::s1(ByteView k, ByteView r1, ByteView r2) const {
   return out;
 }
 
-Result<Block> Toolbox::f4(ByteView u, ByteView v, ByteView x, std::uint8_t z) const {
+Result<Key128> Toolbox::f4(ByteView u, ByteView v, ByteView x, std::uint8_t z) const {
   if (u.size() != 32 || v.size() != 32 || x.size() != 16) return Errc::bad_argument;
   std::uint8_t m[65];
   std::copy(u.begin(), u.end(), m);
@@ -143,7 +113,7 @@ Result<Block> Toolbox::f4(ByteView u, ByteView v, ByteView x, std::uint8_t z) co
   return cmac(x, ByteView(m, sizeof m));
 }
 
-Result<Block> Toolbox::f5_t(ByteView w) const {
+Result<Key128> Toolbox::f5_t(ByteView w) const {
   if (w.size() != 32) return Errc::bad_argument;
   return cmac(ByteView(kF5Salt, 16), w);
 }
@@ -164,16 +134,16 @@ Result<F5Keys> Toolbox::f5(ByteView w, ByteView n1, ByteView n2, ByteView a1, By
   auto mac = backend_->aes_cmac(*t);
   secure_wipe(t->data(), t->size());
   if (!mac) return Errc::crypto_failure;
-  Block mk = (*mac)->mac(ByteView(m, sizeof m));
+  Key128 mk = (*mac)->mac(ByteView(m, sizeof m));
   m[0] = 1;
-  Block ltk = (*mac)->mac(ByteView(m, sizeof m));
+  Key128 ltk = (*mac)->mac(ByteView(m, sizeof m));
   F5Keys out{SecretBytes(mk), SecretBytes(ltk)};
   secure_wipe(mk.data(), 16);
   secure_wipe(ltk.data(), 16);
   return out;
 }
 
-Result<Block> Toolbox::f6(ByteView w, ByteView n1, ByteView n2, ByteView r, ByteView iocap, ByteView a1,
+Result<Key128> Toolbox::f6(ByteView w, ByteView n1, ByteView n2, ByteView r, ByteView iocap, ByteView a1,
                           ByteView a2) const {
   if (n1.size() != 16 || n2.size() != 16 || r.size() != 16 || iocap.size() != 3 || a1.size() != 7 || a2.size() != 7)
     return Errc::bad_argument;
@@ -190,18 +160,18 @@ Result<std::uint32_t> Toolbox::g2(ByteView u, ByteView v, ByteView x, ByteView y
          (static_cast<std::uint32_t>((*mac)[14]) << 8) | (*mac)[15];
 }
 
-Result<Block> Toolbox::h6(ByteView w, ByteView key_id) const {
+Result<Key128> Toolbox::h6(ByteView w, ByteView key_id) const {
   if (key_id.size() != 4) return Errc::bad_argument;
   return cmac(w, key_id);
 }
 
-Result<Block> Toolbox::h7(ByteView salt, ByteView w) const { return cmac(salt, w); }
+Result<Key128> Toolbox::h7(ByteView salt, ByteView w) const { return cmac(salt, w); }
 
 namespace {
-Result<Block> convert(const Toolbox& tb, ByteView key, bool ct2, const char* tmp, const char* final_id) {
-  Result<Block> ilk = Errc::bad_argument;
+Result<Key128> convert(const Toolbox& tb, ByteView key, bool ct2, const char* tmp, const char* final_id) {
+  Result<Key128> ilk = Errc::bad_argument;
   if (ct2) {
-    Block salt{};
+    Key128 salt{};
     std::memcpy(salt.data() + 12, tmp, 4);
     ilk = tb.h7(salt, key);
   } else {
@@ -214,8 +184,8 @@ Result<Block> convert(const Toolbox& tb, ByteView key, bool ct2, const char* tmp
 }
 }  // namespace
 
-Result<Block> Toolbox::ltk_to_link_key(ByteView ltk, bool ct2) const { return convert(*this, ltk, ct2, "tmp1", "lebr"); }
-Result<Block> Toolbox::link_key_to_ltk(ByteView link_key, bool ct2) const {
+Result<Key128> Toolbox::ltk_to_link_key(ByteView ltk, bool ct2) const { return convert(*this, ltk, ct2, "tmp1", "lebr"); }
+Result<Key128> Toolbox::link_key_to_ltk(ByteView link_key, bool ct2) const {
   return convert(*this, link_key, ct2, "tmp2", "brle");
 }
 

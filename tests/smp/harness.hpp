@@ -1,6 +1,7 @@
-// Two pairing engines joined by a model of the link layer (the same rules as smp_relay.py):
-// PDUs cross over, StartEncryption becomes an LTK request at the peripheral, equal keys switch
-// encryption on for both, displayed passkeys are typed on the other side.
+// Two pairing engines on a link::Pipe with smp::LinkLayerModel playing the link layer (the same
+// rules as smp_relay.py): PDUs cross over, StartEncryption becomes an LTK request at the
+// peripheral, equal keys switch encryption on for both; this file adds only the users: displayed
+// passkeys are typed on the other side, comparisons answered, events recorded per side.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,11 +11,14 @@
 #include <optional>
 #include <vector>
 
+#include "blecrypt/link/pipe.hpp"
 #include "blecrypt/smp/engine.hpp"
+#include "blecrypt/smp/link_layer_model.hpp"
 
 namespace blecrypt::smp::test {
 
 struct Side {
+  explicit Side(std::unique_ptr<PairingEngine> e) : engine(std::move(e)) {}
   std::unique_ptr<PairingEngine> engine;
   std::vector<Event> events;
   std::vector<Bytes> sent;
@@ -34,32 +38,18 @@ struct Side {
 class Link {
  public:
   Side c, p;
-  TimePoint now{};
-  bool disconnected = false;
-  int ltk_requests = 0;
+  link::Pipe<PairingEngine, PairingEngine> pipe;
+  LinkLayerModel ll;
+  TimePoint& now;
   // Sees every PDU before delivery; may change it; returns false to drop it.
   std::function<bool(bool from_central, Bytes& pdu)> filter;
 
-  Link(EngineConfig central, EngineConfig peripheral, crypto::Rng& rc, crypto::Rng& rp) {
-    central.role = Role::central;
-    peripheral.role = Role::peripheral;
-    if (central.local_address == Address{}) central.local_address = *Address::parse("C0:00:00:00:00:01/random");
-    if (central.peer_address == Address{}) central.peer_address = *Address::parse("C0:00:00:00:00:02/random");
-    if (peripheral.local_address == Address{}) peripheral.local_address = central.peer_address;
-    if (peripheral.peer_address == Address{}) peripheral.peer_address = central.local_address;
-    c.engine = std::make_unique<PairingEngine>(std::move(central), rc);
-    p.engine = std::make_unique<PairingEngine>(std::move(peripheral), rp);
-  }
+  Link(EngineConfig central, EngineConfig peripheral, crypto::Rng& rc, crypto::Rng& rp)
+      : Link(with_defaults({std::move(central), std::move(peripheral)}), rc, rp) {}
 
   // Runs until neither side has anything more to say.
-  void run(int max_steps = 2000) {
-    for (int i = 0; i < max_steps; ++i) {
-      bool moved = false;
-      moved |= pump(c, p);
-      moved |= pump(p, c);
-      if (!moved) return;
-    }
-    ADD_FAILURE() << "link did not settle";
+  void run() {
+    if (!pipe.pump()) ADD_FAILURE() << "link did not settle";
   }
 
   void pair() {
@@ -67,42 +57,45 @@ class Link {
     run();
   }
 
+  // The link drops (both engines told, PDUs in flight lost).
+  void disconnect() { pipe.disconnect(); }
+
  private:
-  bool pump(Side& from, Side& to) {
-    bool moved = false;
-    while (auto pdu = from.engine->poll_transmit()) {
-      moved = true;
-      from.sent.push_back(*pdu);
-      if (filter && !filter(&from == &c, *pdu)) continue;
-      if (!disconnected) (void)to.engine->feed(*pdu, now);
-    }
-    while (auto ev = from.engine->poll_event()) {
-      moved = true;
-      handle(from, to, *ev);
-      from.events.push_back(std::move(*ev));
-    }
-    return moved;
+  struct Configs {
+    EngineConfig central, peripheral;
+  };
+  static Configs with_defaults(Configs cfg) {
+    cfg.central.role = Role::central;
+    cfg.peripheral.role = Role::peripheral;
+    if (cfg.central.local_address == Address{}) cfg.central.local_address = *Address::parse("C0:00:00:00:00:01/random");
+    if (cfg.central.peer_address == Address{}) cfg.central.peer_address = *Address::parse("C0:00:00:00:00:02/random");
+    if (cfg.peripheral.local_address == Address{}) cfg.peripheral.local_address = cfg.central.peer_address;
+    if (cfg.peripheral.peer_address == Address{}) cfg.peripheral.peer_address = cfg.central.local_address;
+    return cfg;
   }
 
-  SecretBytes pending_key_;
+  Link(Configs cfg, crypto::Rng& rc, crypto::Rng& rp)
+      : c(std::make_unique<PairingEngine>(std::move(cfg.central), rc)),
+        p(std::make_unique<PairingEngine>(std::move(cfg.peripheral), rp)),
+        pipe(*c.engine, *p.engine, link::Pipe<PairingEngine, PairingEngine>::kWhole, TimePoint{}),
+        ll(*c.engine, *p.engine),
+        now(pipe.now) {
+    pipe.to_peripheral.set_tamper([this](std::size_t, Bytes& pdu) { tap(c, true, pdu); });
+    pipe.to_central.set_tamper([this](std::size_t, Bytes& pdu) { tap(p, false, pdu); });
+    ll.attach(pipe, [this](Role from, Event ev) {
+      Side& self = from == Role::central ? c : p;
+      handle(self, from == Role::central ? p : c, ev);
+      self.events.push_back(std::move(ev));
+    });
+  }
+
+  void tap(Side& from, bool from_central, Bytes& pdu) {
+    from.sent.push_back(pdu);
+    if (!ll.connected() || (filter && !filter(from_central, pdu))) pdu.clear();
+  }
 
   void handle(Side& self, Side& other, const Event& ev) {
-    if (auto* se = std::get_if<events::StartEncryption>(&ev)) {
-      pending_key_ = se->ltk;
-      ++ltk_requests;
-      p.engine->ltk_request(se->ediv, se->rand, now);
-    } else if (auto* lr = std::get_if<events::LtkReply>(&ev)) {
-      if (lr->ltk.empty()) {
-        c.engine->encryption_failed(0x06, now);
-      } else if (equal(lr->ltk, pending_key_)) {
-        c.engine->encryption_changed(now);
-        p.engine->encryption_changed(now);
-      } else {
-        disconnected = true;
-        c.engine->disconnected();
-        p.engine->disconnected();
-      }
-    } else if (auto* d = std::get_if<events::PasskeyDisplay>(&ev)) {
+    if (auto* d = std::get_if<events::PasskeyDisplay>(&ev)) {
       if (d->match_request) {
         self.compared = d->passkey;
         (void)self.engine->confirm_reply(self.confirm, now);

@@ -228,8 +228,7 @@ TEST_P(Pairing, RepairOnTheSameLinkAndReencryptFromTheBond) {
   ASSERT_TRUE(l.c.result && l.p.result);
   EXPECT_NE(to_hex(first), to_hex(l.c.result->ltk));
   // New link, encrypt with the bond, no pairing.
-  l.c.engine->disconnected();
-  l.p.engine->disconnected();
+  l.disconnect();
   l.c.levels.clear();
   ASSERT_TRUE(l.c.engine->encrypt_bonded(l.now));
   l.run();
@@ -244,8 +243,7 @@ TEST_P(Pairing, LegacyReencryptUsesDistributedLtkEdivRand) {
   Link l(cfg(IoCapability::no_input_no_output, false, bc), cfg(IoCapability::no_input_no_output, false, bp), rc, rp);
   l.pair();
   ASSERT_TRUE(l.c.result);
-  l.c.engine->disconnected();
-  l.p.engine->disconnected();
+  l.disconnect();
   ASSERT_TRUE(l.c.engine->encrypt_bonded(l.now));
   l.run();
   EXPECT_TRUE(l.c.engine->encrypted());

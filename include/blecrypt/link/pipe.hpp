@@ -34,8 +34,9 @@ class Pipe {
   TimePoint now;
   Wire to_peripheral, to_central;
   bool coalesce = false;  // join the peripheral's pending messages before splitting
-  // Runs after every pump round (SMP: smp::LinkLayerModel plays the link layer here).
-  std::function<void(TimePoint now)> between;
+  // Runs after every pump round (SMP: smp::LinkLayerModel plays the link layer here); returns
+  // whether it did something, which keeps the pump going (it may have made the engines send).
+  std::function<bool(TimePoint now)> between;
   // Every refusal of feed() (the engines also report it as events). Default: ignored.
   std::function<void(bool central_refused, std::error_code)> on_refused;
 
@@ -80,7 +81,7 @@ class Pipe {
       }
       while (auto pdu = to_peripheral.receive()) deliver(peripheral, false, *pdu);
       while (auto pdu = to_central.receive()) deliver(central, true, *pdu);
-      if (between) between(now);
+      if (between && between(now)) moved = true;
       if (!moved && to_central.idle() && to_peripheral.idle()) return true;
     }
     return false;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "blecrypt/result.hpp"
-#include "blecrypt/smp/engine.hpp"
+#include "blecrypt/smp/types.hpp"
 
 namespace blecrypt::smp {
 

@@ -9,7 +9,8 @@
 
 #include "blecrypt/bytes.hpp"
 #include "blecrypt/result.hpp"
-#include "blecrypt/smp/toolbox.hpp"
+#include "blecrypt/smp/errors.hpp"
+#include "blecrypt/smp/types.hpp"
 
 namespace blecrypt::smp {
 
@@ -66,8 +67,7 @@ inline constexpr std::uint8_t sign = 0x04;
 inline constexpr std::uint8_t link = 0x08;
 }  // namespace key_dist
 
-using Key128 = std::array<std::uint8_t, 16>;  // wire order
-using Coord = std::array<std::uint8_t, 32>;   // wire order
+using Coord = std::array<std::uint8_t, 32>;  // wire order
 
 struct PairingParameters {
   std::uint8_t io_capability = 3;

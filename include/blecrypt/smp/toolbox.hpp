@@ -15,31 +15,14 @@
 #include "blecrypt/crypto.hpp"
 #include "blecrypt/result.hpp"
 #include "blecrypt/secret.hpp"
+#include "blecrypt/smp/errors.hpp"
+#include "blecrypt/smp/types.hpp"
 
 namespace blecrypt::smp {
 
-using Block = crypto::Block;
-
-// Errors of the SMP module (toolbox, PDU codec, engine, bond store).
-enum class Errc {
-  bad_argument = 1,        // toolbox input has the wrong size
-  pdu_empty,               // PDU of zero bytes
-  pdu_unknown_opcode,      // opcode outside 0x01..0x0E (SMP reason 0x07)
-  pdu_wrong_length,        // PDU length does not match its opcode (SMP reason 0x0A)
-  unexpected_pdu,          // PDU not allowed in the current state (SMP reason 0x08)
-  invalid_parameters,      // field value out of range (SMP reason 0x0A)
-  pairing_failed,          // the pairing ended with Pairing Failed (reason in the event)
-  timed_out,               // the 30 s SMP timer expired: nothing more on this link
-  wrong_state,             // API call not allowed now (e.g. passkey when none was asked)
-  wrong_role,              // central-only / peripheral-only call on the other role
-  crypto_failure,          // the crypto seam reported an error
-  bond_io,                 // bond store: file system error
-  bond_corrupt,            // bond store: file unreadable or malformed
-  not_bonded,              // no bond for this peer
-};
-
-const std::error_category& category() noexcept;
-std::error_code make_error_code(Errc e) noexcept;
+// Transitional: the Python binding (python/src/smp.cpp) still says Block. SMP code says Key128
+// (types.hpp); remove this alias when the binding has moved.
+using Block = Key128;
 
 // Bytes in reverse order (spec order <-> wire order).
 Bytes reversed(ByteView in);
@@ -65,39 +48,36 @@ class Toolbox {
   const crypto::Backend& backend() const noexcept { return *backend_; }
 
   // Security function e: AES-128 of one block.
-  Result<Block> e(ByteView key, ByteView plaintext) const;
+  Result<Key128> e(ByteView key, ByteView plaintext) const;
   // AES-CMAC (RFC 4493) and its subkeys K1, K2.
-  Result<Block> cmac(ByteView key, ByteView message) const;
-  Result<std::array<Block, 2>> cmac_subkeys(ByteView key) const;
+  Result<Key128> cmac(ByteView key, ByteView message) const;
+  Result<std::array<Key128, 2>> cmac_subkeys(ByteView key) const;
   // Random address hash: 24-bit hash of prand (3 bytes) under the IRK.
   Result<std::array<std::uint8_t, 3>> ah(ByteView irk, ByteView prand) const;
   // Legacy confirm value. preq/pres: 7-octet PDUs in spec order (opcode is the last octet).
-  Result<Block> c1(ByteView k, ByteView r, ByteView preq, ByteView pres, std::uint8_t iat, std::uint8_t rat,
+  Result<Key128> c1(ByteView k, ByteView r, ByteView preq, ByteView pres, std::uint8_t iat, std::uint8_t rat,
                    ByteView ia, ByteView ra) const;
   // Legacy STK: r1 = Srand, r2 = Mrand.
-  Result<Block> s1(ByteView k, ByteView r1, ByteView r2) const;
+  Result<Key128> s1(ByteView k, ByteView r1, ByteView r2) const;
   // LESC confirm: U, V 32 bytes, X 16 bytes, Z one octet.
-  Result<Block> f4(ByteView u, ByteView v, ByteView x, std::uint8_t z) const;
+  Result<Key128> f4(ByteView u, ByteView v, ByteView x, std::uint8_t z) const;
   // LESC key generation: W = DHKey, A1/A2 = address type || address (7 bytes).
   Result<F5Keys> f5(ByteView w, ByteView n1, ByteView n2, ByteView a1, ByteView a2) const;
   // The T value of f5 (CMAC_SALT(W)), exposed for the spec vector.
-  Result<Block> f5_t(ByteView w) const;
+  Result<Key128> f5_t(ByteView w) const;
   // LESC DHKey check: IOcap = AuthReq || OOB flag || IO capability (3 bytes).
-  Result<Block> f6(ByteView w, ByteView n1, ByteView n2, ByteView r, ByteView iocap, ByteView a1,
+  Result<Key128> f6(ByteView w, ByteView n1, ByteView n2, ByteView r, ByteView iocap, ByteView a1,
                    ByteView a2) const;
   // Numeric comparison: the 32-bit value; display value = g2 % 1000000.
   Result<std::uint32_t> g2(ByteView u, ByteView v, ByteView x, ByteView y) const;
-  Result<Block> h6(ByteView w, ByteView key_id) const;
-  Result<Block> h7(ByteView salt, ByteView w) const;
+  Result<Key128> h6(ByteView w, ByteView key_id) const;
+  Result<Key128> h7(ByteView salt, ByteView w) const;
   // Cross-transport key derivation (Vol 3 Part H 2.4.2.4 / 2.4.2.5), CT2 selects h7.
-  Result<Block> ltk_to_link_key(ByteView ltk, bool ct2) const;
-  Result<Block> link_key_to_ltk(ByteView link_key, bool ct2) const;
+  Result<Key128> ltk_to_link_key(ByteView ltk, bool ct2) const;
+  Result<Key128> link_key_to_ltk(ByteView link_key, bool ct2) const;
 
  private:
   const crypto::Backend* backend_;
 };
 
 }  // namespace blecrypt::smp
-
-template <>
-struct std::is_error_code_enum<blecrypt::smp::Errc> : std::true_type {};

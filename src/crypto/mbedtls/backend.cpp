@@ -385,3 +385,10 @@ const Backend& mbedtls_backend() {
 }
 
 }  // namespace blecrypt::crypto
+
+// The link anchor of this backend library: the core's registry refers to it weakly, and linking
+// blecrypt::crypto_mbedtls forces it in with -Wl,--undefined=blecrypt_crypto_backend_mbedtls.
+extern "C" const blecrypt::crypto::Backend* blecrypt_crypto_backend_mbedtls();
+extern "C" const blecrypt::crypto::Backend* blecrypt_crypto_backend_mbedtls() {
+  return &blecrypt::crypto::mbedtls_backend();
+}

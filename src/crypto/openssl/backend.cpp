@@ -471,3 +471,10 @@ const Backend& openssl_backend() {
 }
 
 }  // namespace blecrypt::crypto
+
+// The link anchor of this backend library: the core's registry refers to it weakly, and linking
+// blecrypt::crypto_openssl forces it in with -Wl,--undefined=blecrypt_crypto_backend_openssl.
+extern "C" const blecrypt::crypto::Backend* blecrypt_crypto_backend_openssl();
+extern "C" const blecrypt::crypto::Backend* blecrypt_crypto_backend_openssl() {
+  return &blecrypt::crypto::openssl_backend();
+}
