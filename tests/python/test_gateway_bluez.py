@@ -87,7 +87,7 @@ def gateways():
 
 def lock_key_file(tmp_path):
     from blecrypt import sesame
-    uri = sesame.build_share_uri(5, LOCK_SECRET, bytes.fromhex(LOCK_UUID.replace("-", "")), 0, "Front door")
+    uri = sesame.build_share_uri(LOCK_SECRET, LOCK_UUID, model=5, level=0, name="Front door")
     key = tmp_path / "lock.key"
     key.write_text(uri + "\n")
     key.chmod(0o600)
@@ -128,6 +128,27 @@ def test_two_bluetti_models_and_a_sesame_lock_over_bluez(bz, broker, watcher, ga
     sn = ids["AC180"].split("-")[1]
     conf = json.loads(watcher.wait(f"homeassistant/switch/{sn}_ac_output_on/config")[0])
     assert conf["command_topic"] == f"bluetti/command/{ids['AC180']}/ac_output_on"
+    # The lock: availability, state, battery, discovery as a Home Assistant lock.
+    base = f"sesame/{LOCK_UUID}"
+    try:
+        watcher.wait(f"{base}/availability", lambda p, r: p == "online", timeout=30)
+    except AssertionError:
+        print(g.text())
+        raise
+    state, _ = watcher.wait(f"{base}/state")
+    assert state in ("locked", "unlocked")
+    late = Watcher(broker.port)  # retained: a subscriber arriving later gets them at once
+    try:
+        for topic in (f"{base}/state", f"{base}/battery", f"{base}/battery_voltage", f"{base}/availability",
+                      f"homeassistant/lock/{LOCK_UUID}/config", f"homeassistant/sensor/{LOCK_UUID}_battery/config"):
+            assert late.wait(topic)[1] is True, topic
+    finally:
+        late.close()
+    assert watcher.wait(f"{base}/battery")[0].isdigit()
+    lock_conf = json.loads(watcher.wait(f"homeassistant/lock/{LOCK_UUID}/config")[0])
+    assert (lock_conf["command_topic"], lock_conf["state_topic"]) == (f"{base}/set", f"{base}/state")
+    assert (lock_conf["payload_lock"], lock_conf["payload_unlock"]) == ("LOCK", "UNLOCK")
+    assert "payload_open" not in lock_conf
     # A command reaches the emulated unit through BlueZ and comes back in the state.
     for value in ("ON", "OFF"):
         watcher.clear()
@@ -135,16 +156,6 @@ def test_two_bluetti_models_and_a_sesame_lock_over_bluez(bz, broker, watcher, ga
         result = json.loads(watcher.wait(f"bluetti/command/{ids['EB3A']}/dc_output_on/result")[0])
         assert result == {"ok": True, "field": "dc_output_on", "value": value}
         watcher.wait(f"bluetti/state/{ids['EB3A']}/dc_output_on", lambda p, r, v=value: p == v)
-    # The lock: availability, state, battery, discovery as a Home Assistant lock.
-    base = f"sesame/{LOCK_UUID}"
-    watcher.wait(f"{base}/availability", lambda p, r: p == "online", timeout=30)
-    state, retained = watcher.wait(f"{base}/state")
-    assert state in ("locked", "unlocked") and retained
-    assert watcher.wait(f"{base}/battery")[0].isdigit()
-    lock_conf = json.loads(watcher.wait(f"homeassistant/lock/{LOCK_UUID}/config")[0])
-    assert (lock_conf["command_topic"], lock_conf["state_topic"]) == (f"{base}/set", f"{base}/state")
-    assert (lock_conf["payload_lock"], lock_conf["payload_unlock"]) == ("LOCK", "UNLOCK")
-    assert "payload_open" not in lock_conf
     for cmd, want in (("LOCK", "locked"), ("UNLOCK", "unlocked")):
         watcher.clear()
         watcher.publish(f"{base}/set", cmd)
@@ -159,7 +170,13 @@ def test_two_bluetti_models_and_a_sesame_lock_over_bluez(bz, broker, watcher, ga
     result = json.loads(watcher.wait(f"{base}/set/result")[0])
     assert result["ok"] is False and result["error"] == "value_out_of_range"
     assert g.stop() == 0
-    watcher.wait(f"{base}/availability", lambda p, r: p == "offline")
+    try:
+        watcher.wait(f"{base}/availability", lambda p, r: p == "offline")
+    except AssertionError:
+        late = Watcher(broker.port)
+        print("LATE", late.wait(f"{base}/availability"))
+        print("GW", "\n".join(l for l in g.text().splitlines() if "mqtt" in l or "stop" in l))
+        raise
     for dev in ids.values():
         watcher.wait(f"bluetti/availability/{dev}", lambda p, r: p == "offline")
 

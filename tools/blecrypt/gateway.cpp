@@ -49,6 +49,9 @@ class Mqtt final : public gw::Publisher {
     m_ = mosquitto_new(cfg.client_id.c_str(), true, this);
     if (!m_) throw UserError("mqtt: cannot create the client");
     mosquitto_int_option(m_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // No in-flight window: with libmosquitto's default of 20, QoS 1 messages past the window wait
+    // for PUBACKs outside the socket's write queue, and the shutdown flush would leave them unsent.
+    mosquitto_max_inflight_messages_set(m_, 0);
     const std::string avail = cfg.gateway_topic + "/availability";
     mosquitto_will_set(m_, avail.c_str(), 7, "offline", 1, true);
     if (!cfg.username.empty()) {
@@ -101,7 +104,8 @@ class Mqtt final : public gw::Publisher {
   void publish(const std::string& topic, const std::string& payload, bool retain) override {
     ++published_;
     if (!up_) return;  // everything retained is published again on connect
-    mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, retain);
+    if (const int rc = mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, retain); rc != MOSQ_ERR_SUCCESS)
+      log(Level::warning, "mqtt: publishing on " + topic + " failed: " + mosquitto_strerror(rc));
   }
   void subscribe(const std::string& filter) override {
     subscriptions_.insert(filter);
@@ -121,8 +125,11 @@ class Mqtt final : public gw::Publisher {
     publish(cfg_.gateway_topic + "/availability", "offline", true);
     const auto until = mono_now() + std::chrono::seconds(2);
     while (mosquitto_want_write(m_) && mono_now() < until) {
-      pollfd p{fd(), POLLOUT, 0};
-      if (::poll(&p, 1, 100) > 0) mosquitto_loop_write(m_, 1);
+      pollfd p{fd(), static_cast<short>(POLLIN | POLLOUT), 0};
+      if (::poll(&p, 1, 100) > 0) {
+        if (p.revents & POLLIN) mosquitto_loop_read(m_, 1);
+        if (p.revents & POLLOUT) mosquitto_loop_write(m_, 1);
+      }
     }
     mosquitto_disconnect(m_);
     mosquitto_loop_write(m_, 1);
@@ -273,8 +280,9 @@ class Daemon {
     while (!stop_) loop_.run_once();
     const TimePoint t = mono_now();
     log(Level::info, "stopping: closing links, publishing offline");
+    // Offline first (flushed to the broker), then the links close.
     mqtt_->shutdown([&] {
-      for (auto& [_, dev] : devices_) dev->stop(t, true);
+      for (auto& [_, dev] : devices_) dev->announce_offline();
     });
     bool real = false;
     for (auto& [_, dev] : devices_) {

@@ -238,7 +238,11 @@ void ServedDevice::stop(TimePoint now, bool announce) {
   if (link_) link_->disconnect(now);
   run_actions(now);
   online_ = false;
-  if (announce && identified()) pub_->publish(availability_topic(), "offline", true);
+  if (announce) announce_offline();
+}
+
+void ServedDevice::announce_offline() {
+  if (enabled() && identified()) pub_->publish(availability_topic(), "offline", true);
 }
 
 std::optional<TimePoint> ServedDevice::next_deadline() const {

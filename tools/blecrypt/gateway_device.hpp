@@ -158,6 +158,8 @@ class ServedDevice {
   void start(TimePoint now);
   // Closes the link, fails queued commands; publishes offline when `announce`.
   void stop(TimePoint now, bool announce);
+  // Publishes offline (before the links close at shutdown).
+  void announce_offline();
   // Removes this device's discovery configs and retained state (taken out of the config).
   virtual void retract() = 0;
   // The broker (re)connected, or Home Assistant came online: discovery, availability, last state.
