@@ -120,7 +120,10 @@ class Mqtt final : public gw::Publisher {
   void shutdown(const std::function<void()>& last_words) {
     stopping_ = true;
     retry_at_.reset();
-    if (!up_) return;
+    if (!up_) {
+      log(Level::warning, "mqtt: not connected at shutdown: the broker publishes the last will (offline)");
+      return;
+    }
     last_words();
     publish(cfg_.gateway_topic + "/availability", "offline", true);
     const auto until = mono_now() + std::chrono::seconds(2);
@@ -131,6 +134,7 @@ class Mqtt final : public gw::Publisher {
         if (p.revents & POLLOUT) mosquitto_loop_write(m_, 1);
       }
     }
+    if (mosquitto_want_write(m_)) log(Level::warning, "mqtt: shutdown: not everything could be sent within 2 s");
     mosquitto_disconnect(m_);
     mosquitto_loop_write(m_, 1);
     up_ = false;
