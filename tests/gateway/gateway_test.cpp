@@ -427,3 +427,55 @@ TEST(Scheduler, StopFailsQueuedCommands) {
   EXPECT_EQ(r.count<actions::CommandFailed>(), 1u);
   EXPECT_EQ(r.s.submit(cmd("ac_output_on", 1), t0), make_error_code(Errc::device_disabled));
 }
+
+// ---- SESAME topics ---------------------------------------------------------------------------
+
+#include "blecrypt/gateway/sesame_mapping.hpp"
+
+TEST(SesameMapping, TopicsUseTheUpperCaseUuid) {
+  sesame::Uuid u{};
+  for (std::size_t i = 0; i < u.size(); ++i) u[i] = static_cast<std::uint8_t>(0xA0 + i);
+  const auto l = sesame_topics::make_lock(u, sesame::model::sesame5);
+  EXPECT_EQ(l.uuid, "A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF");
+  EXPECT_EQ(sesame_topics::state_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/state");
+  EXPECT_EQ(sesame_topics::set_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/set");
+  EXPECT_EQ(sesame_topics::result_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/set/result");
+}
+
+TEST(SesameMapping, SetPayloadsAreExact) {
+  auto p = [](std::string_view s) { return sesame_topics::parse_set_payload(sesame::model::sesame5, as_bytes(s)); };
+  EXPECT_EQ(*p("LOCK"), sesame_topics::Command::lock);
+  EXPECT_EQ(*p("UNLOCK"), sesame_topics::Command::unlock);
+  EXPECT_EQ(p("OPEN").error(), Errc::value_out_of_range);  // no SESAME 5 model unlatches
+  for (auto bad : {"lock", "LOCK ", "", "TOGGLE", "ON"}) EXPECT_EQ(p(bad).error(), Errc::payload_invalid) << bad;
+}
+
+TEST(SesameMapping, StateNamesFollowTheMechStatus) {
+  sesame::MechStatus s{3000, sesame::kNoTarget, -90, sesame::MechStatus::in_lock_range | sesame::MechStatus::stopped};
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "locked");
+  s.flags = sesame::MechStatus::in_unlock_range | sesame::MechStatus::stopped;
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "unlocked");
+  s.flags = 0;  // moving
+  EXPECT_EQ(*sesame_topics::state_name(s, sesame_topics::Command::lock), "locking");
+  EXPECT_EQ(*sesame_topics::state_name(s, sesame_topics::Command::unlock), "unlocking");
+  s.flags = sesame::MechStatus::critical;
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "jammed");
+  EXPECT_EQ(sesame_topics::voltage_text(sesame::MechStatus{3000, 0, 0, 0}), "6.00");
+}
+
+TEST(SesameMapping, DiscoveryIsAHomeAssistantLockWithSensors) {
+  const auto l = sesame_topics::make_lock(sesame::Uuid{}, sesame::model::sesame5_pro);
+  const auto d = sesame_topics::discovery("homeassistant", "blecrypt/gateway/availability", "0.1.0", l);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].topic, "homeassistant/lock/" + l.uuid + "/config");
+  const auto j = nlohmann::json::parse(d[0].payload);
+  EXPECT_EQ(j["command_topic"], sesame_topics::set_topic(l));
+  EXPECT_EQ(j["state_topic"], sesame_topics::state_topic(l));
+  EXPECT_EQ(j["payload_lock"], "LOCK");
+  EXPECT_EQ(j["state_jammed"], "jammed");
+  EXPECT_FALSE(j.contains("payload_open"));
+  EXPECT_EQ(j["availability"][1]["topic"], sesame_topics::availability_topic(l));
+  EXPECT_EQ(j["device"]["manufacturer"], "CANDY HOUSE");
+  EXPECT_EQ(d[1].topic, "homeassistant/sensor/" + l.uuid + "_battery/config");
+  EXPECT_EQ(nlohmann::json::parse(d[1].payload)["device_class"], "battery");
+}
