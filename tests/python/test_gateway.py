@@ -491,3 +491,28 @@ def test_username_and_password_file(tmp_path, run):
         assert "wrong" not in g.text().replace("wrong password", "")
     finally:
         broker.stop()
+
+
+# ---- SESAME (emulated lock) -----------------------------------------------------------------
+
+EMU_LOCK = "sesame/5E5A3E00-B1EC-4A7E-8000-000000000001"
+
+
+def test_emulated_sesame_lock_state_commands_and_discovery(broker, watcher, run):
+    g = run(config(broker.port, ["{emulator: 5, protocol: sesame, poll_interval: 30}"]))
+    watcher.wait(f"{EMU_LOCK}/availability", lambda p, r: p == "online")
+    assert watcher.wait(f"{EMU_LOCK}/state")[0] in ("locked", "unlocked")
+    assert 0 <= int(watcher.wait(f"{EMU_LOCK}/battery")[0]) <= 100
+    conf = json.loads(watcher.wait("homeassistant/lock/5E5A3E00-B1EC-4A7E-8000-000000000001/config")[0])
+    assert conf["command_topic"] == f"{EMU_LOCK}/set"
+    for cmd, want in (("LOCK", "locked"), ("UNLOCK", "unlocked"), ("LOCK", "locked")):
+        watcher.clear()
+        watcher.publish(f"{EMU_LOCK}/set", cmd)
+        assert json.loads(watcher.wait(f"{EMU_LOCK}/set/result")[0]) == {"ok": True, "field": "set", "value": cmd}
+        watcher.wait(f"{EMU_LOCK}/state", lambda p, r, w=want: p == w)
+    watcher.clear()
+    watcher.publish(f"{EMU_LOCK}/set", "lock")  # malformed: refused, nothing sent
+    result = json.loads(watcher.wait(f"{EMU_LOCK}/set/result")[0])
+    assert (result["ok"], result["error"]) == (False, "payload_invalid")
+    assert g.stop() == 0
+    watcher.wait(f"{EMU_LOCK}/availability", lambda p, r: p == "offline")
