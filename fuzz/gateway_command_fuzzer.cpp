@@ -1,9 +1,11 @@
-// MQTT command topics and payloads (src/gateway/mapping.cpp): any bytes give a value or a typed error.
+// MQTT command topics and payloads (src/gateway/mapping.cpp, sesame_mapping.cpp): any bytes give a
+// value or a typed error.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "blecrypt/gateway/mapping.hpp"
+#include "blecrypt/gateway/sesame_mapping.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace blecrypt;
@@ -25,5 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   scaled.divisor = 100;
   auto n = gateway::parse_command_payload(scaled, ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
   if (n) (void)gateway::format_state(scaled, *n);
+  // SESAME sesame/<UUID>/set payloads.
+  if (auto c = gateway::sesame_topics::parse_set_payload(blecrypt::sesame::model::sesame5,
+                                                         ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())))
+    (void)gateway::sesame_topics::command_name(*c);
   return 0;
 }
