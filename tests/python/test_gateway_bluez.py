@@ -169,11 +169,9 @@ def test_two_bluetti_models_and_a_sesame_lock_over_bluez(bz, broker, watcher, ga
     for dev in ids.values():
         watcher.wait(f"bluetti/availability/{dev}", lambda p, r: p == "offline")
     watcher.wait("blecrypt/gateway/availability", lambda p, r: p == "offline")
+    watcher.wait(f"sesame/{LOCK_UUID}/availability", lambda p, r: p == "offline")
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: mosquitto 2.0.11 drops the gateway's connection "
-                   "('disconnected due to out of memory') on the SESAME offline publish at shutdown; "
-                   "under investigation (the last will still says offline for the gateway)")
 def test_sigterm_publishes_the_lock_offline(bz, broker, watcher, gateways, tmp_path):
     lines, ids = setup_devices(bz, tmp_path)
     g = start(gateways, tmp_path, bz, gw_config(broker.port, lines))

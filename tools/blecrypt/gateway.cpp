@@ -49,9 +49,9 @@ class Mqtt final : public gw::Publisher {
     m_ = mosquitto_new(cfg.client_id.c_str(), true, this);
     if (!m_) throw UserError("mqtt: cannot create the client");
     mosquitto_int_option(m_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    // No in-flight window: with libmosquitto's default of 20, QoS 1 messages past the window wait
-    // for PUBACKs outside the socket's write queue, and the shutdown flush would leave them unsent.
-    mosquitto_max_inflight_messages_set(m_, 0);
+    // libmosquitto's in-flight window (20 QoS 1 messages) stays: the broker refuses a client that
+    // exceeds its receive maximum (mosquitto 2.0.11 drops it as "out of memory"). Messages past the
+    // window wait for PUBACKs; unacked_ counts them so the shutdown flush waits for the acks.
     const std::string avail = cfg.gateway_topic + "/availability";
     mosquitto_will_set(m_, avail.c_str(), 7, "offline", 1, true);
     if (!cfg.username.empty()) {
@@ -73,6 +73,10 @@ class Mqtt final : public gw::Publisher {
     }
     mosquitto_connect_callback_set(m_, [](mosquitto*, void* self, int rc) { static_cast<Mqtt*>(self)->connected(rc); });
     mosquitto_disconnect_callback_set(m_, [](mosquitto*, void* self, int rc) { static_cast<Mqtt*>(self)->disconnected(rc); });
+    mosquitto_publish_callback_set(m_, [](mosquitto*, void* self, int) {
+      auto* me = static_cast<Mqtt*>(self);
+      if (me->unacked_ > 0) --me->unacked_;
+    });
     mosquitto_message_callback_set(m_, [](mosquitto*, void* self, const mosquitto_message* msg) {
       static_cast<Mqtt*>(self)->on_message_(msg->topic, ByteView(static_cast<const std::uint8_t*>(msg->payload), static_cast<std::size_t>(msg->payloadlen)), msg->retain);
     });
@@ -104,7 +108,9 @@ class Mqtt final : public gw::Publisher {
   void publish(const std::string& topic, const std::string& payload, bool retain) override {
     ++published_;
     if (!up_) return;  // everything retained is published again on connect
-    if (const int rc = mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, retain); rc != MOSQ_ERR_SUCCESS)
+    if (const int rc = mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, retain); rc == MOSQ_ERR_SUCCESS)
+      ++unacked_;
+    else
       log(Level::warning, "mqtt: publishing on " + topic + " failed: " + mosquitto_strerror(rc));
   }
   void subscribe(const std::string& filter) override {
@@ -127,14 +133,14 @@ class Mqtt final : public gw::Publisher {
     last_words();
     publish(cfg_.gateway_topic + "/availability", "offline", true);
     const auto until = mono_now() + std::chrono::seconds(2);
-    while (mosquitto_want_write(m_) && mono_now() < until) {
+    while ((mosquitto_want_write(m_) || unacked_ > 0) && mono_now() < until) {
       pollfd p{fd(), static_cast<short>(POLLIN | POLLOUT), 0};
       if (::poll(&p, 1, 100) > 0) {
         if (p.revents & POLLIN) mosquitto_loop_read(m_, 1);
         if (p.revents & POLLOUT) mosquitto_loop_write(m_, 1);
       }
     }
-    if (mosquitto_want_write(m_)) log(Level::warning, "mqtt: shutdown: not everything could be sent within 2 s");
+    if (mosquitto_want_write(m_) || unacked_ > 0) log(Level::warning, "mqtt: shutdown: not everything was acknowledged within 2 s");
     mosquitto_disconnect(m_);
     mosquitto_loop_write(m_, 1);
     up_ = false;
@@ -175,6 +181,7 @@ class Mqtt final : public gw::Publisher {
       return;
     }
     up_ = true;
+    unacked_ = 0;  // a clean session: what was in flight on the old connection is gone
     backoff_ = std::chrono::seconds(1);
     log(Level::info, "mqtt: connected to " + cfg_.host + ":" + std::to_string(cfg_.port));
     publish(cfg_.gateway_topic + "/availability", "online", true);
@@ -197,6 +204,7 @@ class Mqtt final : public gw::Publisher {
   std::chrono::seconds backoff_{1};
   std::set<std::string> subscriptions_;
   std::uint64_t published_ = 0;
+  std::size_t unacked_ = 0;  // QoS 1 messages published and not yet acknowledged
 };
 
 // ---- configuration -------------------------------------------------------------------------
