@@ -1,0 +1,66 @@
+// MQTT topics and payloads, both ways, for BLUETTI devices: the bluetti_mqtt topic tree
+// (github.com/warhammerkid/bluetti_mqtt, bluetti_mqtt/mqtt_client.py), Home Assistant discovery,
+// command payload parsing with typed errors, and command results. Pure functions: no IO.
+//
+//   bluetti/state/<TYPE>-<SN>/<field>                      state (retained here; bluetti_mqtt does not retain)
+//   bluetti/command/<TYPE>-<SN>/<field>                    commands (ON/OFF, decimal numbers, enum names)
+//   bluetti/command/<TYPE>-<SN>/<field>/result             {"ok":true,...} / {"ok":false,"error":...}
+//   bluetti/availability/<TYPE>-<SN>                       online / offline, retained (blecrypt addition)
+//   <discovery>/<component>/<SN>_<field>/config            Home Assistant discovery, retained
+//   <gateway_topic>/availability                           the gateway's own online / offline (last will)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "blecrypt/bytes.hpp"
+#include "blecrypt/gateway/fields.hpp"
+#include "blecrypt/result.hpp"
+
+namespace blecrypt::gateway {
+
+inline constexpr std::size_t kMaxCommandPayload = 64;
+
+struct DeviceIdentity {
+  std::string type;        // "AC180" (the model register)
+  std::uint64_t serial = 0;
+  std::string id() const;  // "AC180-2345000000001"
+};
+
+std::string state_topic(const DeviceIdentity& d, std::string_view field);
+std::string command_topic(const DeviceIdentity& d, std::string_view field);
+std::string command_filter(const DeviceIdentity& d);  // bluetti/command/<TYPE>-<SN>/+ (the only subscription per device)
+std::string result_topic(std::string_view command_topic);
+std::string availability_topic(const DeviceIdentity& d);
+std::string discovery_topic(std::string_view prefix, const DeviceIdentity& d, const Field& f);
+
+// The state payload of a register value: decimal text, ON/OFF, or the enum name.
+std::string format_state(const Field& f, std::uint16_t raw);
+
+struct CommandTarget {
+  std::string device_id;  // "AC180-2345000000001"
+  std::string field;
+};
+// bluetti/command/<TYPE>-<SN>/<field>: TYPE [A-Za-z0-9_]+, SN digits, field [a-z_]+.
+Result<CommandTarget> parse_command_topic(std::string_view topic);
+// The register value a command payload asks for: ON/OFF (exact, as published), decimal numbers
+// in range (no sign, no spaces, no hex), enum names. Read-only fields -> field_read_only.
+Result<std::uint16_t> parse_command_payload(const Field& f, ByteView payload);
+
+// Home Assistant discovery config (JSON) for one field.
+struct DiscoveryContext {
+  std::string_view gateway_availability_topic;
+  std::string_view sw_version;
+};
+std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Field& f);
+
+// Command results.
+std::string result_ok(std::string_view field, std::string_view value);
+std::string result_error(std::string_view field, std::error_code error);
+// The enum name of a gateway::Errc ("payload_invalid"); other categories give "device_error".
+std::string_view error_name(std::error_code e);
+
+}  // namespace blecrypt::gateway

@@ -1,0 +1,481 @@
+// src/gateway: configuration validation, the field table and read planning, topics and payloads
+// both ways, Home Assistant discovery, and the per-device scheduler.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "blecrypt/gateway/config.hpp"
+#include "blecrypt/gateway/errors.hpp"
+#include "blecrypt/gateway/fields.hpp"
+#include "blecrypt/gateway/mapping.hpp"
+#include "blecrypt/gateway/scheduler.hpp"
+
+using namespace blecrypt;
+using namespace blecrypt::gateway;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool has_issue(const ParsedConfig& p, int line, const std::string& key) {
+  for (const auto& i : p.issues)
+    if (i.line == line && i.key == key) return true;
+  return false;
+}
+
+std::string dump(const ParsedConfig& p) {
+  std::string s;
+  for (const auto& i : p.issues) s += format_issue(i, "cfg") + "\n";
+  return s;
+}
+
+ByteView bv(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+
+}  // namespace
+
+TEST(Config, TheIssueExampleIsValid) {
+  const auto p = parse_config(R"(mqtt: {host: 127.0.0.1, port: 1883, username: u, password_file: /etc/blecrypt/mqtt.pass, tls: {ca: /etc/ssl/ca.pem}}
+adapter: hci0
+devices:
+  - {address: "C4:DE:E2:11:22:33", protocol: bluetti, poll_interval: 5, device_key: ")" + std::string(128, 'a') + R"("}
+  - {address: "d0:11:22:33:44:55", protocol: sesame, key_file: /etc/blecrypt/lock.key}
+)");
+  ASSERT_TRUE(p.ok()) << dump(p);
+  EXPECT_EQ(p.config.mqtt.port, 1883);
+  EXPECT_EQ(p.config.mqtt.username, "u");
+  ASSERT_TRUE(p.config.mqtt.tls);
+  EXPECT_EQ(p.config.mqtt.tls->ca, "/etc/ssl/ca.pem");
+  EXPECT_EQ(p.config.adapter, "hci0");
+  ASSERT_EQ(p.config.devices.size(), 2u);
+  EXPECT_EQ(p.config.devices[0].poll_interval, 5s);
+  EXPECT_EQ(p.config.devices[1].address, "D0:11:22:33:44:55");  // upper-cased
+  EXPECT_EQ(p.config.devices[1].protocol, DeviceProtocol::sesame);
+  EXPECT_EQ(p.config.devices[1].line, 5);
+}
+
+TEST(Config, EveryMistakeIsReportedWithLineAndKey) {
+  const auto p = parse_config(R"(mqtt:
+  host: broker
+  port: 0x50
+  colour: blue
+adapter: wlan0
+devices:
+  - address: "C4:DE:E2:11:22"
+    protocol: bluetti
+    poll_interval: 0
+  - emulator: AC999
+  - protocol: sesame
+    address: "D0:11:22:33:44:55"
+    device_key: "00"
+)");
+  EXPECT_FALSE(p.ok());
+  EXPECT_TRUE(has_issue(p, 3, "mqtt.port")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 4, "mqtt.colour")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 5, "adapter")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 7, "devices[0].address")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 9, "devices[0].poll_interval")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 10, "devices[1].emulator")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 13, "devices[2].device_key")) << dump(p);
+  EXPECT_TRUE(has_issue(p, 11, "devices[2].key_file")) << dump(p);
+}
+
+TEST(Config, NumbersAreDecimalOnly) {
+  for (const char* bad : {"05", "+5", "-1", "5.0", "1e1", "' 5'", "0x5", "99999999999999999999999"}) {
+    const auto p = parse_config(std::string("devices:\n  - {emulator: AC180, poll_interval: ") + bad + "}\n");
+    EXPECT_TRUE(has_issue(p, 2, "devices[0].poll_interval")) << bad << "\n" << dump(p);
+  }
+}
+
+TEST(Config, SyntaxErrorsHaveALine) {
+  const auto p = parse_config("devices:\n  - {emulator: AC180\n  - x: [\n");
+  ASSERT_EQ(p.issues.size(), 1u);
+  EXPECT_GT(p.issues[0].line, 0);
+}
+
+TEST(Config, MissingDevicesAndDuplicates) {
+  EXPECT_TRUE(has_issue(parse_config("adapter: hci0\n"), 0, "devices"));
+  const auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti}\n  - {address: 'c4:de:e2:11:22:33', protocol: bluetti}\n");
+  EXPECT_TRUE(has_issue(p, 3, "devices[1]")) << dump(p);
+}
+
+TEST(Config, DeviceKeyValueIsNeverEchoed) {
+  const std::string secret = std::string(127, 'b') + "z";
+  const auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti, device_key: '" + secret + "'}\n");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(dump(p).find(secret), std::string::npos);
+}
+
+TEST(Config, PrivateFilesAreEnforced) {
+  const std::string path = ::testing::TempDir() + "gateway_test_key";
+  { std::ofstream(path) << "secret\n"; }
+  ::chmod(path.c_str(), 0644);
+  EXPECT_EQ(read_private_file(path, 100, true).error(), make_error_code(Errc::file_not_private));
+  ::chmod(path.c_str(), 0600);
+  auto ok = read_private_file(path, 100, true);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->size(), 7u);
+  EXPECT_EQ(read_private_file(path, 3, true).error(), make_error_code(Errc::file_too_large));
+  EXPECT_EQ(read_private_file("/nonexistent/x", 100, true).error(), make_error_code(Errc::file_unreadable));
+  EXPECT_EQ(read_private_file("/tmp", 100, false).error(), make_error_code(Errc::file_unreadable));
+  // A symlink is refused (O_NOFOLLOW).
+  const std::string link = path + ".lnk";
+  std::remove(link.c_str());
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_EQ(read_private_file(link, 100, true).error(), make_error_code(Errc::file_unreadable));
+  // A device's bad key file disables that device only.
+  Config c;
+  DeviceEntry good, bad;
+  good.emulator = "AC180";
+  bad.emulator = "AC180";
+  bad.key_file = path;
+  ::chmod(path.c_str(), 0640);
+  c.devices = {good, bad};
+  std::vector<ConfigIssue> fatal;
+  check_files(c, fatal);
+  EXPECT_TRUE(fatal.empty());
+  EXPECT_TRUE(c.devices[0].disabled_reason.empty());
+  EXPECT_NE(c.devices[1].disabled_reason.find("group or others"), std::string::npos);
+  std::remove(link.c_str());
+  std::remove(path.c_str());
+}
+
+TEST(Fields, TablesCoverTheBluettiMqttNames) {
+  for (auto p : {bluetti::Protocol::iot_v1, bluetti::Protocol::iot_v2}) {
+    const auto& t = field_table(p);
+    for (const char* n : {"total_battery_percent", "dc_input_power", "ac_input_power", "ac_output_power", "dc_output_power", "ac_output_on", "dc_output_on"})
+      EXPECT_NE(t.find(n), nullptr) << n;
+    EXPECT_EQ(t.find("nope"), nullptr);
+    EXPECT_EQ(t.find("ac_output_on")->component(), "switch");
+    EXPECT_EQ(t.find("ac_output_power")->component(), "sensor");
+  }
+}
+
+TEST(Fields, PlanReadsJoinsNeighboursAndSplitsFarOnes) {
+  auto r = plan_reads({102, 140, 142, 144, 146, 2011, 2012}, 16);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].address, 102);
+  EXPECT_EQ(r[0].count, 1);
+  EXPECT_EQ(r[1].address, 140);
+  EXPECT_EQ(r[1].count, 7);
+  EXPECT_EQ(r[2].address, 2011);
+  EXPECT_EQ(r[2].count, 2);
+  // Never longer than 125 registers.
+  std::vector<std::uint16_t> many;
+  for (std::uint16_t a = 0; a < 300; ++a) many.push_back(a);
+  for (const auto& q : plan_reads(many)) EXPECT_LE(q.count, 125);
+  EXPECT_EQ(plan_reads(many).size(), 3u);
+  // V2 with identity: model 110..115 and serial 116..119 join SOC 102 in one read; a wider gap
+  // joins the powers 140..146 too.
+  const auto v2 = refresh_reads(field_table(bluetti::Protocol::iot_v2), true);
+  ASSERT_EQ(v2.size(), 3u);
+  EXPECT_EQ(v2[0].address, 102);
+  EXPECT_EQ(v2[0].count, 18);
+  EXPECT_EQ(plan_reads({102, 140, 146, 2011}, 64).size(), 2u);
+  // V1: all in one read of 40 registers.
+  const auto v1 = refresh_reads(field_table(bluetti::Protocol::iot_v1), true);
+  ASSERT_EQ(v1.size(), 1u);
+  EXPECT_EQ(v1[0].address, 10);
+  EXPECT_EQ(v1[0].count, 40);
+}
+
+TEST(Mapping, TopicsAndStatePayloads) {
+  const DeviceIdentity d{"AC180", 2524610159690ULL};
+  EXPECT_EQ(state_topic(d, "ac_output_on"), "bluetti/state/AC180-2524610159690/ac_output_on");
+  EXPECT_EQ(command_topic(d, "ac_output_on"), "bluetti/command/AC180-2524610159690/ac_output_on");
+  EXPECT_EQ(command_filter(d), "bluetti/command/AC180-2524610159690/+");
+  EXPECT_EQ(result_topic(command_topic(d, "x")), "bluetti/command/AC180-2524610159690/x/result");
+  const auto& t = field_table(bluetti::Protocol::iot_v2);
+  EXPECT_EQ(discovery_topic("homeassistant", d, *t.find("ac_output_on")), "homeassistant/switch/2524610159690_ac_output_on/config");
+  EXPECT_EQ(format_state(*t.find("ac_output_on"), 1), "ON");
+  EXPECT_EQ(format_state(*t.find("ac_output_on"), 0), "OFF");
+  EXPECT_EQ(format_state(*t.find("total_battery_percent"), 87), "87");
+  Field scaled = *t.find("ac_output_power");
+  scaled.divisor = 10;
+  EXPECT_EQ(format_state(scaled, 2301), "230.1");
+  EXPECT_EQ(format_state(scaled, 5), "0.5");
+  EXPECT_EQ(format_state(scaled, 0), "0.0");
+}
+
+TEST(Mapping, CommandTopicsParseStrictly) {
+  auto ok = parse_command_topic("bluetti/command/AC180-123/ac_output_on");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->device_id, "AC180-123");
+  EXPECT_EQ(ok->field, "ac_output_on");
+  for (const char* bad : {"bluetti/state/AC180-123/x", "bluetti/command/AC180/x", "bluetti/command/AC180-12a/x", "bluetti/command/-1/x",
+                          "bluetti/command/AC 180-1/x", "bluetti/command/AC180-1"})
+    EXPECT_EQ(parse_command_topic(bad).error(), make_error_code(Errc::unknown_topic)) << bad;
+  EXPECT_EQ(parse_command_topic("bluetti/command/AC180-1/X").error(), make_error_code(Errc::unknown_field));
+  EXPECT_EQ(parse_command_topic("bluetti/command/AC180-1/a/b").error(), make_error_code(Errc::unknown_field));
+}
+
+TEST(Mapping, CommandPayloads) {
+  const auto& t = field_table(bluetti::Protocol::iot_v2);
+  const Field& sw = *t.find("ac_output_on");
+  EXPECT_EQ(*parse_command_payload(sw, bv("ON")), 1);
+  EXPECT_EQ(*parse_command_payload(sw, bv("OFF")), 0);
+  for (const char* bad : {"on", "1", "ON ", "", "TRUE"}) EXPECT_EQ(parse_command_payload(sw, bv(bad)).error(), make_error_code(Errc::payload_invalid)) << bad;
+  EXPECT_EQ(parse_command_payload(sw, bv(std::string(100, 'O'))).error(), make_error_code(Errc::payload_invalid));
+  EXPECT_EQ(parse_command_payload(*t.find("ac_output_power"), bv("5")).error(), make_error_code(Errc::field_read_only));
+  Field num = *t.find("ac_output_power");
+  num.write_address = 3000;
+  num.min = 10;
+  num.max = 90;
+  EXPECT_EQ(*parse_command_payload(num, bv("42")), 42);
+  EXPECT_EQ(parse_command_payload(num, bv("9")).error(), make_error_code(Errc::value_out_of_range));
+  EXPECT_EQ(parse_command_payload(num, bv("91")).error(), make_error_code(Errc::value_out_of_range));
+  EXPECT_EQ(parse_command_payload(num, bv("042")).error(), make_error_code(Errc::payload_invalid));
+  EXPECT_EQ(parse_command_payload(num, bv("-4")).error(), make_error_code(Errc::payload_invalid));
+  EXPECT_EQ(parse_command_payload(num, bv("0x10")).error(), make_error_code(Errc::payload_invalid));
+  static constexpr std::string_view names[] = {"STANDARD", "SILENT", "TURBO"};
+  Field en = num;
+  en.type = FieldType::enumeration;
+  en.enum_names = names;
+  EXPECT_EQ(*parse_command_payload(en, bv("TURBO")), 2);
+  EXPECT_EQ(parse_command_payload(en, bv("turbo")).error(), make_error_code(Errc::payload_invalid));
+  EXPECT_EQ(format_state(en, 1), "SILENT");
+  EXPECT_EQ(en.component(), "select");
+}
+
+TEST(Mapping, DiscoveryCarriesTheBluettiMqttKeysAvailabilityAndOrigin) {
+  const DeviceIdentity d{"AC180", 2524610159690ULL};
+  const auto& t = field_table(bluetti::Protocol::iot_v2);
+  const auto j = nlohmann::json::parse(discovery_payload({"blecrypt/gateway/availability", "0.1.0"}, d, *t.find("ac_output_on")));
+  EXPECT_EQ(j["state_topic"], "bluetti/state/AC180-2524610159690/ac_output_on");
+  EXPECT_EQ(j["command_topic"], "bluetti/command/AC180-2524610159690/ac_output_on");
+  EXPECT_EQ(j["unique_id"], "2524610159690_ac_output_on");
+  EXPECT_EQ(j["device"]["identifiers"][0], "2524610159690");
+  EXPECT_EQ(j["device"]["manufacturer"], "Bluetti");
+  EXPECT_EQ(j["device"]["model"], "AC180");
+  EXPECT_EQ(j["device_class"], "outlet");
+  EXPECT_EQ(j["availability"].size(), 2u);
+  EXPECT_EQ(j["availability"][0]["topic"], "blecrypt/gateway/availability");
+  EXPECT_EQ(j["availability"][1]["topic"], "bluetti/availability/AC180-2524610159690");
+  EXPECT_EQ(j["origin"]["name"], "blecrypt");
+  const auto s = nlohmann::json::parse(discovery_payload({"a", "v"}, d, *t.find("dc_input_power")));
+  EXPECT_EQ(s["unit_of_measurement"], "W");
+  EXPECT_EQ(s["device_class"], "power");
+  EXPECT_EQ(s["state_class"], "measurement");
+  EXPECT_FALSE(s.contains("command_topic"));
+}
+
+TEST(Mapping, Results) {
+  const auto ok = nlohmann::json::parse(result_ok("ac_output_on", "ON"));
+  EXPECT_EQ(ok["ok"], true);
+  EXPECT_EQ(ok["value"], "ON");
+  const auto err = nlohmann::json::parse(result_error("ac_output_on", make_error_code(Errc::queue_full)));
+  EXPECT_EQ(err["ok"], false);
+  EXPECT_EQ(err["error"], "queue_full");
+}
+
+// ---- scheduler -------------------------------------------------------------------------------
+
+namespace {
+struct Recorder {
+  DeviceScheduler s;
+  std::vector<Action> seen;
+  explicit Recorder(SchedulerConfig c) : s(c) {}
+  std::vector<Action>& drain() {
+    seen.clear();
+    while (auto a = s.poll_action()) seen.push_back(std::move(*a));
+    return seen;
+  }
+  template <typename T>
+  std::size_t count() const {
+    std::size_t n = 0;
+    for (const auto& a : seen) n += std::holds_alternative<T>(a);
+    return n;
+  }
+};
+Command cmd(std::string field, std::uint16_t v) { return Command{0, std::move(field), v, "r", {}}; }
+const TimePoint t0 = time_from_seconds(1000);
+}  // namespace
+
+TEST(Scheduler, ConnectsPollsOnTheIntervalAndGoesOnlineOffline) {
+  Recorder r({});
+  r.s.start(t0);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Connect>(), 1u);
+  ASSERT_EQ(r.count<actions::Availability>(), 1u);
+  EXPECT_FALSE(r.s.available());
+  r.s.on_link_up(t0 + 1s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Poll>(), 1u);
+  EXPECT_TRUE(r.s.available());
+  r.s.poll_done(t0 + 2s, true);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 7s);
+  r.s.on_deadline(t0 + 6s);
+  EXPECT_TRUE(r.drain().empty());
+  r.s.on_deadline(t0 + 7s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Poll>(), 1u);
+  r.s.on_link_down(t0 + 8s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Availability>(), 1u);
+  EXPECT_FALSE(r.s.available());
+  // Backoff: reconnect after 1 s, then 2 s.
+  EXPECT_EQ(r.s.next_deadline(), t0 + 9s);
+  r.s.on_deadline(t0 + 9s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Connect>(), 1u);
+  r.s.on_link_down(t0 + 9s);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 11s);
+}
+
+TEST(Scheduler, CommandsGoBeforePollsOneAtATime) {
+  Recorder r({});
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();  // poll in flight
+  EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0));
+  EXPECT_FALSE(r.s.submit(cmd("dc_output_on", 0), t0));
+  EXPECT_TRUE(r.drain().empty());  // the poll is still in flight
+  r.s.poll_done(t0 + 1s, true);
+  r.drain();
+  ASSERT_EQ(r.count<actions::Write>(), 1u);
+  EXPECT_EQ(std::get<actions::Write>(r.seen[0]).command.field, "ac_output_on");
+  r.s.write_done(t0 + 1s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::Write>(), 1u);
+  EXPECT_EQ(std::get<actions::Write>(r.seen[0]).command.field, "dc_output_on");
+  r.s.write_done(t0 + 1s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Poll>(), 1u);  // refresh after a command
+}
+
+TEST(Scheduler, QueueIsBounded) {
+  SchedulerConfig c;
+  c.queue_limit = 3;
+  Recorder r(c);
+  r.s.start(t0);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0));
+  EXPECT_EQ(r.s.submit(cmd("ac_output_on", 1), t0), make_error_code(Errc::queue_full));
+  EXPECT_EQ(r.s.queued(), 3u);
+}
+
+TEST(Scheduler, CommandsWaitForADownDeviceThenFail) {
+  SchedulerConfig c;
+  c.command_wait = 4s;
+  Recorder r(c);
+  r.s.start(t0);
+  r.drain();
+  EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0));
+  r.s.on_link_down(t0 + 1s);  // connect failed
+  r.drain();
+  EXPECT_EQ(r.count<actions::CommandFailed>(), 0u);
+  r.s.on_deadline(t0 + 4s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::CommandFailed>(), 1u);
+  for (const auto& a : r.seen) {
+    if (const auto* f = std::get_if<actions::CommandFailed>(&a)) {
+      EXPECT_EQ(f->error, make_error_code(Errc::device_unavailable));
+    }
+  }
+  // Once the device is back the failed command is not sent.
+  r.s.on_deadline(t0 + 5s);
+  r.drain();
+  r.s.on_link_up(t0 + 5s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Write>(), 0u);
+  EXPECT_EQ(r.count<actions::Poll>(), 1u);
+}
+
+TEST(Scheduler, ACommandInFlightWhenTheLinkDropsFailsAndIsNeverReplayed) {
+  Recorder r({});
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();
+  r.s.poll_done(t0, true);
+  EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0));
+  r.drain();
+  ASSERT_EQ(r.count<actions::Write>(), 1u);
+  r.s.on_link_down(t0 + 1s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::CommandFailed>(), 1u);
+  EXPECT_EQ(std::get<actions::CommandFailed>(r.seen[0]).error, make_error_code(Errc::link_lost));
+  r.s.on_deadline(t0 + 2s);
+  r.drain();
+  r.s.on_link_up(t0 + 2s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Write>(), 0u);
+}
+
+TEST(Scheduler, ConnectPerPollDisconnectsAfterEachPoll) {
+  SchedulerConfig c;
+  c.persistent = false;
+  Recorder r(c);
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();
+  r.s.poll_done(t0 + 1s, true);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Disconnect>(), 1u);
+  r.s.on_link_down(t0 + 1s);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Availability>(), 0u);  // a planned disconnect is not an outage
+  EXPECT_EQ(r.s.next_deadline(), t0 + 6s);
+}
+
+TEST(Scheduler, StopFailsQueuedCommands) {
+  Recorder r({});
+  r.s.start(t0);
+  EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0));
+  r.drain();
+  r.s.stop();
+  r.drain();
+  EXPECT_EQ(r.count<actions::CommandFailed>(), 1u);
+  EXPECT_EQ(r.s.submit(cmd("ac_output_on", 1), t0), make_error_code(Errc::device_disabled));
+}
+
+// ---- SESAME topics ---------------------------------------------------------------------------
+
+#include "blecrypt/gateway/sesame_mapping.hpp"
+
+TEST(SesameMapping, TopicsUseTheUpperCaseUuid) {
+  sesame::Uuid u{};
+  for (std::size_t i = 0; i < u.size(); ++i) u[i] = static_cast<std::uint8_t>(0xA0 + i);
+  const auto l = sesame_topics::make_lock(u, sesame::model::sesame5);
+  EXPECT_EQ(l.uuid, "A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF");
+  EXPECT_EQ(sesame_topics::state_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/state");
+  EXPECT_EQ(sesame_topics::set_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/set");
+  EXPECT_EQ(sesame_topics::result_topic(l), "sesame/A0A1A2A3-A4A5-A6A7-A8A9-AAABACADAEAF/set/result");
+}
+
+TEST(SesameMapping, SetPayloadsAreExact) {
+  auto p = [](std::string_view s) { return sesame_topics::parse_set_payload(sesame::model::sesame5, as_bytes(s)); };
+  EXPECT_EQ(*p("LOCK"), sesame_topics::Command::lock);
+  EXPECT_EQ(*p("UNLOCK"), sesame_topics::Command::unlock);
+  EXPECT_EQ(p("OPEN").error(), Errc::value_out_of_range);  // no SESAME 5 model unlatches
+  for (auto bad : {"lock", "LOCK ", "", "TOGGLE", "ON"}) EXPECT_EQ(p(bad).error(), Errc::payload_invalid) << bad;
+}
+
+TEST(SesameMapping, StateNamesFollowTheMechStatus) {
+  sesame::MechStatus s{3000, sesame::kNoTarget, -90, sesame::MechStatus::in_lock_range | sesame::MechStatus::stopped};
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "locked");
+  s.flags = sesame::MechStatus::in_unlock_range | sesame::MechStatus::stopped;
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "unlocked");
+  s.flags = 0;  // moving
+  EXPECT_EQ(*sesame_topics::state_name(s, sesame_topics::Command::lock), "locking");
+  EXPECT_EQ(*sesame_topics::state_name(s, sesame_topics::Command::unlock), "unlocking");
+  s.flags = sesame::MechStatus::critical;
+  EXPECT_EQ(*sesame_topics::state_name(s, std::nullopt), "jammed");
+  EXPECT_EQ(sesame_topics::voltage_text(sesame::MechStatus{3000, 0, 0, 0}), "6.00");
+}
+
+TEST(SesameMapping, DiscoveryIsAHomeAssistantLockWithSensors) {
+  const auto l = sesame_topics::make_lock(sesame::Uuid{}, sesame::model::sesame5_pro);
+  const auto d = sesame_topics::discovery("homeassistant", "blecrypt/gateway/availability", "0.1.0", l);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].topic, "homeassistant/lock/" + l.uuid + "/config");
+  const auto j = nlohmann::json::parse(d[0].payload);
+  EXPECT_EQ(j["command_topic"], sesame_topics::set_topic(l));
+  EXPECT_EQ(j["state_topic"], sesame_topics::state_topic(l));
+  EXPECT_EQ(j["payload_lock"], "LOCK");
+  EXPECT_EQ(j["state_jammed"], "jammed");
+  EXPECT_FALSE(j.contains("payload_open"));
+  EXPECT_EQ(j["availability"][1]["topic"], sesame_topics::availability_topic(l));
+  EXPECT_EQ(j["device"]["manufacturer"], "CANDY HOUSE");
+  EXPECT_EQ(d[1].topic, "homeassistant/sensor/" + l.uuid + "_battery/config");
+  EXPECT_EQ(nlohmann::json::parse(d[1].payload)["device_class"], "battery");
+}
