@@ -96,8 +96,13 @@ int main(int argc, char** argv) {
     });
   }
 
+  // Several files may add verbs to one group (bluetti.cpp and bluetti_models.cpp): same name,
+  // one subcommand.
   for (const auto& group : verb_groups()) {
-    auto* sub = app.add_subcommand(group.name, group.help);
+    CLI::App* sub = nullptr;
+    for (auto* existing : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (existing->get_name() == group.name) sub = existing;
+    if (!sub) sub = app.add_subcommand(group.name, group.help);
     group.setup(*sub);
   }
 
