@@ -250,20 +250,20 @@ void add_bluetti(py::module_& parent) {
       return d;
     };
     py::list out;
-    for (const auto& m : models::all()) {
+    for (const auto& md : models::all()) {
       py::dict d;
-      d["model"] = std::string(m.name);
-      d["protocol"] = m.protocol == Protocol::iot_v2 ? "v2" : "v1";
-      d["verified"] = models::verified_name(m.verified);
-      d["sources"] = std::string(m.sources);
+      d["model"] = std::string(md.name);
+      d["protocol"] = md.protocol == Protocol::iot_v2 ? "v2" : "v1";
+      d["verified"] = models::verified_name(md.verified);
+      d["sources"] = std::string(md.sources);
       py::list blocks, fields;
-      for (const auto& b : m.blocks) blocks.append(py::make_tuple(b.address, b.count));
-      for (const auto& f : m.fields) fields.append(field_dict(f, false));
-      for (const auto& f : m.packs.fields) fields.append(field_dict(f, true));
+      for (const auto& b : md.blocks) blocks.append(py::make_tuple(b.address, b.count));
+      for (const auto& f : md.fields) fields.append(field_dict(f, false));
+      for (const auto& f : md.packs.fields) fields.append(field_dict(f, true));
       d["blocks"] = blocks;
       d["fields"] = fields;
-      d["max_packs"] = m.packs.max_packs;
-      d["pack_selector"] = m.packs.selector;
+      d["max_packs"] = md.packs.max_packs;
+      d["pack_selector"] = md.packs.selector;
       out.append(d);
     }
     return out;
