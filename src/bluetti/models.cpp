@@ -3,6 +3,7 @@
 #include "blecrypt/bluetti/models.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -80,16 +81,16 @@ std::string format_number(double v, double scale) {
   return buf;
 }
 
-bool words_of(const Field& f, const RegisterValues& regs, std::vector<std::uint16_t>& out) {
-  out.clear();
-  for (std::uint32_t i = 0; i < f.words; ++i) {
-    const std::uint32_t a = std::uint32_t(f.address) + i;
-    if (a > 0xFFFF) return false;
-    auto it = regs.find(static_cast<std::uint16_t>(a));
-    if (it == regs.end()) return false;
-    out.push_back(it->second);
+// The field's registers (at most kMaxFieldWords) into `out`; false when one is missing.
+constexpr std::size_t kMaxFieldWords = 32;
+bool words_of(const Field& f, const RegisterValues& regs, std::array<std::uint16_t, kMaxFieldWords>& out) {
+  if (f.words == 0 || f.words > kMaxFieldWords || std::uint32_t(f.address) + f.words - 1 > 0xFFFF) return false;
+  auto it = regs.find(f.address);
+  for (std::size_t i = 0; i < f.words; ++i, ++it) {
+    if (it == regs.end() || it->first != f.address + i) return false;
+    out[i] = it->second;
   }
-  return !out.empty();
+  return true;
 }
 
 Value scaled(std::int64_t raw, double scale) {
@@ -128,8 +129,9 @@ const Field* pack_field(const Model& m, std::string_view name) noexcept { return
 // ---- decoding ---------------------------------------------------------------------------
 
 std::optional<Reading> decode_field(const Field& f, const RegisterValues& regs) {
-  std::vector<std::uint16_t> w;
+  std::array<std::uint16_t, kMaxFieldWords> w{};
   if (!words_of(f, regs, w)) return std::nullopt;
+  const std::size_t n = f.words;
   Reading r;
   r.field = &f;
   r.raw = w[0];
@@ -137,7 +139,7 @@ std::optional<Reading> decode_field(const Field& f, const RegisterValues& regs) 
     case Type::uint16: r.value = scaled(w[0], f.scale); break;
     case Type::int16: r.value = scaled(static_cast<std::int16_t>(w[0]), f.scale); break;
     case Type::uint32: {
-      if (w.size() < 2) return std::nullopt;
+      if (n < 2) return std::nullopt;
       r.raw = std::uint32_t(w[0]) | (std::uint32_t(w[1]) << 16);
       r.value = scaled(r.raw, f.scale);
       break;
@@ -153,24 +155,24 @@ std::optional<Reading> decode_field(const Field& f, const RegisterValues& regs) 
         if (c.value == w[0]) r.choice = c.name;
       break;
     }
-    case Type::ascii: r.value = decode_model(Protocol::iot_v1, w.data(), w.size()); break;
-    case Type::ascii_swapped: r.value = decode_model(Protocol::iot_v2, w.data(), w.size()); break;
+    case Type::ascii: r.value = decode_model(Protocol::iot_v1, w.data(), n); break;
+    case Type::ascii_swapped: r.value = decode_model(Protocol::iot_v2, w.data(), n); break;
     case Type::serial: {
-      if (w.size() < 4) return std::nullopt;
+      if (n < 4) return std::nullopt;
       const std::uint64_t sn = decode_serial(w.data());
       r.raw = static_cast<std::uint32_t>(sn);
       r.value = sn;
       break;
     }
     case Type::version: {
-      if (w.size() < 2) return std::nullopt;
+      if (n < 2) return std::nullopt;
       r.raw = std::uint32_t(w[0]) | (std::uint32_t(w[1]) << 16);
       r.value = static_cast<double>(r.raw) / 100.0;
       break;
     }
     case Type::cells: {
-      std::vector<double> v;
-      for (auto x : w) v.push_back(static_cast<double>(x) * f.scale);
+      std::vector<double> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(w[i]) * f.scale;
       r.value = std::move(v);
       break;
     }

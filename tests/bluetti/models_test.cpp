@@ -61,6 +61,7 @@ TEST(BluettiModels, TableIsConsistent) {
       EXPECT_TRUE(fields.insert(f.name).second) << "duplicate field name";
       EXPECT_TRUE(inside(f, blocks)) << "field outside every block";
       EXPECT_GE(f.words, 1);
+      EXPECT_LE(f.words, 32);  // the decoder's limit
       if (f.type == Type::enumeration) {
         EXPECT_FALSE(f.choices.empty());
         bool listed = false;
