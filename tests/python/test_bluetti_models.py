@@ -71,3 +71,21 @@ def test_cli_detect_against_the_emulator(model):
     assert rc == 0, err
     d = json.loads(out)
     assert d["model"] == model and d["advertised_model"] == "EB3A" and d["confirmed"] is False
+
+
+@needs_cli
+def test_cli_dump_reads_every_readable_register(tmp_path):
+    out = tmp_path / "dump.json"
+    rc, _, err = cli("dump", "--emulator", "EB3A", "--from", "3000", "--to", "3070", "--output", str(out))
+    assert rc == 0, err
+    d = json.loads(out.read_text())
+    assert d["model"] == "EB3A" and d["protocol"] == "v1"
+    regs = {int(k): v for k, v in d["registers"].items()}
+    # 3000 answers exception 2, so 3001..3009 are read one by one; 3067.. are not mapped.
+    assert min(regs) == 3001 and max(regs) == 3066 and len(regs) == 66
+    rc, out2, err = cli("dump", "--emulator", "AC180", "--from", "100", "--to", "146")
+    assert rc == 0, err
+    d = json.loads(out2)
+    assert d["protocol"] == "v2" and d["registers"]["102"] > 0
+    rc, _, err = cli("dump", "--emulator", "AC180", "--from", "5", "--to", "4")
+    assert rc == 2

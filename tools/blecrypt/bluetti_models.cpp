@@ -1,13 +1,16 @@
-// `blecrypt bluetti models|fields|detect`: the model table (bluetti/models.hpp) on the command line.
+// `blecrypt bluetti models|fields|detect|dump`: the model table (bluetti/models.hpp) on the command line.
 //
 //   blecrypt bluetti models [--json]                   every model: protocol, field counts, verification
 //   blecrypt bluetti fields MODEL [--json]             one model's table: fields, blocks, packs
 //   blecrypt bluetti detect ADDRESS|--emulator MODEL   which model answers, and which table is used
+//   blecrypt bluetti dump ADDRESS|--emulator MODEL --from A --to B [--output FILE]
 //
 // detect runs the same code for a device (BlueZ, ADDRESS) and for the emulator (--emulator, over
 // a link::MemoryLink): handshake, then the device-type registers (IoT V2 at 110, else IoT V1 at
 // 10), confirmed against the advertised name (--name, or the emulator's own "MODEL<serial>").
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -194,56 +197,56 @@ struct DetectOptions {
   bool json = false;
 };
 
-void run_detect(std::ostream& out, const DetectOptions& o) {
-  OwnedDevice* emulated = nullptr;
-  auto factory = [&](const std::string& model) -> std::unique_ptr<EngineIo> {
-    auto station = PowerStation::create(model);
-    if (!station) return nullptr;
-    auto cfg = DeviceConfig::make(crypto::default_backend(), {});
-    if (!cfg) throw UserError("emulator: " + cfg.error().message());
-    auto dev = std::make_unique<OwnedDevice>(std::move(*cfg), std::move(*station));
-    emulated = dev.get();
-    return dev;
-  };
-  auto link = open_link(o.link, kGattProfile, factory);
-  std::string advertised = o.name;
-  ClientConfig cfg;  // real units: K2 verifies the device key
-  if (emulated) {
-    const auto& s = emulated->device().station();
-    if (advertised.empty()) advertised = s.model() + std::to_string(s.serial());  // what a unit advertises
-    auto c = ClientConfig::make(crypto::default_backend(), emulated->device().verify_key());
-    if (!c) throw UserError("emulator key: " + c.error().message());
-    cfg = std::move(*c);
+// One link to a unit (BlueZ) or to the emulator, handshake done, reads through the request layer.
+class UnitLink {
+ public:
+  UnitLink(const LinkCli& opts, std::string advertised) : advertised_(std::move(advertised)) {
+    auto factory = [&](const std::string& model) -> std::unique_ptr<EngineIo> {
+      auto station = PowerStation::create(model);
+      if (!station) return nullptr;
+      auto cfg = DeviceConfig::make(crypto::default_backend(), {});
+      if (!cfg) throw UserError("emulator: " + cfg.error().message());
+      auto dev = std::make_unique<OwnedDevice>(std::move(*cfg), std::move(*station));
+      emulated_ = dev.get();
+      return dev;
+    };
+    link_ = open_link(opts, kGattProfile, factory);
+    ClientConfig cfg;  // real units: K2 verifies the device key
+    if (emulated_) {
+      const auto& s = emulated_->device().station();
+      if (advertised_.empty()) advertised_ = s.model() + std::to_string(s.serial());  // what a unit advertises
+      auto c = ClientConfig::make(crypto::default_backend(), emulated_->device().verify_key());
+      if (!c) throw UserError("emulator key: " + c.error().message());
+      cfg = std::move(*c);
+    }
+    client_ = std::make_unique<Client>(std::move(cfg), crypto::system_rng());
+    session_ = std::make_unique<link::Session<Client>>(*client_, link_->link(), kGattProfile);
+    requests_ = std::make_unique<Requests>(*client_);
+    link_->start();
+    if (!drive([&] { return client_->established() || client_->state() == ClientState::failed; }) || !client_->established())
+      throw DeviceError(link_->why_not("bluetti handshake") +
+                        (client_->failure() ? " (" + client_->failure().message() + ")" : std::string()));
   }
-  Client client(std::move(cfg), crypto::system_rng());
-  link::Session<Client> session(client, link->link(), kGattProfile);
-  Requests requests(client);
-  auto drive = [&](const std::function<bool()>& done) {
-    return link->run_until(session, [&] {
-      while (auto e = session.poll_event())
-        if (auto* ce = std::get_if<Client::Event>(&*e)) (void)requests.on_event(*ce, link->now());
-      session.flush(link->now());
-      return done();
-    });
-  };
-  link->start();
-  if (!drive([&] { return client.established() || client.state() == ClientState::failed; }) || !client.established())
-    throw DeviceError(link->why_not("bluetti handshake") +
-                      (client.failure() ? " (" + client.failure().message() + ")" : std::string()));
+  ~UnitLink() {
+    if (link_) link_->stop();
+  }
+  UnitLink(const UnitLink&) = delete;
+  UnitLink& operator=(const UnitLink&) = delete;
 
-  // The device-type registers; an exception answer just leaves them out.
-  RegisterValues regs;
-  auto read = [&](std::uint16_t address, std::uint16_t count) {
-    auto id = requests.read_registers(address, count, link->now());
+  const std::string& advertised() const { return advertised_; }
+
+  // FC3 read into `regs`; false (and nothing added) when the unit answers an exception.
+  bool read(std::uint16_t address, std::uint16_t count, RegisterValues& regs) {
+    auto id = requests_->read_registers(address, count, link_->now());
     if (!id) throw DeviceError(id.error().message());
-    session.flush(link->now());
+    session_->flush(link_->now());
     std::optional<Completion> done;
     if (!drive([&] {
-          while (auto c = requests.poll_completion())
+          while (auto c = requests_->poll_completion())
             if (std::visit([](const auto& x) { return x.id; }, *c) == *id) done = std::move(*c);
           return done.has_value();
         }))
-      throw DeviceError(link->why_not("reading registers " + std::to_string(address) + ".." + std::to_string(address + count - 1)));
+      throw DeviceError(link_->why_not("reading registers " + std::to_string(address) + ".." + std::to_string(address + count - 1)));
     if (auto* r = std::get_if<requests::RegistersRead>(&*done)) {
       for (std::size_t i = 0; i < r->values.size(); ++i) regs[static_cast<std::uint16_t>(address + i)] = r->values[i];
       return true;
@@ -251,11 +254,33 @@ void run_detect(std::ostream& out, const DetectOptions& o) {
     const auto& f = std::get<requests::Failed>(*done);
     if (f.error != make_error_code(Errc::modbus_exception)) throw DeviceError("reading registers: " + f.error.message());
     return false;
-  };
-  (void)read(models::kV2TypeRegister, models::kV2TypeWords);
-  const std::string v2 = models::reported_type(regs);
-  if (!models::find(v2)) (void)read(models::kV1TypeRegister, models::kV1TypeWords);
-  link->stop();
+  }
+
+ private:
+  bool drive(const std::function<bool()>& done) {
+    return link_->run_until(*session_, [&] {
+      while (auto e = session_->poll_event())
+        if (auto* ce = std::get_if<Client::Event>(&*e)) (void)requests_->on_event(*ce, link_->now());
+      session_->flush(link_->now());
+      return done();
+    });
+  }
+
+  std::string advertised_;
+  OwnedDevice* emulated_ = nullptr;
+  std::unique_ptr<OpenLink> link_;
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<link::Session<Client>> session_;
+  std::unique_ptr<Requests> requests_;
+};
+
+void run_detect(std::ostream& out, const DetectOptions& o) {
+  UnitLink unit(o.link, o.name);
+  const std::string advertised = unit.advertised();
+  // The device-type registers; an exception answer just leaves them out.
+  RegisterValues regs;
+  (void)unit.read(models::kV2TypeRegister, models::kV2TypeWords, regs);
+  if (!models::find(models::reported_type(regs))) (void)unit.read(models::kV1TypeRegister, models::kV1TypeWords, regs);
 
   auto id = models::identify(advertised, regs);
   const models::Model* hint = models::from_advertised_name(advertised);
@@ -287,6 +312,52 @@ void run_detect(std::ostream& out, const DetectOptions& o) {
                       "\"); `blecrypt bluetti models` lists the known ones");
 }
 
+// ---- dump -------------------------------------------------------------------------------
+
+struct DumpOptions {
+  LinkCli link;
+  unsigned from = 0, to = 0;
+  std::string output;
+};
+
+// Every readable register of from..to in reads of kDumpChunk (a chunk that answers an exception
+// is read again register by register; unreadable registers are left out), as {"model", "protocol", "registers": {"<address>": value}}: what an owner of an
+// unknown model contributes, and what an independent decoder can be checked against.
+constexpr unsigned kDumpChunk = 10;
+
+void run_dump(std::ostream& out, const DumpOptions& o) {
+  if (o.to < o.from) throw UserError("--to " + std::to_string(o.to) + " is below --from " + std::to_string(o.from));
+  UnitLink unit(o.link, "");
+  RegisterValues id_regs;
+  (void)unit.read(models::kV2TypeRegister, models::kV2TypeWords, id_regs);
+  if (!models::find(models::reported_type(id_regs))) (void)unit.read(models::kV1TypeRegister, models::kV1TypeWords, id_regs);
+  auto id = models::identify(unit.advertised(), id_regs);
+  RegisterValues regs;
+  for (unsigned a = o.from; a <= o.to; a += kDumpChunk) {
+    const unsigned n = std::min(kDumpChunk, o.to - a + 1);
+    if (unit.read(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(n), regs) || n == 1) continue;
+    for (unsigned r = a; r < a + n; ++r) (void)unit.read(static_cast<std::uint16_t>(r), 1, regs);  // one by one around the gap
+  }
+  std::ostringstream j;
+  j << "{\"model\": " << quote(id ? std::string(id->model->name) : models::reported_type(id_regs)) << ", \"protocol\": ";
+  if (id) j << "\"" << protocol_word(id->protocol) << "\"";
+  else j << "null";
+  j << ", \"registers\": {";
+  bool first = true;
+  for (const auto& [a, v] : regs) {
+    j << (first ? "" : ", ") << "\"" << a << "\": " << v;
+    first = false;
+  }
+  j << "}}\n";
+  if (o.output.empty()) {
+    out << j.str();
+    return;
+  }
+  std::ofstream f(o.output, std::ios::binary | std::ios::trunc);
+  if (!f || !(f << j.str()) || !f.flush()) throw UserError("cannot write " + o.output);
+  std::cerr << regs.size() << " registers of " << (o.to - o.from + 1) << " written to " << o.output << "\n";
+}
+
 const Register group{VerbGroup{"bluetti", "BLUETTI power stations: encrypted link client and emulator", [](CLI::App& g) {
   static bool models_json = false;
   auto* list = g.add_subcommand("models", "List every model of the table: protocol, fields, packs, verification");
@@ -306,6 +377,14 @@ const Register group{VerbGroup{"bluetti", "BLUETTI power stations: encrypted lin
   detect->add_option("--name", detect_opts.name, "The advertised name (e.g. AC1802524610159690) to confirm against");
   detect->add_flag("--json", detect_opts.json, "Machine-readable output");
   detect->callback([] { run_detect(std::cout, detect_opts); });
+
+  static DumpOptions dump_opts;
+  auto* dump = g.add_subcommand("dump", "Read every readable register of a range as JSON (for contributing a model's map)");
+  add_link_options(*dump, dump_opts.link);
+  dump->add_option("--from", dump_opts.from, "First register, 0..65535")->transform(decimal(0, 65535))->required();
+  dump->add_option("--to", dump_opts.to, "Last register, 0..65535")->transform(decimal(0, 65535))->required();
+  dump->add_option("--output", dump_opts.output, "Write the JSON to FILE instead of standard output");
+  dump->callback([] { run_dump(std::cout, dump_opts); });
 }}};
 
 }  // namespace
