@@ -39,8 +39,16 @@ Exchange = Callable[[bytes], List[bytes]]
 
 
 def models() -> List[str]:
-    """Models the emulator can play: AC180, EL30V2 (IoT V2) and EB3A (IoT V1)."""
+    """Models the emulator can play: every model of the table (docs/bluetti-models.md)."""
     return list(_b.models())
+
+
+def model_table() -> List[Dict[str, Any]]:
+    """The BLUETTI model table, read-only copies: per model its protocol ('v1'/'v2'), poll blocks
+    and fields (name, mqtt_name, address, type, scale, unit, settable, min, max, choices, Home
+    Assistant component/device_class/state_class, pack). The CLI's `bluetti fields MODEL --json`
+    lists the same fields."""
+    return list(_b.model_table())
 
 
 def classify_advertisement(ad: bytes) -> Dict[str, Any]:
@@ -280,5 +288,5 @@ def _telemetry(fields: Dict[str, Any]) -> Telemetry:
 
 __all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "BluettiHandshakeError",
            "BluettiAuthenticationError", "BluettiInvalidArgument", "BluettiTimeoutError", "ModbusError", "LicenceError", "K2", "L1_PUBLIC_KEY",
-           "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models",
+           "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models", "model_table",
            "classify_advertisement"]

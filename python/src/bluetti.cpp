@@ -10,6 +10,7 @@
 #include "blecrypt/bluetti/bluetti_crypt.hpp"
 #include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/device.hpp"
+#include "blecrypt/bluetti/models.hpp"
 #include "blecrypt/bluetti/requests.hpp"
 
 namespace blecrypt::python {
@@ -253,6 +254,48 @@ void add_bluetti(py::module_& parent) {
   m.attr("LICENCE_FILE_NAME") = kLicenceFileName;
   m.attr("DEVICE_KEY_ENV") = kDeviceKeyEnv;
   m.def("models", &PowerStation::models);
+  // The model table (models.hpp), read-only: one dict per model, fields as dicts.
+  m.def("model_table", [] {
+    auto field_dict = [](const models::Field& f, bool pack) {
+      py::dict d;
+      d["name"] = std::string(f.name);
+      d["mqtt_name"] = std::string(f.mqtt_name);
+      d["address"] = f.address;
+      d["type"] = models::type_name(f.type);
+      d["words"] = f.words;
+      d["scale"] = f.scale;
+      d["unit"] = std::string(f.unit);
+      d["settable"] = f.settable;
+      d["min"] = f.min;
+      d["max"] = f.max;
+      py::dict choices;
+      for (const auto& c : f.choices) choices[py::str(std::string(c.name))] = c.value;
+      d["choices"] = choices;
+      d["component"] = models::component_name(f.component);
+      d["device_class"] = std::string(f.device_class);
+      d["state_class"] = std::string(f.state_class);
+      d["pack"] = pack;
+      return d;
+    };
+    py::list out;
+    for (const auto& md : models::all()) {
+      py::dict d;
+      d["model"] = std::string(md.name);
+      d["protocol"] = md.protocol == Protocol::iot_v2 ? "v2" : "v1";
+      d["verified"] = models::verified_name(md.verified);
+      d["sources"] = std::string(md.sources);
+      py::list blocks, fields;
+      for (const auto& b : md.blocks) blocks.append(py::make_tuple(b.address, b.count));
+      for (const auto& f : md.fields) fields.append(field_dict(f, false));
+      for (const auto& f : md.packs.fields) fields.append(field_dict(f, true));
+      d["blocks"] = blocks;
+      d["fields"] = fields;
+      d["max_packs"] = md.packs.max_packs;
+      d["pack_selector"] = md.packs.selector;
+      out.append(d);
+    }
+    return out;
+  }, "The BLUETTI model table: models, register blocks, fields (read-only copies)");
   m.def("crc16", [](const py::bytes& b) { return modbus::crc16(from_py(b)); }, "CRC-16/MODBUS");
   m.def("classify_advertisement", [](const py::bytes& ad) {
     auto a = unwrap(classify_advertisement(from_py(ad)), "advertising data");

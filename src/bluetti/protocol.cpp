@@ -52,6 +52,12 @@ class BluettiCategory final : public std::error_category {
       case Errc::write_not_confirmed: return "bluetti request: write not confirmed (no echo, and reading the register back gives another value)";
       case Errc::licence_too_large: return "bluetti licence: the licence file is larger than 4 MiB";
       case Errc::licence_not_regular: return "bluetti licence: the licence path is not a regular file (directory, device, FIFO or symbolic link)";
+      case Errc::model_unknown: return "bluetti models: the model table has no such model";
+      case Errc::field_unknown: return "bluetti models: the model has no field of that name";
+      case Errc::field_not_settable: return "bluetti models: the field is read-only";
+      case Errc::setting_invalid: return "bluetti models: the value is not valid for the field (number, on/off or one of its choices)";
+      case Errc::setting_out_of_range: return "bluetti models: the value is outside the field's range";
+      case Errc::pack_out_of_range: return "bluetti models: pack number outside 1..max_packs of the model";
       case Errc::request_unanswered: return "bluetti modbus: no answer to this request before the answer to a later one (EL30V2 reportedly does not echo FC06 writes: read the register back)";
     }
     return "bluetti: unknown error " + std::to_string(ev);

@@ -1,6 +1,9 @@
 // The BLUETTI request layer: jobs of Modbus requests over bluetti::Client (see requests.hpp).
 #include "blecrypt/bluetti/requests.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace blecrypt::bluetti {
 
 namespace {
@@ -10,6 +13,11 @@ bool same(const modbus::Request& a, const modbus::Request& b) {
 // IoT V2 keeps the model name at 110..115 (spec section 6); IoT V1 has no register there.
 constexpr std::uint16_t kV2ModelRegister = 110;
 constexpr std::uint16_t kModelWords = 6;
+// "AC180", "Handsfree 1", "Elite 200 V2": a letter, then letters, digits and spaces.
+bool looks_like_model_name(const std::string& s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == ' '; });
+}
 }  // namespace
 
 Result<RequestId> Requests::read_registers(std::uint16_t address, std::uint16_t count, TimePoint now) {
@@ -138,12 +146,15 @@ void Requests::on_answer(const modbus::Response& resp, TimePoint now) {
     // The protocol probe: IoT V2 names its model here, IoT V1 answers an exception.
     j.probing = false;
     j.probed = true;
-    if (resp.exception) {
+    // An IoT V1 unit with battery packs answers this read too (its cell voltages live at
+    // 105..120): only a model name makes it IoT V2.
+    const std::string name = resp.exception ? std::string() : decode_model(Protocol::iot_v2, resp.values.data(), resp.values.size());
+    if (!looks_like_model_name(name)) {
       protocol_ = Protocol::iot_v1;
       model_.clear();
     } else {
       protocol_ = Protocol::iot_v2;
-      model_ = decode_model(Protocol::iot_v2, resp.values.data(), resp.values.size());
+      model_ = name;
     }
     if (j.kind == Kind::detect) complete(requests::ProtocolDetected{j.id, *protocol_, model_});
     step(now);

@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   }
 
   for (const auto& group : verb_groups()) {
-    // Several files may add to one group (sesame_family.cpp adds to sesame.cpp's `sesame`); the
-    // group's help comes from the file that gives one.
+    // Several files may add to one group (sesame_family.cpp to `sesame`, bluetti_models.cpp to
+    // `bluetti`); the group's help comes from the file that gives one.
     auto same = app.get_subcommands([&](CLI::App* s) { return s->get_name() == group.name; });
     CLI::App* sub = same.empty() ? app.add_subcommand(group.name, group.help) : same.front();
     if (!same.empty() && !group.help.empty()) sub->description(group.help);

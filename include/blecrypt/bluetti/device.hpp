@@ -12,6 +12,7 @@
 
 #include "blecrypt/bluetti/client.hpp"
 #include "blecrypt/bluetti/modbus.hpp"
+#include "blecrypt/bluetti/models.hpp"
 #include "blecrypt/bluetti/protocol.hpp"
 #include "blecrypt/time.hpp"
 
@@ -19,24 +20,33 @@ namespace blecrypt::bluetti {
 
 // ---- emulated power station ---------------------------------------------------------------
 
-// A register map with the layout of spec section 6 and telemetry that evolves with time: outputs
-// draw power when switched on, solar input varies, SOC follows the energy balance. Serials never
-// change. Unmapped registers answer exception 0x02, writes to read-only registers 0x03.
+// An emulated power station built from the model table (models.hpp): every register of the
+// model's poll blocks and pack blocks is mapped (zeros where the table has no field), every field
+// starts at a plausible value, and settable fields are writable. Telemetry evolves with time:
+// outputs draw power when switched on, solar input varies, SOC follows the energy balance
+// (power in = power out + charge), the SOC range settings stop charging / discharging, and on
+// IoT V1 units writing the pack selector pages the pack block (pack SOC, voltage and cell
+// voltages that sum to it). Serials never change. Unmapped registers answer exception 0x02,
+// writes to read-only registers or outside a setting's range/choices 0x03.
 class PowerStation {
  public:
   struct Register {
     std::uint16_t value = 0;
     bool writable = false;
   };
-  // "AC180", "EL30V2" (IoT V2) and "EB3A" (IoT V1); nullopt for other names (case-insensitive).
+  // Any model of the table (case-insensitive); nullopt for other names.
   static std::optional<PowerStation> create(std::string_view model);
+  // Every model of the table.
   static std::vector<std::string> models();
 
   const std::string& model() const noexcept { return model_; }
   Protocol protocol() const noexcept { return protocol_; }
+  const models::Model& table() const noexcept { return *table_; }
   std::uint64_t serial() const noexcept { return serial_; }
   std::uint64_t iot_serial() const noexcept { return iot_serial_; }
   void set_serials(std::uint64_t serial, std::uint64_t iot_serial);
+  unsigned packs_installed() const noexcept { return packs_installed_; }
+  unsigned selected_pack() const noexcept { return selected_pack_; }
 
   // Advances the simulation to `now` (the first call sets the epoch).
   void tick(TimePoint now);
@@ -48,13 +58,20 @@ class PowerStation {
 
  private:
   void refresh();
+  void set_output(bool ac, bool on);
+  bool output_on(bool ac) const;
+  std::optional<std::uint8_t> check_write(std::uint16_t address, std::uint16_t value) const;
+  void set_field(const models::Field& f, std::int64_t raw);
+  std::optional<std::uint16_t> role_value(models::Role r) const;
   std::string model_;
   Protocol protocol_ = Protocol::iot_v2;
+  const models::Model* table_ = nullptr;
   std::uint64_t serial_ = 0, iot_serial_ = 0;
   std::map<std::uint16_t, Register> regs_;
   std::optional<TimePoint> epoch_, last_;
   double energy_wh_ = 0, capacity_wh_ = 768;
   std::uint16_t base_ac_load_w_ = 120, base_dc_load_w_ = 24, solar_peak_w_ = 200;
+  unsigned packs_installed_ = 0, selected_pack_ = 1;
 };
 
 // ---- device engine ------------------------------------------------------------------------

@@ -48,6 +48,12 @@ enum class Errc {
   write_not_confirmed,       // a write got no echo and reading the register back gave another value
   licence_too_large,         // the licence file is larger than kMaxLicenceBytes
   licence_not_regular,       // the licence path is a directory, device, FIFO or symbolic link
+  model_unknown,             // the model table has no such model / the device-type register names none
+  field_unknown,             // the model has no field of that name
+  field_not_settable,        // the field is read-only (or the model has no pack selector)
+  setting_invalid,           // the value is not a number / on|off / one of the field's choices
+  setting_out_of_range,      // the value lies outside the field's range (refused before any write)
+  pack_out_of_range,         // pack number outside 1..max_packs of the model
 };
 
 const std::error_category& category() noexcept;

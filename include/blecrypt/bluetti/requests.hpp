@@ -4,8 +4,9 @@
 //   - matches answers to requests (it hands the client one Modbus request at a time);
 //   - confirms an FC06 write that gets no echo (EL30V2 reportedly sends none) by reading the
 //     register back, once the client reports the write unanswered (timeout or a later answer);
-//   - detects the protocol (IoT V2 answers a read of 110 x6 with the model name, IoT V1 answers
-//     exception 2) and the model, once per session, before the first job that needs it.
+//   - detects the protocol (IoT V2 answers a read of 110 x6 with the model name; IoT V1 answers
+//     exception 2, or, with battery packs, cell voltages that name no model) and the model, once
+//     per session, before the first job that needs it.
 //
 //   bluetti::Requests req(client);
 //   auto id = req.read_telemetry(now);                 // queued; runs once the session is up
