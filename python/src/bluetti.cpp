@@ -60,6 +60,12 @@ ErrorKind bluetti_kind(int v) {
     case Errc::write_not_confirmed: return {"BluettiError", "write_not_confirmed"};
     case Errc::licence_too_large: return {"LicenceError", "licence_too_large"};
     case Errc::licence_not_regular: return {"LicenceError", "licence_not_regular"};
+    case Errc::model_unknown: return {"BluettiInvalidArgument", "model_unknown"};
+    case Errc::field_unknown: return {"BluettiInvalidArgument", "field_unknown"};
+    case Errc::field_not_settable: return {"BluettiInvalidArgument", "field_not_settable"};
+    case Errc::setting_invalid: return {"BluettiInvalidArgument", "setting_invalid"};
+    case Errc::setting_out_of_range: return {"BluettiInvalidArgument", "setting_out_of_range"};
+    case Errc::pack_out_of_range: return {"BluettiInvalidArgument", "pack_out_of_range"};
   }
   return {"BluettiError", nullptr};
 }
