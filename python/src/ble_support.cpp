@@ -17,10 +17,10 @@ void add_ble_support(py::module_& m) {
       [](const std::string& path) {
         std::string why;
         auto licence = bluetti::Licence::load(path, &why);
-        if (!licence) throw py::value_error(why.empty() ? licence.error().message() : why);
+        if (!licence) raise("LicenceError", why.empty() ? licence.error().message() : why);
         return std::vector<std::uint64_t>(licence->serials().begin(), licence->serials().end());
       },
-      py::arg("path"), "IoT serials listed in an open-format BLUETTI licence file (ValueError says why not).");
+      py::arg("path"), "IoT serials listed in an open-format BLUETTI licence file (blecrypt.LicenceError says why not).");
 }
 
 const RegisterBinding reg{90, add_ble_support};

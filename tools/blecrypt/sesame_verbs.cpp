@@ -534,7 +534,7 @@ class Runner {
                                      "whose answer was lost: reset the lock (see its manual) and register again"
                                    : "";
     const std::string what = saved + verb_name(verb_) + ": " + stage;
-    if (out_.failure_is_link) throw_link_error(out_.link_error, what + ": the link dropped" + unsure);
+    if (out_.failure_is_link) throw_link_error(out_.link_error, what + (out_.link_up ? ": the link dropped" : "") + unsure);
     if (!out_.failure.empty()) throw DeviceError(what + ": " + out_.failure + unsure);
     std::string why = saved + verb_name(verb_) + ": " + link.why_not(stage);
     if (out_.refused)

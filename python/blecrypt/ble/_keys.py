@@ -8,6 +8,7 @@ import os
 import stat
 from typing import Optional, Tuple, Union
 
+from ..errors import Error
 from .errors import KeyFormatError
 
 KeyLike = Union[bytes, bytearray, memoryview, str]
@@ -87,7 +88,7 @@ def sesame_secret(secret: Optional[KeyLike], qr: Optional[str],
         from blecrypt import sesame
         try:
             key = sesame.parse_share_uri(qr.strip())
-        except ValueError as e:
+        except (ValueError, Error) as e:
             raise KeyFormatError(f"SESAME share URI: {e}") from None
         if key.os2 or key.model not in OS3_LOCK_MODELS:
             raise KeyFormatError(f"SESAME share URI: the key is for a {key.model_name}"

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Union
 
 
+from .. import errors as _core_errors
 from ._native import native as _native
 from ._keys import KeyLike, key_bytes
 from ._session import ClientArg, Session
@@ -90,7 +91,7 @@ class BluettiDevice(Session):
         self._licence = os.fspath(licence_path) if licence_path is not None else None
         try:
             self._engine = _b.ClientEngine(self._key, backend, None)
-        except ValueError as e:  # not a point on P-256, unknown crypto backend
+        except _core_errors.Error as e:  # not a point on P-256, unknown crypto backend
             raise KeyFormatError(f"BLUETTI: {e}") from None
         self._jobs: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
         self._established: Optional["asyncio.Future[None]"] = None
@@ -166,7 +167,7 @@ class BluettiDevice(Session):
     async def _check_licence(self) -> None:
         try:
             allowed = set(_native.bluetti_licence_serials(self._licence))
-        except ValueError as e:
+        except _core_errors.LicenceError as e:
             raise LicenceError(f"BLUETTI licence: {e}") from None
         w = await self.read_registers(IOT_SERIAL_REGISTER, 4)
         serial = w[0] | (w[1] << 16) | (w[2] << 32) | (w[3] << 48)
@@ -182,7 +183,7 @@ class BluettiDevice(Session):
             raise NotConnectedError(f"BLUETTI {self.address}: the session is not established yet")
         try:
             job = start(self._now())
-        except ValueError as e:
+        except _core_errors.Error as e:
             raise BleError(f"BLUETTI {what}: {e}") from None
         fut: "asyncio.Future[Dict[str, Any]]" = self._future()
         self._jobs[job] = fut

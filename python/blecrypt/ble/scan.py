@@ -11,6 +11,7 @@ from blecrypt import bluetti as _bluetti
 from blecrypt import sesame as _sesame
 
 from . import _compat
+from ..errors import Error
 from .errors import BleError
 
 
@@ -71,12 +72,12 @@ def classify(address: str, name: Optional[str], rssi: Optional[int], manufacture
             ad.kind = "bluetti"
             ad.details = {"link": b["kind"], "marker": b["marker"], "company_id": b["company_id"]}
             return ad
-    except ValueError:
+    except (ValueError, Error):
         pass
     try:
         ad.details = dict(_sesame.parse_advertisement(raw))
         ad.kind = "sesame"
-    except ValueError:
+    except (ValueError, Error):
         ad.details = {}
     return ad
 

@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Union
 
 from blecrypt import sesame as _sesame
 
+from .. import errors as _core_errors
 from ._native import native as _native
 from ._keys import KeyLike, sesame_secret
 from ._session import ClientArg, Session
@@ -102,7 +103,7 @@ class SesameLock(Session):
         offset = int(time.time() - now)
         try:
             self._engine = _s.Client(self._secret, self._payload, offset, False, True, None, self._backend)
-        except ValueError as e:
+        except _core_errors.Error as e:
             raise BleError(f"SESAME: {e}") from None
         self._logged_in = False
         # INITIAL may arrive while start_notify is still awaited: wait for it from here on.
@@ -139,7 +140,7 @@ class SesameLock(Session):
     def _call(self, what: str, method: str, *args: Any) -> None:
         try:
             self._tx += [bytes(p) for p in getattr(self._engine, method)(*args, self._now())]
-        except ValueError as e:
+        except _core_errors.Error as e:
             raise CommandError(f"SESAME {self.address}: {what}: {e}") from None
 
     # ---- events ---------------------------------------------------------------------------
@@ -305,6 +306,8 @@ class SesameLock(Session):
 
     @staticmethod
     def _check_tag(tag: Tag) -> None:
+        if tag is not None and not isinstance(tag, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f"SESAME tag: str (text), bytes (an encoded tag) or None, not {type(tag).__name__}")
         if isinstance(tag, str) and len(tag.encode("utf-8")) > MAX_TAG_BYTES:
             raise InvalidArgument(f"SESAME tag: {len(tag.encode('utf-8'))} bytes of UTF-8, at most "
                                   f"{MAX_TAG_BYTES} (the lock keeps no more)")
