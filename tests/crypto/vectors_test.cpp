@@ -183,7 +183,8 @@ TEST_P(CryptoVectors, P256PublicKeyValidation) {
 }
 
 TEST_P(CryptoVectors, SharedSmpVectorFileP256Cases) {
-  // The same cases straight from shared/vectors, so a change there cannot go unnoticed.
+  // The same cases straight from the vector file (tests/vectors/smp_test_vectors.json, a copy of the
+  // project's shared vectors), so a change there cannot go unnoticed.
   const auto file = test::load_vectors("smp_test_vectors.json");
   int checked = 0;
   for (const auto& v : file["vectors"]) {

@@ -43,30 +43,6 @@ Overload(F...) -> Overload<F...>;
 const char* protocol_text(Protocol p) { return p == Protocol::iot_v2 ? "IoT V2" : "IoT V1"; }
 const char* on_off(bool b) { return b ? "true" : "false"; }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {  // ASCII-only output: anything else escaped
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-// The device reports its model name; keep the text output to printable ASCII.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  return out;
-}
-
 void print_telemetry(std::ostream& out, const Telemetry& t) {
   out << "  device_type " << printable(t.device_type) << ", serial_number " << t.serial_number << ", total_battery_percent "
       << t.total_battery_percent << " %\n"
@@ -78,7 +54,7 @@ void print_telemetry(std::ostream& out, const Telemetry& t) {
 // The telemetry fields under bluetti_mqtt's names, as the members of one JSON object (no braces).
 std::string telemetry_members(const Telemetry& t) {
   std::ostringstream o;
-  o << "\"device_type\":" << json_string(t.device_type) << ",\"serial_number\":" << t.serial_number
+  o << "\"device_type\":" << json_ascii_string(t.device_type) << ",\"serial_number\":" << t.serial_number
     << ",\"total_battery_percent\":" << t.total_battery_percent << ",\"ac_output_power\":" << t.ac_output_power
     << ",\"dc_output_power\":" << t.dc_output_power << ",\"ac_input_power\":" << t.ac_input_power
     << ",\"dc_input_power\":" << t.dc_input_power << ",\"ac_output_on\":" << on_off(t.ac_output_on)
@@ -599,7 +575,7 @@ std::string log_row(bool csv, const std::string& device, const Telemetry& t) {
       << t.total_battery_percent << "," << t.ac_output_power << "," << t.dc_output_power << "," << t.ac_input_power << ","
       << t.dc_input_power << "," << on_off(t.ac_output_on) << "," << on_off(t.dc_output_on) << "\n";
   } else {
-    o << "{\"time\":" << json_string(utc_now()) << ",\"device\":" << json_string(device) << "," << telemetry_members(t) << "}\n";
+    o << "{\"time\":" << json_ascii_string(utc_now()) << ",\"device\":" << json_ascii_string(device) << "," << telemetry_members(t) << "}\n";
   }
   return o.str();
 }

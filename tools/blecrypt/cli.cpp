@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace blecrypt::cli {
 
@@ -20,6 +21,29 @@ CLI::Validator decimal(std::uint64_t min, std::uint64_t max) {
         return {};
       },
       "DECIMAL " + std::to_string(min) + ".." + std::to_string(max));
+}
+
+std::string json_ascii_string(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  return out;
 }
 
 }  // namespace blecrypt::cli

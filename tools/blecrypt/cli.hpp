@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "blecrypt/crypto.hpp"
@@ -74,5 +75,11 @@ struct BluetoothUnavailable : std::runtime_error {  // exit 3
 // "1e3" and values outside [min, max] are refused with a message. Use as
 // `sub->add_option("--passkey", v)->transform(cli::decimal(0, 999999))`.
 CLI::Validator decimal(std::uint64_t min, std::uint64_t max);
+
+// `s` as a JSON string literal with ASCII-only content: quotes and backslashes escaped, control
+// and non-ASCII bytes as \u00XX (text a device or an advertisement chose).
+std::string json_ascii_string(std::string_view s);
+// `s` for a terminal: bytes outside printable ASCII become '?'.
+std::string printable(std::string_view s);
 
 }  // namespace blecrypt::cli

@@ -21,29 +21,6 @@ struct ScanOptions {
   bool json = false;
 };
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {  // ASCII-only output: anything else escaped
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  return out;
-}
-
 #ifdef BLECRYPT_HAVE_BLUEZ
 std::string hex(const Bytes& b) {
   static const char* d = "0123456789abcdef";
@@ -69,10 +46,10 @@ std::string text_line(const link::bluez::DeviceInfo& d) {
 
 std::string json_line(const link::bluez::DeviceInfo& d) {
   std::ostringstream o;
-  o << "{\"address\":" << json_string(d.address) << ",\"name\":" << json_string(d.name)
+  o << "{\"address\":" << json_ascii_string(d.address) << ",\"name\":" << json_ascii_string(d.name)
     << ",\"rssi\":" << (d.rssi ? std::to_string(*d.rssi) : "null")
-    << ",\"protocol\":" << json_string(link::protocol_name(d.info.protocol))
-    << ",\"model\":" << json_string(d.info.model);
+    << ",\"protocol\":" << json_ascii_string(link::protocol_name(d.info.protocol))
+    << ",\"model\":" << json_ascii_string(d.info.model);
   if (d.info.encrypted) o << ",\"encrypted\":" << (*d.info.encrypted ? "true" : "false");
   if (d.info.registered) o << ",\"registered\":" << (*d.info.registered ? "true" : "false");
   if (d.info.has_history) o << ",\"has_history\":" << (*d.info.has_history ? "true" : "false");
@@ -85,7 +62,7 @@ std::string json_line(const link::bluez::DeviceInfo& d) {
   o << "},\"service_data\":{";
   first = true;
   for (const auto& [uuid, data] : d.service_data) {
-    o << (first ? "" : ",") << json_string(uuid) << ":\"" << hex(data) << "\"";
+    o << (first ? "" : ",") << json_ascii_string(uuid) << ":\"" << hex(data) << "\"";
     first = false;
   }
   o << "}}";

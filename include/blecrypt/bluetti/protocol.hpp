@@ -1,6 +1,6 @@
 // BLUETTI encrypted link ("**" protocol, 2025 firmware): public constants, the `**` KEX
 // frame codec, handshake and session record codecs, the reassembler and advertisement
-// classification. Spec: ../shared/specs/bluetti.md (section numbers below refer to it).
+// classification. Spec: docs/specs/bluetti.md (section numbers below refer to it).
 #pragma once
 
 #include <array>
