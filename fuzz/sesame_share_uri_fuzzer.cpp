@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     if (key->secret.size() != 16) std::abort();
-    if (key->os2 ? key->model > 4 : (key->model < 5 || key->model > 20 || key->model == 12)) std::abort();
+    // Model codes of docs/sesame.md: OS2 0..4; OS3 5..36 except the unassigned 12 and 34.
+    if (key->os2 ? key->model > 4 : (key->model < 5 || key->model > 36 || key->model == 12 || key->model == 34)) std::abort();
     if (!valid_utf8(key->name)) std::abort();
     for (char c : escape_control(key->name))
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) std::abort();
