@@ -23,7 +23,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, 
 
 from blecrypt import _native
 from blecrypt.errors import (BluettiAuthenticationError, BluettiError, BluettiHandshakeError, BluettiInvalidArgument,
-                             BluettiTimeoutError, LicenceError, ModbusError)
+                             BluettiTimeoutError, Error, LicenceError, ModbusError)
+from blecrypt.events import SLOTS, Event
 
 _b = _native.bluetti
 
@@ -71,6 +72,70 @@ class Telemetry:
     dc_output_w: int
     ac_output_on: bool
     dc_output_on: bool
+
+
+# ---- client events (bluetti::events, include/blecrypt/bluetti/client.hpp) --------------------
+# Made by the native binding from Client::Event; Client.events() returns them.
+
+@dataclass(frozen=True, **SLOTS)
+class ChallengeAnswered(Event):
+    """The device's CHALLENGE arrived; the CHALLENGE_RESPONSE is queued."""
+
+
+@dataclass(frozen=True, **SLOTS)
+class ChallengeAccepted(Event):
+    """CHALLENGE_ACCEPTED with status 0."""
+
+
+@dataclass(frozen=True, **SLOTS)
+class DeviceKeyVerified(Event):
+    """The DEVICE_PUBKEY signature verified; CLIENT_PUBKEY is queued."""
+
+
+@dataclass(frozen=True, **SLOTS)
+class Established(Event):
+    """PUBKEY_ACCEPTED: the session key is in use."""
+
+
+@dataclass(frozen=True, **SLOTS)
+class Data(Event):
+    """A session record that answers no outstanding request (decrypted)."""
+    plaintext: bytes
+
+
+@dataclass(frozen=True, **SLOTS)
+class Response(Event):
+    """The answer to an outstanding Modbus request: ``function``/``address``/``count`` of the
+    request, the register ``values`` read (empty for writes) or the Modbus ``exception`` code, and
+    the decrypted record (``adu``)."""
+    function: int
+    address: int
+    count: int
+    values: Tuple[int, ...]
+    exception: Optional[int]
+    adu: bytes
+
+
+@dataclass(frozen=True, **SLOTS)
+class RequestFailed(Event):
+    """A request got no valid answer (bad CRC, garbled, timeout, link down): ``error`` is the
+    :class:`blecrypt.Error` (a :class:`BluettiError`) it would raise; ``adu`` the decrypted record
+    when one arrived."""
+    function: int
+    address: int
+    count: int
+    error: Error
+    adu: bytes
+
+
+@dataclass(frozen=True, **SLOTS)
+class Failed(Event):
+    """The handshake failed: ``error`` (a :class:`BluettiError`) says why; the next connection retries."""
+    error: Error
+
+
+ClientEvent = Union[ChallengeAnswered, ChallengeAccepted, DeviceKeyVerified, Established, Data, Response,
+                    RequestFailed, Failed]
 
 
 class Device:
@@ -151,7 +216,7 @@ class Client:
     def __init__(self, device_verify_key: Optional[bytes] = None, backend: str = "", seed: Optional[int] = None):
         self._c = _b.ClientEngine(None if device_verify_key is None else bytes(device_verify_key), backend, seed)
         self._started = False
-        self._events: List[Dict[str, Any]] = []
+        self._events: List[ClientEvent] = []
 
     ready = property(lambda self: self._c.established, doc="True once the session key is in use")
     state = property(lambda self: self._c.state)
@@ -184,8 +249,9 @@ class Client:
             raise self._c.failure_error
         return self._writes()
 
-    def events(self) -> List[Dict[str, Any]]:
-        """Events since the last call (handshake steps, responses, unsolicited data, failures)."""
+    def events(self) -> List[ClientEvent]:
+        """Events since the last call, oldest first (handshake steps, responses, unsolicited data,
+        failures): the dataclasses above, see docs/python.md "Events"."""
         out, self._events = self._events, []
         return out
 
@@ -286,7 +352,8 @@ def _telemetry(fields: Dict[str, Any]) -> Telemetry:
                      dc_output_on=fields["dc_output_on"])
 
 
-__all__ = ["Client", "Device", "Telemetry", "BluettiCrypt", "BluettiError", "BluettiHandshakeError",
+__all__ = ["Client", "Device", "Telemetry", "ChallengeAnswered", "ChallengeAccepted", "DeviceKeyVerified",
+           "Established", "Data", "Response", "RequestFailed", "Failed", "ClientEvent", "BluettiCrypt", "BluettiError", "BluettiHandshakeError",
            "BluettiAuthenticationError", "BluettiInvalidArgument", "BluettiTimeoutError", "ModbusError", "LicenceError", "K2", "L1_PUBLIC_KEY",
            "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models", "model_table",
            "classify_advertisement"]

@@ -31,6 +31,7 @@ from typing import Any, Optional, Tuple, Union
 from blecrypt import _native
 from blecrypt.errors import (ChannelAuthenticationError, ChannelError, ChannelHandshakeError, ChannelInvalidArgument,
                              ChannelTimeoutError, KeyFileError)
+from blecrypt.events import SLOTS, Event
 
 _c = _native.channel
 
@@ -42,12 +43,37 @@ _BT_RCVMTU = 13
 IdentitySource = Union[str, bytes, "os.PathLike[str]"]  # a file path or the PEM bytes
 
 
-@dataclass
-class Handshake:
-    version: str
-    cipher: str
-    psk: bool
-    peer_fingerprint: bytes  # identity mode: SHA-256 of the peer's DER certificate
+# ---- events (channel::Event, include/blecrypt/channel/channel.hpp) -----------------------------
+# Made by the native binding from the engine's event variant.
+
+@dataclass(frozen=True, **SLOTS)
+class HandshakeComplete(Event):
+    """The TLS 1.3 handshake completed (kept as ``SecureChannel.handshake``)."""
+    version: str              # "TLSv1.3"
+    cipher: str               # e.g. "TLS_AES_128_GCM_SHA256"
+    psk: bool                 # authenticated by the PSK (else by the peer's certificate)
+    peer_fingerprint: bytes   # identity mode: SHA-256 of the peer's DER certificate
+
+
+Handshake = HandshakeComplete  # the name SecureChannel.handshake's class had before the events were unified
+
+
+@dataclass(frozen=True, **SLOTS)
+class DataReceived(Event):
+    """Authenticated plaintext, in order."""
+    data: bytes
+
+
+@dataclass(frozen=True, **SLOTS)
+class ClosedByPeer(Event):
+    """The peer sent close_notify: everything it sent has arrived."""
+
+
+@dataclass(frozen=True, **SLOTS)
+class Failed(Event):
+    """The channel failed: ``error`` is the :class:`ChannelError` to raise (its message says what
+    to check and never contains key material)."""
+    error: ChannelError
 
 
 def _now() -> float:
@@ -130,7 +156,7 @@ class _Events:
     _engine: Any  # the native Channel
 
     def _init_events(self) -> None:
-        self.handshake: Optional[Handshake] = None
+        self.handshake: Optional[HandshakeComplete] = None
         self._inbox = bytearray()
         self._peer_closed = False
         self._link_down = False
@@ -141,15 +167,14 @@ class _Events:
             ev = self._engine.poll_event()
             if ev is None:
                 return
-            kind = ev[0]
-            if kind == "handshake":
-                self.handshake = Handshake(ev[1], ev[2], ev[3], ev[4])
-            elif kind == "data":
-                self._inbox += ev[1]
-            elif kind == "closed":
+            if isinstance(ev, HandshakeComplete):
+                self.handshake = ev
+            elif isinstance(ev, DataReceived):
+                self._inbox += ev.data
+            elif isinstance(ev, ClosedByPeer):
                 self._peer_closed = True
-            elif kind == "failed" and self._failure is None:
-                self._failure = ev[1]
+            elif isinstance(ev, Failed) and self._failure is None:
+                self._failure = ev.error
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -421,5 +446,6 @@ async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 __all__ = ["ChannelError", "ChannelAuthenticationError", "ChannelHandshakeError", "ChannelInvalidArgument",
-           "ChannelTimeoutError", "KeyFileError", "Handshake", "SecureChannel", "AsyncChannel", "wrap", "open_stream", "generate_psk", "load_psk",
+           "ChannelTimeoutError", "KeyFileError", "Handshake", "HandshakeComplete", "DataReceived", "ClosedByPeer", "Failed",
+           "SecureChannel", "AsyncChannel", "wrap", "open_stream", "generate_psk", "load_psk",
            "parse_psk", "psk_to_qr_string", "generate_identity", "format_fingerprint", "parse_fingerprint"]

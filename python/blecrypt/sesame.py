@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Union, cast
 from blecrypt import _native
 from blecrypt.errors import (SesameAuthenticationError, SesameError, SesameInvalidArgument, SesameTimeoutError,
                              ShareUriError)
+from blecrypt.events import SLOTS, Event
 
 _s = _native.sesame
 
@@ -43,7 +44,7 @@ NOTIFY_CHARACTERISTIC = "16860003-a5ae-9856-b6d3-dbb4c676993e"
 
 # ---- typed events ----------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class MechStatus:
     battery_raw: int
     volts: float
@@ -62,14 +63,14 @@ class MechStatus:
         return bool(self.flags & 0x04)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MechSetting:
     lock_position: int
     unlock_position: int
     auto_lock_seconds: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class HistoryTag:
     kind: str  # "text" or "uuid"
     text: str
@@ -78,7 +79,7 @@ class HistoryTag:
     description: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class HistoryRecord:
     id: int
     type: int
@@ -89,39 +90,37 @@ class HistoryRecord:
     source: str  # ble / wifi_module2 / web
 
 
-@dataclass
-class Event:
-    """Base of every client event; ``kind`` names it."""
-    kind: str
+# Client events (sesame::events, include/blecrypt/sesame/client.hpp): the native binding makes them
+# from Client::Event. Their names are the ones this module has always published; `kind` is the C++
+# event's name (sesame::event_name).
 
-
-@dataclass
-class RandomCodeReceived(Event):
+@dataclass(frozen=True, **SLOTS)
+class RandomCodeReceived(Event, kind="random_code"):
     random_code: bytes
 
 
-@dataclass
-class Registered(Event):
+@dataclass(frozen=True, **SLOTS)
+class Registered(Event, kind="registered"):
     secret: bytes = field(repr=False)
 
 
-@dataclass
-class LoggedIn(Event):
+@dataclass(frozen=True, **SLOTS)
+class LoggedIn(Event, kind="logged_in"):
     device_time: int
 
 
-@dataclass
-class MechStatusChanged(Event):
+@dataclass(frozen=True, **SLOTS)
+class MechStatusChanged(Event, kind="mech_status"):
     status: MechStatus
 
 
-@dataclass
-class MechSettingChanged(Event):
+@dataclass(frozen=True, **SLOTS)
+class MechSettingChanged(Event, kind="mech_setting"):
     setting: MechSetting
 
 
-@dataclass
-class CommandResult(Event):
+@dataclass(frozen=True, **SLOTS)
+class CommandResult(Event, kind="command_result"):
     item: int
     item_name: str
     result: int
@@ -132,49 +131,50 @@ class CommandResult(Event):
         return self.result == 0
 
 
-@dataclass
-class HistoryReceived(Event):
+@dataclass(frozen=True, **SLOTS)
+class HistoryReceived(Event, kind="history"):
     record: HistoryRecord
 
 
-@dataclass
-class HistoryEmpty(Event):
+@dataclass(frozen=True, **SLOTS)
+class HistoryEmpty(Event, kind="history_empty"):
     pass
 
 
-@dataclass
-class HistoryDeleted(Event):
+@dataclass(frozen=True, **SLOTS)
+class HistoryDeleted(Event, kind="history_deleted"):
     result: int
     result_name: str
 
 
-@dataclass
-class VersionReceived(Event):
+@dataclass(frozen=True, **SLOTS)
+class VersionReceived(Event, kind="version"):
     version: str
 
 
-@dataclass
-class RequestFailed(Event):
+@dataclass(frozen=True, **SLOTS)
+class RequestFailed(Event, kind="request_failed"):
     item: int
     item_name: str
     error: str
 
 
-@dataclass
-class PublishReceived(Event):
+@dataclass(frozen=True, **SLOTS)
+class PublishReceived(Event, kind="publish"):
     item: int
     item_name: str
     payload: bytes
 
 
-@dataclass
-class SessionEnded(Event):
+@dataclass(frozen=True, **SLOTS)
+class SessionEnded(Event, kind="session_ended"):
     reason: str
 
 
-@dataclass
-class ProtocolError(Event):
-    """A notification was rejected (bad segment, tag mismatch...): it was dropped."""
+@dataclass(frozen=True, **SLOTS)
+class ProtocolError(Event, kind="protocol_error"):
+    """A notification was rejected (bad segment, tag mismatch...): it was dropped. Made by
+    :meth:`Client.receive` (the engine reports it as feed()'s error, not as an event)."""
     error: str
 
 
@@ -327,7 +327,7 @@ class Client(_Clock):
             # The engine's events so far (including any it raised for this notification) come
             # first: events() is oldest first.
             self._events += self._cli.events()
-            self._events.append(ProtocolError("protocol_error", error))
+            self._events.append(ProtocolError(error))
         return list(packets)
 
     def advance(self, seconds: float) -> List[bytes]:

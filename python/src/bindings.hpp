@@ -136,6 +136,11 @@ struct Overload : F... {
 template <typename... F>
 Overload(F...) -> Overload<F...>;
 
+// An event class of the Python package (each module's events derive from blecrypt.events.Event):
+// the bindings build these objects straight from the engine's event variant, with no dict or tuple
+// in between. E.g. package_class("blecrypt.bluetti", "Established")().
+inline py::object package_class(const char* module, const char* name) { return py::module_::import(module).attr(name); }
+
 // Everything the engine has to send, as a list of bytes.
 template <typename E>
 py::list drain_transmit(E& engine) {

@@ -72,60 +72,28 @@ ErrorKind bluetti_kind(int v) {
 
 constexpr const char* kArgError = "BluettiInvalidArgument";
 
-py::dict modbus_dict(const modbus::Request* req, const modbus::Response* resp) {
-  py::dict d;
-  if (req) {
-    d["function"] = req->function;
-    d["address"] = req->address;
-    d["count"] = req->count;
-  }
-  if (resp) {
-    d["values"] = resp->values;
-    d["exception"] = resp->exception ? py::cast(*resp->exception) : py::none();
-  }
-  return d;
-}
+py::object event_class(const char* name) { return package_class("blecrypt.bluetti", name); }
 
-py::dict simple(const char* kind) {
-  py::dict d;
-  d["kind"] = kind;
-  d["data"] = py::bytes();
-  d["error"] = std::string();
-  return d;
-}
+py::tuple values_of(const modbus::Response& r) { return py::tuple(py::cast(r.values)); }
+py::object exception_of(const modbus::Response& r) { return r.exception ? py::object(py::int_(*r.exception)) : py::object(py::none()); }
 
-// A client event as the dict the Python layer has always seen: kind, data, error and, for
-// request events, function/address/count (+ values/exception for a response).
-py::dict event_dict(const Client::Event& e) {
+// One Client::Event -> one event of python/blecrypt/bluetti.py (named after the struct).
+py::object event_obj(const Client::Event& e) {
   return std::visit(
-      Overload{[](const events::ChallengeAnswered&) { return simple("challenge_answered"); },
-               [](const events::ChallengeAccepted&) { return simple("challenge_accepted"); },
-               [](const events::DeviceKeyVerified&) { return simple("device_key_verified"); },
-               [](const events::Established&) { return simple("established"); },
-               [](const events::Data& d) {
-                 py::dict x = simple("data");
-                 x["data"] = to_py(d.plaintext);
-                 return x;
-               },
+      Overload{[](const events::ChallengeAnswered&) { return event_class("ChallengeAnswered")(); },
+               [](const events::ChallengeAccepted&) { return event_class("ChallengeAccepted")(); },
+               [](const events::DeviceKeyVerified&) { return event_class("DeviceKeyVerified")(); },
+               [](const events::Established&) { return event_class("Established")(); },
+               [](const events::Data& d) { return event_class("Data")(to_py(d.plaintext)); },
                [](const events::Response& r) {
-                 py::dict x = modbus_dict(&r.request, &r.response);
-                 x["kind"] = "response";
-                 x["data"] = to_py(r.adu);
-                 x["error"] = r.response.exception ? make_error_code(Errc::modbus_exception).message() : std::string();
-                 return x;
+                 return event_class("Response")(r.request.function, r.request.address, r.request.count,
+                                                values_of(r.response), exception_of(r.response), to_py(r.adu));
                },
                [](const events::RequestFailed& r) {
-                 py::dict x = modbus_dict(&r.request, nullptr);
-                 x["kind"] = "request_failed";
-                 x["data"] = to_py(r.adu);
-                 x["error"] = r.error.message();
-                 return x;
+                 return event_class("RequestFailed")(r.request.function, r.request.address, r.request.count,
+                                                     error_object(r.error), to_py(r.adu));
                },
-               [](const events::Failed& f) {
-                 py::dict x = simple("failed");
-                 x["error"] = f.error.message();
-                 return x;
-               }},
+               [](const events::Failed& f) { return event_class("Failed")(error_object(f.error)); }},
       e);
 }
 
@@ -344,7 +312,7 @@ void add_bluetti(py::module_& parent) {
       .def("poll_transmit", [](PyClient& c) { return maybe_bytes(c.s->poll_transmit()); })
       .def("poll_event", [](PyClient& c) -> py::object {
         if (c.events.empty()) return py::none();
-        return event_dict(c.events.take());
+        return event_obj(c.events.take());
       })
       .def("next_deadline", [](PyClient& c) { return maybe_seconds(c.s->next_deadline()); })
       .def("on_deadline", [](PyClient& c, double now) {

@@ -81,13 +81,16 @@ std::unique_ptr<Channel> make_channel(bool server_side, std::optional<py::bytes>
   return std::make_unique<Channel>(std::move(cfg));
 }
 
-py::object event_tuple(Event& ev) {
-  if (auto* h = std::get_if<HandshakeComplete>(&ev))
-    return py::make_tuple("handshake", h->version, h->cipher, h->psk, to_py(h->peer_fingerprint));
-  if (auto* d = std::get_if<DataReceived>(&ev)) return py::make_tuple("data", to_py(d->data));
-  if (std::holds_alternative<ClosedByPeer>(ev)) return py::make_tuple("closed");
-  auto& f = std::get<Failed>(ev);
-  return py::make_tuple("failed", error_with_message(f.error, f.message));
+// One channel::Event -> one event of python/blecrypt/channel.py (named after the struct).
+py::object event_obj(const Event& ev) {
+  auto cls = [](const char* name) { return package_class("blecrypt.channel", name); };
+  return std::visit(Overload{[&](const HandshakeComplete& h) {
+                               return cls("HandshakeComplete")(h.version, h.cipher, h.psk, to_py(h.peer_fingerprint));
+                             },
+                             [&](const DataReceived& d) { return cls("DataReceived")(to_py(d.data)); },
+                             [&](const ClosedByPeer&) { return cls("ClosedByPeer")(); },
+                             [&](const Failed& f) { return cls("Failed")(error_with_message(f.error, f.message)); }},
+                    ev);
 }
 
 const char* state_name(State s) {
@@ -116,7 +119,7 @@ void add_channel(py::module_& m) {
       .def("poll_transmit", [](Channel& ch) { return maybe_bytes(ch.poll_transmit()); })
       .def("poll_event", [](Channel& ch) -> py::object {
         auto e = ch.poll_event();
-        return e ? event_tuple(*e) : py::none();
+        return e ? event_obj(*e) : py::none();
       })
       .def("next_deadline", [](const Channel& ch) { return maybe_seconds(ch.next_deadline()); })
       .def("on_deadline", [](Channel& ch, double now) { ch.on_deadline(at(now)); }, py::arg("now"))

@@ -71,7 +71,7 @@ constexpr const char* kArgError = "SesameInvalidArgument";
 // Engine values become the typed objects of python/blecrypt/sesame.py directly (one conversion,
 // no dict in between). The classes are looked up in that module when needed.
 py::object text_of(const std::string& s) { return py::bytes(s).attr("decode")("utf-8", "replace"); }
-py::object cls(const char* name) { return py::module_::import("blecrypt.sesame").attr(name); }
+py::object cls(const char* name) { return package_class("blecrypt.sesame", name); }
 
 py::object item_name_py(std::uint8_t it) { return py::str(item_name(it)); }
 
@@ -96,30 +96,32 @@ py::object record_obj(const HistoryRecord& r) {
 
 py::object error_text(std::error_code e) { return py::str(e ? e.message() : std::string()); }
 
-// One Client::Event -> one Python event object.
+// One Client::Event -> one Python event object (its `kind` is event_name(ev), a class attribute).
 py::object event_obj(const Client::Event& ev) {
-  const py::str kind(std::string(event_name(ev)));
   return std::visit(
       [&](const auto& e) -> py::object {
         using T = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<T, events::RandomCode>) return cls("RandomCodeReceived")(kind, to_py(e.code));
-        else if constexpr (std::is_same_v<T, events::Registered>) return cls("Registered")(kind, to_py(e.secret.view()));
-        else if constexpr (std::is_same_v<T, events::LoggedIn>) return cls("LoggedIn")(kind, e.device_time);
-        else if constexpr (std::is_same_v<T, events::MechStatus>) return cls("MechStatusChanged")(kind, status_obj(e.status));
-        else if constexpr (std::is_same_v<T, events::MechSetting>) return cls("MechSettingChanged")(kind, setting_obj(e.setting));
+        if constexpr (std::is_same_v<T, events::RandomCode>) return cls("RandomCodeReceived")(to_py(e.code));
+        else if constexpr (std::is_same_v<T, events::Registered>) return cls("Registered")(to_py(e.secret.view()));
+        else if constexpr (std::is_same_v<T, events::LoggedIn>) return cls("LoggedIn")(e.device_time);
+        else if constexpr (std::is_same_v<T, events::MechStatus>) return cls("MechStatusChanged")(status_obj(e.status));
+        else if constexpr (std::is_same_v<T, events::MechSetting>) return cls("MechSettingChanged")(setting_obj(e.setting));
         else if constexpr (std::is_same_v<T, events::CommandResult>)
-          return cls("CommandResult")(kind, e.item, item_name_py(e.item), static_cast<int>(e.result), result_name(e.result));
-        else if constexpr (std::is_same_v<T, events::History>) return cls("HistoryReceived")(kind, record_obj(e.record));
-        else if constexpr (std::is_same_v<T, events::HistoryEmpty>) return cls("HistoryEmpty")(kind);
+          return cls("CommandResult")(e.item, item_name_py(e.item), static_cast<int>(e.result), result_name(e.result));
+        else if constexpr (std::is_same_v<T, events::History>) return cls("HistoryReceived")(record_obj(e.record));
+        else if constexpr (std::is_same_v<T, events::HistoryEmpty>) return cls("HistoryEmpty")();
         else if constexpr (std::is_same_v<T, events::HistoryDeleted>)
-          return cls("HistoryDeleted")(kind, static_cast<int>(e.result), result_name(e.result));
+          return cls("HistoryDeleted")(static_cast<int>(e.result), result_name(e.result));
         else if constexpr (std::is_same_v<T, events::Version>)
-          return cls("VersionReceived")(kind, text_of(e.text));
+          return cls("VersionReceived")(text_of(e.text));
         else if constexpr (std::is_same_v<T, events::RequestFailed>)
-          return cls("RequestFailed")(kind, e.item, item_name_py(e.item), error_text(e.error));
+          return cls("RequestFailed")(e.item, item_name_py(e.item), error_text(e.error));
         else if constexpr (std::is_same_v<T, events::Publish>)
-          return cls("PublishReceived")(kind, e.item, item_name_py(e.item), to_py(e.payload));
-        else return cls("SessionEnded")(kind, error_text(e.error));
+          return cls("PublishReceived")(e.item, item_name_py(e.item), to_py(e.payload));
+        else {
+          static_assert(std::is_same_v<T, events::SessionEnded>, "a sesame::events struct without a Python class");
+          return cls("SessionEnded")(error_text(e.error));
+        }
       },
       ev);
 }
