@@ -590,17 +590,21 @@ class Client:
         ``settle`` seconds (default: the model's ``pack_settle``, via ``sleep``) and reads the
         pack blocks; IoT V2 and single-pack units read the pack blocks once."""
         m = _as_model(model)
-        unit = self.read_fields(m, exchange, now) if m.pack_selector else {}
+        regs: Dict[int, int] = {}
+        for f in m.fields if m.pack_selector else ():
+            if f.role == "pack_count":
+                self._read_into(regs, f.address, f.words, exchange, now)
+        unit = m.decode(regs)
         out: List[Pack] = []
         for number in range(1, _pack_count(m, unit) + 1):
             if m.pack_selector:
                 address, value = m.select_pack(number)
                 self.write_register(address, value, exchange, now)
                 sleep(m.pack_settle if settle is None else settle)
-            regs: Dict[int, int] = {}
+            pregs: Dict[int, int] = {}
             for a, n in m.pack_blocks:
-                self._read_into(regs, a, n, exchange, now)
-            fields = m.decode_pack(regs, number)
+                self._read_into(pregs, a, n, exchange, now)
+            fields = m.decode_pack(pregs, number)
             shown = _pack_selected(m, fields)
             if m.pack_selector and shown is not None and shown != number:
                 raise BluettiError(f"pack {number}: the unit still shows pack {shown}: wait longer (settle)",
