@@ -209,8 +209,10 @@ def test_every_setting_is_written_and_read_back(stations, model):
     dev, peer, client = stations.get(model)
     m = b.model(model)
     settable = [f for f in m.fields if f.settable]
+    before = stations.run(dev.read_telemetry()).fields
+    targets = {}
     for f in settable:
-        current = stations.run(dev.read_telemetry()).fields.get(f.name)
+        current = before.get(f.name)
         if f.type.startswith("bool"):
             target = not current
         elif f.choices:
@@ -219,8 +221,7 @@ def test_every_setting_is_written_and_read_back(stations, model):
             lo, hi = f.range
             target = lo if current != lo else hi
         stations.run(dev.set(f.name, target))
-        got = stations.run(dev.read_telemetry()).fields[f.name]
-        assert same(got, target), (f.name, got, target)
+        targets[f.name] = target
         raw = peer.device.register(f.address)
         if f.type == "bool (1 = on)":
             assert (raw == 1) is target
@@ -228,6 +229,9 @@ def test_every_setting_is_written_and_read_back(stations, model):
             assert raw == f.choices[target]
         elif not f.type.startswith("bool"):
             assert raw * f.scale == pytest.approx(target)
+    after = stations.run(dev.read_telemetry()).fields   # every new value, through the table decoder
+    for name, target in targets.items():
+        assert same(after[name], target), (name, after[name], target)
     # Out of range, not a choice, not settable, unknown: refused before anything is written.
     bad = [("serial_number", 1), ("no_such_field", 1)]
     for f in settable:
@@ -275,9 +279,23 @@ def test_battery_packs(stations, model):
         assert len({p.cells for p in packs}) == len(packs)    # each page is its own pack
 
 
-def test_packs_of_a_model_without_pack_data_and_a_too_short_settle(stations):
+def test_packs_of_a_model_without_pack_data(stations):
     dev, _, _ = stations.get("AC180")
     assert stations.run(dev.packs()) == []
+
+
+def test_pack_paging_waits_the_tables_settle_time_on_the_loop(stations, monkeypatch):
+    dev, _, _ = stations.get("AC500")
+    real_sleep = asyncio.sleep
+    waits = []
+
+    async def recorded(delay, *a, **kw):
+        if delay:
+            waits.append(delay)
+        await real_sleep(0)
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    packs = stations.run(dev.packs())
+    assert len(packs) == 6 and waits == [b.model("AC500").pack_settle] * 6 == [10.0] * 6
 
 
 def test_model_argument_and_unknown_units():
@@ -352,3 +370,25 @@ def test_python_and_cli_list_the_same_fields(model):
         assert cf["scale"] == pytest.approx(f.scale, rel=1e-5)
         assert cf.get("choices", {}) == dict(f.choices)
         assert ((cf["min"], cf["max"]) if "min" in cf else None) == f.raw_range
+
+
+def test_a_setting_the_unit_does_not_keep_is_not_confirmed():
+    from blecrypt.ble import WriteNotConfirmed
+
+    class Stubborn(EmulatedBluetti):
+        """Echoes every write, then puts register 3016 back (a unit locked by its own settings)."""
+
+        def write(self, data, now):
+            out = super().write(data, now)
+            self.device._d.define_register(3016, 100, True)
+            return out
+
+    async def main():
+        peer = Stubborn("AC300", seed=1)
+        async with BluettiDevice("C4:DE:E2:00:00:05", device_verify_key=peer.verify_key,
+                                 client=FakeBleakClient(peer), model="AC300") as dev:
+            with pytest.raises(WriteNotConfirmed) as e:
+                await dev.set("battery_range_end", 80)
+            assert "read back 100" in str(e.value)
+            await dev.set("battery_range_end", 100)   # what it keeps is confirmed
+    asyncio.run(asyncio.wait_for(main(), 30))
