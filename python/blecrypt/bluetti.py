@@ -17,9 +17,11 @@ FF01 notifications).
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, cast
+import types
+from dataclasses import dataclass, field as _dc_field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from blecrypt import _native
 from blecrypt.errors import (BluettiAuthenticationError, BluettiError, BluettiHandshakeError, BluettiInvalidArgument,
@@ -39,16 +41,273 @@ BluettiCrypt = _b.BluettiCrypt
 Exchange = Callable[[bytes], List[bytes]]
 
 
-def models() -> List[str]:
-    """Models the emulator can play: every model of the table (docs/bluetti-models.md)."""
-    return list(_b.models())
+# ---- the model table (C++ bluetti/models.hpp; docs/bluetti-models.md) ------------------------
+
+#: A decoded field value: bool (switches, states), int or float (raw * scale, in the field's unit),
+#: str (model names; an enumeration by the name of its choice), tuple of float (cell voltages).
+Value = Union[bool, int, float, str, Tuple[float, ...]]
+#: What ``set`` accepts: True/False or "on"/"off" for switches, a choice name (or its number) for
+#: selects, a number in the field's unit for numbers.
+SettingValue = Union[bool, int, float, str]
+Registers = Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a model, read-only. ``range`` is the settable range in the field's unit
+    (settable numbers only); ``choices`` maps names to register values (enumerations)."""
+
+    name: str
+    mqtt_name: str                       # bluetti_mqtt's name ("" when it has none)
+    address: int
+    type: str                            # uint16, int16, bool, enum, string, serial, version, cells, ...
+    words: int
+    scale: float                         # value = raw * scale
+    unit: str
+    settable: bool
+    range: Optional[Tuple[float, float]]
+    raw_range: Optional[Tuple[int, int]]
+    choices: Mapping[str, int] = _dc_field(hash=False)
+    component: str = "sensor"            # Home Assistant: sensor, binary_sensor, switch, select, number
+    device_class: str = ""
+    state_class: str = ""
+    pack: bool = False                   # a battery-pack field (Model.pack_fields)
+    role: str = ""                       # what the emulator computes it from ("" = a constant)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of the table, read-only: what to poll, every field, the battery-pack layout.
+    Decoding and setting encoding run in C++ (the same code as the CLI and the gateway)."""
+
+    name: str
+    protocol: str                        # "v1" (IoT V1) or "v2" (IoT V2)
+    verified: str
+    sources: str
+    blocks: Tuple[Tuple[int, int], ...]  # (address, count) reads of a full refresh
+    fields: Tuple[Field, ...]            # the unit's fields, in table order
+    pack_fields: Tuple[Field, ...]       # per battery pack
+    max_packs: int                       # 0: no pack data in the table
+    pack_selector: int                   # IoT V1: register selecting the pack (0: none)
+    pack_blocks: Tuple[Tuple[int, int], ...]
+    pack_settle: float                   # seconds to wait after selecting a pack
+
+    def field(self, name: str) -> Field:
+        """The field named ``name``, else the one with that bluetti_mqtt name (a settable one
+        first, as the C++ lookup does). Raises BluettiInvalidArgument for an unknown name."""
+        for candidates in ((f for f in self.fields if f.name == name),
+                           (f for f in self.fields if f.settable and f.mqtt_name and f.mqtt_name == name),
+                           (f for f in self.fields if f.mqtt_name and f.mqtt_name == name),
+                           (f for f in self.pack_fields if f.name == name)):
+            for f in candidates:
+                return f
+        raise BluettiInvalidArgument(f"{self.name} has no field '{name}' (blecrypt bluetti fields {self.name!r})",
+                                     name="field_unknown")
+
+    @property
+    def settable(self) -> Tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.settable)
+
+    def decode(self, registers: Registers) -> Dict[str, Value]:
+        """Every unit field whose registers are all in ``registers`` ({address: value}), by name,
+        in table order."""
+        return _values(_b.model_decode(self.name, _regs(registers)))
+
+    def decode_pack(self, registers: Registers, pack: int = 1) -> Dict[str, Value]:
+        """Every pack field whose registers are all in ``registers``."""
+        return _values(_b.model_decode_pack(self.name, int(pack), _regs(registers)))
+
+    def encode_setting(self, field: str, value: SettingValue) -> Tuple[int, int]:
+        """(register, raw value) of the write that sets ``field`` (name or bluetti_mqtt name) to
+        ``value``, after the range check. Raises BluettiInvalidArgument (``.name``:
+        field_unknown, field_not_settable, setting_invalid, setting_out_of_range)."""
+        a, v = _b.model_encode_setting(self.name, str(field), _setting_text(value))
+        return int(a), int(v)
+
+    def select_pack(self, pack: int) -> Tuple[int, int]:
+        """(register, value) of the IoT V1 write selecting battery pack ``pack`` (1-based)."""
+        a, v = _b.model_select_pack(self.name, int(pack))
+        return int(a), int(v)
+
+    def legacy_telemetry(self, registers: Registers) -> Optional[Dict[str, Any]]:
+        """The nine bluetti_mqtt telemetry fields from ``registers`` by the legacy decoder (None
+        when a register of its layout is missing)."""
+        try:
+            return dict(_b.decode_telemetry(self.protocol, _regs(registers)))
+        except BluettiInvalidArgument:
+            return None
+
+    def legacy_requests(self) -> List[Tuple[int, int]]:
+        """The reads the legacy nine-field telemetry decodes."""
+        return [(int(a), int(n)) for a, n in _b.telemetry_requests(self.protocol)]
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One battery pack: its number (1-based), SOC (%), voltage (V), cell voltages (V) and every
+    pack field of the table by name."""
+
+    number: int
+    soc: Optional[float]
+    voltage: Optional[float]
+    cells: Tuple[float, ...]
+    fields: Mapping[str, Value] = _dc_field(hash=False)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What detection found: the model the device-type register names (the table used), what
+    the advertised name said, and whether the two agree."""
+
+    model: Model
+    protocol: str
+    reported: str
+    serial: int
+    advertised: Optional[str]
+    confirmed: bool
+
+
+def _regs(registers: Registers) -> Dict[int, int]:
+    return {int(a): int(v) for a, v in registers.items()}
+
+
+def _values(readings: Sequence[Tuple[str, Any]]) -> Dict[str, Value]:
+    return {str(n): (tuple(v) if isinstance(v, list) else v) for n, v in readings}
+
+
+def _setting_text(value: SettingValue) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "nan"  # refused as setting_invalid
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    if isinstance(value, str):
+        return value
+    raise BluettiInvalidArgument(f"a setting is a bool, number or str, not {type(value).__name__}", name="setting_invalid")
+
+
+def _field(d: Mapping[str, Any]) -> Field:
+    settable_number = bool(d["settable"]) and d["type"] in ("uint16", "int16")
+    lo, hi, scale = int(d["min"]), int(d["max"]), float(d["scale"])
+
+    def eng(raw: int) -> float:
+        return raw if scale == 1 else round(raw * scale, 6)
+    return Field(name=str(d["name"]), mqtt_name=str(d["mqtt_name"]), address=int(d["address"]), type=str(d["type"]),
+                 words=int(d["words"]), scale=scale, unit=str(d["unit"]), settable=bool(d["settable"]),
+                 range=(eng(lo), eng(hi)) if settable_number else None,
+                 raw_range=(lo, hi) if settable_number else None,
+                 choices=types.MappingProxyType({str(k): int(v) for k, v in dict(d["choices"]).items()}),
+                 component=str(d["component"]), device_class=str(d["device_class"]), state_class=str(d["state_class"]),
+                 pack=bool(d["pack"]), role=str(d["role"]))
+
+
+def _model(d: Mapping[str, Any]) -> Model:
+    fields = [_field(f) for f in d["fields"]]
+    return Model(name=str(d["model"]), protocol=str(d["protocol"]), verified=str(d["verified"]), sources=str(d["sources"]),
+                 blocks=tuple((int(a), int(n)) for a, n in d["blocks"]),
+                 fields=tuple(f for f in fields if not f.pack), pack_fields=tuple(f for f in fields if f.pack),
+                 max_packs=int(d["max_packs"]), pack_selector=int(d["pack_selector"]),
+                 pack_blocks=tuple((int(a), int(n)) for a, n in d["pack_blocks"]),
+                 pack_settle=int(d["pack_settle_ms"]) / 1000.0)
+
+
+_MODELS: Optional[Tuple[Model, ...]] = None
+
+
+def models() -> Tuple[Model, ...]:
+    """Every model of the table, in the order of docs/bluetti-models.md (each one the emulator
+    can play too). Read-only objects built once from the C++ table."""
+    global _MODELS
+    if _MODELS is None:
+        _MODELS = tuple(_model(d) for d in _b.model_table())
+    return _MODELS
+
+
+def model_names() -> List[str]:
+    """The names of every model of the table."""
+    return [m.name for m in models()]
+
+
+def model(name: str) -> Model:
+    """The model named ``name`` (case-insensitive). Raises BluettiInvalidArgument (model_unknown)."""
+    for m in models():
+        if m.name.lower() == str(name).lower():
+            return m
+    raise BluettiInvalidArgument(f"unknown BLUETTI model '{name}' ({', '.join(model_names())})", name="model_unknown")
+
+
+def _as_model(m: Union[Model, str]) -> Model:
+    return m if isinstance(m, Model) else model(m)
+
+
+def model_from_advertised_name(name: str) -> Optional[Model]:
+    """The model an advertised name announces ("AC1802524610159690" -> AC180), or None."""
+    found = _b.model_from_advertised_name(str(name))
+    return None if found is None else model(str(found))
+
+
+#: The device-type registers detection reads: IoT V2 (110, 10 words), then IoT V1 (10, 11 words).
+DETECT_READS: Tuple[Tuple[int, int], Tuple[int, int]] = ((int(_b.V2_TYPE_REGISTER), int(_b.V2_TYPE_WORDS)),
+                                                         (int(_b.V1_TYPE_REGISTER), int(_b.V1_TYPE_WORDS)))
+
+
+def identify(registers: Registers, advertised_name: str = "") -> Identity:
+    """The model from the device-type registers (whatever of DETECT_READS was read), checked
+    against the advertised name. Raises BluettiInvalidArgument (model_unknown) when the
+    registers name no model of the table."""
+    d = _b.model_identify(str(advertised_name or ""), _regs(registers))
+    return Identity(model=model(str(d["model"])), protocol=str(d["protocol"]), reported=str(d["reported"]),
+                    serial=int(d["serial"]), advertised=None if d["advertised"] is None else str(d["advertised"]),
+                    confirmed=bool(d["confirmed"]))
+
+
+def _pack_of(m: Model, number: int, fields: Mapping[str, Value]) -> Pack:
+    def by_role(role: str) -> Optional[Value]:
+        for f in m.pack_fields:
+            if f.role == role and f.name in fields:
+                return fields[f.name]
+        return None
+    soc, volts, cells = by_role("pack_soc"), by_role("pack_voltage"), by_role("pack_cells")
+    return Pack(number=number, soc=float(soc) if isinstance(soc, (int, float)) else None,
+                voltage=float(volts) if isinstance(volts, (int, float)) else None,
+                cells=tuple(cells) if isinstance(cells, tuple) else (), fields=types.MappingProxyType(dict(fields)))
+
+
+def _pack_count(m: Model, unit_fields: Mapping[str, Value]) -> int:
+    """How many packs to page through: the unit's pack-count field when read, else max_packs."""
+    if not m.pack_selector:
+        return 1 if m.max_packs else 0
+    for f in m.fields:
+        if f.role == "pack_count" and isinstance(unit_fields.get(f.name), int):
+            return max(0, min(int(cast(int, unit_fields[f.name])), m.max_packs))
+    return m.max_packs
+
+
+def _pack_selected(m: Model, fields: Mapping[str, Value]) -> Optional[int]:
+    for f in m.pack_fields:
+        v = fields.get(f.name)
+        if f.role == "pack_selected" and isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def _same_setting(m: Model, f: Field, written: int, read_back: int) -> bool:
+    """A read-back confirms a write when it decodes to the same value (AC2P reads 3 for a 0)."""
+    if written == read_back:
+        return True
+    a = m.decode({f.address: written}).get(f.name)
+    b = m.decode({f.address: read_back}).get(f.name)
+    return a is not None and a == b
 
 
 def model_table() -> List[Dict[str, Any]]:
-    """The BLUETTI model table, read-only copies: per model its protocol ('v1'/'v2'), poll blocks
+    """The table as plain dicts (fresh copies): per model its protocol ('v1'/'v2'), poll blocks
     and fields (name, mqtt_name, address, type, scale, unit, settable, min, max, choices, Home
-    Assistant component/device_class/state_class, pack). The CLI's `bluetti fields MODEL --json`
-    lists the same fields."""
+    Assistant component/device_class/state_class, pack, role). ``models()`` has the same as typed
+    objects; the CLI's `bluetti fields MODEL --json` lists the same fields."""
     return list(_b.model_table())
 
 
@@ -343,6 +602,82 @@ class Client:
         job = self._c.request_output(output, bool(on), protocol or "", _now(now))
         self._run(job, exchange, now, f"{output} output")
 
+    # ---- the model table: every field, every setting, battery packs -----------------------
+    def _read_into(self, registers: Dict[int, int], address: int, count: int, exchange: Exchange,
+                   now: Optional[float]) -> bool:
+        """Reads into ``registers``; False when the unit answers a Modbus exception (a block or
+        register this unit does not have)."""
+        try:
+            values = self.read_registers(address, count, exchange, now)
+        except ModbusError as e:
+            if e.exception is None:
+                raise
+            return False
+        registers.update((address + i, v) for i, v in enumerate(values))
+        return True
+
+    def identify(self, exchange: Exchange, advertised_name: str = "", now: Optional[float] = None) -> Identity:
+        """The model: the device-type register (IoT V2 at 110, else IoT V1 at 10), checked
+        against ``advertised_name``. Raises BluettiInvalidArgument (model_unknown)."""
+        regs: Dict[int, int] = {}
+        (a2, n2), (a1, n1) = DETECT_READS
+        self._read_into(regs, a2, n2, exchange, now)
+        try:
+            return identify(regs, advertised_name)
+        except BluettiInvalidArgument:
+            self._read_into(regs, a1, n1, exchange, now)
+        return identify(regs, advertised_name)
+
+    def read_fields(self, model: Union[Model, str], exchange: Exchange, now: Optional[float] = None) -> Dict[str, Value]:
+        """One refresh of every field of ``model`` (its poll blocks; a block the unit refuses
+        leaves its fields out), by field name."""
+        m = _as_model(model)
+        regs: Dict[int, int] = {}
+        for a, n in m.blocks:
+            self._read_into(regs, a, n, exchange, now)
+        return m.decode(regs)
+
+    def set(self, model: Union[Model, str], field: str, value: SettingValue, exchange: Exchange,
+            now: Optional[float] = None) -> None:
+        """Sets a settable field (name or bluetti_mqtt name): range-checked before anything is
+        written (BluettiInvalidArgument), then written (FC06) and read back (BluettiError
+        write_not_confirmed when the unit kept another value)."""
+        m = _as_model(model)
+        address, raw = m.encode_setting(field, value)
+        f = next(x for x in m.fields if x.address == address and x.settable)
+        self.write_register(address, raw, exchange, now)
+        got = self.read_registers(address, 1, exchange, now)[0]
+        if not _same_setting(m, f, raw, got):
+            raise BluettiError(f"{f.name}: wrote {raw} to register {address}, read back {got}", name="write_not_confirmed")
+
+    def packs(self, model: Union[Model, str], exchange: Exchange, settle: Optional[float] = None,
+              sleep: Callable[[float], None] = time.sleep, now: Optional[float] = None) -> List[Pack]:
+        """Every battery pack: IoT V1 selects each pack (register ``pack_selector``), waits
+        ``settle`` seconds (default: the model's ``pack_settle``, via ``sleep``) and reads the
+        pack blocks; IoT V2 and single-pack units read the pack blocks once."""
+        m = _as_model(model)
+        regs: Dict[int, int] = {}
+        for f in m.fields if m.pack_selector else ():
+            if f.role == "pack_count":
+                self._read_into(regs, f.address, f.words, exchange, now)
+        unit = m.decode(regs)
+        out: List[Pack] = []
+        for number in range(1, _pack_count(m, unit) + 1):
+            if m.pack_selector:
+                address, value = m.select_pack(number)
+                self.write_register(address, value, exchange, now)
+                sleep(m.pack_settle if settle is None else settle)
+            pregs: Dict[int, int] = {}
+            for a, n in m.pack_blocks:
+                self._read_into(pregs, a, n, exchange, now)
+            fields = m.decode_pack(pregs, number)
+            shown = _pack_selected(m, fields)
+            if m.pack_selector and shown is not None and shown != number:
+                raise BluettiError(f"pack {number}: the unit still shows pack {shown}: wait longer (settle)",
+                                   name="pack_out_of_range")
+            out.append(_pack_of(m, number, fields))
+        return out
+
 
 def _telemetry(fields: Dict[str, Any]) -> Telemetry:
     return Telemetry(model=fields["device_type"], serial=fields["serial_number"],
@@ -356,4 +691,5 @@ __all__ = ["Client", "Device", "Telemetry", "ChallengeAnswered", "ChallengeAccep
            "Established", "Data", "Response", "RequestFailed", "Failed", "ClientEvent", "BluettiCrypt", "BluettiError", "BluettiHandshakeError",
            "BluettiAuthenticationError", "BluettiInvalidArgument", "BluettiTimeoutError", "ModbusError", "LicenceError", "K2", "L1_PUBLIC_KEY",
            "TEST_DEVICE_SIGNING_KEY", "TEST_DEVICE_VERIFY_KEY", "IOT_SERIAL_REGISTER", "crc16", "models", "model_table",
-           "classify_advertisement"]
+           "classify_advertisement", "Model", "Field", "Pack", "Identity", "Value", "SettingValue", "model",
+           "model_names", "model_from_advertised_name", "identify", "DETECT_READS"]

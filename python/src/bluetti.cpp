@@ -200,10 +200,77 @@ struct PyDevice {
     auto cfg = DeviceConfig::make(backend_named(backend), raw.view());
     if (!cfg) invalid("signing_key is not a valid P-256 scalar (must be in [1, n-1])", kArgError);
     auto station = PowerStation::create(model);
-    if (!station) invalid("unknown model '" + model + "' (AC180, EL30V2, EB3A)", kArgError);
+    if (!station) {
+      std::string known;
+      for (const auto& n : PowerStation::models()) known += (known.empty() ? "" : ", ") + n;
+      invalid("unknown model '" + model + "' (" + known + ")", kArgError);
+    }
     s = std::make_unique<Device>(std::move(*cfg), std::move(*station), rng.get());
   }
 };
+
+// ---- the model table (models.hpp) for blecrypt/bluetti.py ---------------------------------
+
+const char* role_name(models::Role r) {
+  using models::Role;
+  switch (r) {
+    case Role::none: return "";
+    case Role::model_name: return "model_name";
+    case Role::serial: return "serial";
+    case Role::soc: return "soc";
+    case Role::dc_input_power: return "dc_input_power";
+    case Role::ac_input_power: return "ac_input_power";
+    case Role::ac_output_power: return "ac_output_power";
+    case Role::dc_output_power: return "dc_output_power";
+    case Role::ac_state: return "ac_state";
+    case Role::dc_state: return "dc_state";
+    case Role::ac_switch: return "ac_switch";
+    case Role::dc_switch: return "dc_switch";
+    case Role::ac_output_voltage: return "ac_output_voltage";
+    case Role::ac_output_frequency: return "ac_output_frequency";
+    case Role::dc_input_voltage: return "dc_input_voltage";
+    case Role::dc_input_current: return "dc_input_current";
+    case Role::battery_voltage: return "battery_voltage";
+    case Role::time_remaining: return "time_remaining";
+    case Role::soc_range_start: return "soc_range_start";
+    case Role::soc_range_end: return "soc_range_end";
+    case Role::pack_count: return "pack_count";
+    case Role::pack_selector: return "pack_selector";
+    case Role::pack_selected: return "pack_selected";
+    case Role::pack_voltage: return "pack_voltage";
+    case Role::pack_soc: return "pack_soc";
+    case Role::pack_cells: return "pack_cells";
+  }
+  return "";
+}
+
+const models::Model& table_model(const std::string& name) {
+  if (const auto* m = models::find(name)) return *m;
+  raise(make_error_code(Errc::model_unknown), "model '" + name + "'");
+}
+
+const RegisterValues& register_values(const RegisterValues& regs) { return regs; }  // the same std::map
+
+// A reading as a Python value: bool, int, float, str, list of float; an enumeration by the name
+// of its choice (its number when the table lists none).
+py::object reading_value(const models::Reading& r) {
+  if (!r.choice.empty()) return py::str(std::string(r.choice));
+  return std::visit([](const auto& v) -> py::object { return py::cast(v); }, r.value);
+}
+
+py::list readings_list(const std::vector<models::Reading>& rs) {
+  py::list out;
+  for (const auto& r : rs) out.append(py::make_tuple(std::string(r.field->name), reading_value(r)));
+  return out;
+}
+
+py::list block_list(std::span<const models::Block> blocks) {
+  py::list out;
+  for (const auto& b : blocks) out.append(py::make_tuple(b.address, b.count));
+  return out;
+}
+
+py::tuple write_tuple(const modbus::Request& r) { return py::make_tuple(r.address, r.values.empty() ? 0 : r.values.front()); }
 
 Protocol protocol_of(const std::string& p) {
   if (p == "v2" || p == "iot_v2") return Protocol::iot_v2;
@@ -249,6 +316,7 @@ void add_bluetti(py::module_& parent) {
       d["device_class"] = std::string(f.device_class);
       d["state_class"] = std::string(f.state_class);
       d["pack"] = pack;
+      d["role"] = role_name(f.role);
       return d;
     };
     py::list out;
@@ -266,10 +334,59 @@ void add_bluetti(py::module_& parent) {
       d["fields"] = fields;
       d["max_packs"] = md.packs.max_packs;
       d["pack_selector"] = md.packs.selector;
+      d["pack_blocks"] = block_list(md.packs.blocks);
+      d["pack_settle_ms"] = md.packs.settle_ms;
       out.append(d);
     }
     return out;
   }, "The BLUETTI model table: models, register blocks, fields (read-only copies)");
+  // The logic over the table, for blecrypt.bluetti.Model: decoding, setting encoding, packs,
+  // detection. Registers are {address: value}; readings come back as (field name, value) pairs
+  // in table order.
+  m.def("model_decode", [](const std::string& model, const std::map<std::uint16_t, std::uint16_t>& regs) {
+    return readings_list(models::decode(table_model(model), register_values(regs)));
+  });
+  m.def("model_decode_pack", [](const std::string& model, unsigned pack, const std::map<std::uint16_t, std::uint16_t>& regs) {
+    return readings_list(models::decode_pack(table_model(model), pack, register_values(regs)));
+  });
+  m.def("model_encode_setting", [](const std::string& model, const std::string& field, const std::string& text) {
+    const auto& md = table_model(model);
+    return write_tuple(unwrap(models::encode_write(md, field, text), field + " = " + text));
+  }, "(address, raw value) of the FC06 write that sets `field` to `text`, after the range check");
+  m.def("model_poll_requests", [](const std::string& model) {
+    std::vector<std::pair<std::uint16_t, std::uint16_t>> out;
+    for (const auto& r : models::poll_requests(table_model(model))) out.emplace_back(r.address, r.count);
+    return out;
+  });
+  m.def("model_pack_requests", [](const std::string& model) {
+    std::vector<std::pair<std::uint16_t, std::uint16_t>> out;
+    for (const auto& r : models::pack_requests(table_model(model))) out.emplace_back(r.address, r.count);
+    return out;
+  });
+  m.def("model_select_pack", [](const std::string& model, unsigned pack) {
+    return write_tuple(unwrap(models::select_pack(table_model(model), pack), "pack " + std::to_string(pack)));
+  });
+  m.def("model_from_advertised_name", [](const std::string& name) -> py::object {
+    const auto* md = models::from_advertised_name(name);
+    return md ? py::object(py::str(std::string(md->name))) : py::object(py::none());
+  });
+  m.def("model_identify", [](const std::string& advertised, const std::map<std::uint16_t, std::uint16_t>& regs) {
+    const auto& values = register_values(regs);
+    auto id = models::identify(advertised, values);
+    if (!id) raise(id.error(), "the device-type registers read \"" + models::reported_type(values) + "\"");
+    py::dict d;
+    d["model"] = std::string(id->model->name);
+    d["protocol"] = protocol_name(id->protocol);
+    d["reported"] = id->reported;
+    d["serial"] = id->serial;
+    d["advertised"] = id->advertised ? py::object(py::str(std::string(id->advertised->name))) : py::object(py::none());
+    d["confirmed"] = id->confirmed;
+    return d;
+  });
+  m.attr("V2_TYPE_REGISTER") = models::kV2TypeRegister;
+  m.attr("V2_TYPE_WORDS") = models::kV2TypeWords;
+  m.attr("V1_TYPE_REGISTER") = models::kV1TypeRegister;
+  m.attr("V1_TYPE_WORDS") = models::kV1TypeWords;
   m.def("crc16", [](const py::bytes& b) { return modbus::crc16(from_py(b)); }, "CRC-16/MODBUS");
   m.def("classify_advertisement", [](const py::bytes& ad) {
     auto a = unwrap(classify_advertisement(from_py(ad)), "advertising data");

@@ -149,11 +149,20 @@ constexpr Field percent(std::string_view name, std::string_view mqtt, std::uint1
   return f;
 }
 
-template <std::size_t A, std::size_t B>
-constexpr std::array<Field, A + B> cat(const std::array<Field, A>& a, const std::array<Field, B>& b) {
-  std::array<Field, A + B> out{};
-  for (std::size_t i = 0; i < A; ++i) out[i] = a[i];
-  for (std::size_t i = 0; i < B; ++i) out[A + i] = b[i];
+// One field of the three a V1/V2 unit counts its energy with: kWh in 0.1 steps at `address`.
+constexpr Field generation(std::uint16_t address, std::uint16_t sample) {
+  return num("power_generation", "power_generation", address, 0.1, "kWh", Role::none, sample);
+}
+
+// The fields of every part, in order (rows and groups below are each written once and joined here).
+template <std::size_t... N>
+constexpr std::array<Field, (N + ... + 0)> cat(const std::array<Field, N>&... parts) {
+  std::array<Field, (N + ... + 0)> out{};
+  std::size_t i = 0;
+  auto put = [&](const auto& part) {
+    for (const auto& f : part) out[i++] = f;
+  };
+  (put(parts), ...);
   return out;
 }
 
@@ -176,51 +185,72 @@ constexpr std::array kV1Versions = {
     version("dsp_version", "dsp_version", 25, 4010),
 };
 
-// AC300 / AC500 / EP500 / EP500P share the inverter details and controls of [M]; [H] #76 (an
-// AC500 owner) confirms the 0.1 V / 0.01 Hz scales of 71 and 74 that [L] dropped.
-constexpr std::array kBigInverter = {
-    num("power_generation", "power_generation", 41, 0.1, "kWh", Role::none, 1234),
-    choice("ac_output_mode", "ac_output_mode", 70, kOutputMode, 1),
-    num("internal_ac_voltage", "internal_ac_voltage", 71, 0.1, "V", Role::ac_output_voltage),
+// Inverter rows several V1 families share ([M], [L]).
+constexpr std::array kAcOutputMode = {choice("ac_output_mode", "ac_output_mode", 70, kOutputMode, 1)};
+constexpr std::array kInverterPowerOne = {
     num("internal_current_one", "internal_current_one", 72, 0.1, "A", Role::none, 5),
     watts("internal_power_one", 73, Role::ac_output_power),
-    num("internal_ac_frequency", "internal_ac_frequency", 74, 0.01, "Hz", Role::ac_output_frequency),
-    num("internal_current_two", "internal_current_two", 75, 0.1, "A"),
-    watts("internal_power_two", 76),
-    num("ac_input_voltage", "ac_input_voltage", 77, 0.1, "V", Role::none, 2301),
-    num("internal_current_three", "internal_current_three", 78, 0.1, "A"),
-    watts("internal_power_three", 79),
-    num("ac_input_frequency", "ac_input_frequency", 80, 0.01, "Hz", Role::none, 5000),
+};
+constexpr std::array kDcInputVoltagePower = {
     num("internal_dc_input_voltage", "internal_dc_input_voltage", 86, 0.1, "V", Role::dc_input_voltage),
     watts("internal_dc_input_power", 87, Role::dc_input_power),
-    num("internal_dc_input_current", "internal_dc_input_current", 88, 0.1, "A", Role::dc_input_current),
-    num("pack_num_max", "pack_num_max", 91, 1, "", Role::pack_count),
 };
-constexpr std::array kBigControls = {
-    select("ctrl_ups_mode", "ups_mode", 3001, kUpsMode, 3),
-    flag("ctrl_split_phase", "split_phase_on", 3004),
-    choice("ctrl_split_phase_mode", "split_phase_machine_mode", 3005, kMachineAddress, 0),
+constexpr std::array kPackCount = {num("pack_num_max", "pack_num_max", 91, 1, "", Role::pack_count)};
+constexpr std::array kV1BatteryVoltage = {num("total_battery_voltage", "total_battery_voltage", 92, 0.1, "V", Role::battery_voltage)};
+
+// V1 controls ([M] and [L]: the register numbers are the same on every V1 model that has them).
+constexpr std::array kV1UpsMode = {select("ctrl_ups_mode", "ups_mode", 3001, kUpsMode, 3)};
+constexpr std::array kV1Outputs = {
     toggle("ctrl_ac", "ac_output_on", 3007, Role::ac_switch),
     toggle("ctrl_dc", "dc_output_on", 3008, Role::dc_switch),
-    toggle("grid_charge_on", "grid_charge_on", 3011, Role::none, 1),
-    toggle("time_control_on", "time_control_on", 3013),
+};
+constexpr std::array kV1SocRange = {
     setting("soc_range_start", "battery_range_start", 3015, 0, 100, "%", Role::soc_range_start, 10),
     setting("soc_range_end", "battery_range_end", 3016, 0, 100, "%", Role::soc_range_end, 100),
-    flag("bluetooth_connected", "bluetooth_connected", 3036, Role::none, 1),
-    select("ctrl_display_timeout", "auto_sleep_mode", 3061, kAutoSleep, 5),
 };
+constexpr std::array kV1PowerOff = {toggle("ctrl_power_off", "power_off", 3060)};
+constexpr std::array kV1DisplayTimeout = {select("ctrl_display_timeout", "auto_sleep_mode", 3061, kAutoSleep, 5)};
+
+// AC300 / AC500 / EP500 / EP500P share the inverter details and controls of [M]; [H] #76 (an
+// AC500 owner) confirms the 0.1 V / 0.01 Hz scales of 71 and 74 that [L] dropped.
+constexpr auto kBigInverter = cat(std::array{generation(41, 1234)}, kAcOutputMode,
+                                  std::array{num("internal_ac_voltage", "internal_ac_voltage", 71, 0.1, "V", Role::ac_output_voltage)},
+                                  kInverterPowerOne,
+                                  std::array{
+                                      num("internal_ac_frequency", "internal_ac_frequency", 74, 0.01, "Hz", Role::ac_output_frequency),
+                                      num("internal_current_two", "internal_current_two", 75, 0.1, "A"),
+                                      watts("internal_power_two", 76),
+                                      num("ac_input_voltage", "ac_input_voltage", 77, 0.1, "V", Role::none, 2301),
+                                      num("internal_current_three", "internal_current_three", 78, 0.1, "A"),
+                                      watts("internal_power_three", 79),
+                                      num("ac_input_frequency", "ac_input_frequency", 80, 0.01, "Hz", Role::none, 5000),
+                                  },
+                                  kDcInputVoltagePower,
+                                  std::array{num("internal_dc_input_current", "internal_dc_input_current", 88, 0.1, "A", Role::dc_input_current)},
+                                  kPackCount);
+constexpr auto kBigControls = cat(kV1UpsMode,
+                                  std::array{flag("ctrl_split_phase", "split_phase_on", 3004),
+                                             choice("ctrl_split_phase_mode", "split_phase_machine_mode", 3005, kMachineAddress, 0)},
+                                  kV1Outputs,
+                                  std::array{toggle("grid_charge_on", "grid_charge_on", 3011, Role::none, 1),
+                                             toggle("time_control_on", "time_control_on", 3013)},
+                                  kV1SocRange, std::array{flag("bluetooth_connected", "bluetooth_connected", 3036, Role::none, 1)},
+                                  kV1DisplayTimeout);
 // The pack selector [M] (3006; bluetti_mqtt issue #71: "a number from 1-4 ... some lag").
 constexpr Field pack_selector(std::uint16_t max) {
   return setting("pack_num", "pack_num", 3006, 1, max, "", Role::pack_selector, 1);
 }
 
-// Per-pack block (after writing 3006): [M] AC300, AC200M, AC500; [L] AC300 pack fields.
-constexpr std::array kV1PackFields = {
-    num("pack_selected", "pack_num", 96, 1, "", Role::pack_selected),
-    num("pack_voltage", "pack_voltage", 98, 0.01, "V", Role::pack_voltage),
-    percent("pack_battery_percent", "pack_battery_percent", 99, Role::pack_soc),
-    cells("cell_voltages", "cell_voltages", 105, 16, 0.01),
-};
+// Pack rows: the selected pack's number at 96 and its 16 cells from 105 ([M] AC300, AC200M,
+// AC500, EP500; [L] AC300 pack fields).
+constexpr std::array kPackSelected = {num("pack_selected", "pack_num", 96, 1, "", Role::pack_selected)};
+constexpr std::array kCells16 = {cells("cell_voltages", "cell_voltages", 105, 16, 0.01)};
+
+// Per-pack block (after writing 3006).
+constexpr auto kV1PackFields = cat(kPackSelected,
+                                   std::array{num("pack_voltage", "pack_voltage", 98, 0.01, "V", Role::pack_voltage),
+                                              percent("pack_battery_percent", "pack_battery_percent", 99, Role::pack_soc)},
+                                   kCells16);
 constexpr std::array kAC300PackExtra = {
     choice("pack_status", "pack_status", 97, kBatteryState, 0),
     version("pack_bms_version", "pack_bms_version", 201, 2010),
@@ -229,98 +259,50 @@ constexpr Block kV1PackBlocks[] = {{96, 25}};
 constexpr Block kAC300PackBlocks[] = {{96, 25}, {201, 2}};
 
 // AC300 [M][L]; [H] #43 (AC300 + 2 x B300) shows the cell block on a unit.
-constexpr auto kAC300 = cat(cat(cat(kV1Core, kV1Versions), kBigInverter),
-                            cat(cat(std::array{num("total_battery_voltage", "total_battery_voltage", 92, 0.1, "V", Role::battery_voltage),
-                                               num("total_battery_current", "total_battery_current", 93, 0.1, "A")},
-                                    kBigControls),
-                                std::array{pack_selector(4)}));
+constexpr auto kAC300 = cat(kV1Core, kV1Versions, kBigInverter, kV1BatteryVoltage,
+                            std::array{num("total_battery_current", "total_battery_current", 93, 0.1, "A")}, kBigControls,
+                            std::array{pack_selector(4)});
 constexpr auto kAC300Packs = cat(kV1PackFields, kAC300PackExtra);
 // AC500 [M][L]: up to six B300S packs.
-constexpr auto kAC500 = cat(cat(cat(kV1Core, kV1Versions), kBigInverter),
-                            cat(cat(std::array{num("total_battery_voltage", "total_battery_voltage", 92, 0.1, "V", Role::battery_voltage)},
-                                    kBigControls),
-                                std::array{pack_selector(6)}));
+constexpr auto kAC500 = cat(kV1Core, kV1Versions, kBigInverter, kV1BatteryVoltage, kBigControls, std::array{pack_selector(6)});
 // EP500 / EP500P [M][L]: one pack, its voltage at 92 (0.1 V) and SOC at 94 ([M], bluetti_mqtt
 // issue #54 shows an EP500P log: pack_voltage 53.8, pack_battery_percent 96, 16 cells).
-constexpr auto kEP500 = cat(cat(cat(kV1Core, kV1Versions), kBigInverter),
-                            cat(std::array{num("total_battery_voltage", "total_battery_voltage", 92, 0.1, "V", Role::battery_voltage)},
-                                kBigControls));
-constexpr std::array kEP500Packs = {
-    num("pack_voltage", "pack_voltage", 92, 0.1, "V", Role::pack_voltage),
-    percent("pack_battery_percent", "pack_battery_percent", 94, Role::pack_soc),
-    num("pack_selected", "pack_num", 96, 1, "", Role::pack_selected),
-    cells("cell_voltages", "cell_voltages", 105, 16, 0.01),
-};
+constexpr auto kEP500 = cat(kV1Core, kV1Versions, kBigInverter, kV1BatteryVoltage, kBigControls);
+constexpr auto kEP500Packs = cat(std::array{num("pack_voltage", "pack_voltage", 92, 0.1, "V", Role::pack_voltage),
+                                            percent("pack_battery_percent", "pack_battery_percent", 94, Role::pack_soc)},
+                                 kPackSelected, kCells16);
 constexpr Block kEP500PackBlocks[] = {{92, 29}};
+
+// The AC200 family reads 71 in whole volts, 74 in 0.1 Hz and 88 in 0.01 A ([L]; [H] #137).
+constexpr std::array kAC200AcVoltage = {num("internal_ac_voltage", "internal_ac_voltage", 71, 1, "V", Role::none, 230)};
+constexpr std::array kAC200AcFrequency = {num("internal_ac_frequency", "internal_ac_frequency", 74, 0.1, "Hz", Role::none, 500)};
+constexpr auto kAC200DcInput = cat(kDcInputVoltagePower,
+                                   std::array{num("internal_dc_input_current", "internal_dc_input_current", 88, 0.01, "A", Role::dc_input_current)});
 
 // AC200M [M] (scales of [M]; [H] #137 shows an AC200M log: 92 and 98 read 53.95 with 0.01 V, so
 // 92 is 0.01 V here, not 0.1 V as on the AC300). [L] reads 86 with 0.1 V and 87 unscaled where
 // [M] had 86 unscaled and 87 with 0.1: [L] (later, validated by contributors) is used.
-constexpr auto kAC200M = cat(cat(kV1Core, kV1Versions),
-                             std::array{
-                                 num("power_generation", "power_generation", 41, 0.1, "kWh", Role::none, 456),
-                                 choice("ac_output_mode", "ac_output_mode", 70, kOutputMode, 1),
-                                 num("internal_ac_voltage", "internal_ac_voltage", 71, 1, "V", Role::none, 230),
-                                 num("internal_current_one", "internal_current_one", 72, 0.1, "A", Role::none, 5),
-                                 watts("internal_power_one", 73, Role::ac_output_power),
-                                 num("internal_ac_frequency", "internal_ac_frequency", 74, 0.1, "Hz", Role::none, 500),
-                                 num("internal_dc_input_voltage", "internal_dc_input_voltage", 86, 0.1, "V", Role::dc_input_voltage),
-                                 watts("internal_dc_input_power", 87, Role::dc_input_power),
-                                 num("internal_dc_input_current", "internal_dc_input_current", 88, 0.01, "A", Role::dc_input_current),
-                                 num("pack_num_max", "pack_num_max", 91, 1, "", Role::pack_count),
-                                 num("total_battery_voltage", "total_battery_voltage", 92, 0.01, "V", Role::battery_voltage),
-                                 pack_selector(3),
-                                 toggle("ctrl_ac", "ac_output_on", 3007, Role::ac_switch),
-                                 toggle("ctrl_dc", "dc_output_on", 3008, Role::dc_switch),
-                                 toggle("ctrl_power_off", "power_off", 3060),
-                                 select("ctrl_display_timeout", "auto_sleep_mode", 3061, kAutoSleep, 5),
-                             });
+constexpr auto kAC200M = cat(kV1Core, kV1Versions, std::array{generation(41, 456)}, kAcOutputMode, kAC200AcVoltage, kInverterPowerOne,
+                             kAC200AcFrequency, kAC200DcInput, kPackCount,
+                             std::array{num("total_battery_voltage", "total_battery_voltage", 92, 0.01, "V", Role::battery_voltage),
+                                        pack_selector(3)},
+                             kV1Outputs, kV1PowerOff, kV1DisplayTimeout);
 
 // AC200L [L] (contributors; ctrl_ac, ctrl_dc, ups mode confirmed by @seaburger).
-constexpr auto kAC200L = cat(cat(kV1Core, kV1Versions),
-                             std::array{
-                                 choice("ac_output_mode", "ac_output_mode", 70, kOutputMode, 1),
-                                 num("internal_ac_voltage", "internal_ac_voltage", 71, 1, "V", Role::none, 230),
-                                 num("internal_ac_frequency", "internal_ac_frequency", 74, 0.1, "Hz", Role::none, 500),
-                                 num("internal_dc_input_voltage", "internal_dc_input_voltage", 86, 0.1, "V", Role::dc_input_voltage),
-                                 watts("internal_dc_input_power", 87, Role::dc_input_power),
-                                 num("internal_dc_input_current", "internal_dc_input_current", 88, 0.01, "A", Role::dc_input_current),
-                                 select("ctrl_ups_mode", "ups_mode", 3001, kUpsMode, 3),
-                                 toggle("ctrl_ac", "ac_output_on", 3007, Role::ac_switch),
-                                 toggle("ctrl_dc", "dc_output_on", 3008, Role::dc_switch),
-                                 setting("soc_range_start", "battery_range_start", 3015, 0, 100, "%", Role::soc_range_start, 10),
-                                 setting("soc_range_end", "battery_range_end", 3016, 0, 100, "%", Role::soc_range_end, 100),
-                                 toggle("ctrl_power_off", "power_off", 3060),
-                                 select("ctrl_display_timeout", "auto_sleep_mode", 3061, kAutoSleep, 5),
-                             });
+constexpr auto kAC200L = cat(kV1Core, kV1Versions, kAcOutputMode, kAC200AcVoltage, kAC200AcFrequency, kAC200DcInput, kV1UpsMode,
+                             kV1Outputs, kV1SocRange, kV1PowerOff, kV1DisplayTimeout);
 // AC200PL [L] (contributor @0x4E4448).
-constexpr auto kAC200PL = cat(kV1Core, std::array{
-                                           choice("ac_output_mode", "ac_output_mode", 70, kOutputMode, 1),
-                                           num("internal_ac_voltage", "internal_ac_voltage", 71, 1, "V", Role::none, 230),
-                                           num("internal_ac_frequency", "internal_ac_frequency", 74, 0.1, "Hz", Role::none, 500),
-                                           num("internal_dc_input_voltage", "internal_dc_input_voltage", 86, 0.1, "V", Role::dc_input_voltage),
-                                           watts("internal_dc_input_power", 87, Role::dc_input_power),
-                                           num("internal_dc_input_current", "internal_dc_input_current", 88, 0.01, "A", Role::dc_input_current),
-                                           toggle("ctrl_ac", "ac_output_on", 3007, Role::ac_switch),
-                                           toggle("ctrl_dc", "dc_output_on", 3008, Role::dc_switch),
-                                           toggle("ctrl_power_off", "power_off", 3060),
-                                           select("ctrl_display_timeout", "auto_sleep_mode", 3061, kAutoSleep, 5),
-                                       });
+constexpr auto kAC200PL = cat(kV1Core, kAcOutputMode, kAC200AcVoltage, kAC200AcFrequency, kAC200DcInput, kV1Outputs, kV1PowerOff,
+                              kV1DisplayTimeout);
 // EB3A [M][L] (validated on a unit by the bluetti-bt-lib author, controls included).
-constexpr auto kEB3A = cat(cat(kV1Core, kV1Versions),
-                           std::array{
-                               num("ac_input_voltage", "ac_input_voltage", 77, 0.1, "V", Role::none, 0),
-                               num("dc_input_voltage", "internal_dc_input_voltage", 86, 0.01, "V", Role::dc_input_voltage),
-                               num("pack_num_max", "pack_num_max", 91, 1, "", Role::pack_count),
-                               toggle("ctrl_ac", "ac_output_on", 3007, Role::ac_switch),
-                               toggle("ctrl_dc", "dc_output_on", 3008, Role::dc_switch),
-                               select("ctrl_led_mode", "led_mode", 3034, kLedMode, 4),
-                               toggle("ctrl_power_off", "power_off", 3060),
-                               toggle("ctrl_eco", "eco_on", 3063),
-                               select("ctrl_eco_time_mode", "eco_shutdown", 3064, kEcoShutdown, 4),
-                               select("ctrl_charging_mode", "charging_mode", 3065, kChargingMode, 0),
-                               toggle("ctrl_power_lifting", "power_lifting_on", 3066),
-                           });
+constexpr auto kEB3A = cat(kV1Core, kV1Versions,
+                           std::array{num("ac_input_voltage", "ac_input_voltage", 77, 0.1, "V", Role::none, 0),
+                                      num("dc_input_voltage", "internal_dc_input_voltage", 86, 0.01, "V", Role::dc_input_voltage)},
+                           kPackCount, kV1Outputs, std::array{select("ctrl_led_mode", "led_mode", 3034, kLedMode, 4)}, kV1PowerOff,
+                           std::array{toggle("ctrl_eco", "eco_on", 3063),
+                                      select("ctrl_eco_time_mode", "eco_shutdown", 3064, kEcoShutdown, 4),
+                                      select("ctrl_charging_mode", "charging_mode", 3065, kChargingMode, 0),
+                                      toggle("ctrl_power_lifting", "power_lifting_on", 3066)});
 
 constexpr Block kBigBlocks[] = {{10, 40}, {70, 24}, {3001, 61}};
 constexpr Block kAC200LBlocks[] = {{10, 40}, {70, 19}, {3001, 61}};
@@ -339,74 +321,65 @@ constexpr std::array kV2Powers = {
     watts("dc_input_power", 144, Role::dc_input_power),
     watts("ac_input_power", 146, Role::ac_input_power),
 };
-// Inverter details of the AC180 family [L] (AC180, AC70 validated on units).
-constexpr std::array kV2Details = {
-    num("dc_input_voltage", "", 1213, 0.1, "V", Role::dc_input_voltage),
-    num("dc_input_current", "", 1214, 0.1, "A", Role::dc_input_current),
-    num("ac_input_frequency", "ac_input_frequency", 1300, 0.1, "Hz"),
-    num("ac_input_voltage", "ac_input_voltage", 1314, 0.1, "V"),
-    num("ac_input_current", "", 1315, 0.1, "A"),
-    num("ac_output_frequency", "", 1500, 0.1, "Hz", Role::ac_output_frequency),
-    num("ac_output_voltage", "", 1511, 0.1, "V", Role::ac_output_voltage),
-};
 constexpr std::array kV2AcInVoltage = {num("ac_input_voltage", "ac_input_voltage", 1314, 0.1, "V")};
-constexpr std::array kV2Outputs = {
-    toggle("ctrl_ac", "ac_output_on", 2011, Role::ac_switch),
-    toggle("ctrl_dc", "dc_output_on", 2012, Role::dc_switch),
-};
+// Inverter details of the AC180 family [L] (AC180, AC70 validated on units).
+constexpr auto kV2Details = cat(std::array{num("dc_input_voltage", "", 1213, 0.1, "V", Role::dc_input_voltage),
+                                           num("dc_input_current", "", 1214, 0.1, "A", Role::dc_input_current),
+                                           num("ac_input_frequency", "ac_input_frequency", 1300, 0.1, "Hz")},
+                                kV2AcInVoltage,
+                                std::array{num("ac_input_current", "", 1315, 0.1, "A"),
+                                           num("ac_output_frequency", "", 1500, 0.1, "Hz", Role::ac_output_frequency),
+                                           num("ac_output_voltage", "", 1511, 0.1, "V", Role::ac_output_voltage)});
+constexpr std::array kV2AcSwitch = {toggle("ctrl_ac", "ac_output_on", 2011, Role::ac_switch)};
+constexpr auto kV2Outputs = cat(kV2AcSwitch, std::array{toggle("ctrl_dc", "dc_output_on", 2012, Role::dc_switch)});
+constexpr std::array kV2ChargingMode = {select("ctrl_charging_mode", "charging_mode", 2020, kChargingMode, 0)};
+constexpr std::array kV2PowerLifting = {toggle("ctrl_power_lifting", "power_lifting_on", 2021)};
 // ECO and charging controls of AC180 / AC70 / EL30V2 [L] (2016 and 2019 read only: "not
 // controllable" in [L]).
-constexpr std::array kV2Eco = {
-    toggle("ctrl_eco_dc", "", 2014),
-    select("ctrl_eco_time_mode_dc", "", 2015, kEcoShutdown, 4),
-    num("ctrl_eco_min_power_dc", "", 2016, 1, "W", Role::none, 5),
-    toggle("ctrl_eco_ac", "", 2017),
-    select("ctrl_eco_time_mode_ac", "", 2018, kEcoShutdown, 4),
-    num("ctrl_eco_min_power_ac", "", 2019, 1, "W", Role::none, 30),
-    select("ctrl_charging_mode", "charging_mode", 2020, kChargingMode, 0),
-    toggle("ctrl_power_lifting", "power_lifting_on", 2021),
-};
+constexpr auto kV2Eco = cat(std::array{toggle("ctrl_eco_dc", "", 2014),
+                                       select("ctrl_eco_time_mode_dc", "", 2015, kEcoShutdown, 4),
+                                       num("ctrl_eco_min_power_dc", "", 2016, 1, "W", Role::none, 5),
+                                       toggle("ctrl_eco_ac", "", 2017),
+                                       select("ctrl_eco_time_mode_ac", "", 2018, kEcoShutdown, 4),
+                                       num("ctrl_eco_min_power_ac", "", 2019, 1, "W", Role::none, 30)},
+                            kV2ChargingMode, kV2PowerLifting);
 constexpr std::array kV2Bms = {version("version_bms", "bcu_version", 6175, 1025)};
 constexpr std::array kTimeRemaining = {num("time_remaining", "", 104, 0.1, "h", Role::time_remaining)};
 
-constexpr auto kAC180 = cat(cat(cat(kV2Core, kV2Powers), cat(kV2Details, kV2Outputs)), cat(kV2Eco, kV2Bms));
-constexpr auto kAC70 = cat(cat(cat(kV2Core, kTimeRemaining), cat(kV2Powers, kV2Details)), cat(cat(kV2Outputs, kV2Eco), kV2Bms));
-constexpr auto kAC70P = cat(cat(kV2Core, kV2Powers), kV2Details);  // also AC180T [L]
-constexpr auto kHandsfree1 = cat(cat(cat(kV2Core, kTimeRemaining), kV2Powers), kV2Details);
-constexpr auto kAC180P = cat(cat(cat(kV2Core, kV2Powers), cat(kV2AcInVoltage, kV2Outputs)),
-                             std::array{select("ctrl_charging_mode", "charging_mode", 2020, kChargingMode, 0),
-                                        toggle("ctrl_power_lifting", "power_lifting_on", 2021)});
+constexpr auto kAC180 = cat(kV2Core, kV2Powers, kV2Details, kV2Outputs, kV2Eco, kV2Bms);
+constexpr auto kAC70 = cat(kV2Core, kTimeRemaining, kV2Powers, kV2Details, kV2Outputs, kV2Eco, kV2Bms);
+constexpr auto kAC70P = cat(kV2Core, kV2Powers, kV2Details);  // also AC180T [L]
+constexpr auto kHandsfree1 = cat(kV2Core, kTimeRemaining, kV2Powers, kV2Details);
+constexpr auto kAC180P = cat(kV2Core, kV2Powers, kV2AcInVoltage, kV2Outputs, kV2ChargingMode, kV2PowerLifting);
 // EL30V2 [L]: time remaining at 104 read as raw / 10000 * 167 hours (minutes / 60 up to 0.2 %).
-constexpr auto kEL30V2 = cat(cat(cat(kV2Core, std::array{num("time_remaining", "", 104, 0.0167, "h", Role::time_remaining)}),
-                                 cat(kV2Powers, kV2AcInVoltage)),
-                             cat(kV2Outputs, kV2Eco));
+constexpr auto kEL30V2 = cat(kV2Core, std::array{num("time_remaining", "", 104, 0.0167, "h", Role::time_remaining)}, kV2Powers,
+                             kV2AcInVoltage, kV2Outputs, kV2Eco);
 // AC60 / AC60P [L] (+ power generation and the battery identity of [M] for the AC60). [L] reads
 // 1314 unscaled on these two; every other V2 model reads it in 0.1 V, used here too.
-constexpr auto kAC60P = cat(cat(cat(kV2Core, kV2Powers), cat(kV2AcInVoltage, kV2Outputs)),
-                            std::array{toggle("ctrl_power_lifting", "power_lifting_on", 2021)});
-constexpr auto kAC60 = cat(kAC60P, std::array{num("power_generation", "power_generation", 154, 0.1, "kWh", Role::none, 321)});
+constexpr auto kAC60P = cat(kV2Core, kV2Powers, kV2AcInVoltage, kV2Outputs, kV2PowerLifting);
+constexpr auto kAC60 = cat(kAC60P, std::array{generation(154, 321)});
 // AP300, EL100V2, PR30V2, PR100V2 [L]: the five core readings and the AC input voltage.
-constexpr auto kPlainV2 = cat(cat(kV2Core, kV2Powers), kV2AcInVoltage);
+constexpr auto kPlainV2 = cat(kV2Core, kV2Powers, kV2AcInVoltage);
 // AC50B [L]: no DC input power ("not validated" in [L]'s README).
-constexpr auto kAC50B = cat(cat(kV2Core, kTimeRemaining),
+constexpr auto kAC50B = cat(kV2Core, kTimeRemaining,
                             std::array{watts("dc_output_power", 140, Role::dc_output_power),
                                        watts("ac_output_power", 142, Role::ac_output_power),
                                        watts("ac_input_power", 146, Role::ac_input_power)});
 // AC2A [L]: output states read at 1509 (AC) and 2012 (DC); no controls in [L].
-constexpr auto kAC2A = cat(cat(kV2Core, kV2Powers),
-                           std::array{num("power_generation", "power_generation", 154, 0.1, "kWh", Role::none, 87),
+constexpr auto kAC2A = cat(kV2Core, kV2Powers,
+                           std::array{generation(154, 87),
                                       flag("ac_output_on", "ac_output_on", 1509, Role::ac_state),
                                       flag("dc_output_on", "dc_output_on", 2012, Role::dc_state),
                                       flag("power_lifting_on", "power_lifting_on", 2021)});
 // AC2P [L]: 2011 reads 1 for on and 3 for off (docstring of devices/ac2p.py); 0/1 are written.
-constexpr auto kAC2P = cat(cat(kV2Core, kV2Powers),
-                           std::array{num("power_generation", "power_generation", 154, 0.1, "kWh", Role::none, 87),
+constexpr auto kAC2P = cat(kV2Core, kV2Powers,
+                           std::array{generation(154, 87),
                                       toggle("ctrl_ac", "ac_output_on", 2011, Role::ac_switch, 0, Type::boolean_one),
                                       toggle("ctrl_dc", "dc_output_on", 2012, Role::dc_switch, 0, Type::boolean_one),
                                       toggle("ctrl_power_lifting", "power_lifting_on", 2021, Role::none, 0, Type::boolean_one)});
 
 // Home battery / inverter systems [L] (EP600 validated on a unit; [M] adds the AC limits and
-// the battery identity).
+// the battery identity). The rows the EP2000 reads too are named once here.
 constexpr std::array kPv = {
     watts("pv_s1_power", 1212, Role::dc_input_power),
     num("pv_s1_voltage", "", 1213, 0.1, "V", Role::dc_input_voltage),
@@ -424,26 +397,22 @@ constexpr std::array kSmartMeter23 = {
     watts("sm_p2_power", 1236), num("sm_p2_voltage", "", 1237, 0.1, "V", Role::none, 2300), num("sm_p2_current", "", 1238, 1, "A"),
     watts("sm_p3_power", 1244), num("sm_p3_voltage", "", 1245, 0.1, "V", Role::none, 2300), num("sm_p3_current", "", 1246, 1, "A"),
 };
-constexpr std::array kGrid1 = {
-    num("grid_frequency", "", 1300, 0.1, "Hz", Role::none, 500),
-    watts("grid_p1_power", 1313, Role::ac_input_power),
-    num("grid_p1_voltage", "", 1314, 0.1, "V", Role::none, 2300),
-    num("grid_p1_current", "", 1315, 0.1, "A"),
-};
-constexpr std::array kGrid23 = {
-    watts("grid_p2_power", 1319), num("grid_p2_voltage", "", 1320, 0.1, "V", Role::none, 2300), num("grid_p2_current", "", 1321, 0.1, "A"),
-    watts("grid_p3_power", 1325), num("grid_p3_voltage", "", 1326, 0.1, "V", Role::none, 2300), num("grid_p3_current", "", 1327, 0.1, "A"),
-};
-constexpr std::array kAcPhase1 = {
-    num("ac_output_frequency", "", 1500, 0.1, "Hz", Role::ac_output_frequency),
-    watts("ac_p1_power", 1510, Role::ac_output_power),
-    num("ac_p1_voltage", "", 1511, 0.1, "V", Role::ac_output_voltage),
-    num("ac_p1_current", "", 1512, 0.1, "A"),
-};
-constexpr std::array kAcPhase23 = {
-    watts("ac_p2_power", 1517), num("ac_p2_voltage", "", 1518, 0.1, "V", Role::none, 2300), num("ac_p2_current", "", 1519, 0.1, "A"),
-    watts("ac_p3_power", 1524), num("ac_p3_voltage", "", 1525, 0.1, "V", Role::none, 2300), num("ac_p3_current", "", 1526, 0.1, "A"),
-};
+constexpr std::array kGridFrequency = {num("grid_frequency", "", 1300, 0.1, "Hz", Role::none, 500)};
+constexpr std::array kGridP1Voltage = {num("grid_p1_voltage", "", 1314, 0.1, "V", Role::none, 2300)};
+constexpr std::array kGridP2Voltage = {num("grid_p2_voltage", "", 1320, 0.1, "V", Role::none, 2300)};
+constexpr std::array kGridP3Voltage = {num("grid_p3_voltage", "", 1326, 0.1, "V", Role::none, 2300)};
+constexpr std::array kAcOutputFrequency = {num("ac_output_frequency", "", 1500, 0.1, "Hz", Role::ac_output_frequency)};
+constexpr std::array kAcP1Voltage = {num("ac_p1_voltage", "", 1511, 0.1, "V", Role::ac_output_voltage)};
+constexpr std::array kAcP2Voltage = {num("ac_p2_voltage", "", 1518, 0.1, "V", Role::none, 2300)};
+constexpr std::array kAcP3Voltage = {num("ac_p3_voltage", "", 1525, 0.1, "V", Role::none, 2300)};
+constexpr auto kGrid1 = cat(kGridFrequency, std::array{watts("grid_p1_power", 1313, Role::ac_input_power)}, kGridP1Voltage,
+                            std::array{num("grid_p1_current", "", 1315, 0.1, "A")});
+constexpr auto kGrid23 = cat(std::array{watts("grid_p2_power", 1319)}, kGridP2Voltage, std::array{num("grid_p2_current", "", 1321, 0.1, "A")},
+                             std::array{watts("grid_p3_power", 1325)}, kGridP3Voltage, std::array{num("grid_p3_current", "", 1327, 0.1, "A")});
+constexpr auto kAcPhase1 = cat(kAcOutputFrequency, std::array{watts("ac_p1_power", 1510, Role::ac_output_power)}, kAcP1Voltage,
+                               std::array{num("ac_p1_current", "", 1512, 0.1, "A")});
+constexpr auto kAcPhase23 = cat(std::array{watts("ac_p2_power", 1517)}, kAcP2Voltage, std::array{num("ac_p2_current", "", 1519, 0.1, "A")},
+                                std::array{watts("ac_p3_power", 1524)}, kAcP3Voltage, std::array{num("ac_p3_current", "", 1526, 0.1, "A")});
 constexpr std::array kGridLimits = {
     num("soc_range_start", "battery_range_start", 2022, 1, "%", Role::soc_range_start, 10),
     num("soc_range_end", "battery_range_end", 2023, 1, "%", Role::soc_range_end, 100),
@@ -454,15 +423,13 @@ constexpr std::array kGridLimits = {
     num("grid_frequency_max_value", "", 2438, 0.01, "Hz", Role::none, 5150),
     text("wifi_name", "", 12002, 16, Type::ascii_swapped),
 };
-constexpr auto kEP600 = cat(cat(cat(cat(kV2Core, std::array{num("power_generation", "power_generation", 1202, 0.1, "kWh", Role::none, 2345)}),
-                                    cat(kPv, kSmartMeter1)),
-                                cat(cat(kSmartMeter23, kGrid1), cat(kGrid23, kAcPhase1))),
-                            cat(cat(kAcPhase23, std::array{toggle("ctrl_ac", "ac_output_on", 2011, Role::ac_switch),
-                                                           num("max_ac_input_power", "max_ac_input_power", 2213, 1, "W", Role::none, 6000),
-                                                           num("max_ac_input_current", "max_ac_input_current", 2214, 1, "A", Role::none, 26),
-                                                           num("max_ac_output_power", "max_ac_output_power", 2215, 1, "W", Role::none, 6000),
-                                                           num("max_ac_output_current", "max_ac_output_current", 2216, 1, "A", Role::none, 26)}),
-                                kGridLimits));
+constexpr auto kEP600 = cat(kV2Core, std::array{generation(1202, 2345)}, kPv, kSmartMeter1, kSmartMeter23, kGrid1, kGrid23, kAcPhase1,
+                            kAcPhase23, kV2AcSwitch,
+                            std::array{num("max_ac_input_power", "max_ac_input_power", 2213, 1, "W", Role::none, 6000),
+                                       num("max_ac_input_current", "max_ac_input_current", 2214, 1, "A", Role::none, 26),
+                                       num("max_ac_output_power", "max_ac_output_power", 2215, 1, "W", Role::none, 6000),
+                                       num("max_ac_output_current", "max_ac_output_current", 2216, 1, "A", Role::none, 26)},
+                            kGridLimits);
 // V2 battery identity [M][L] (6101 type, 6107 serial, 6175.. versions); pack voltage / SOC from
 // the APK notes [A] (PACK_ITEM_INFO: byte 22 -> 6111 in 0.01 V, byte 27 -> low byte of 6113).
 constexpr std::array kV2PackFields = {
@@ -478,20 +445,10 @@ constexpr auto kEP600Packs = cat(kV2PackFields, std::array{version("version_bmu"
 constexpr Block kV2PackBlocks[] = {{6101, 13}, {6175, 2}};
 constexpr Block kEP600PackBlocks[] = {{6101, 13}, {6175, 11}};
 
-constexpr auto kEP760 = cat(cat(cat(kV2Core, kPv), cat(kSmartMeter1, kGrid1)),
-                            cat(kAcPhase1, std::array{toggle("ctrl_ac", "ac_output_on", 2208, Role::ac_switch)}));
+constexpr auto kEP760 = cat(kV2Core, kPv, kSmartMeter1, kGrid1, kAcPhase1, std::array{toggle("ctrl_ac", "ac_output_on", 2208, Role::ac_switch)});
 // EP2000 [L] (tests only, not in [L]'s README): 2011 read as a state, not a switch.
-constexpr auto kEP2000 = cat(cat(cat(kV2Core, kPv),
-                                 std::array{num("grid_frequency", "", 1300, 0.1, "Hz", Role::none, 500),
-                                            num("grid_p1_voltage", "", 1314, 0.1, "V", Role::none, 2300),
-                                            num("grid_p2_voltage", "", 1320, 0.1, "V", Role::none, 2300),
-                                            num("grid_p3_voltage", "", 1326, 0.1, "V", Role::none, 2300),
-                                            num("ac_output_frequency", "", 1500, 0.1, "Hz", Role::ac_output_frequency),
-                                            num("ac_p1_voltage", "", 1511, 0.1, "V", Role::ac_output_voltage),
-                                            num("ac_p2_voltage", "", 1518, 0.1, "V", Role::none, 2300),
-                                            num("ac_p3_voltage", "", 1525, 0.1, "V", Role::none, 2300),
-                                            flag("ctrl_ac", "ac_output_on", 2011, Role::ac_state)}),
-                             kGridLimits);
+constexpr auto kEP2000 = cat(kV2Core, kPv, kGridFrequency, kGridP1Voltage, kGridP2Voltage, kGridP3Voltage, kAcOutputFrequency, kAcP1Voltage,
+                             kAcP2Voltage, kAcP3Voltage, std::array{flag("ctrl_ac", "ac_output_on", 2011, Role::ac_state)}, kGridLimits);
 
 constexpr Block kAC180Blocks[] = {{100, 47}, {1213, 2}, {1300, 16}, {1500, 12}, {2011, 11}, {6175, 2}};
 constexpr Block kAC70PBlocks[] = {{100, 47}, {1213, 2}, {1300, 16}, {1500, 12}};

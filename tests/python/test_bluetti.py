@@ -194,7 +194,7 @@ def test_advertisement_and_crc():
     assert a["name"] == "Elite 200 V22519004378012"
     assert b.crc16(b"123456789") == 0x4B37
     assert struct.pack("<H", b.crc16(bytes.fromhex("010300740004"))) == bytes.fromhex("0413")
-    assert "AC180" in b.models()
+    assert "AC180" in b.model_names()
 
 
 def test_write_without_echo_is_verified_by_reading_back():

@@ -24,7 +24,7 @@ def cli(*args):
 def test_table_lists_every_emulated_model():
     table = b.model_table()
     names = [m["model"] for m in table]
-    assert names == b.models()
+    assert names == b.model_names()
     assert len(names) >= 28 and len(set(names)) == len(names)
     ac300 = next(m for m in table if m["model"] == "AC300")
     assert ac300["protocol"] == "v1" and ac300["max_packs"] == 4 and ac300["pack_selector"] == 3006
@@ -55,7 +55,7 @@ def test_cli_and_python_list_the_same_fields(model):
 def test_cli_models_and_errors():
     rc, out, _ = cli("models", "--json")
     assert rc == 0
-    assert [m["model"] for m in json.loads(out)] == b.models()
+    assert [m["model"] for m in json.loads(out)] == b.model_names()
     rc, _, err = cli("fields", "AC9000")
     assert rc == 2 and "unknown model 'AC9000'" in err
 

@@ -13,7 +13,7 @@ The C++ engines do the protocol work (handshake, encryption, requests, timeouts)
 moves their bytes over a bleak client on the running event loop. docs/python.md has the guide.
 """
 
-from .bluetti import BluettiDevice, Telemetry
+from .bluetti import BluettiDevice, Identity, Pack, Telemetry
 from .errors import (BleError, CommandError, DeviceNotFoundError, HandshakeError, InvalidArgument, KeyFormatError,
                      LicenceError,
                      NotConnectedError, TimeoutError, WriteNotConfirmed)
@@ -22,7 +22,7 @@ from .sesame import LockStatus, SesameLock
 from ._session import ClientFactory, GattClient
 
 __all__ = [
-    "BluettiDevice", "Telemetry", "SesameLock", "LockStatus", "scan", "Advertisement", "GattClient", "ClientFactory",
+    "BluettiDevice", "Telemetry", "Pack", "Identity", "SesameLock", "LockStatus", "scan", "Advertisement", "GattClient", "ClientFactory",
     "BleError", "NotConnectedError", "DeviceNotFoundError", "HandshakeError", "TimeoutError", "CommandError",
     "WriteNotConfirmed", "LicenceError", "InvalidArgument", "KeyFormatError",
 ]

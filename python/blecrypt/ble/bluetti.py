@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Union
+import types
+from dataclasses import dataclass, field as _dc_field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 
+from .. import bluetti as _table
 from .. import errors as _core_errors
+from ..bluetti import Identity, Model, Pack, SettingValue, Value
 from ._native import native as _native
 from ._keys import KeyLike, key_bytes
 from ._session import ClientArg, Session
@@ -27,9 +30,15 @@ IOT_SERIAL_REGISTER: int = _b.IOT_SERIAL_REGISTER
 DEVICE_KEY_ENV: str = _b.DEVICE_KEY_ENV
 
 
+_LEGACY_KEYS = ("device_type", "serial_number", "total_battery_percent", "dc_input_power", "ac_input_power",
+                "ac_output_power", "dc_output_power", "ac_output_on", "dc_output_on")
+
+
 @dataclass(frozen=True)
 class Telemetry:
-    """One telemetry refresh, with the field names bluetti_mqtt publishes."""
+    """One telemetry refresh: nine fields with the names bluetti_mqtt publishes (as ever), and
+    ``fields``: every field of the model's table that the unit answered, by table field name
+    (``blecrypt.bluetti.model(name).fields`` says unit, range and choices of each)."""
 
     device_type: str
     serial_number: int
@@ -41,9 +50,14 @@ class Telemetry:
     ac_output_on: bool
     dc_output_on: bool
     protocol: str = "v2"  # the register layout: "v2" (IoT V2) or "v1"
+    model: str = ""       # the table used ("" when the unit named no model of the table)
+    fields: Mapping[str, Value] = _dc_field(default_factory=lambda: types.MappingProxyType({}), hash=False)
 
     def as_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """The nine bluetti_mqtt fields and ``protocol``: the same keys as before the table."""
+        d: Dict[str, Any] = {k: getattr(self, k) for k in _LEGACY_KEYS}
+        d["protocol"] = self.protocol
+        return d
 
 
 TelemetryCallback = Callable[[Telemetry], None]
@@ -85,8 +99,17 @@ class BluettiDevice(Session):
 
     def __init__(self, device: Any, *, device_verify_key: Optional[KeyLike] = None,
                  licence_path: Optional[Union[str, "os.PathLike[str]"]] = None, client: ClientArg = None,
-                 backend: str = "") -> None:
+                 backend: str = "", model: Optional[str] = None) -> None:
         super().__init__(device, client)
+        self._model: Optional[Model] = None
+        self._identity: Optional[Identity] = None
+        self._detected = False   # detection ran (a unit naming no model of the table: legacy telemetry only)
+        if model is not None:
+            try:
+                self._model = _table.model(model)
+            except _core_errors.Error as e:
+                raise InvalidArgument(f"BluettiDevice: {e}") from None
+            self._detected = True
         self._key = _verify_key(device_verify_key)
         self._licence = os.fspath(licence_path) if licence_path is not None else None
         try:
@@ -243,10 +266,137 @@ class BluettiDevice(Session):
             await self._confirm(int(done["address"]), int(done["value"]), bool(done.get("read_back")),
                                 f"{name.upper()} output")
 
+    # ---- the model table -------------------------------------------------------------------
+    @property
+    def model(self) -> Optional[Model]:
+        """The table this object uses: the ``model=`` argument, else what ``detect()`` found
+        (None before detection, or when the unit named no model of the table)."""
+        return self._model
+
+    @property
+    def identity(self) -> Optional[Identity]:
+        """What ``detect()`` found (None before, or with ``model=``)."""
+        return self._identity
+
+    async def _read_into(self, registers: Dict[int, int], address: int, count: int) -> bool:
+        """FC03 into ``registers``; False when the unit answers a Modbus exception (a block this
+        unit does not have: its fields are left out)."""
+        try:
+            values = await self.read_registers(address, count)
+        except WriteNotConfirmed:
+            raise
+        except CommandError as e:
+            if e.code is None:
+                raise
+            return False
+        registers.update((address + i, v) for i, v in enumerate(values))
+        return True
+
+    def _advertised_name(self) -> str:
+        name = getattr(self._device, "name", None)
+        return name if isinstance(name, str) else ""
+
+    async def detect(self, advertised_name: Optional[str] = None) -> Identity:
+        """Which model this is: the device-type register (IoT V2 at 110, else IoT V1 at 10),
+        confirmed against the advertised name (``advertised_name``, default the bleak
+        BLEDevice's name). Sets ``model``. Raises CommandError when the registers name no model
+        of the table (``blecrypt bluetti dump`` reads such a unit's map for contributing it)."""
+        advertised = self._advertised_name() if advertised_name is None else advertised_name
+        regs: Dict[int, int] = {}
+        (a2, n2), (a1, n1) = _table.DETECT_READS
+        await self._read_into(regs, a2, n2)
+        try:
+            ident = _table.identify(regs, advertised)
+        except _core_errors.Error:
+            await self._read_into(regs, a1, n1)
+            try:
+                ident = _table.identify(regs, advertised)
+            except _core_errors.Error as e:
+                self._detected = True
+                raise CommandError(f"BLUETTI {self.address}: {e}; `blecrypt bluetti models` lists the known "
+                                   f"models") from None
+        self._identity, self._model, self._detected = ident, ident.model, True
+        if ident.advertised is not None and not ident.confirmed:
+            log.warning("%s: advertised as %s but the device-type register says %s: using the %s table",
+                        self.address, ident.advertised, ident.reported, ident.model.name)
+        return ident
+
+    async def _table_model(self) -> Optional[Model]:
+        if not self._detected:
+            try:
+                await self.detect()
+            except CommandError as e:
+                if e.code is not None:
+                    raise
+                log.info("%s: %s: telemetry without the table", self.address, e)
+        return self._model
+
+    async def _need_model(self, what: str) -> Model:
+        m = await self._table_model()
+        if m is None:
+            raise CommandError(f"BLUETTI {self.address}: {what}: the unit named no model of the table; "
+                               f"pass model= (blecrypt.bluetti.model_names())")
+        return m
+
+    async def set(self, field: str, value: SettingValue) -> None:
+        """Sets a settable field of the model's table (its name or bluetti_mqtt name): switches
+        take True/False or "on"/"off", selects a choice name, numbers a value in the field's
+        unit. The range is checked before anything is written (InvalidArgument); the register is
+        read back after the write (WriteNotConfirmed when the unit kept another value)."""
+        m = await self._need_model(f"set {field}")
+        try:
+            address, raw = m.encode_setting(field, value)
+        except _core_errors.Error as e:
+            raise InvalidArgument(f"BLUETTI {m.name}: {e}") from None
+        f = next(x for x in m.fields if x.address == address and x.settable)
+        done = await self._job(lambda now: int(self._engine.request_write(address, raw, now)),
+                               f"{f.name} = {value!r} (register {address})")
+        got = int(done["value"]) if done.get("read_back") else (await self.read_registers(address, 1))[0]
+        if not _table._same_setting(m, f, raw, got):
+            raise WriteNotConfirmed(f"BLUETTI {self.address}: {f.name}: wrote {raw}, read back {got} (the unit "
+                                    f"refused the value: locked by its own settings?)", got)
+
+    async def packs(self, settle: Optional[float] = None) -> List[Pack]:
+        """Every battery pack of the unit with its SOC, voltage and cell voltages. IoT V1: each
+        pack is selected (a write to the model's selector register), then after ``settle``
+        seconds (default the model's ``pack_settle``; real units need seconds to switch the
+        page) its blocks are read; IoT V2 and single-pack units: the pack blocks are read once.
+        An empty list when the table has no pack data for the model."""
+        m = await self._need_model("packs")
+        unit: Dict[str, Value] = {}
+        if m.pack_selector:
+            regs: Dict[int, int] = {}
+            for f in m.fields:
+                if f.role == "pack_count":
+                    await self._read_into(regs, f.address, f.words)
+            unit = m.decode(regs)
+        out: List[Pack] = []
+        for number in range(1, _table._pack_count(m, unit) + 1):
+            if m.pack_selector:
+                address, value = m.select_pack(number)
+                await self.write_register(address, value)
+                await asyncio.sleep(m.pack_settle if settle is None else settle)
+            pregs: Dict[int, int] = {}
+            for a, n in m.pack_blocks:
+                await self._read_into(pregs, a, n)
+            fields = m.decode_pack(pregs, number)
+            shown = _table._pack_selected(m, fields)
+            if m.pack_selector and shown is not None and shown != number:
+                raise CommandError(f"BLUETTI {self.address}: pack {number}: the unit still shows pack {shown}: "
+                                   f"give it longer to switch (packs(settle=...))")
+            out.append(_table._pack_of(m, number, fields))
+        return out
+
     async def read_telemetry(self) -> Telemetry:
-        """One refresh of the telemetry registers (the layout is detected once per connection)."""
-        done = await self._job(lambda now: int(self._engine.request_telemetry("", now)), "telemetry")
-        t = Telemetry(protocol=str(done["protocol"]), **dict(done["telemetry"]))
+        """One refresh: the model's poll blocks (every field of its table) plus the nine
+        bluetti_mqtt fields. The model is detected once (``detect()``); a unit that names no
+        model of the table gets the nine fields only, as before the table."""
+        m = await self._table_model()
+        if m is None:
+            done = await self._job(lambda now: int(self._engine.request_telemetry("", now)), "telemetry")
+            t = Telemetry(protocol=str(done["protocol"]), **dict(done["telemetry"]))
+        else:
+            t = await self._table_telemetry(m)
         self._last = t
         for cb in list(self._telemetry_callbacks):
             try:
@@ -254,6 +404,19 @@ class BluettiDevice(Session):
             except Exception:  # a subscriber's bug must not break the session
                 log.exception("%s: on_telemetry callback failed", self.address)
         return t
+
+    async def _table_telemetry(self, m: Model) -> Telemetry:
+        regs: Dict[int, int] = {}
+        for a, n in m.blocks:
+            await self._read_into(regs, a, n)
+        for a, n in m.legacy_requests():  # registers of the nine fields the table blocks left out
+            if any(r not in regs for r in range(a, a + n)):
+                await self._read_into(regs, a, n)
+        legacy = m.legacy_telemetry(regs)
+        fields = m.decode(regs)
+        if legacy is None:  # the nine from the table's roles (the unit refused a legacy block)
+            legacy = _legacy_from_roles(m, fields)
+        return Telemetry(protocol=m.protocol, model=m.name, fields=types.MappingProxyType(fields), **legacy)
 
     @property
     def telemetry(self) -> Optional[Telemetry]:
@@ -313,4 +476,24 @@ class BluettiDevice(Session):
             task.cancel()
 
 
-__all__ = ["BluettiDevice", "Telemetry", "SERVICE_UUID", "WRITE_CHARACTERISTIC", "NOTIFY_CHARACTERISTIC"]
+_ROLE_OF_LEGACY = {"device_type": ("model_name",), "serial_number": ("serial",), "total_battery_percent": ("soc",),
+                   "dc_input_power": ("dc_input_power",), "ac_input_power": ("ac_input_power",),
+                   "ac_output_power": ("ac_output_power",), "dc_output_power": ("dc_output_power",),
+                   "ac_output_on": ("ac_state", "ac_switch"), "dc_output_on": ("dc_state", "dc_switch")}
+
+
+def _legacy_from_roles(m: Model, fields: Mapping[str, Value]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, roles in _ROLE_OF_LEGACY.items():
+        found: Any = None
+        for role in roles:
+            for f in m.fields:
+                if found is None and f.role == role and f.name in fields:
+                    found = fields[f.name]
+        if found is None:
+            found = "" if key == "device_type" else False if key.endswith("_on") else 0
+        out[key] = found
+    return out
+
+
+__all__ = ["BluettiDevice", "Telemetry", "Pack", "Identity", "Model", "SERVICE_UUID", "WRITE_CHARACTERISTIC", "NOTIFY_CHARACTERISTIC"]

@@ -58,7 +58,8 @@ class Peripheral:
 
 
 class EmulatedBluetti(Peripheral):
-    """A BLUETTI power station (blecrypt.bluetti.Device): model AC180, EL30V2 or EB3A."""
+    """A BLUETTI power station (blecrypt.bluetti.Device): any model of the table
+    (blecrypt.bluetti.model_names())."""
 
     service, write_uuid, notify_uuid = BLUETTI_SERVICE, BLUETTI_WRITE, BLUETTI_NOTIFY
 
