@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from blecrypt.ble import BluettiDevice, SesameLock
+from blecrypt.bluetti import model_names
 from blecrypt.ble.testing import EmulatedBluetti, EmulatedSesame, FakeBleakClient, Peripheral
 
 
@@ -93,8 +94,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=500, help="calls per scenario (default 500)")
     ap.add_argument("--mtu", type=int, default=23, help="ATT MTU of the fake link (23..517, default 23)")
-    ap.add_argument("--model", default="AC180", choices=["AC180", "EL30V2", "EB3A"],
-                    help="emulated BLUETTI model (AC180: 3 reads per refresh, EB3A: 1)")
+    ap.add_argument("--model", default="AC180", choices=model_names(),
+                    help="emulated BLUETTI model; a refresh reads its table's poll blocks "
+                         "(`blecrypt bluetti fields MODEL`), default AC180")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if not 1 <= args.count <= 1_000_000:
