@@ -101,3 +101,27 @@ def test_bot2_scripts():
     assert dev.last_script_run == 7
     with pytest.raises(SesameInvalidArgument):
         cli.select_script(10)
+
+
+def test_cli_bot2_scripts():
+    import os
+    import pathlib
+    import subprocess
+    cli = pathlib.Path(os.environ.get("BLECRYPT_CLI", pathlib.Path(__file__).resolve().parents[2] / "build/dev/blecrypt"))
+    if not cli.exists():
+        pytest.skip(f"{cli} not built")
+
+    def run(*args):
+        return subprocess.run([str(cli), "sesame", "bot2", *args], capture_output=True, text=True, timeout=60)
+
+    r = run("scripts", "--emulator", "bot2")
+    assert r.returncode == 0 and r.stdout.splitlines()[1] == "* 0 script 0", r.stdout + r.stderr
+    r = run("run", "3", "--emulator", "bot3", "--tag", "kettle")
+    assert r.returncode == 0 and r.stdout == "ran script 3 (script 3)\n", r.stdout + r.stderr
+    r = run("show", "--emulator", "bot2")
+    assert r.returncode == 0 and r.stdout == "script 0: forward 10 stop 5 reverse 10\n", r.stdout + r.stderr
+    r = run("select", "4", "--emulator", "bot2")
+    assert r.returncode == 0 and "* 4 script 4" in r.stdout, r.stdout + r.stderr
+    for args in (("select", "10", "--emulator", "bot2"), ("run", "--emulator", "bot2"), ("scripts", "--emulator", "touch")):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
