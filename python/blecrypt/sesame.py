@@ -22,6 +22,7 @@ Example (client against the built-in emulator)::
 
 from __future__ import annotations
 
+import os as _os
 import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union, cast
@@ -88,6 +89,34 @@ class HistoryRecord:
     status: MechStatus
     tag: HistoryTag
     source: str  # ble / wifi_module2 / web
+
+
+@dataclass
+class Credential:
+    """A card / fingerprint / passcode as a Touch or Face lists it."""
+    kind: str  # card / fingerprint / passcode
+    type: int
+    id: bytes
+    name: bytes
+    name_uuid: Optional[str]  # the name when it is a 16-byte UUID (what the current apps store)
+    description: str
+
+
+@dataclass
+class Bot2Script:
+    """A Bot 2 script: name (1-20 bytes) and up to 20 (action, time) pairs; action 0 forward,
+    1 reverse, 2 stop, 3 sleep."""
+    name: str
+    actions: List["tuple[int, int]"]
+
+
+@dataclass
+class KeySlot:
+    """A lock key an accessory holds (PUB_KEY_SESAME, item 102)."""
+    uuid: str
+    os2: bool
+    status: str
+    status_code: int
 
 
 # Client events (sesame::events, include/blecrypt/sesame/client.hpp): the native binding makes them
@@ -178,6 +207,90 @@ class ProtocolError(Event, kind="protocol_error"):
     error: str
 
 
+# ---- OS2 (SESAME 3 / 4, bot 1, Bike 1) values and events ------------------------------------
+
+@dataclass
+class Os2MechStatus:
+    """8-byte OS2 mech status. ``volts``/``percent`` use the model's scale (bot 1: 3.6 V)."""
+    battery_raw: int
+    volts: float
+    percent: int
+    target: Optional[int]
+    position: int  # bot 1: the low byte is the motor state (0 idle, 1 locking, 2 holding, 3 unlocking)
+    retcode: int
+    flags: int
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.flags & 0x02)
+
+    @property
+    def unlocked(self) -> bool:
+        return bool(self.flags & 0x04)
+
+
+@dataclass
+class Os2MechSetting:
+    """SESAME 3 / 4: lock and unlock positions and their ranges."""
+    lock: int
+    unlock: int
+    lock_min: int
+    lock_max: int
+    unlock_min: int
+    unlock_max: int
+
+
+@dataclass
+class BotSetting:
+    """bot 1 (button_mode 0 click, 1 toggle; user_pref_dir 0 normal, 1 reversed; seconds)."""
+    user_pref_dir: int = 0
+    lock_sec: int = 3
+    unlock_sec: int = 3
+    click_lock_sec: int = 3
+    click_hold_sec: int = 1
+    click_unlock_sec: int = 3
+    button_mode: int = 0
+
+
+@dataclass
+class Os2HistoryRecord:
+    id: int
+    type: int
+    type_name: str
+    unix_ms: int
+    tag: str
+    source: str  # ble / wifi_module2 / web
+
+
+@dataclass(frozen=True, **SLOTS)
+class Os2LoggedIn(Event, kind="os2_logged_in"):
+    device_time: int
+    fw_version: int
+    history_count: int
+    status: Os2MechStatus
+    setting: Union[Os2MechSetting, BotSetting]
+
+
+@dataclass(frozen=True, **SLOTS)
+class Os2MechStatusChanged(Event, kind="os2_mech_status"):
+    status: Os2MechStatus
+
+
+@dataclass(frozen=True, **SLOTS)
+class Os2SettingChanged(Event, kind="os2_mech_setting"):
+    setting: Union[Os2MechSetting, BotSetting]
+
+
+@dataclass(frozen=True, **SLOTS)
+class Os2HistoryReceived(Event, kind="os2_history"):
+    record: Os2HistoryRecord
+
+
+@dataclass(frozen=True, **SLOTS)
+class AutolockReceived(Event, kind="autolock"):
+    seconds: int
+
+
 def _packet_size(mtu: Optional[int]) -> int:
     if mtu is None:
         return 20
@@ -248,6 +361,38 @@ class Device(_Clock):
 
     def set_battery_raw(self, raw: int) -> None:
         self._dev.set_battery_raw(raw)
+
+    # Touch / Touch Pro / Face (model 10, 9, 19, 18 ...): the accessory's own side.
+    def present_credential(self, kind: str, credential_id: bytes) -> "tuple[bool, List[bytes]]":
+        """A card swipe / finger / typed passcode (kind: card, fingerprint, passcode). In add mode
+        it is enrolled and published (the returned notifications); in verify mode returns whether
+        it matched (the accessory would then operate the locks it holds)."""
+        matched, notes = self._dev.present_credential(kind, bytes(credential_id), self._now)
+        return bool(matched), list(notes)
+
+    def credentials(self, kind: str) -> List[Credential]:
+        return list(self._dev.credentials(kind))
+
+    def credential_mode(self, kind: str) -> int:
+        """0 verify, 1 add."""
+        return int(self._dev.credential_mode(kind))
+
+    @property
+    def key_slots(self) -> List[KeySlot]:
+        return list(self._dev.key_slots)
+
+    # Bot 2 / bot 3 (model 17 / 35).
+    @property
+    def scripts(self) -> List[Bot2Script]:
+        return list(self._dev.scripts)
+
+    @property
+    def current_script(self) -> int:
+        return int(self._dev.current_script)
+
+    @property
+    def last_script_run(self) -> Optional[int]:
+        return cast(Optional[int], self._dev.last_script_run)
 
     @property
     def last_error(self) -> str:
@@ -371,6 +516,81 @@ class Client(_Clock):
     def set_autolock(self, seconds: int) -> List[bytes]:
         return self._req("set_autolock", seconds)
 
+    # Lock settings (SESAME 5 family).
+    def set_mech_setting(self, lock_position: int, unlock_position: int) -> List[bytes]:
+        """MECH_SETTING (80): the lock and unlock angles."""
+        return self._req("set_mech_setting", lock_position, unlock_position)
+
+    def magnet(self) -> List[bytes]:
+        """MAGNET (17): angle calibration."""
+        return self._req("magnet")
+
+    def set_ops_timer(self, seconds: int) -> List[bytes]:
+        """OPS_TIMER (92): lock this long after an Open Sensor reports the door closed."""
+        return self._req("set_ops_timer", seconds)
+
+    def click(self, tag: Union[str, bytes, None] = "") -> List[bytes]:
+        """Bot 2: run the current script (CLICK 89)."""
+        return self._req("click", tag)
+
+    def run_script(self, n: int, tag: Union[str, bytes, None] = "") -> List[bytes]:
+        """Bot 2: run script n (0-9; item 170 + n)."""
+        return self._req("run_script", n, tag)
+
+    def select_script(self, n: int) -> List[bytes]:
+        """Bot 2: SCRIPT_SELECT (the script CLICK runs)."""
+        return self._req("select_script", n)
+
+    def script(self, n: Optional[int] = None) -> List[bytes]:
+        """Bot 2: SCRIPT_CURRENT (default: the selected one) into ``accessory["bot2_script"]``."""
+        return self._req("read_script", n)
+
+    def script_names(self) -> List[bytes]:
+        """Bot 2: SCRIPT_NAME_LIST into ``accessory["bot2_scripts"]`` / ``["bot2_current_script"]``."""
+        return self._req("read_script_names")
+
+    def edit_script(self, n: int, script: Bot2Script) -> List[bytes]:
+        """Bot 2: EDIT_SCRIPT (181) stores script n."""
+        return self._req("edit_script", n, script.name, [tuple(a) for a in script.actions])
+
+    # Accessories (Touch / Touch Pro / Face; kind: "card", "fingerprint", "passcode").
+    def add_sesame(self, uuid: Union[bytes, str], secret: bytes) -> List[bytes]:
+        """ADD_SESAME (101): give the accessory an OS3 lock's key."""
+        if isinstance(uuid, str):
+            uuid = bytes.fromhex(uuid.replace("-", ""))
+        return self._req("add_sesame", uuid, bytes(secret))
+
+    def remove_sesame(self, uuid: Union[bytes, str]) -> List[bytes]:
+        if isinstance(uuid, str):
+            uuid = bytes.fromhex(uuid.replace("-", ""))
+        return self._req("remove_sesame", uuid)
+
+    def list_credentials(self, kind: str) -> List[bytes]:
+        """GET: the list arrives as FIRST / NOTIFY... / LAST publishes into :attr:`accessory`."""
+        return self._req("list_credentials", kind)
+
+    def rename_credential(self, kind: str, credential_id: bytes, name: Union[bytes, str]) -> List[bytes]:
+        """CHANGE (107 / 115 / 123): name a credential (a 16-byte UUID, as the apps do, or text)."""
+        return self._req("rename_credential", kind, bytes(credential_id),
+                         name.encode() if isinstance(name, str) else bytes(name))
+
+    def delete_credential(self, kind: str, credential_id: bytes) -> List[bytes]:
+        return self._req("delete_credential", kind, bytes(credential_id))
+
+    def credential_mode(self, kind: str) -> List[bytes]:
+        """MODE_GET: the answer lands in ``accessory[kind + "_mode"]``."""
+        return self._req("get_credential_mode", kind)
+
+    def set_credential_mode(self, kind: str, mode: int) -> List[bytes]:
+        """MODE_SET: 0 verify, 1 add (the next presented credential is enrolled)."""
+        return self._req("set_credential_mode", kind, mode)
+
+    @property
+    def accessory(self) -> Dict[str, Any]:
+        """What the accessory told: key_slots, cards / fingerprints / passcodes (lists of
+        :class:`Credential`, ``*_complete`` after LAST), card_mode ..., ops_timer_seconds."""
+        return dict(self._cli.accessory_state)
+
     def events(self) -> List[Event]:
         """Every event since the last call, oldest first."""
         out: List[Event] = self._events + list(self._cli.events())
@@ -400,6 +620,174 @@ class Client(_Clock):
     @property
     def counters(self) -> Dict[str, int]:
         return {"tx": self._cli.tx_counter, "rx": self._cli.rx_counter}
+
+
+# ---- OS2 ---------------------------------------------------------------------------------------
+
+class Os2Device(_Clock):
+    """An emulated OS2 device: SESAME 3 (model 0), bot 1 (2), Bike 1 (3) or SESAME 4 (4).
+
+    Its key pair is derived from ``secret`` (blecrypt's emulator convention), so the share key of
+    :meth:`share_key` logs in to any emulator made with the same secret and key index.
+    """
+
+    def __init__(self, model: int = 4, secret: Optional[bytes] = None, uuid: Union[bytes, str, None] = None,
+                 key_index: int = 0, mtu: Optional[int] = None, *, seed: Optional[int] = None,
+                 backend: str = "") -> None:
+        super().__init__()
+        if isinstance(uuid, str):
+            uuid = bytes.fromhex(uuid.replace("-", ""))
+        if secret is None:
+            secret = _os.urandom(16)
+        self.model = model
+        self._dev = _s.Device2(model, uuid, secret, key_index, _packet_size(mtu), int(_time.time()), seed, backend)
+
+    def share_key(self, level: int = 0, name: str = "") -> str:
+        """The owner's share URI (99-byte OS2 key) a :class:`Os2Client` logs in with."""
+        return str(self._dev.share_key(level, name))
+
+    def connect(self, now: Optional[float] = None) -> List[bytes]:
+        """The client enabled notifications: returns the INITIAL notification (sesame token)."""
+        return list(self._dev.connect(self._at(now)))
+
+    def disconnect(self) -> None:
+        self._dev.disconnect()
+
+    def receive(self, packet: bytes, now: Optional[float] = None) -> List[bytes]:
+        """One written packet; returns notifications. A rejected packet returns [] and sets :attr:`last_error`."""
+        return list(self._dev.receive(bytes(packet), self._at(now)))
+
+    def add_history(self, type: int, tag: str = "") -> None:  # noqa: A002 (the protocol's word)
+        """A record as the firmware logs it (7 manual locked, 8 manual unlocked, 6 auto-lock ...)."""
+        self._dev.add_history(type, tag, self._now)
+
+    @property
+    def last_error(self) -> str:
+        return str(self._dev.last_error)
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self._dev.logged_in)
+
+    @property
+    def status(self) -> Os2MechStatus:
+        return cast(Os2MechStatus, self._dev.status)
+
+    @property
+    def setting(self) -> Union[Os2MechSetting, BotSetting]:
+        return cast(Union[Os2MechSetting, BotSetting], self._dev.setting)
+
+    @property
+    def autolock_seconds(self) -> int:
+        return int(self._dev.autolock_seconds)
+
+    @property
+    def history(self) -> List[Os2HistoryRecord]:
+        return list(self._dev.history)
+
+
+class Os2Client(_Clock):
+    """The OS2 client for one device, logged in with its 99-byte share key (``ssm://`` URI).
+
+    Login runs by itself when the INITIAL notification arrives. Every method returns the packets
+    to write; results arrive as typed events (:meth:`events`). Tags are text (at most 21 bytes).
+    Commands a model lacks (LOCK on a Bike 1, CLICK on anything but a bot 1 ...) raise
+    :class:`SesameError` with ``name == "not_supported_by_model"``.
+    """
+
+    def __init__(self, share_uri: str, *, mtu: Optional[int] = None, seed: Optional[int] = None,
+                 backend: str = "") -> None:
+        super().__init__()
+        self._cli = _s.Client2(share_uri, _packet_size(mtu), seed, backend)
+        self._connected = False
+        self._events: List[Event] = []
+
+    def connect(self, now: Optional[float] = None) -> None:
+        self._cli.connect(self._at(now))
+        self._connected = True
+
+    def disconnect(self) -> None:
+        self._cli.disconnect()
+        self._connected = False
+
+    def receive(self, notification: bytes, now: Optional[float] = None) -> List[bytes]:
+        """One notification; returns packets to write. Rejected input becomes a ProtocolError event."""
+        t = self._at(now)
+        if not self._connected:
+            self.connect(t)
+        packets, error = self._cli.receive(bytes(notification), t)
+        if error:
+            self._events += self._cli.events()
+            self._events.append(ProtocolError(error))
+        return list(packets)
+
+    def advance(self, seconds: float) -> List[bytes]:
+        self._now += seconds
+        return list(self._cli.advance_to(self._now))
+
+    def _req(self, name: str, *args: Any) -> List[bytes]:
+        return list(getattr(self._cli, name)(*args, self._now))
+
+    def lock(self, tag: Optional[str] = "") -> List[bytes]:
+        return self._req("lock", tag)
+
+    def unlock(self, tag: Optional[str] = "") -> List[bytes]:
+        return self._req("unlock", tag)
+
+    def toggle(self, tag: Optional[str] = "") -> List[bytes]:
+        return self._req("toggle", tag)
+
+    def click(self, tag: Optional[str] = "") -> List[bytes]:
+        """bot 1: run its click (push, hold, return)."""
+        return self._req("click", tag)
+
+    def history(self, drain: bool = True) -> List[bytes]:
+        """``drain``: pop records (flag 0) until none is left; else peek at the oldest (flag 1)."""
+        return self._req("drain_history") if drain else self._req("read_history", 1)
+
+    def autolock(self) -> List[bytes]:
+        """Read the auto-lock seconds (AutolockReceived)."""
+        return self._req("read_autolock")
+
+    def set_autolock(self, seconds: int, tag: Optional[str] = "") -> List[bytes]:
+        return self._req("set_autolock", seconds, tag)
+
+    def set_lock_positions(self, lock: int, unlock: int, tag: Optional[str] = "") -> List[bytes]:
+        """SESAME 3 / 4: the lock and unlock angles (ranges +/-150 around them)."""
+        return self._req("set_lock_positions", lock, unlock, tag)
+
+    def set_bot_setting(self, setting: BotSetting, tag: Optional[str] = "") -> List[bytes]:
+        v = [setting.user_pref_dir, setting.lock_sec, setting.unlock_sec, setting.click_lock_sec,
+             setting.click_hold_sec, setting.click_unlock_sec, setting.button_mode]
+        return self._req("set_bot_setting", v, tag)
+
+    def time(self, unix_seconds: Optional[int] = None) -> List[bytes]:
+        """Set the device clock (default: this machine's)."""
+        return self._req("sync_time", int(_time.time()) if unix_seconds is None else unix_seconds)
+
+    def version(self) -> List[bytes]:
+        return self._req("version")
+
+    def events(self) -> List[Event]:
+        out: List[Event] = self._events + list(self._cli.events())
+        self._events = []
+        return out
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._cli.ready)
+
+    @property
+    def model(self) -> int:
+        return int(self._cli.model)
+
+    @property
+    def status(self) -> Optional[Os2MechStatus]:
+        return cast(Optional[Os2MechStatus], self._cli.status)
+
+    @property
+    def setting(self) -> Union[Os2MechSetting, BotSetting, None]:
+        return cast(Union[Os2MechSetting, BotSetting, None], self._cli.setting)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -452,4 +840,6 @@ __all__ = [
     "CommandResult", "HistoryReceived", "HistoryEmpty", "HistoryDeleted", "VersionReceived", "RequestFailed",
     "PublishReceived", "SessionEnded", "ProtocolError", "MechStatus", "MechSetting", "HistoryRecord", "HistoryTag",
     "ShareKey", "SERVICE_UUID", "WRITE_CHARACTERISTIC", "NOTIFY_CHARACTERISTIC",
+    "Credential", "KeySlot", "Bot2Script", "Os2Device", "Os2Client", "Os2MechStatus", "Os2MechSetting", "BotSetting", "Os2HistoryRecord", "Os2LoggedIn",
+    "Os2MechStatusChanged", "Os2SettingChanged", "Os2HistoryReceived", "AutolockReceived",
 ]

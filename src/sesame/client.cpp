@@ -305,6 +305,25 @@ Result<void> Client::set_ops_timer(std::uint16_t seconds, TimePoint now) {
   return request(item::ops_timer, p, now);
 }
 Result<void> Client::click(const HistoryTag& tag, TimePoint now) { return request(item::click, tag.encode(), now); }
+Result<void> Client::select_script(std::uint8_t n, TimePoint now) {
+  if (n >= Bot2Script::kScripts) return Errc::invalid_argument;
+  const std::uint8_t b[1] = {n};
+  return request(item::script_select, ByteView(b, 1), now);
+}
+Result<void> Client::read_script(std::optional<std::uint8_t> n, TimePoint now) {
+  if (n && *n >= Bot2Script::kScripts) return Errc::invalid_argument;
+  const std::uint8_t b[1] = {n.value_or(0)};
+  return request(item::script_current, n ? ByteView(b, 1) : ByteView{}, now);
+}
+Result<void> Client::read_script_names(TimePoint now) { return request(item::script_name_list, {}, now); }
+Result<void> Client::edit_script(std::uint8_t n, const Bot2Script& script, TimePoint now) {
+  if (n >= Bot2Script::kScripts) return Errc::invalid_argument;
+  auto enc = script.encode();
+  if (!enc) return Unexpected{enc.error()};
+  Bytes p{n};
+  append(p, *enc);
+  return request(item::bot2_edit_script, p, now);
+}
 Result<void> Client::run_script(std::uint8_t n, const HistoryTag& tag, TimePoint now) {
   if (n > 9) return Errc::invalid_argument;
   return request(static_cast<std::uint8_t>(item::bot2_run_script_0 + n), tag.encode(), now);
@@ -605,6 +624,26 @@ void Client::handle_response(const DeviceMessageView& m, TimePoint now) {
     case item::passcode_mode_set:
       if (m.result == ResultCode::success && m.payload.size() == 1)
         accessory_.modes[static_cast<std::size_t>(*credential_kind_of_item(m.item))] = m.payload[0];
+      break;
+    case item::script_name_list:
+    case item::script_current:
+      if (m.result == ResultCode::success) {
+        if (m.item == item::script_name_list) {
+          auto l = Bot2ScriptList::parse(m.payload);
+          if (!l) {
+            emit(events::RequestFailed{m.item, l.error(), m.result});
+            return;
+          }
+          accessory_.bot2_scripts = std::move(*l);
+        } else {
+          auto sc = Bot2Script::parse(m.payload);
+          if (!sc) {
+            emit(events::RequestFailed{m.item, sc.error(), m.result});
+            return;
+          }
+          accessory_.bot2_script = std::move(*sc);
+        }
+      }
       break;
     case item::version_tag: {
       if (m.result != ResultCode::success) break;  // no version in an error answer

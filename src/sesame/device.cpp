@@ -19,6 +19,11 @@ Device::Device(DeviceConfig config, crypto::Rng& rng)
   status_ = cfg_.status;
   setting_ = cfg_.setting;
   update_rest_flags();
+  if (is_bot2()) {
+    for (std::size_t i = 0; i < Bot2Script::kScripts; ++i)
+      scripts_.push_back(Bot2Script{"script " + std::to_string(i),
+                                    {{Bot2Action::forward, 10}, {Bot2Action::stop, 5}, {Bot2Action::reverse, 10}}});
+  }
 }
 Device::~Device() = default;
 Device::Device(Device&&) noexcept = default;
@@ -400,17 +405,53 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       publish_status();  // no response on Sesame 5 (spec §9 #10); the publish carries the answer
       return ok();
     case item::click: {
-      // Bot 2 (Android CHSesameBot2Device.click): press with a history tag; the emulated arm goes
-      // to the lock position and back.
+      // Bot 2 (Android CHSesameBot2Device.click): press with a history tag; runs the selected
+      // script (item 170 + n runs script n, below); the emulated arm goes to the lock position and back.
       if (cfg_.model != model::bot2 && cfg_.model != model::bot3) { rc = ResultCode::not_supported; break; }
-      auto tag = HistoryTag::parse(p);
-      if (!tag) { rc = ResultCode::invalid_format; break; }
+      // One byte: the script to run (libsesame3bt ClientCoreImpl::click(script_no) for Bot 2).
+      const bool numbered = p.size() == 1 && p[0] != 0;
+      if (numbered && p[0] >= scripts_.size()) { rc = ResultCode::invalid_parameter; break; }
+      auto tag = numbered ? Result<HistoryTag>(HistoryTag{}) : HistoryTag::parse(p);
+      if (!tag && !p.empty()) { rc = ResultCode::invalid_format; break; }
       respond(req.item, ResultCode::success);
       done(ResultCode::success);
-      emit(events::Operated{req.item, *tag});
-      add_history(1, *tag, now);
+      last_script_run_ = numbered ? p[0] : current_script_;
+      emit(events::Operated{req.item, tag ? *tag : HistoryTag{}});
+      add_history(1, tag ? *tag : HistoryTag{}, now);
       start_motion(setting_.lock_position, now);
       return ok();
+    }
+    case item::script_select: {
+      if (!is_bot2()) { rc = ResultCode::not_supported; break; }
+      if (p.size() != 1 || p[0] >= scripts_.size()) { rc = ResultCode::invalid_parameter; break; }
+      current_script_ = p[0];
+      break;
+    }
+    case item::script_current: {
+      if (!is_bot2()) { rc = ResultCode::not_supported; break; }
+      if (p.size() > 1 || (p.size() == 1 && p[0] >= scripts_.size())) { rc = ResultCode::invalid_parameter; break; }
+      auto enc = scripts_[p.empty() ? current_script_ : p[0]].encode();
+      if (!enc) { rc = ResultCode::unknown; break; }
+      respond(req.item, ResultCode::success, *enc);
+      done(ResultCode::success);
+      return ok();
+    }
+    case item::script_name_list: {
+      if (!is_bot2()) { rc = ResultCode::not_supported; break; }
+      Bot2ScriptList l;
+      l.current = current_script_;
+      for (const auto& sc : scripts_) l.names.push_back(sc.name);
+      respond(req.item, ResultCode::success, l.encode());
+      done(ResultCode::success);
+      return ok();
+    }
+    case item::bot2_edit_script: {
+      if (!is_bot2()) { rc = ResultCode::not_supported; break; }
+      if (p.empty() || p[0] >= scripts_.size()) { rc = ResultCode::invalid_parameter; break; }
+      auto sc = Bot2Script::parse(p.subspan(1));
+      if (!sc) { rc = ResultCode::invalid_format; break; }
+      scripts_[p[0]] = std::move(*sc);
+      break;
     }
     case item::lock:
     case item::unlock:
@@ -458,6 +499,17 @@ Result<void> Device::handle_request(const RequestView& req, TimePoint now) {
       return ok();
     }
     default:
+      if (req.item >= item::bot2_run_script_0 && req.item < item::bot2_run_script_0 + Bot2Script::kScripts && is_bot2()) {
+        auto tag = HistoryTag::parse(p);
+        if (!tag && !p.empty()) { rc = ResultCode::invalid_format; break; }
+        respond(req.item, ResultCode::success);
+        done(ResultCode::success);
+        last_script_run_ = static_cast<std::uint8_t>(req.item - item::bot2_run_script_0);
+        emit(events::Operated{req.item, tag ? *tag : HistoryTag{}});
+        add_history(1, tag ? *tag : HistoryTag{}, now);
+        start_motion(setting_.lock_position, now);
+        return ok();
+      }
       rc = ResultCode::not_supported;
       break;
   }

@@ -68,6 +68,10 @@ class SesameCategory final : public std::error_category {
       case Errc::key_slot_garbled: return "sesame accessory: an OS2 key slot's name is not the base64 of a 16-byte UUID";
       case Errc::add_sesame_length: return "sesame accessory: ADD_SESAME payload is neither 32 bytes (OS3: uuid + "
                                            "secret) nor 102 bytes (OS2: base64 uuid + public key + secret)";
+      case Errc::not_supported_by_model: return "sesame: this model has no such command (OS2: LOCK/TOGGLE need a lock or bot, CLICK a bot 1, "
+                                                "UUID history tags an OS3 device)";
+      case Errc::script_format: return "sesame bot 2: script or script list malformed (name length 1-20, at most 20 "
+                                       "actions of codes 0-3, counts matching the bytes)";
     }
     return "sesame: unknown error " + std::to_string(ev);
   }

@@ -44,6 +44,7 @@ std::string item_name(std::uint8_t i) {
     case item::script_select: return "SCRIPT_SELECT";
     case item::script_current: return "SCRIPT_CURRENT";
     case item::script_name_list: return "SCRIPT_NAME_LIST";
+    case item::bot2_edit_script: return "EDIT_SCRIPT";
     case item::add_sesame: return "ADD_SESAME";
     case item::pub_key_sesame: return "PUB_KEY_SESAME";
     case item::remove_sesame: return "REMOVE_SESAME";
@@ -261,6 +262,8 @@ std::string history_type_name(std::uint8_t type) {
                                           "drive failed",  "BLE adv param updated", "WM2 lock",   "WM2 unlock",
                                           "web lock",      "web unlock"};
   if (type < sizeof names / sizeof names[0]) return names[type];
+  if (type == 18) return "BLE click";      // bot 1 (libsesame3bt Sesame.h history_type_t)
+  if (type == 21) return "drive clicked";  // bot 1, observed by libsesame3bt
   return "history type " + std::to_string(type);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace blecrypt::sesame::os2 {
 
@@ -59,6 +60,99 @@ Result<LoginResponse2> LoginResponse2::parse(ByteView b) {
   r.history_count = b[6];
   r.setting = MechSetting2::parse(b.subspan(8, MechSetting2::kSize)).value();
   r.status = MechStatus2::parse(b.subspan(20, MechStatus2::kSize)).value();
+  return r;
+}
+
+int MechStatus2::battery_percent(std::uint16_t m) const {
+  static constexpr double v[] = {6.0, 5.8, 5.7, 5.6, 5.4, 5.2, 5.1, 5.0, 4.8, 4.6};
+  static constexpr double p[] = {100, 50, 40, 32, 21, 13, 10, 7, 3, 0};
+  const double x = m == model::bot1 ? bot_volts() * 2 : volts();
+  if (x >= v[0]) return 100;
+  if (x <= v[9]) return 0;
+  for (std::size_t i = 0; i + 1 < 10; ++i)
+    if (x > v[i + 1]) return static_cast<int>(p[i + 1] + (x - v[i + 1]) / (v[i] - v[i + 1]) * (p[i] - p[i + 1]) + 1e-9);
+  return 0;
+}
+
+SecretBytes emulator_private_key(ByteView secret) {
+  static constexpr char kLabel[] = "blecrypt OS2 emulator key";
+  Bytes msg(kLabel, kLabel + sizeof kLabel - 1);
+  append(msg, secret);
+  crypto::Sha256Digest d = crypto::sha256(msg);
+  secure_wipe(msg.data(), msg.size());
+  SecretBytes out(ByteView(d.data(), d.size()));
+  secure_wipe(d.data(), d.size());
+  return out;
+}
+
+Result<Bytes> encode_tag2(const HistoryTag& tag) {
+  if (tag.kind != HistoryTag::Kind::text) return Errc::not_supported_by_model;
+  std::size_t n = std::min(tag.text.size(), kTag2MaxText);
+  // cut on a UTF-8 boundary: never leave a continuation byte (10xxxxxx) as the first one dropped
+  while (n > 0 && n < tag.text.size() && (static_cast<std::uint8_t>(tag.text[n]) & 0xC0) == 0x80) --n;
+  Bytes b(kTag2Size, 0);
+  b[0] = static_cast<std::uint8_t>(n);
+  std::copy_n(tag.text.begin(), n, b.begin() + 1);
+  return b;
+}
+
+Result<std::string> parse_tag2(ByteView b) {
+  if (b.empty() || b[0] > kTag2MaxText || std::size_t{b[0]} + 1 > b.size()) return Errc::tag_length;
+  return sanitize_utf8(std::string_view(reinterpret_cast<const char*>(b.data() + 1), b[0]));
+}
+
+void BotSetting1::write(std::uint8_t* out) const {
+  const std::uint8_t v[7] = {user_pref_dir, lock_sec, unlock_sec, click_lock_sec, click_hold_sec, click_unlock_sec, button_mode};
+  std::copy_n(v, 7, out);
+  std::fill_n(out + 7, kSize - 7, std::uint8_t{0});
+}
+
+Result<BotSetting1> BotSetting1::parse(ByteView b) {
+  if (b.size() != kSize) return Errc::payload_length;
+  return BotSetting1{b[0], b[1], b[2], b[3], b[4], b[5], b[6]};
+}
+
+BotSetting1 BotSetting1::from(const MechSetting2& raw) {
+  std::uint8_t buf[kSize];
+  raw.write(buf);
+  return parse(ByteView(buf, kSize)).value();
+}
+
+MechSetting2 BotSetting1::raw() const {
+  std::uint8_t buf[kSize];
+  write(buf);
+  return MechSetting2::parse(ByteView(buf, kSize)).value();
+}
+
+Bytes HistoryRecord2::encode() const {
+  Bytes b(kTagOffset, 0);
+  store_le32(b.data(), static_cast<std::uint32_t>(id));
+  b[4] = type;
+  for (int i = 0; i < 8; ++i) b[5 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(unix_ms >> (8 * i));
+  std::copy(opaque.begin(), opaque.end(), b.begin() + kFixedSize);
+  Bytes t = encode_tag2(HistoryTag::from_text(tag)).value();
+  if ((type == 1 || type == 2) && source != HistoryRecord::Source::ble)
+    t[0] = static_cast<std::uint8_t>(t[0] + (source == HistoryRecord::Source::wifi_module2 ? 30 : 60));
+  append(b, t);
+  return b;
+}
+
+Result<HistoryRecord2> HistoryRecord2::parse(ByteView b) {
+  if (b.size() < kFixedSize) return Errc::history_record_short;
+  HistoryRecord2 r;
+  r.id = static_cast<std::int32_t>(load_le32(b.data()));
+  r.type = b[4];
+  for (int i = 7; i >= 0; --i) r.unix_ms = (r.unix_ms << 8) | b[5 + static_cast<std::size_t>(i)];
+  const std::size_t op = std::min(b.size() - kFixedSize, r.opaque.size());
+  std::copy_n(b.begin() + kFixedSize, op, r.opaque.begin());
+  if (b.size() <= kTagOffset) return r;  // no tag
+  std::uint8_t len = b[kTagOffset];
+  if ((r.type == 1 || r.type == 2) && len >= 30) {
+    r.source = len >= 60 ? HistoryRecord::Source::web : HistoryRecord::Source::wifi_module2;
+    len = static_cast<std::uint8_t>(len % 30);
+  }
+  if (len > kTag2MaxText || kTagOffset + 1 + len > b.size()) return Errc::tag_length;
+  r.tag = sanitize_utf8(std::string_view(reinterpret_cast<const char*>(b.data() + kTagOffset + 1), len));
   return r;
 }
 
@@ -131,6 +225,7 @@ Result<ClientConfig2> ClientConfig2::from_share_key(const ShareKey& key) {
   c.secret = key.secret;
   c.device_public = *key.public_key;
   c.key_index = key.key_index.value_or(0);
+  c.model = key.model;
   return c;
 }
 
@@ -143,6 +238,12 @@ Client2& Client2::operator=(Client2&&) noexcept = default;
 Client2::~Client2() = default;
 
 void Client2::reset() {
+  draining_ = false;
+  last_drained_.reset();
+  pending_setting_.reset();
+  pending_autolock_.reset();
+  setting_.reset();
+  status_.reset();
   cipher_.reset();
   reassembler_.reset();
   deadline_.reset();
@@ -169,6 +270,7 @@ void Client2::on_link_down() {
 
 void Client2::end(std::error_code why) {
   if (pending_) events_.push_back(events2::RequestFailed{*pending_, why});
+  draining_ = false;
   cipher_.reset();
   pending_.reset();
   pending_deadline_.reset();
@@ -194,6 +296,9 @@ void Client2::on_deadline(TimePoint now) {
     events_.push_back(events2::RequestFailed{*pending_, Errc::timeout});
     pending_.reset();
     pending_deadline_.reset();
+    draining_ = false;
+    pending_setting_.reset();
+    pending_autolock_.reset();
   }
 }
 
@@ -240,10 +345,83 @@ Result<void> Client2::request(std::uint8_t op_code, std::uint8_t it, ByteView pa
   return ok();
 }
 
-Result<void> Client2::lock(const HistoryTag& tag, TimePoint now) { return request(op::async, item::lock, tag.encode(), now); }
-Result<void> Client2::unlock(const HistoryTag& tag, TimePoint now) {
-  return request(op::async, item::unlock, tag.encode(), now);
+Result<void> Client2::tagged(std::uint8_t op_code, std::uint8_t it, ByteView head, const HistoryTag& tag, TimePoint now) {
+  auto t = encode_tag2(tag);
+  if (!t) return Unexpected{t.error()};
+  Bytes payload(head.begin(), head.end());
+  append(payload, *t);
+  return request(op_code, it, payload, now);
 }
+
+Result<void> Client2::lock(const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model == model::bike1) return Errc::not_supported_by_model;  // SDK CHSesameBike: unlock only
+  return tagged(op::async, item::lock, {}, tag, now);
+}
+Result<void> Client2::unlock(const HistoryTag& tag, TimePoint now) { return tagged(op::async, item::unlock, {}, tag, now); }
+Result<void> Client2::toggle(const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model == model::bike1) return Errc::not_supported_by_model;
+  return status_ && status_->locked() ? unlock(tag, now) : lock(tag, now);
+}
+Result<void> Client2::click(const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model != model::bot1) return Errc::not_supported_by_model;
+  return tagged(op::async, item::click, {}, tag, now);
+}
+
+Result<void> Client2::read_history(std::uint8_t flag, TimePoint now) {
+  const std::uint8_t f[1] = {flag};
+  return request(op::read, item::history, ByteView(f, 1), now);
+}
+
+Result<void> Client2::drain_history(TimePoint now) {
+  BLECRYPT_TRY_VOID(read_history(0, now));
+  draining_ = true;
+  last_drained_.reset();
+  return ok();
+}
+
+Result<void> Client2::read_autolock(TimePoint now) {
+  if (cfg_.model == model::bot1 || cfg_.model == model::bike1) return Errc::not_supported_by_model;
+  return request(op::read, item::autolock, {}, now);
+}
+
+Result<void> Client2::set_autolock(std::uint16_t seconds, const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model == model::bot1 || cfg_.model == model::bike1) return Errc::not_supported_by_model;
+  std::uint8_t head[2];
+  store_le16(head, seconds);
+  BLECRYPT_TRY_VOID(tagged(op::update, item::autolock, ByteView(head, 2), tag, now));
+  pending_autolock_ = seconds;
+  return ok();
+}
+
+Result<void> Client2::set_lock_positions(std::int16_t lock_pos, std::int16_t unlock_pos, const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model != model::sesame3 && cfg_.model != model::sesame4) return Errc::not_supported_by_model;
+  constexpr int kRange = 150;  // SDK CHSesameLockPositionConfiguration
+  auto clamp16 = [](int v) { return static_cast<std::int16_t>(std::clamp(v, -32768, 32767)); };
+  const MechSetting2 m{lock_pos, unlock_pos, clamp16(lock_pos - kRange), clamp16(lock_pos + kRange),
+                       clamp16(unlock_pos - kRange), clamp16(unlock_pos + kRange)};
+  std::uint8_t head[MechSetting2::kSize];
+  m.write(head);
+  BLECRYPT_TRY_VOID(tagged(op::update, item::mech_setting, ByteView(head, sizeof head), tag, now));
+  pending_setting_ = m;
+  return ok();
+}
+
+Result<void> Client2::set_bot_setting(const BotSetting1& b, const HistoryTag& tag, TimePoint now) {
+  if (cfg_.model != model::bot1) return Errc::not_supported_by_model;
+  std::uint8_t head[BotSetting1::kSize];
+  b.write(head);
+  BLECRYPT_TRY_VOID(tagged(op::update, item::mech_setting, ByteView(head, sizeof head), tag, now));
+  pending_setting_ = b.raw();
+  return ok();
+}
+
+Result<void> Client2::sync_time(std::uint32_t unix_seconds, TimePoint now) {
+  std::uint8_t p[4];
+  store_le32(p, unix_seconds);
+  return request(op::update, item2::time_phone, ByteView(p, 4), now);
+}
+Result<void> Client2::read_version(TimePoint now) { return request(op::read, item::version_tag, {}, now); }
+Result<void> Client2::read_mech_status(TimePoint now) { return request(op::read, item::mech_status, {}, now); }
 
 Result<void> Client2::feed(ByteView notification, TimePoint now) {
   if (!connected_) return Errc::not_connected;
@@ -284,6 +462,13 @@ Result<void> Client2::handle(ByteView m, bool encrypted, TimePoint now) {
       events_.push_back(events2::Status{*s});
       return ok();
     }
+    if (it == item::mech_setting) {  // libsesame3bt handle_publish_mecha_setting
+      auto s = MechSetting2::parse(m.subspan(2));
+      if (!s) return Unexpected{s.error()};
+      setting_ = *s;
+      events_.push_back(events2::Setting{*s});
+      return ok();
+    }
     events_.push_back(events2::Publish{it, Bytes(m.begin() + 2, m.end())});
     return ok();
   }
@@ -305,17 +490,75 @@ Result<void> Client2::handle(ByteView m, bool encrypted, TimePoint now) {
     }
     login_ = *lr;
     status_ = lr->status;
+    setting_ = lr->setting;
     ready_ = true;
     events_.push_back(events2::LoggedIn{*lr});
     return ok();
   }
   if (!encrypted) return Errc::plaintext_after_login;
-  if (pending_ && *pending_ == it) {
-    pending_.reset();
-    pending_deadline_.reset();
-    events_.push_back(events2::CommandResult{it, result});
+  if (!pending_ || *pending_ != it) return ok();  // late or unsolicited: dropped
+  pending_.reset();
+  pending_deadline_.reset();
+  return handle_response(it, result, m.subspan(4), now);
+}
+
+Result<void> Client2::handle_response(std::uint8_t it, ResultCode result, ByteView payload, TimePoint now) {
+  const bool drain = draining_ && it == item::history;
+  if (drain) draining_ = false;
+  auto setting = std::exchange(pending_setting_, std::nullopt);
+  auto autolock = std::exchange(pending_autolock_, std::nullopt);
+  events_.push_back(events2::CommandResult{it, result, Bytes(payload.begin(), payload.end())});
+  if (result != ResultCode::success) {
+    if (it == item::history && result == ResultCode::not_found) events_.push_back(events2::HistoryEmpty{});
+    return ok();
   }
-  return ok();
+  switch (it) {
+    case item::history: {
+      auto r = HistoryRecord2::parse(payload);
+      if (!r) return Unexpected{r.error()};  // the drain ends here
+      const bool repeated = drain && last_drained_ && *last_drained_ == r->id;
+      if (repeated) return ok();  // a firmware that does not pop on flag 0: stop, do not loop
+      last_drained_ = r->id;
+      events_.push_back(events2::History{std::move(*r)});
+      if (drain) {
+        if (auto again = read_history(0, now)) draining_ = true;
+      }
+      return ok();
+    }
+    case item::autolock:
+      if (autolock) {
+        events_.push_back(events2::Autolock{*autolock});
+      } else {
+        if (payload.size() < 2) return Errc::payload_length;
+        events_.push_back(events2::Autolock{load_le16(payload.data())});
+      }
+      return ok();
+    case item::mech_setting:
+      if (setting) {
+        setting_ = *setting;
+        events_.push_back(events2::Setting{*setting});
+      }
+      return ok();
+    case item::mech_status: {
+      auto s = MechStatus2::parse(payload);
+      if (!s) return Unexpected{s.error()};
+      status_ = *s;
+      events_.push_back(events2::Status{*s});
+      return ok();
+    }
+    case item::version_tag: {
+      // SDK getVersionTag: String(payload[4..15]); shorter answers give what is there.
+      std::string text;
+      for (std::size_t i = 4; i < payload.size() && i < 16; ++i) {
+        if (payload[i] == 0) break;
+        text.push_back(static_cast<char>(payload[i]));
+      }
+      events_.push_back(events2::Version{sanitize_utf8(text)});
+      return ok();
+    }
+    default:
+      return ok();
+  }
 }
 
 // ---- device emulator ----------------------------------------------------------------------------
@@ -326,7 +569,36 @@ Device2::Device2(DeviceConfig2 config, crypto::Rng& rng)
                                          : backend_->p256_generate(*rng_);
   if (k) key_ = std::move(*k);
   cfg_.private_key.wipe();
+  if (cfg_.model == model::bot1 && cfg_.setting == DeviceConfig2{}.setting) cfg_.setting = BotSetting1{}.raw();
+  if (cfg_.model == model::bot1 && cfg_.status == DeviceConfig2{}.status) cfg_.status = MechStatus2{853, 0, 0, 0, 0x04};  // 3.00 V, idle
   status_ = cfg_.status;
+}
+
+std::uint64_t Device2::unix_ms(TimePoint now) const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  return static_cast<std::uint64_t>(cfg_.unix_time_offset * 1000 + ms);
+}
+
+void Device2::add_history(std::uint8_t type, std::string_view tag, TimePoint now) {
+  HistoryRecord2 r;
+  r.id = next_history_id_++;
+  r.type = type;
+  r.unix_ms = unix_ms(now);
+  r.tag = std::string(tag.substr(0, kTag2MaxText));
+  history_.push_back(std::move(r));
+  while (history_.size() > cfg_.history_capacity) history_.pop_front();
+}
+
+void Device2::respond(std::uint8_t it, std::uint8_t opc, ResultCode rc, ByteView payload) {
+  Bytes m{kOpResponse, it, opc, static_cast<std::uint8_t>(rc)};
+  append(m, payload);
+  send(m, true);
+}
+
+void Device2::publish_status() {
+  std::uint8_t buf[2 + MechStatus2::kSize] = {kOpPublish, item::mech_status};
+  status_.write(buf + 2);
+  send(ByteView(buf, sizeof buf), true);
 }
 Device2::Device2(Device2&&) noexcept = default;
 Device2& Device2::operator=(Device2&&) noexcept = default;
@@ -441,32 +713,122 @@ Result<void> Device2::handle_login(ByteView m, TimePoint now) {
   return ok();
 }
 
-Result<void> Device2::handle_request(ByteView m, TimePoint) {
+Result<void> Device2::handle_request(ByteView m, TimePoint now) {
   if (m.size() < 2) return Errc::message_short;
   const std::uint8_t opc = m[0], it = m[1];
-  ResultCode rc = ResultCode::not_supported;
-  std::optional<HistoryTag> moved;
-  if (it == item::lock || it == item::unlock) {
-    auto tag = HistoryTag::parse(m.subspan(2));
-    if (!tag) {
-      rc = ResultCode::invalid_format;
-    } else {
-      rc = ResultCode::success;
-      moved = std::move(*tag);
+  const ByteView body = m.subspan(2);
+  const bool bot = cfg_.model == model::bot1, bike = cfg_.model == model::bike1, lock_model = !bot && !bike;
+  auto tag_text = [](ByteView t) -> std::optional<std::string> {
+    auto tag = parse_tag2(t);
+    if (!tag) return std::nullopt;
+    return std::move(*tag);
+  };
+  auto setting_changed = [&](std::uint8_t which) { events_.push_back(events2::SettingChanged{which}); };
+  switch (it) {
+    case item::lock:
+    case item::unlock:
+    case item::click: {
+      if ((it == item::lock && bike) || (it == item::click && !bot)) {
+        respond(it, opc, ResultCode::not_supported);
+        return ok();
+      }
+      auto text = tag_text(body);
+      if (!text) {
+        respond(it, opc, ResultCode::invalid_format);
+        return ok();
+      }
+      respond(it, opc, ResultCode::success);
+      // The emulated bolt / arm moves at once (the OS3 emulator models motion; OS2 here only needs
+      // states). A bot's click pushes and returns: it ends where it started, in the unlock range.
+      const bool locked = it == item::lock;
+      if (bot) {
+        status_.position = 0;  // byte 4: motor idle
+      } else {
+        status_.position = locked ? cfg_.setting.lock : cfg_.setting.unlock;
+      }
+      status_.target = bot ? 0 : kNoTarget;
+      status_.flags = locked ? 0x02 : 0x04;
+      publish_status();
+      add_history(it == item::click ? 18 : locked ? 1 : 2, *text, now);
+      events_.push_back(events2::Moved{it, HistoryTag::from_text(*text)});
+      return ok();
     }
+    case item::history: {
+      if (opc != op::read || body.size() != 1) {
+        respond(it, opc, ResultCode::invalid_format);
+        return ok();
+      }
+      if (history_.empty()) {
+        respond(it, opc, ResultCode::not_found);
+        return ok();
+      }
+      const Bytes rec = history_.front().encode();
+      if (body[0] == 0 && cfg_.pop_history_on_zero) history_.pop_front();  // as the OS3 emulator (spec §9 #1)
+      respond(it, opc, ResultCode::success, rec);
+      return ok();
+    }
+    case item::autolock: {
+      if (!lock_model) break;
+      if (opc == op::read) {
+        std::uint8_t v[2];
+        store_le16(v, cfg_.autolock_seconds);
+        respond(it, opc, ResultCode::success, ByteView(v, 2));
+        return ok();
+      }
+      if (opc != op::update || body.size() < 2 || !tag_text(body.subspan(2))) {
+        respond(it, opc, ResultCode::invalid_format);
+        return ok();
+      }
+      cfg_.autolock_seconds = load_le16(body.data());
+      respond(it, opc, ResultCode::success);
+      add_history(4, *tag_text(body.subspan(2)), now);
+      setting_changed(it);
+      return ok();
+    }
+    case item::mech_setting: {
+      if (bike) break;
+      if (opc != op::update || body.size() < MechSetting2::kSize || !tag_text(body.subspan(MechSetting2::kSize))) {
+        respond(it, opc, ResultCode::invalid_format);
+        return ok();
+      }
+      cfg_.setting = MechSetting2::parse(body.first(MechSetting2::kSize)).value();
+      respond(it, opc, ResultCode::success);
+      std::uint8_t buf[2 + MechSetting2::kSize] = {kOpPublish, item::mech_setting};
+      cfg_.setting.write(buf + 2);
+      send(ByteView(buf, sizeof buf), true);
+      add_history(5, *tag_text(body.subspan(MechSetting2::kSize)), now);
+      setting_changed(it);
+      return ok();
+    }
+    case item2::time_phone: {
+      if (opc != op::update || body.size() != 4) {
+        respond(it, opc, ResultCode::invalid_format);
+        return ok();
+      }
+      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+      cfg_.unix_time_offset = static_cast<std::int64_t>(load_le32(body.data())) - secs;
+      respond(it, opc, ResultCode::success);
+      add_history(3, "", now);
+      setting_changed(it);
+      return ok();
+    }
+    case item::version_tag: {
+      Bytes v(4, 0);  // SDK getVersionTag reads payload bytes 4..15
+      const std::string_view text = std::string_view(cfg_.version).substr(0, 12);
+      v.insert(v.end(), text.begin(), text.end());
+      respond(it, opc, ResultCode::success, v);
+      return ok();
+    }
+    case item::mech_status: {
+      std::uint8_t buf[MechStatus2::kSize];
+      status_.write(buf);
+      respond(it, opc, ResultCode::success, ByteView(buf, sizeof buf));
+      return ok();
+    }
+    default:
+      break;
   }
-  send(Bytes{kOpResponse, it, opc, static_cast<std::uint8_t>(rc)}, true);
-  if (moved) {
-    // The emulated bolt moves at once (the OS3 emulator models motion; OS2 here only needs states).
-    const bool lock = it == item::lock;
-    status_.position = lock ? cfg_.setting.lock : cfg_.setting.unlock;
-    status_.target = kNoTarget;
-    status_.flags = lock ? 0x02 : 0x04;
-    std::uint8_t buf[2 + MechStatus2::kSize] = {kOpPublish, item::mech_status};
-    status_.write(buf + 2);
-    send(ByteView(buf, sizeof buf), true);
-    events_.push_back(events2::Moved{it, std::move(*moved)});
-  }
+  respond(it, opc, ResultCode::not_supported);
   return ok();
 }
 

@@ -44,6 +44,14 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   }
   return out;
 }
+
+// Model codes per key layout (spec §3, §5.2): OS2 keys belong to models 0-4; OS3 keys to the
+// later models 5-36 (12 and 34 are unassigned; the list is CHProductModel of the Android SDK,
+// see model:: in advertisement.hpp).
+bool os2_model(std::uint8_t m) { return m <= 4; }
+bool os3_model(std::uint8_t m) { return m >= 5 && m <= 36 && m != 12 && m != 34; }
+}  // namespace
+
 // Keeps valid UTF-8 as it is and replaces each byte of an invalid sequence (stray continuation
 // bytes, truncated or overlong sequences, surrogates, code points above U+10FFFF) by U+FFFD.
 std::string sanitize_utf8(std::string_view in) {
@@ -75,13 +83,6 @@ std::string sanitize_utf8(std::string_view in) {
   }
   return out;
 }
-
-// Model codes per key layout (spec §3, §5.2): OS2 keys belong to models 0-4; OS3 keys to the
-// later models 5-36 (12 and 34 are unassigned; the list is CHProductModel of the Android SDK,
-// see model:: in advertisement.hpp).
-bool os2_model(std::uint8_t m) { return m <= 4; }
-bool os3_model(std::uint8_t m) { return m >= 5 && m <= 36 && m != 12 && m != 34; }
-}  // namespace
 
 std::string escape_control(std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -222,6 +223,12 @@ std::string build_share_uri(std::uint8_t model, ByteView secret, const Uuid& uui
   store_le32(b.data() + 17, key_time);
   store_le16(b.data() + 21, key_index);
   append(b, uuid);
+  std::string uri = share_uri_from_key_bytes(b, level, name);
+  secure_wipe(b.data(), b.size());
+  return uri;
+}
+
+std::string share_uri_from_key_bytes(ByteView b, int level, std::string_view name) {
   std::string uri = std::string(kPrefix) + "t=sk&sk=";
   for (char c : base64_encode(b)) {
     if (c == '+') uri += "%2B";
@@ -240,7 +247,6 @@ std::string build_share_uri(std::uint8_t model, ByteView secret, const Uuid& uui
       uri.push_back(hex[c & 15]);
     }
   }
-  secure_wipe(b.data(), b.size());
   return uri;
 }
 

@@ -212,10 +212,88 @@ class SesamePeripheral:
                 "secret": (self.dev.secret or b"").hex()}
 
 
+SESAME_OS2_MODELS = {"3": 0, "SESAME3": 0, "BOT": 2, "BOT1": 2, "BIKE": 3, "BIKE1": 3, "4": 4, "SESAME4": 4}
+
+
+class SesameOs2Peripheral:
+    """An OS2 device (blecrypt.sesame.Os2Device: SESAME 3 / 4, bot 1, Bike 1) behind service FD81.
+    options: secret (16 bytes, required: the emulator's key pair derives from it), key_index,
+    uuid, seed. Its share URI (what the owner's QR code holds) is in state()["share_uri"]."""
+
+    def __init__(self, model: str, address: str, options: dict):
+        from blecrypt import sesame
+        key = str(model).upper().replace(" ", "").replace("_", "")
+        number = SESAME_OS2_MODELS.get(key, None)
+        if number is None:
+            number = int(model)
+        uuid = options.get("uuid")
+        if uuid is None:
+            uuid = hashlib.sha256(b"blecrypt bluez mock " + address.encode()).digest()[:16]
+        kw = {}
+        if "seed" in options:
+            kw["seed"] = int(options["seed"])
+        self.dev = sesame.Os2Device(model=number, secret=bytes(options["secret"]), uuid=bytes(uuid),
+                                    key_index=int(options.get("key_index", 0)), **kw)
+        self.share_uri = self.dev.share_key(0, str(options.get("key_name", "mock")))
+        # Manufacturer data 0x055A: model u16 LE, then "registered" (enough for a scan to see a SESAME).
+        self.manufacturer_data = {0x055A: bytes([number, 0, 1])}
+        self.service_uuids = [SESAME_SERVICE]
+        self.service_data: Dict[str, bytes] = {}
+        self.name = str(options.get("name", base64.b64encode(bytes(uuid)).decode()[:22]))
+        self.gatt = [(SESAME_SERVICE, [(SESAME_WRITE, ["write-without-response", "write"]),
+                                       (SESAME_NOTIFY, ["notify"])])]
+        self.subscribed = False
+        self.clock: Optional[float] = None
+
+    def _t(self, now: float) -> float:
+        if self.clock is None:
+            self.clock = now
+        return max(0.0, now - self.clock)
+
+    def link_up(self, now: float) -> None:
+        self.subscribed = False
+
+    def link_down(self) -> None:
+        self.subscribed = False
+        self.dev.disconnect()
+
+    def subscribe(self, char: str, now: float) -> Out:
+        if char != SESAME_NOTIFY or self.subscribed:
+            return []
+        self.subscribed = True
+        return [(SESAME_NOTIFY, n) for n in self.dev.connect(self._t(now))]
+
+    def unsubscribe(self, char: str) -> None:
+        if char == SESAME_NOTIFY:
+            self.subscribed = False
+
+    def write(self, char: str, data: bytes, now: float) -> Out:
+        if char != SESAME_WRITE:
+            return []
+        return [(SESAME_NOTIFY, n) for n in self.dev.receive(data, self._t(now))]
+
+    def read(self, char: str) -> bytes:
+        return b""
+
+    def next_deadline(self) -> Optional[float]:
+        return None   # the OS2 emulator moves at once: nothing timed
+
+    def on_deadline(self, now: float) -> Out:
+        return []
+
+    def state(self) -> dict:
+        st = self.dev.status
+        return {"kind": "sesame_os2", "model": self.dev.model, "logged_in": bool(self.dev.logged_in),
+                "locked": bool(st.locked), "unlocked": bool(st.unlocked), "share_uri": self.share_uri,
+                "history": len(self.dev.history)}
+
+
 def make_peripheral(kind: str, model: str, address: str, options: dict):
     kind = kind.lower()
     if kind == "bluetti":
         return BluettiPeripheral(model or "AC180", address, options)
     if kind == "sesame":
         return SesamePeripheral(model or "5", address, options)
-    raise ValueError(f"unknown emulator kind {kind!r} (bluetti, sesame)")
+    if kind == "sesame_os2":
+        return SesameOs2Peripheral(model or "4", address, options)
+    raise ValueError(f"unknown emulator kind {kind!r} (bluetti, sesame, sesame_os2)")

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/bot2.hpp"
 #include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/device.hpp"
 #include "helpers.hpp"
@@ -268,6 +269,87 @@ TEST(SesameBotBike, Bot2RegistersWithTheCompactLayoutAndClicks) {
     }
     EXPECT_EQ(r.client.run_script(10, {}, r.pipe.now).error(), Errc::invalid_argument);
   }
+}
+
+TEST(SesameBotBike, Bot2ScriptsSelectEditListRun) {
+  Rig r(model_config(model::bot2));
+  r.pipe.connect();
+  ASSERT_TRUE(r.client.ready());
+  (void)r.events();
+  // The name list: ten scripts, the first selected.
+  r.ok(r.client.read_script_names(r.pipe.now));
+  ASSERT_TRUE(r.client.accessory_state().bot2_scripts);
+  EXPECT_EQ(r.client.accessory_state().bot2_scripts->names.size(), 10u);
+  EXPECT_EQ(r.client.accessory_state().bot2_scripts->current, 0);
+  // Edit script 4, select it, read it back (current), click runs it; RUN_SCRIPT_7 runs script 7.
+  const Bot2Script s{"kettle", {{Bot2Action::forward, 7}, {Bot2Action::sleep, 3}, {Bot2Action::reverse, 7}}};
+  r.ok(r.client.edit_script(4, s, r.pipe.now));
+  EXPECT_EQ(r.device.scripts()[4], s);
+  r.ok(r.client.select_script(4, r.pipe.now));
+  EXPECT_EQ(r.device.current_script(), 4);
+  r.ok(r.client.read_script(std::nullopt, r.pipe.now));
+  ASSERT_TRUE(r.client.accessory_state().bot2_script);
+  EXPECT_EQ(*r.client.accessory_state().bot2_script, s);
+  r.ok(r.client.read_script_names(r.pipe.now));
+  EXPECT_EQ(r.client.accessory_state().bot2_scripts->current, 4);
+  EXPECT_EQ(r.client.accessory_state().bot2_scripts->names[4], "kettle");
+  r.ok(r.client.click(HistoryTag::from_text("go"), r.pipe.now));
+  EXPECT_EQ(r.device.last_script_run(), 4);
+  r.pipe.advance(2s);
+  r.ok(r.client.run_script(7, HistoryTag::from_text("seven"), r.pipe.now));
+  EXPECT_EQ(r.device.last_script_run(), 7);
+  r.pipe.advance(2s);
+  // libsesame3bt's Bot 2 click with a script number (one byte).
+  r.ok(r.client.request(item::click, Bytes{2}, r.pipe.now));
+  EXPECT_EQ(r.device.last_script_run(), 2);
+  // Refusals: a bad index on the device, a script that does not encode on the client.
+  (void)r.events();
+  r.ok(r.client.request(item::script_select, Bytes{10}, r.pipe.now));
+  EXPECT_TRUE(has<events::CommandResult>(r.events(), [](const auto& e) {
+    return e.item == item::script_select && e.result == ResultCode::invalid_parameter;
+  }));
+  EXPECT_EQ(r.client.select_script(10, r.pipe.now).error(), Errc::invalid_argument);
+  const Bot2Script unnamed{"", {}}, long_name{std::string(21, 'x'), {}};
+  EXPECT_EQ(r.client.edit_script(1, unnamed, r.pipe.now).error(), Errc::invalid_argument);
+  EXPECT_EQ(r.client.edit_script(1, long_name, r.pipe.now).error(), Errc::invalid_argument);
+  // Not on a lock.
+  Rig lock(model_config(model::sesame5));
+  lock.pipe.connect();
+  lock.ok(lock.client.read_script_names(lock.pipe.now));
+  EXPECT_TRUE(has<events::CommandResult>(lock.events(), [](const auto& e) {
+    return e.item == item::script_name_list && e.result == ResultCode::not_supported;
+  }));
+}
+
+TEST(SesameBotBike, Bot2ScriptParsersRefuseBadInput) {
+  const Bot2Script s{"ab", {{Bot2Action::stop, 1}}};
+  const Bytes enc = s.encode().value();
+  EXPECT_EQ(enc.size(), 1u + 20 + 1 + 2);
+  EXPECT_EQ(Bot2Script::parse(enc).value(), s);
+  for (std::size_t n = 0; n < enc.size(); ++n) EXPECT_EQ(Bot2Script::parse(ByteView(enc).first(n)).error(), Errc::script_format) << n;
+  Bytes bad = enc;
+  bad[0] = 0;  // name length 0
+  EXPECT_EQ(Bot2Script::parse(bad).error(), Errc::script_format);
+  bad = enc;
+  bad[0] = 21;
+  EXPECT_EQ(Bot2Script::parse(bad).error(), Errc::script_format);
+  bad = enc;
+  bad[22] = 4;  // action code
+  EXPECT_EQ(Bot2Script::parse(bad).error(), Errc::script_format);
+  bad = enc;
+  bad.push_back(0);  // trailing byte: count does not match
+  EXPECT_EQ(Bot2Script::parse(bad).error(), Errc::script_format);
+  const Bot2Script too_long{"x", std::vector<Bot2Action>(21)};
+  EXPECT_EQ(too_long.encode().error(), Errc::invalid_argument);
+  const Bot2ScriptList l{1, {"a", "bc"}};
+  const Bytes le = l.encode();
+  EXPECT_EQ(Bot2ScriptList::parse(le).value(), l);
+  for (std::size_t n = 0; n < le.size(); ++n) EXPECT_EQ(Bot2ScriptList::parse(ByteView(le).first(n)).error(), Errc::script_format) << n;
+  const Bot2ScriptList past{2, {"a", "b"}};
+  EXPECT_EQ(Bot2ScriptList::parse(past.encode()).error(), Errc::script_format);  // current >= count
+  Bytes garbled = le;
+  garbled[2] = 21;
+  EXPECT_EQ(Bot2ScriptList::parse(garbled).error(), Errc::script_format);
 }
 
 // ---- the Touch -------------------------------------------------------------------------------

@@ -59,9 +59,9 @@ struct Rig {
   std::optional<Client2> client;
   std::optional<Pipe2> pipe;
   Bytes share;
-  explicit Rig(std::uint16_t key_index = 7) {
+  explicit Rig(std::uint16_t key_index = 7, std::uint16_t model = model::sesame4) {
     DeviceConfig2 dc;
-    dc.model = model::sesame4;
+    dc.model = model;
     dc.uuid = uuid_from_string("00112233-4455-6677-8899-aabbccddeeff").value();
     dc.secret = SecretBytes(hex("4a456a3ddd7a2d28af7dd1ea0aa037c2"));
     dc.key_index = key_index;
@@ -182,6 +182,220 @@ TEST(SesameOs2, TamperEndsTheSessionAndBadInputIsTyped) {
   EXPECT_EQ(d.device->feed(hex("0302"), TimePoint{}).error(), Errc::message_short);
   EXPECT_EQ(d.device->feed(hex("03050201"), TimePoint{}).error(), Errc::payload_length);
   EXPECT_TRUE(d.device->feed(hex("03065200"), TimePoint{}));  // plaintext LOCK before login: ignored
+}
+
+// Runs one request to its answer and returns the client's events.
+template <typename F>
+std::vector<Client2::Event> run(Rig& r, F&& request) {
+  auto st = request();
+  EXPECT_TRUE(st) << (st ? "" : st.error().message());
+  EXPECT_TRUE(r.pipe->pump());
+  return events_of(*r.client);
+}
+template <typename T>
+const T* find(const std::vector<Client2::Event>& ev) {
+  for (const auto& e : ev)
+    if (const auto* x = std::get_if<T>(&e)) return x;
+  return nullptr;
+}
+
+TEST(SesameOs2, TagsAreAlways22BytesOfText) {
+  EXPECT_BYTES_EQ(encode_tag2(HistoryTag::from_text("ab")).value(), hex("026162" "00000000000000000000000000000000000000"));
+  // 21 bytes at most, cut on a UTF-8 boundary: 10 x "é" (2 bytes) + "é" would end at 22.
+  std::string e11;
+  for (int i = 0; i < 11; ++i) e11 += "\xC3\xA9";
+  auto t = encode_tag2(HistoryTag::from_text(e11));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->size(), kTag2Size);
+  EXPECT_EQ((*t)[0], 20);
+  EXPECT_EQ(encode_tag2(HistoryTag::from_uuid(14, Uuid{})).error(), Errc::not_supported_by_model);
+  // The device side: an empty tag is 22 zero bytes (not the OS3 UUID form).
+  EXPECT_EQ(parse_tag2(encode_tag2(HistoryTag{}).value()).value(), "");
+  EXPECT_EQ(parse_tag2(hex("03616263")).value(), "abc");
+  EXPECT_EQ(parse_tag2({}).error(), Errc::tag_length);
+  EXPECT_EQ(parse_tag2(hex("0461")).error(), Errc::tag_length);
+  EXPECT_EQ(parse_tag2(Bytes(23, 22)).error(), Errc::tag_length);  // above 21
+}
+
+TEST(SesameOs2, HistoryRecordParserAndTypedErrors) {
+  HistoryRecord2 h;
+  h.id = 0x01020304;
+  h.type = 2;
+  h.unix_ms = 1700000000123ull;
+  h.tag = "front door";
+  h.source = HistoryRecord::Source::wifi_module2;
+  const Bytes enc = h.encode();
+  ASSERT_EQ(enc.size(), HistoryRecord2::kTagOffset + kTag2Size);
+  EXPECT_EQ(enc[HistoryRecord2::kTagOffset], 10 + 30);  // WM2: +30 on the length byte
+  auto back = HistoryRecord2::parse(enc);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, h);
+  // Without a tag (13 bytes: the SDK's minimum) and with the opaque bytes only.
+  auto bare = HistoryRecord2::parse(ByteView(enc).first(13));
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->unix_ms, 1700000000123ull);
+  EXPECT_TRUE(bare->tag.empty());
+  EXPECT_TRUE(HistoryRecord2::parse(ByteView(enc).first(HistoryRecord2::kTagOffset)));
+  for (std::size_t n = 0; n < 13; ++n) EXPECT_EQ(HistoryRecord2::parse(ByteView(enc).first(n)).error(), Errc::history_record_short) << n;
+  // A length byte that runs past the payload or above 21.
+  EXPECT_EQ(HistoryRecord2::parse(ByteView(enc).first(HistoryRecord2::kTagOffset + 5)).error(), Errc::tag_length);
+  Bytes big = enc;
+  big[HistoryRecord2::kTagOffset] = 22;
+  EXPECT_EQ(HistoryRecord2::parse(big).error(), Errc::tag_length);
+  // Invalid UTF-8 from the device becomes U+FFFD.
+  Bytes bad = enc;
+  bad[HistoryRecord2::kTagOffset] = 1;
+  bad[HistoryRecord2::kTagOffset + 1] = 0xFF;
+  EXPECT_EQ(HistoryRecord2::parse(bad).value().tag, "\xEF\xBF\xBD");
+  // Bot settings keep their 7 bytes inside the 12-byte setting.
+  const BotSetting1 bs{1, 2, 3, 4, 5, 6, 1};
+  EXPECT_EQ(BotSetting1::from(bs.raw()), bs);
+  EXPECT_EQ(BotSetting1::parse(Bytes(11, 0)).error(), Errc::payload_length);
+}
+
+TEST(SesameOs2, Sesame4HistoryAutolockSettingsTimeVersion) {
+  Rig r;
+  r.connect_with(r.uri());
+  ASSERT_TRUE(r.client->ready());
+  ASSERT_TRUE(r.client->setting());
+  (void)events_of(*r.client);
+  // Two operations and a manual turn make three records.
+  (void)run(r, [&] { return r.client->lock(HistoryTag::from_text("phone"), r.pipe->now); });
+  (void)run(r, [&] { return r.client->unlock(HistoryTag::from_text("tablet"), r.pipe->now); });
+  r.device->add_history(8, "", r.pipe->now);
+  auto ev = run(r, [&] { return r.client->read_history(1, r.pipe->now); });  // peek
+  const auto* h = find<events2::History>(ev);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->record.type, 1);
+  EXPECT_EQ(h->record.tag, "phone");
+  EXPECT_EQ(h->record.unix_ms, 1700001000000ull);
+  EXPECT_EQ(r.device->history().size(), 3u);
+  ASSERT_TRUE(r.client->drain_history(r.pipe->now));
+  ASSERT_TRUE(r.pipe->pump());
+  ev = events_of(*r.client);
+  std::vector<std::string> got;
+  for (const auto& e : ev)
+    if (const auto* x = std::get_if<events2::History>(&e)) got.push_back(history_type_name(x->record.type) + ":" + x->record.tag);
+  EXPECT_EQ(got, (std::vector<std::string>{"BLE lock:phone", "BLE unlock:tablet", "manual unlocked:"}));
+  EXPECT_NE(find<events2::HistoryEmpty>(ev), nullptr);
+  EXPECT_FALSE(r.client->draining());
+  EXPECT_TRUE(r.device->history().empty());
+  // Auto-lock: set, read back.
+  ev = run(r, [&] { return r.client->set_autolock(30, HistoryTag::from_text("cli"), r.pipe->now); });
+  ASSERT_NE(find<events2::Autolock>(ev), nullptr);
+  EXPECT_EQ(find<events2::Autolock>(ev)->seconds, 30);
+  EXPECT_EQ(r.device->autolock_seconds(), 30);
+  ev = run(r, [&] { return r.client->read_autolock(r.pipe->now); });
+  ASSERT_NE(find<events2::Autolock>(ev), nullptr);
+  EXPECT_EQ(find<events2::Autolock>(ev)->seconds, 30);
+  // Lock positions: +/-150 ranges, published back.
+  ev = run(r, [&] { return r.client->set_lock_positions(-300, 200, HistoryTag::from_text("cal"), r.pipe->now); });
+  const MechSetting2 want{-300, 200, -450, -150, 50, 350};
+  EXPECT_EQ(r.device->setting(), want);
+  EXPECT_EQ(*r.client->setting(), want);
+  ASSERT_NE(find<events2::Setting>(ev), nullptr);
+  // Time and version, mech status.
+  ev = run(r, [&] { return r.client->sync_time(1800000000, r.pipe->now); });
+  EXPECT_EQ(find<events2::CommandResult>(ev)->result, ResultCode::success);
+  ev = run(r, [&] { return r.client->read_version(r.pipe->now); });
+  ASSERT_NE(find<events2::Version>(ev), nullptr);
+  EXPECT_EQ(find<events2::Version>(ev)->text, "blecrypt-os2");
+  ev = run(r, [&] { return r.client->read_mech_status(r.pipe->now); });
+  ASSERT_NE(find<events2::Status>(ev), nullptr);
+  EXPECT_EQ(find<events2::Status>(ev)->status.position, 100);  // where the last UNLOCK left it (the old unlock angle)
+  // Records of the settings with the new clock.
+  ev = run(r, [&] { return r.client->read_history(1, r.pipe->now); });
+  ASSERT_NE(find<events2::History>(ev), nullptr);
+  EXPECT_EQ(find<events2::History>(ev)->record.type, 4);  // auto-lock updated
+  EXPECT_EQ(r.device->history().back().type, 3);          // time changed
+  EXPECT_EQ(r.device->history().back().unix_ms, 1800000000000ull);
+  // Not for a lock: bot commands.
+  EXPECT_EQ(r.client->click(HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  EXPECT_EQ(r.client->set_bot_setting(BotSetting1{}, HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  EXPECT_EQ(r.client->lock(HistoryTag::from_uuid(14, Uuid{}), r.pipe->now).error(), Errc::not_supported_by_model);
+}
+
+TEST(SesameOs2, Bot1ClickAndSettings) {
+  Rig r(3, model::bot1);
+  r.connect_with(r.uri());
+  ASSERT_TRUE(r.client->ready());
+  EXPECT_EQ(r.client->model(), model::bot1);
+  EXPECT_NEAR(r.client->status()->bot_volts(), 3.0, 0.01);
+  EXPECT_EQ(BotSetting1::from(*r.client->setting()), BotSetting1{});
+  (void)events_of(*r.client);
+  auto ev = run(r, [&] { return r.client->click(HistoryTag::from_text("kettle"), r.pipe->now); });
+  EXPECT_EQ(find<events2::CommandResult>(ev)->result, ResultCode::success);
+  EXPECT_TRUE(r.client->status()->unlocked());
+  EXPECT_EQ(r.client->status()->motor_status(), 0);
+  bool clicked = false;
+  for (const auto& e : events_of(*r.device))
+    if (const auto* m = std::get_if<events2::Moved>(&e); m && m->item == item::click && m->tag.text == "kettle") clicked = true;
+  EXPECT_TRUE(clicked);
+  const BotSetting1 bs{1, 5, 4, 2, 3, 2, 1};
+  ev = run(r, [&] { return r.client->set_bot_setting(bs, HistoryTag::from_text("cfg"), r.pipe->now); });
+  EXPECT_EQ(BotSetting1::from(r.device->setting()), bs);
+  ASSERT_NE(find<events2::Setting>(ev), nullptr);
+  EXPECT_EQ(BotSetting1::from(find<events2::Setting>(ev)->setting), bs);
+  (void)run(r, [&] { return r.client->toggle(HistoryTag::from_text("t"), r.pipe->now); });  // unlocked -> LOCK
+  EXPECT_TRUE(r.client->status()->locked());
+  ev = run(r, [&] { return r.client->read_history(0, r.pipe->now); });
+  EXPECT_EQ(find<events2::History>(ev)->record.type, 18);  // BLE click
+  EXPECT_EQ(history_type_name(18), "BLE click");
+  // Lock-only commands are refused on the client; raw requests get not_supported from the bot.
+  EXPECT_EQ(r.client->set_lock_positions(1, 2, HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  EXPECT_EQ(r.client->set_autolock(5, HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  ev = run(r, [&] { return r.client->request(op::read, item::autolock, {}, r.pipe->now); });
+  EXPECT_EQ(find<events2::CommandResult>(ev)->result, ResultCode::not_supported);
+}
+
+TEST(SesameOs2, Bike1UnlocksOnly) {
+  Rig r(1, model::bike1);
+  r.connect_with(r.uri());
+  ASSERT_TRUE(r.client->ready());
+  (void)events_of(*r.client);
+  EXPECT_EQ(r.client->lock(HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  EXPECT_EQ(r.client->toggle(HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  EXPECT_EQ(r.client->click(HistoryTag{}, r.pipe->now).error(), Errc::not_supported_by_model);
+  auto ev = run(r, [&] { return r.client->unlock(HistoryTag::from_text("ride"), r.pipe->now); });
+  EXPECT_EQ(find<events2::CommandResult>(ev)->result, ResultCode::success);
+  EXPECT_TRUE(r.client->status()->unlocked());
+  // A raw LOCK reaches the emulator, which refuses it as the firmware would.
+  const Bytes tag = encode_tag2(HistoryTag{}).value();
+  ev = run(r, [&] { return r.client->request(op::async, item::lock, tag, r.pipe->now); });
+  EXPECT_EQ(find<events2::CommandResult>(ev)->result, ResultCode::not_supported);
+  ev = run(r, [&] { return r.client->read_history(0, r.pipe->now); });
+  EXPECT_EQ(find<events2::History>(ev)->record.tag, "ride");
+}
+
+TEST(SesameOs2, DrainStopsOnAFirmwareThatDoesNotPop) {
+  for (const bool pops : {true, false}) {
+    Rig r;
+    r.device.reset();
+    DeviceConfig2 dc;
+    dc.model = model::sesame3;
+    dc.secret = SecretBytes(hex("4a456a3ddd7a2d28af7dd1ea0aa037c2"));
+    dc.key_index = 7;
+    dc.pop_history_on_zero = pops;
+    r.device.emplace(std::move(dc), r.drng);
+    r.share = r.device->share_key_bytes();
+    r.connect_with(r.uri());
+    ASSERT_TRUE(r.client->ready());
+    r.device->add_history(7, "", r.pipe->now);
+    r.device->add_history(8, "", r.pipe->now);
+    (void)events_of(*r.client);
+    ASSERT_TRUE(r.client->drain_history(r.pipe->now));
+    ASSERT_TRUE(r.pipe->pump());
+    int records = 0;
+    bool empty = false;
+    for (const auto& e : events_of(*r.client)) {
+      records += std::holds_alternative<events2::History>(e);
+      empty = empty || std::holds_alternative<events2::HistoryEmpty>(e);
+    }
+    EXPECT_EQ(records, pops ? 2 : 1) << pops;  // a peeking firmware: the repeat ends the drain
+    EXPECT_EQ(empty, pops);
+    EXPECT_FALSE(r.client->draining());
+    EXPECT_EQ(r.device->history().size(), pops ? 0u : 2u);
+  }
 }
 
 }  // namespace

@@ -237,14 +237,16 @@ int run_demo(std::ostream& out) {
   return ok ? 0 : 1;
 }
 
-void qr_import(const std::string& uri, bool show_secret) {
+bool drivable_os2_model(std::uint16_t m) {
+  return m == model::sesame3 || m == model::sesame4 || m == model::bot1 || m == model::bike1;
+}
+
+void qr_import(const std::string& uri, bool show_secret, const std::string& key_file, bool force) {
   auto key = parse_share_uri(uri);
   if (!key) throw UserError(key.error().message());
-  const bool drivable = !key->os2 && is_os3_lock(key->model);
+  const bool drivable = key->os2 ? drivable_os2_model(key->model) : is_os3_lock(key->model);
   std::cout << "model:    " << model_name(key->model) << " (" << static_cast<int>(key->model) << ")\n";
-  std::cout << "protocol: "
-            << (key->os2 ? "OS2 (not supported for use: import only)"
-                         : drivable ? "OS3" : "OS3 (not a lock this tool drives: import only)")
+  std::cout << "protocol: " << (key->os2 ? "OS2" : "OS3") << (drivable ? "" : " (not a device this tool drives: import only)")
             << "\n";
   if (key->uuid) std::cout << "uuid:     " << uuid_to_string(*key->uuid) << "\n";
   std::cout << "level:    " << key->level_name() << (key->level >= 0 ? " (" + std::to_string(key->level) + ")" : "") << "\n";
@@ -254,23 +256,37 @@ void qr_import(const std::string& uri, bool show_secret) {
   if (key->key_index) std::cout << "index:    " << *key->key_index << "\n";
   if (key->public_key) std::cout << "pubkey:   " << to_hex(*key->public_key) << "\n";
   std::cout << "secret:   " << (show_secret ? to_hex(key->secret.view()) : "16 bytes (use --show-secret to print)") << "\n";
-  if (key->os2) throw DeviceError("OS2 devices (SESAME 3/4, bot, bike) speak an older protocol that is not supported");
+  if (key_file.empty()) return;
+  if (!drivable) throw UserError("--key-file: a " + model_name(key->model) + " is not a device the lock verbs drive");
+  // The file says its generation on the first line; the URI holds everything a login needs.
+  write_key_file(key_file, std::string("generation ") + (key->os2 ? "os2" : "os3") + "\n" + uri + "\n", force);
+  std::cout << "key file: " << key_file << " (mode 0600; use it with lock/unlock/toggle/status/history --key-file)\n";
 }
 
 const Register demo_step{DemoStep{"sesame", 20, run_demo}};
 
-const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) locks: register, lock, unlock, toggle, status, history; demo, share-key import", [](CLI::App& g) {
+const Register group{VerbGroup{"sesame", "SESAME 5 (OS3) and SESAME 3/4, bot, bike (OS2): register, lock, unlock, toggle, status, history; demo, share-key import", [](CLI::App& g) {
   g.require_subcommand(1);
   auto* demo = g.add_subcommand("demo", "Client vs emulated SESAME 5 over a 20-byte memory link: register, login, lock, unlock, battery, history");
   demo->callback([] {
     if (run_demo(std::cout) != 0) throw DeviceError("sesame demo failed");
   });
   auto* qr = g.add_subcommand("qr-import", "Decode the app's share-key URI (ssm://UI?t=sk&sk=...)");
-  static std::string uri;
-  static bool show_secret = false;
+  static std::string uri, key_file;
+  static bool show_secret = false, force = false;
   qr->add_option("URI", uri, "the share URI from the QR code")->required();
   qr->add_flag("--show-secret", show_secret, "print the 16-byte device secret in hex");
-  qr->callback([] { qr_import(uri, show_secret); });
+  qr->add_option("--key-file", key_file, "also write a key file (mode 0600: 'generation os2|os3' and the URI) for the lock verbs");
+  qr->add_flag("--force", force, "with --key-file: replace an existing file");
+  qr->callback([] {
+    if (force && key_file.empty()) throw UserError("--force applies to --key-file only");
+    qr_import(uri, show_secret, key_file, force);
+  });
+  auto* ek = g.add_subcommand("emulator-key", "Print an owner share URI for a new emulated device (for --emulator MODEL --qr URI)");
+  static std::string ek_model, ek_name = "blecrypt emulator";
+  ek->add_option("MODEL", ek_model, "5, 5pro, 5us; OS2: 3, 4, bot, bike")->required();
+  ek->add_option("--name", ek_name, "the key's name (default \"blecrypt emulator\")");
+  ek->callback([] { std::cout << emulator_share_uri(ek_model, ek_name) << "\n"; });
   auto* adv = g.add_subcommand("advertisement", "Parse a whole AD payload (hex) and tell whether it is a SESAME");
   static std::string hex_ad;
   adv->add_option("HEX", hex_ad, "advertising data in hex")->required();

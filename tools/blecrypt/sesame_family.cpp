@@ -283,6 +283,72 @@ void touch_verb(const TouchOpts& o, std::ostream& out) {
   rig.disconnect();
 }
 
+// `blecrypt sesame bot2 scripts|select|run|show --emulator bot2|bot3 [N]`: the Bot 2 scripts
+// (items 94-96, 170-179, 181) against an emulated Bot 2 that starts with "script 0".."script 9".
+struct Bot2Opts {
+  std::string verb, emulator;
+  int index = -1;
+  std::string tag = "blecrypt";
+};
+
+void bot2_verb(const Bot2Opts& o, std::ostream& out) {
+  std::uint16_t m = 0;
+  if (o.emulator == "bot2") m = model::bot2;
+  else if (o.emulator == "bot3") m = model::bot3;
+  else throw UserError("--emulator must be bot2 or bot3");
+  const bool needs_index = o.verb == "select" || o.verb == "run";
+  if (needs_index && o.index < 0) throw UserError(o.verb + " needs the script number N (0-9)");
+  if (o.verb == "scripts" && o.index >= 0) throw UserError("scripts takes no script number");
+  if (o.tag.size() > HistoryTag::kMaxTextBytes) throw UserError("--tag: at most 29 bytes");
+  auto& rng = crypto::system_rng();
+  TimePoint now = time_from_seconds(1000);
+  DeviceConfig dc;
+  dc.model = m;
+  dc.uuid = demo_uuid(0x60);
+  Device bot(std::move(dc), rng);
+  Client client(ClientConfig{}, rng);
+  Rig<Client, Device> rig(client, bot, now, "emulated " + model_name(m));
+  rig.connect();
+  expect_ready<Client, Device>(client, "register");
+  auto answer = [&](std::uint8_t it) {
+    rig.settle();
+    for (const auto& e : rig.events())
+      if (const auto* r = std::get_if<events::CommandResult>(&e); r && r->item == it && r->result != ResultCode::success)
+        throw DeviceError(item_name(it) + ": " + result_name(r->result));
+  };
+  rig.events();
+  const auto n = static_cast<std::uint8_t>(o.index < 0 ? 0 : o.index);
+  if (o.verb == "select") {
+    check(client.select_script(n, now), "select");
+    answer(item::script_select);
+  } else if (o.verb == "run") {
+    check(client.run_script(n, HistoryTag::from_text(o.tag), now), "run");
+    answer(static_cast<std::uint8_t>(item::bot2_run_script_0 + n));
+    out << "ran script " << int{n} << " (" << escape_control(bot.scripts()[n].name) << ")\n";
+    rig.disconnect();
+    return;
+  } else if (o.verb == "show") {
+    check(client.read_script(o.index < 0 ? std::nullopt : std::optional<std::uint8_t>(n), now), "show");
+    answer(item::script_current);
+    const auto& sc = client.accessory_state().bot2_script;
+    if (!sc) throw DeviceError("no script in the answer");
+    static constexpr const char* kActions[] = {"forward", "reverse", "stop", "sleep"};
+    out << escape_control(sc->name) << ":";
+    for (const auto& a : sc->actions) out << " " << kActions[a.action] << " " << int{a.time};
+    out << "\n";
+    rig.disconnect();
+    return;
+  }
+  check(client.read_script_names(now), "scripts");
+  answer(item::script_name_list);
+  const auto& l = client.accessory_state().bot2_scripts;
+  if (!l) throw DeviceError("no script list in the answer");
+  out << model_name(m) << " (emulated): " << l->names.size() << " scripts\n";
+  for (std::size_t i = 0; i < l->names.size(); ++i)
+    out << (i == l->current ? "* " : "  ") << i << " " << escape_control(l->names[i]) << "\n";
+  rig.disconnect();
+}
+
 const Register group{VerbGroup{"sesame", "", [](CLI::App& g) {
   auto* demo = g.add_subcommand("family-demo",
                                 "Touch + SESAME 5 + Remote + SESAME 4 (OS2), all emulated: card swipe named in the lock's "
@@ -298,6 +364,13 @@ const Register group{VerbGroup{"sesame", "", [](CLI::App& g) {
   touch->add_option("--id", o.id_hex, "the credential's id in hex (add, delete)");
   touch->add_option("--name", o.name, "a name for the added credential (at most 32 bytes)");
   touch->callback([] { touch_verb(o, std::cout); });
+  auto* b2 = g.add_subcommand("bot2", "SESAME Bot 2 scripts: list, select, run, show (emulator only for now)");
+  static Bot2Opts bo;
+  b2->add_option("VERB", bo.verb, "scripts, select, run or show")->required()->check(CLI::IsMember({"scripts", "select", "run", "show"}));
+  b2->add_option("N", bo.index, "script number 0-9 (select, run; show: default the selected one)")->transform(cli::decimal(0, 9));
+  b2->add_option("--emulator", bo.emulator, "bot2 or bot3")->required();
+  b2->add_option("--tag", bo.tag, "run: the history tag (default \"blecrypt\")");
+  b2->callback([] { bot2_verb(bo, std::cout); });
   auto* addr = g.add_subcommand("address", "The Bluetooth address an OS3 SESAME advertises with, from its UUID (QR code)");
   static std::string uuid_text;
   addr->add_option("UUID", uuid_text, "the device UUID (with or without dashes)")->required();

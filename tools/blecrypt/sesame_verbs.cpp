@@ -31,6 +31,7 @@
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
 #include "blecrypt/sesame/device.hpp"
+#include "blecrypt/sesame/os2.hpp"
 #include "blecrypt/sesame/share_uri.hpp"
 #include "cli.hpp"
 #include "link_cli.hpp"
@@ -71,11 +72,16 @@ struct VerbOptions {
 };
 
 // What a key file or a share URI gives: the secret, and the UUID/model when the URI names them.
+// OS2 keys (SESAME 3/4, bot 1, Bike 1) also carry what the OS2 login needs (`os2`).
 struct KeyMaterial {
   SecretBytes secret;
   std::optional<Uuid> uuid;
   std::optional<std::uint16_t> model;
+  std::optional<os2::ClientConfig2> os2;
 };
+
+// OS2 models this tool drives (model 1, the WiFi Module 2, is no lock).
+bool drivable_os2(std::uint16_t m) { return m == model::sesame3 || m == model::sesame4 || m == model::bot1 || m == model::bike1; }
 
 // ---- key files ----------------------------------------------------------------------------------
 
@@ -95,11 +101,16 @@ int hex_value(char c) {
 KeyMaterial key_from_uri(std::string_view uri, const std::string& where) {
   auto key = parse_share_uri(uri);
   if (!key) throw UserError(where + ": " + key.error().message());
-  if (key->os2 || !is_os3_lock(key->model))
+  if (key->os2 ? !drivable_os2(key->model) : !is_os3_lock(key->model))
     throw UserError(where + ": the key is for a " + model_name(key->model) +
-                    ", not a SESAME 5 / 5 Pro / 5 US lock (OS3) this tool drives");
+                    ", not a lock this tool drives (OS3: SESAME 5 / 5 Pro / 5 US; OS2: SESAME 3 / 4, bot 1, Bike 1)");
   if (key->secret.size() != kSecretSize) throw UserError(where + ": the key holds no 16-byte device secret");
   KeyMaterial k;
+  if (key->os2) {
+    auto cfg = os2::ClientConfig2::from_share_key(*key);
+    if (!cfg) throw UserError(where + ": " + cfg.error().message());
+    k.os2 = std::move(*cfg);
+  }
   k.secret = std::move(key->secret);
   k.uuid = key->uuid;
   k.model = key->model;
@@ -108,10 +119,36 @@ KeyMaterial key_from_uri(std::string_view uri, const std::string& where) {
 
 // The text of a key file: 32 hex digits (what `register` writes) or a share URI, with surrounding
 // white space. Nothing of it is ever echoed into a message.
+//
+// A key file may start with a line naming the protocol generation, "generation os2" or
+// "generation os3" (what `sesame qr-import --key-file` writes); the key must then be of that
+// generation. Without it: a share URI says its generation by its layout, 32 hex digits are OS3.
 KeyMaterial key_from_text(std::string_view text, const std::string& path) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  if (text.rfind("ssm://", 0) == 0) return key_from_uri(text, "key file " + path);
+  auto trim = [](std::string_view& t) {
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
+  };
+  trim(text);
+  std::optional<bool> want_os2;
+  if (text.rfind("generation", 0) == 0) {
+    const auto nl = text.find('\n');
+    std::string_view head = text.substr(0, nl);
+    trim(head);
+    if (head == "generation os2") want_os2 = true;
+    else if (head == "generation os3") want_os2 = false;
+    else throw UserError("key file " + path + ": the first line must be 'generation os2' or 'generation os3'");
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    trim(text);
+  }
+  if (text.rfind("ssm://", 0) == 0) {
+    KeyMaterial k = key_from_uri(text, "key file " + path);
+    if (want_os2 && *want_os2 != k.os2.has_value())
+      throw UserError("key file " + path + ": says generation " + (*want_os2 ? "os2" : "os3") + " but holds an " +
+                      (k.os2 ? "OS2" : "OS3") + " key");
+    return k;
+  }
+  if (want_os2 && *want_os2)
+    throw UserError("key file " + path + ": generation os2 needs the share URI (an OS2 login needs its public key and key index)");
   if (text.size() != 2 * kSecretSize)
     throw UserError("key file " + path + ": expected 32 hex digits (the device secret) or an ssm:// share URI");
   KeyMaterial k;
@@ -187,8 +224,8 @@ class NewKeyFile {
 
   // Writes the secret as hex + newline; throws DeviceError naming where the secret is when the
   // final rename fails (the lock is registered by then: the key must not be lost).
-  void commit(const SecretBytes& secret) {
-    std::string text = to_hex(secret.view()) + "\n";
+  void commit(const SecretBytes& secret) { commit_text(to_hex(secret.view()) + "\n"); }
+  void commit_text(std::string text) {
     std::size_t done = 0;
     bool ok = true;
     while (done < text.size()) {
@@ -312,6 +349,15 @@ std::optional<std::uint16_t> emulator_model(std::string m) {
   return std::nullopt;
 }
 
+std::optional<std::uint16_t> emulator_model2(std::string m) {
+  for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (m == "3") return model::sesame3;
+  if (m == "4") return model::sesame4;
+  if (m == "bot") return model::bot1;
+  if (m == "bike") return model::bike1;
+  return std::nullopt;
+}
+
 // The emulated lock's UUID when nothing names one (the one `sesame demo` uses).
 constexpr Uuid kEmulatorUuid{0x8c, 0xbe, 0x3f, 0x10, 0x6b, 0x4c, 0x4d, 0x1e, 0x9f, 0x7a, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0x7f};
 
@@ -344,7 +390,9 @@ class Runner {
 
     auto factory = [&](const std::string& m) -> std::unique_ptr<EngineIo> {
       auto number = emulator_model(m);
-      if (!number) throw UserError("unknown SESAME model '" + m + "' (emulated: 5, 5pro, 5us)");
+      if (!number && emulator_model2(m))
+        throw UserError("--emulator " + m + " is an OS2 device; its key must be an OS2 share key (--qr or a key file from qr-import)");
+      if (!number) throw UserError("unknown SESAME model '" + m + "' (emulated: 5, 5pro, 5us; OS2: 3, 4, bot, bike)");
       DeviceConfig dc;
       dc.model = *number;
       dc.uuid = key_ && key_->uuid ? *key_->uuid : kEmulatorUuid;
@@ -614,6 +662,260 @@ class Runner {
   bool key_saved_ = false;
 };
 
+// ---- OS2 (SESAME 3 / 4, bot 1, Bike 1) -------------------------------------------------------------
+
+class EmulatedLock2 final : public EngineIo {
+ public:
+  explicit EmulatedLock2(os2::Device2 d) : d_(std::move(d)) {}
+  void on_link_up(TimePoint now) override { d_.on_link_up(now); }
+  void on_link_down() override { d_.on_link_down(); }
+  Result<void> feed(ByteView in, TimePoint now) override { return d_.feed(in, now); }
+  std::optional<Bytes> poll_transmit() override {
+    while (d_.poll_event()) {
+    }
+    return d_.poll_transmit();
+  }
+  std::optional<TimePoint> next_deadline() const override { return d_.next_deadline(); }
+  void on_deadline(TimePoint now) override { d_.on_deadline(now); }
+
+ private:
+  os2::Device2 d_;
+};
+
+std::string state2(const os2::MechStatus2& s) {
+  return s.locked() ? "locked" : s.unlocked() ? "unlocked" : "between";
+}
+
+std::string status2_json(const os2::MechStatus2& s, std::uint16_t m) {
+  std::ostringstream o;
+  o << "\"state\":" << json_string(state2(s)) << ",\"battery_percent\":" << s.battery_percent(m)
+    << ",\"battery_volts\":" << volts_text(s.volts_for(m));
+  if (m == model::bot1) {
+    o << ",\"motor\":" << int{s.motor_status()};
+  } else {
+    o << ",\"position\":" << s.position << ",\"target\":" << (s.target == kNoTarget ? std::string("null") : std::to_string(s.target));
+  }
+  o << ",\"low_battery\":" << (s.battery_critical() ? "true" : "false");
+  return o.str();
+}
+
+std::string status2_text(const os2::MechStatus2& s, std::uint16_t m) {
+  std::ostringstream o;
+  o << state2(s);
+  if (m != model::bot1) o << ", angle " << s.position;
+  o << ", battery " << s.battery_percent(m) << " % (" << volts_text(s.volts_for(m)) << " V)";
+  if (s.battery_critical()) o << ", LOW BATTERY";
+  return o.str();
+}
+
+std::string record2_json(const os2::HistoryRecord2& r) {
+  const auto secs = static_cast<std::uint32_t>(r.unix_ms / 1000);
+  std::ostringstream o;
+  o << "{\"id\":" << r.id << ",\"type\":" << json_string(history_type_name(r.type)) << ",\"type_code\":" << int{r.type}
+    << ",\"time\":" << secs << ",\"time_utc\":" << json_string(utc_text(secs)) << ",\"tag\":" << json_string(r.tag) << "}";
+  return o.str();
+}
+
+// One OS2 command over one connection: login with the share key, then lock / unlock / toggle /
+// status / history (drained with HISTORY flag 0). Same link code as the OS3 runner.
+void run_os2(Verb verb, const VerbOptions& o, KeyMaterial key) {
+  if (o.tag.size() > os2::kTag2MaxText)
+    throw UserError("--tag: at most " + std::to_string(os2::kTag2MaxText) + " bytes on OS2 devices (the lock keeps no more)");
+  auto& rng = crypto::system_rng();
+  const std::uint16_t key_model = key.os2->model;
+  const std::string device_name = model_name(key_model);
+  auto factory = [&](const std::string& m) -> std::unique_ptr<EngineIo> {
+    auto number = emulator_model2(m);
+    if (!number)
+      throw UserError("the key is for a " + device_name + " (OS2): --emulator must be 3, 4, bot or bike, not '" + m + "'");
+    if (*number != key_model)
+      throw UserError("--emulator " + m + " is a " + model_name(*number) + ", but the key is for a " + device_name);
+    os2::DeviceConfig2 dc;
+    dc.model = *number;
+    dc.uuid = key.uuid ? *key.uuid : kEmulatorUuid;
+    dc.secret = key.secret;
+    dc.key_index = key.os2->key_index;
+    dc.private_key = os2::emulator_private_key(key.secret.view());
+    dc.unix_time_offset = unix_now();
+    os2::Device2 dev(std::move(dc), rng);
+    if (dev.public_key() != key.os2->device_public)
+      throw UserError("this OS2 key was not made by blecrypt's emulator (a real device's private key cannot be emulated); "
+                      "`blecrypt sesame emulator-key " + m + "` prints one that is");
+    return std::make_unique<EmulatedLock2>(std::move(dev));
+  };
+  auto link = open_link(o.link, kGattProfile, factory);
+  os2::Client2 client(std::move(*key.os2), rng);
+  link::Session session(client, link->link(), kGattProfile);
+
+  std::string failure;
+  bool link_up = false, failure_is_link = false, answered = false;
+  std::error_code link_error;
+  std::optional<os2::events2::CommandResult> result;
+  std::vector<os2::HistoryRecord2> records;
+  std::vector<std::string> pushes;
+  std::uint8_t command_item = 0;
+  auto set_failure = [&](std::string why) {
+    if (failure.empty()) failure = std::move(why);
+  };
+  auto reason = [&](std::error_code e) {
+    std::string why = e.message();
+    if (e == Errc::timeout) why += " (the device did not answer)";
+    if (e == Errc::login_rejected || e == Errc::authentication_failed)
+      why += " (wrong key: is " + std::string(o.qr.empty() ? "the key file " + o.key_file : "the --qr key") + " this device's?)";
+    return why;
+  };
+  session.set_event_handler([&](auto&& ev) {
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, link::events::LinkUp>) {
+            link_up = true;
+          } else if constexpr (std::is_same_v<T, link::events::LinkDown> || std::is_same_v<T, link::events::TransportError>) {
+            std::error_code e;
+            if constexpr (std::is_same_v<T, link::events::LinkDown>) e = x.why;
+            else e = x.error;
+            link->note_link_error(e);
+            if (failure.empty()) {
+              failure = e.message();
+              link_error = e;
+              failure_is_link = true;
+            }
+          } else if constexpr (std::is_same_v<T, os2::Client2::Event>) {
+            std::visit(
+                [&](auto& y) {
+                  using U = std::decay_t<decltype(y)>;
+                  if constexpr (std::is_same_v<U, os2::events2::Status>) {
+                    pushes.push_back("{\"event\":\"status\"," + status2_json(y.status, key_model) + "}");
+                    if (!o.json && command_item != 0) std::cout << "  " << status2_text(y.status, key_model) << "\n";
+                  } else if constexpr (std::is_same_v<U, os2::events2::Publish>) {
+                    pushes.push_back("{\"event\":\"publish\",\"item\":" + std::to_string(y.item) + ",\"name\":" +
+                                     json_string(item_name(y.item)) + ",\"payload\":\"" + to_hex(y.payload) + "\"}");
+                  } else if constexpr (std::is_same_v<U, os2::events2::CommandResult>) {
+                    if (y.item == item::history) answered = true;
+                    if (y.item != command_item || command_item == 0) return;
+                    result = y;
+                    if (y.result != ResultCode::success)
+                      set_failure(item_name(y.item) + " refused by the " + device_name + ": " + result_name(y.result));
+                  } else if constexpr (std::is_same_v<U, os2::events2::History>) {
+                    records.push_back(y.record);
+                  } else if constexpr (std::is_same_v<U, os2::events2::RequestFailed>) {
+                    set_failure(item_name(y.item) + " failed: " + reason(y.error));
+                  } else if constexpr (std::is_same_v<U, os2::events2::SessionEnded>) {
+                    set_failure(reason(y.error));
+                  }
+                },
+                x);
+          }
+        },
+        ev);
+  });
+  auto fail = [&](const std::string& stage) {
+    const std::string what = std::string(verb_name(verb)) + ": " + stage;
+    if (failure_is_link) throw_link_error(link_error, what + (link_up ? ": the link dropped" : ""));
+    if (!failure.empty()) throw DeviceError(what + ": " + failure);
+    throw DeviceError(std::string(verb_name(verb)) + ": " + link->why_not(stage));
+  };
+
+  link->start();
+  if (!link->run_until(session, [&] { return client.ready() || !failure.empty(); }) || !failure.empty())
+    fail(link_up ? "login" : "connecting");
+  const TimePoint now = link->now();
+  const HistoryTag tag = HistoryTag::from_text(o.tag);
+  const bool was_locked = client.status() && client.status()->locked();
+  Result<void> r = ok();
+  switch (verb) {
+    case Verb::reg:
+    case Verb::status:
+      break;
+    case Verb::lock:
+      command_item = item::lock;
+      r = client.lock(tag, now);
+      break;
+    case Verb::unlock:
+      command_item = item::unlock;
+      r = client.unlock(tag, now);
+      break;
+    case Verb::toggle:
+      command_item = was_locked ? item::unlock : item::lock;
+      r = client.toggle(tag, now);
+      break;
+    case Verb::history:
+      r = client.drain_history(now);
+      break;
+  }
+  if (!r) {
+    if (r.error() == Errc::not_supported_by_model)
+      throw UserError(std::string(verb_name(verb)) + ": a " + device_name + " has no such command");
+    throw DeviceError(std::string(verb_name(verb)) + ": " + r.error().message());
+  }
+  session.flush(now);
+  auto done = [&]() -> bool {
+    if (!failure.empty()) return true;
+    const auto& st = client.status();
+    switch (verb) {
+      case Verb::reg:
+      case Verb::status:
+        return st.has_value();
+      case Verb::history:
+        return answered && !client.draining();
+      case Verb::lock:
+      case Verb::unlock:
+      case Verb::toggle:
+        if (!result || !st) return false;
+        return command_item == item::lock ? st->locked() : st->unlocked();
+    }
+    return true;
+  };
+  const char* what = verb == Verb::history ? "reading the history" : verb == Verb::status ? "the status" : "waiting for the device to finish moving";
+  if (!link->run_until(session, done) || !failure.empty()) fail(what);
+  const std::optional<os2::MechStatus2> st = client.status();  // the link going down resets the client
+  const std::optional<os2::MechSetting2> setting = client.setting();
+  link->stop();
+
+  std::ostream& out = std::cout;
+  if (o.json) {
+    out << "{\"command\":" << json_string(verb_name(verb)) << ",\"generation\":\"os2\",\"model\":" << json_string(device_name);
+    if (result) out << ",\"result\":" << json_string(result_name(result->result));
+    if (st) out << "," << status2_json(*st, key_model);
+    if (verb == Verb::history) {
+      out << ",\"records\":[";
+      for (std::size_t i = 0; i < records.size(); ++i) out << (i ? "," : "") << record2_json(records[i]);
+      out << "]";
+    }
+    out << ",\"events\":[";
+    for (std::size_t i = 0; i < pushes.size(); ++i) out << (i ? "," : "") << pushes[i];
+    out << "]}\n";
+    return;
+  }
+  switch (verb) {
+    case Verb::reg:
+      break;
+    case Verb::lock:
+    case Verb::unlock:
+    case Verb::toggle:
+      out << (st ? status2_text(*st, key_model) : std::string("no status")) << "\n";
+      break;
+    case Verb::status:
+      out << "model:    " << device_name << " (OS2)\n";
+      if (st) {
+        out << "state:    " << state2(*st) << "\n";
+        out << "battery:  " << st->battery_percent(key_model) << " % (" << volts_text(st->volts_for(key_model)) << " V)"
+            << (st->battery_critical() ? ", LOW" : "") << "\n";
+        if (key_model != model::bot1) out << "position: " << st->position << "\n";
+      }
+      if (setting && key_model != model::bot1 && key_model != model::bike1)
+        out << "setting:  lock at " << setting->lock << ", unlock at " << setting->unlock << "\n";
+      break;
+    case Verb::history:
+      if (records.empty()) out << "no history records\n";
+      for (const auto& rec : records) {
+        out << utc_text(static_cast<std::uint32_t>(rec.unix_ms / 1000)) << "  #" << rec.id << "  " << history_type_name(rec.type)
+            << (rec.tag.empty() ? "" : "  \"" + escape_control(rec.tag) + "\"") << "\n";
+      }
+      break;
+  }
+}
+
 // ---- addressing by UUID ---------------------------------------------------------------------------
 
 bool looks_like_uuid(const std::string& s) { return s.size() == 36 || s.size() == 32; }
@@ -663,12 +965,15 @@ void run_verb(Verb verb, VerbOptions& o) {
     if (o.key_file.empty() == o.qr.empty()) throw UserError("give the lock's key with either --key-file FILE or --qr URI");
     key = o.qr.empty() ? read_key_file(o.key_file) : key_from_uri(o.qr, "--qr");
   }
+  if (key && key->os2 && !o.link.address.empty() && o.link.emulator.empty() && looks_like_uuid(o.link.address))
+    throw UserError("OS2 devices are addressed by their Bluetooth address (ADDRESS), not by UUID");
   if (!o.link.address.empty() && o.link.emulator.empty() && looks_like_uuid(o.link.address)) {
     auto uuid = uuid_from_string(o.link.address);
     if (!uuid) throw UserError("'" + o.link.address + "' is neither a Bluetooth address nor a SESAME UUID");
     if (o.link.mtu) throw UserError("--mtu applies to --emulator only (BlueZ negotiates the MTU with the device)");
     o.link.address = resolve_uuid(*uuid, o.link);
   }
+  if (key && key->os2) return run_os2(verb, o, std::move(*key));
   Runner(verb, o, std::move(key)).run();
 }
 
@@ -692,6 +997,33 @@ void add_verb(CLI::App& g, Verb verb, const char* help) {
 }
 
 }  // namespace
+
+void write_key_file(const std::string& path, const std::string& text, bool force) {
+  NewKeyFile f(path, force);
+  f.commit_text(text);
+}
+
+std::string emulator_share_uri(const std::string& m, const std::string& name) {
+  auto& rng = crypto::system_rng();
+  SecretBytes secret(kSecretSize);
+  rng.fill(MutableByteView(secret.data(), secret.size()));
+  Uuid uuid{};
+  rng.fill(uuid);
+  if (auto n2 = emulator_model2(m)) {
+    os2::DeviceConfig2 dc;
+    dc.model = *n2;
+    dc.uuid = uuid;
+    dc.secret = secret;
+    dc.private_key = os2::emulator_private_key(secret.view());
+    os2::Device2 dev(std::move(dc), rng);
+    Bytes sk = dev.share_key_bytes();
+    std::string uri = share_uri_from_key_bytes(sk, 0, name);
+    secure_wipe(sk.data(), sk.size());
+    return uri;
+  }
+  if (auto n3 = emulator_model(m)) return build_share_uri(static_cast<std::uint8_t>(*n3), secret.view(), uuid, 0, name);
+  throw UserError("unknown SESAME model '" + m + "' (emulated: 5, 5pro, 5us; OS2: 3, 4, bot, bike)");
+}
 
 void add_sesame_device_verbs(CLI::App& g) {
   add_verb(g, Verb::reg, "Register with a new (unowned) lock; writes its device secret to --key-file");

@@ -25,6 +25,7 @@
 #include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/cipher.hpp"
+#include "blecrypt/sesame/bot2.hpp"
 #include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/messages.hpp"
 #include "blecrypt/sesame/segment.hpp"
@@ -128,6 +129,8 @@ struct AccessoryState {
   std::array<bool, 3> list_complete{};                         // LAST received for the last GET
   std::array<std::optional<std::uint8_t>, 3> modes;            // 0 verify, 1 add
   std::optional<std::uint16_t> ops_timer_seconds;              // lock: publish 92
+  std::optional<Bot2ScriptList> bot2_scripts;                  // Bot 2: last SCRIPT_NAME_LIST answer
+  std::optional<Bot2Script> bot2_script;                       // Bot 2: last SCRIPT_CURRENT answer
   const std::vector<Credential>& list(CredentialKind k) const { return credentials[static_cast<std::size_t>(k)]; }
 };
 LockState::Position position_from_status(const MechStatus& s);
@@ -197,6 +200,13 @@ class Client {
   // Bot 2: CLICK (89) runs the current script, run_script(n) = item 170 + n (n 0-9).
   Result<void> click(const HistoryTag& tag, TimePoint now);
   Result<void> run_script(std::uint8_t n, const HistoryTag& tag, TimePoint now);
+  // Bot 2 scripts (bot2.hpp): SCRIPT_SELECT, SCRIPT_CURRENT (nullopt: the selected one),
+  // SCRIPT_NAME_LIST, EDIT_SCRIPT. Answers land in accessory_state().bot2_script(s).
+  // Errors: invalid_argument (n > 9, a script that does not encode), and request's.
+  Result<void> select_script(std::uint8_t n, TimePoint now);
+  Result<void> read_script(std::optional<std::uint8_t> n, TimePoint now);
+  Result<void> read_script_names(TimePoint now);
+  Result<void> edit_script(std::uint8_t n, const Bot2Script& script, TimePoint now);
   // Accessories: hold / drop a lock's key (101 / 103). The secret travels encrypted.
   Result<void> add_sesame(const Uuid& lock, ByteView secret, TimePoint now);
   Result<void> remove_sesame(const Uuid& lock, TimePoint now);

@@ -21,6 +21,7 @@
 #include "blecrypt/fifo.hpp"
 #include "blecrypt/sesame/advertisement.hpp"
 #include "blecrypt/sesame/client.hpp"
+#include "blecrypt/sesame/bot2.hpp"
 #include "blecrypt/sesame/credentials.hpp"
 #include "blecrypt/sesame/cipher.hpp"
 #include "blecrypt/sesame/messages.hpp"
@@ -159,6 +160,11 @@ class Device {
   Result<void> set_door(bool open, TimePoint now);
   // Accessory: set the connection state shown in a key slot (published with 102 when logged in).
   void set_key_status(const Uuid& lock, KeySlot::Status status);
+  // Bot 2 / bot 3: the ten scripts (default "script 0" ... "script 9": forward 1 s, stop 0.5 s,
+  // reverse 1 s), the selected one (CLICK runs it), and the last one run.
+  const std::vector<Bot2Script>& scripts() const noexcept { return scripts_; }
+  std::uint8_t current_script() const noexcept { return current_script_; }
+  std::optional<std::uint8_t> last_script_run() const noexcept { return last_script_run_; }
   const std::vector<Credential>& credentials(CredentialKind kind) const noexcept {
     return credentials_[static_cast<std::size_t>(kind)];
   }
@@ -197,6 +203,7 @@ class Device {
   void emit(Event e) { events_.push_back(std::move(e)); }
   void update_rest_flags();
   bool accessory() const { return is_key_accessory(cfg_.model); }
+  bool is_bot2() const { return cfg_.model == model::bot2 || cfg_.model == model::bot3; }
   std::optional<ResultCode> handle_accessory_request(const RequestView& req, TimePoint now);
   void publish_key_slots();
   void publish_list(CredentialKind kind);
@@ -226,6 +233,9 @@ class Device {
   std::vector<HeldKey> keys_;
   std::array<std::vector<Credential>, 3> credentials_;
   std::array<std::uint8_t, 3> modes_{};
+  std::vector<Bot2Script> scripts_;
+  std::uint8_t current_script_ = 0;
+  std::optional<std::uint8_t> last_script_run_;
   // session state
   bool connected_ = false;
   bool logged_in_ = false;

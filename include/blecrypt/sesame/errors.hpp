@@ -63,8 +63,11 @@ enum class Errc {
   key_slot_length,          // key-slot list (item 102) not a whole number of 23-byte slots, or too many
   key_slot_garbled,         // an OS2 key slot's name is not the base64 of a 16-byte UUID
   add_sesame_length,        // ADD_SESAME payload neither 32 (OS3) nor 102 (OS2) bytes
+  // OS2 (SESAME 3/4, bot 1, Bike 1)
+  not_supported_by_model,   // the device's model has no such command (LOCK on a Bike 1, CLICK on a SESAME 3, UUID tags on OS2)
+  script_format,            // Bot 2 script or script-name list malformed (lengths, counts, action codes)
 };
-inline constexpr Errc kLastErrc = Errc::add_sesame_length;
+inline constexpr Errc kLastErrc = Errc::script_format;
 
 // Wraps an error from another layer (crypto) into sesame::Errc; sesame errors pass unchanged.
 std::error_code wrap_foreign(std::error_code e) noexcept;

@@ -69,6 +69,7 @@ inline constexpr std::uint8_t passcode_first = 128;
 inline constexpr std::uint8_t passcode_mode_get = 129;
 inline constexpr std::uint8_t passcode_mode_set = 130;
 inline constexpr std::uint8_t bot2_run_script_0 = 170;  // 170 + n: run script n (0-9), history tag
+inline constexpr std::uint8_t bot2_edit_script = 181;   // Bot 2: index u8 ‖ script (bot2.hpp)
 inline constexpr std::uint8_t sesame_unsupported = 204;
 }  // namespace item
 std::string item_name(std::uint8_t item);

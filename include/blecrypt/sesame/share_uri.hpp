@@ -34,11 +34,15 @@ Result<ShareKey> parse_share_uri(std::string_view uri);
 // Text safe for a terminal: C0 controls, DEL, C1 controls and backslash as \xNN / \u00NN
 // (ESC [ 2 J prints as "\x1b[2J"); everything else unchanged.
 std::string escape_control(std::string_view text);
+// Valid UTF-8 unchanged; each byte of an invalid sequence becomes U+FFFD (names and device text).
+std::string sanitize_utf8(std::string_view in);
 // Standard or URL-safe base64, padding optional. nullopt on any other character.
 std::optional<Bytes> base64_decode(std::string_view text);
 std::string base64_encode(ByteView data);
 // Builds an OS3 share URI (for tests, demos and emulators).
 std::string build_share_uri(std::uint8_t model, ByteView secret, const Uuid& uuid, int level, std::string_view name,
                             std::uint32_t key_time = 0, std::uint16_t key_index = 0);
+// A share URI around already-built key bytes (e.g. an OS2 emulator's os2::Device2::share_key_bytes()).
+std::string share_uri_from_key_bytes(ByteView key_bytes, int level, std::string_view name);
 
 }  // namespace blecrypt::sesame
