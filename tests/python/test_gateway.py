@@ -354,9 +354,9 @@ def test_command_flood_is_bounded_and_every_command_gets_one_result(broker, watc
 
 
 def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(broker, watcher, run):
-    # drop_every: 4 -> the first refresh (3 reads) succeeds, the 4th request (the command) is
-    # on its way when the emulated link drops.
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4}"]))
+    # drop_every: 8 -> model detection (1 read) and the first full refresh (the AC180 table's 6
+    # blocks) succeed, the 8th request (the command) is on its way when the emulated link drops.
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 8}"]))
     before = watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0]
     watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
     target = "OFF" if before == "ON" else "ON"
@@ -374,8 +374,8 @@ def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(brok
 
 
 def test_a_command_for_a_down_device_waits_at_most_command_wait(broker, watcher, run):
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4, command_wait: 0}"]))
-    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 8, command_wait: 0}"]))
+    watcher.wait(f"bluetti/state/{AC180}/ac_output_on")
     watcher.publish(f"bluetti/command/{AC180}/ac_output_on", "ON")   # dropped in flight
     watcher.wait(f"bluetti/command/{AC180}/ac_output_on/result")
     watcher.publish(f"bluetti/command/{AC180}/dc_output_on", "ON")   # device down: no waiting

@@ -444,6 +444,8 @@ void BluettiDevice::on_link_reset() {
 }
 
 void BluettiDevice::on_engine_event(const bluetti::Client::Event& ce, TimePoint now) {
+  const std::size_t before = client_->pending_requests();
+  in_event_ = true;
   if (std::holds_alternative<bluetti::events::Established>(ce)) {
     log(Level::info, name() + ": session established");
     if (model_) {
@@ -461,11 +463,17 @@ void BluettiDevice::on_engine_event(const bluetti::Client::Event& ce, TimePoint 
     log(Level::warning, name() + ": handshake failed: " + f->error.message());
     link_->disconnect(now);
   }
-  const std::size_t before = client_->pending_requests();
   requests_->on_event(ce, now);
-  if (client_->pending_requests() > before) request_sent(now);
-  flush(now);
   while (auto c = requests_->poll_completion()) on_completion(std::move(*c), now);
+  in_event_ = false;
+  send_pending(now, before);
+}
+
+void BluettiDevice::send_pending(TimePoint now, std::size_t before) {
+  requests_->pump(now);
+  // The layer keeps one request outstanding: one more is on its way when none was before.
+  if (before == 0 && client_->pending_requests() > 0) request_sent(now);
+  flush(now);
 }
 
 void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
@@ -481,9 +489,7 @@ void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
     detect_v1_ = true;
     if (auto rid = requests_->read_registers(bluetti::models::kV1TypeRegister, bluetti::models::kV1TypeWords, now)) {
       detect_id_ = *rid;
-      request_sent(now);
-      flush(now);
-      return;
+      return;  // sent by on_engine_event
     }
   }
   if (!id) {
@@ -563,11 +569,10 @@ void BluettiDevice::begin_poll(TimePoint now) {
     full_due_ = false;
     polls_since_full_ = 0;
   }
+  const std::size_t before = client_->pending_requests();
   for (const auto& r : last_poll_full_ ? plan_.full : plan_.live)
     if (auto id = requests_->read_registers(r.address, r.count, now)) op_ids_.insert(*id);
-  requests_->pump(now);
-  request_sent(now);
-  flush(now);
+  if (!in_event_) send_pending(now, before);  // else on_engine_event sends it
   if (op_ids_.empty() && op_ == Op::poll) finish_poll(now, false);
 }
 
@@ -576,10 +581,9 @@ void BluettiDevice::begin_write(const gateway::Command& c, TimePoint now) {
   auto req = e && e->command ? bluetti::models::encode_write(*e->command, c.value) : Result<bluetti::modbus::Request>(bluetti::Errc::field_not_settable);
   if (!req) return finish_write(now, make_error_code(gateway::Errc::field_read_only), "");
   op_ = Op::write;
+  const std::size_t before = client_->pending_requests();
   write_id_ = requests_->write_register(req->address, req->values.front(), now);
-  requests_->pump(now);
-  request_sent(now);
-  flush(now);
+  if (!in_event_) send_pending(now, before);
 }
 
 void BluettiDevice::finish_poll(TimePoint now, bool ok) {

@@ -361,6 +361,7 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
   void finish_write(TimePoint now, std::error_code error, const std::string& value);
   void publish_identity();
   void request_sent(TimePoint now);
+  void send_pending(TimePoint now, std::size_t before);
 
   std::unique_ptr<bluetti::Requests> requests_;
   bluetti::Device* emulator_ = nullptr;
@@ -374,6 +375,7 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
   std::optional<gateway::DeviceIdentity> identity_;
   std::optional<bluetti::RequestId> detect_id_;
   bool detect_v1_ = false;  // the IoT V1 type registers are being read
+  bool in_event_ = false;   // inside on_engine_event: it sends what was queued
   bluetti::RegisterValues detect_regs_;
   enum class Op { none, poll, write } op_ = Op::none;
   std::set<bluetti::RequestId> op_ids_;
