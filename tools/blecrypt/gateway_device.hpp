@@ -5,6 +5,7 @@
 // on the daemon's one link::bluez::EventLoop (D-Bus, the MQTT socket, every deadline).
 //
 //   ServedDevice (scheduler, availability, commands, discovery bookkeeping)
+//   └── EngineDevice<Client> (the link::Session, link up/down/transport errors, ordered events)
 //     ├── BluettiDevice: bluetti::Client + bluetti::Requests (request matching, FC06 read-back);
 //     │                  model from the config or detected (models::identify); topics, reads and
 //     │                  discovery from the model table through gateway::entities()/plan_refresh()
