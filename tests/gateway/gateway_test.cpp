@@ -102,6 +102,17 @@ TEST(Config, MissingDevicesAndDuplicates) {
   EXPECT_TRUE(has_issue(p, 3, "devices[1]")) << dump(p);
 }
 
+TEST(Config, ModelNamesATableModel) {
+  auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti, model: ac300}\n");
+  EXPECT_TRUE(p.ok()) << dump(p);
+  EXPECT_EQ(p.config.devices.at(0).model, "ac300");  // looked up case-insensitively
+  p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti,\n     model: AC999}\n");
+  EXPECT_TRUE(has_issue(p, 3, "devices[0].model")) << dump(p);
+  EXPECT_NE(dump(p).find("AC300"), std::string::npos);  // the message lists the table's models
+  p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: sesame, key_file: /k, model: AC300}\n");
+  EXPECT_TRUE(has_issue(p, 2, "devices[0].model")) << dump(p);
+}
+
 TEST(Config, DeviceKeyValueIsNeverEchoed) {
   const std::string secret = std::string(127, 'b') + "z";
   const auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti, device_key: '" + secret + "'}\n");
