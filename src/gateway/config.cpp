@@ -12,6 +12,7 @@
 #include <set>
 
 #include "blecrypt/bluetti/device.hpp"
+#include "blecrypt/bluetti/models.hpp"
 
 namespace blecrypt::gateway {
 
@@ -248,6 +249,15 @@ void validate_device(Parser& p, const YAML::Node& n, const std::string& path, De
       p.issue(n["emulator"], path + ".emulator", "unknown emulated SESAME model \"" + d.emulator + "\" (known: 5, 5pro, 5us)");
   } else if (!has_protocol && n["address"].IsDefined()) {
     p.issue(n, path + ".protocol", "required with an address: bluetti or sesame");
+  }
+  if (!d.model.empty()) {
+    if (d.protocol != DeviceProtocol::bluetti) {
+      p.issue(n["model"], path + ".model", "only for bluetti devices");
+    } else if (!bluetti::models::find(d.model)) {
+      std::string known;
+      for (const auto& m : bluetti::models::all()) known += (known.empty() ? "" : ", ") + std::string(m.name);
+      p.issue(n["model"], path + ".model", "unknown model \"" + d.model + "\" (the model table has: " + known + ")");
+    }
   }
   for (const char* k : {"serial", "latency_ms", "drop_every"})
     if (n[k].IsDefined() && d.emulator.empty()) p.issue(n[k], path + "." + k, "only for emulators");

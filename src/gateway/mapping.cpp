@@ -13,29 +13,8 @@ std::string command_topic(const DeviceIdentity& d, std::string_view field) { ret
 std::string command_filter(const DeviceIdentity& d) { return "bluetti/command/" + d.id() + "/+"; }
 std::string result_topic(std::string_view command_topic) { return std::string(command_topic) + "/result"; }
 std::string availability_topic(const DeviceIdentity& d) { return "bluetti/availability/" + d.id(); }
-std::string discovery_topic(std::string_view prefix, const DeviceIdentity& d, const Field& f) {
-  return std::string(prefix) + "/" + std::string(f.component()) + "/" + std::to_string(d.serial) + "_" + std::string(f.name) + "/config";
-}
-
-std::string format_state(const Field& f, std::uint16_t raw) {
-  switch (f.type) {
-    case FieldType::boolean: return raw ? "ON" : "OFF";
-    case FieldType::enumeration:
-      if (raw < f.enum_names.size()) return std::string(f.enum_names[raw]);
-      return std::to_string(raw);
-    case FieldType::numeric: break;
-  }
-  if (f.divisor <= 1) return std::to_string(raw);
-  // Exact decimal text: 1234 / 10 -> "123.4" (no binary floating point on the way).
-  std::uint16_t d = f.divisor, places = 0;
-  while (d > 1) {
-    d = static_cast<std::uint16_t>(d / 10);
-    ++places;
-  }
-  std::string s = std::to_string(raw);
-  if (s.size() <= places) s.insert(0, places - s.size() + 1, '0');
-  s.insert(s.size() - places, ".");
-  return s;
+std::string discovery_topic(std::string_view prefix, const DeviceIdentity& d, const Entity& e) {
+  return std::string(prefix) + "/" + models::component_name(e.component()) + "/" + std::to_string(d.serial) + "_" + std::string(e.name) + "/config";
 }
 
 namespace {
@@ -57,58 +36,46 @@ Result<CommandTarget> parse_command_topic(std::string_view topic) {
     if (dev[i] < '0' || dev[i] > '9') return Errc::unknown_topic;
   if (field.empty()) return Errc::unknown_field;
   for (char c : field)
-    if (!((c >= 'a' && c <= 'z') || c == '_')) return Errc::unknown_field;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return Errc::unknown_field;
   return CommandTarget{std::string(dev), std::string(field)};
 }
 
-Result<std::uint16_t> parse_command_payload(const Field& f, ByteView payload) {
-  if (!f.settable()) return Errc::field_read_only;
-  if (payload.empty() || payload.size() > kMaxCommandPayload) return Errc::payload_invalid;
-  const std::string_view p(reinterpret_cast<const char*>(payload.data()), payload.size());
-  switch (f.type) {
-    case FieldType::boolean:
-      if (p == "ON") return std::uint16_t{1};
-      if (p == "OFF") return std::uint16_t{0};
-      return Errc::payload_invalid;
-    case FieldType::enumeration:
-      for (std::size_t i = 0; i < f.enum_names.size(); ++i)
-        if (f.enum_names[i] == p) return static_cast<std::uint16_t>(i);
-      return Errc::payload_invalid;
-    case FieldType::numeric: break;
-  }
-  if (p.size() > 5) return Errc::value_out_of_range;
-  std::uint32_t v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9') return Errc::payload_invalid;
-    v = v * 10 + static_cast<std::uint32_t>(c - '0');
-  }
-  if (p.size() > 1 && p[0] == '0') return Errc::payload_invalid;
-  if (v < f.min || v > f.max) return Errc::value_out_of_range;
-  return static_cast<std::uint16_t>(v);
-}
+namespace {
+// Units whose sensors bluetti_mqtt marks force_update (a repeated equal reading is still a sample).
+bool forced(std::string_view unit) { return unit == "W" || unit == "V" || unit == "A" || unit == "Hz"; }
+}  // namespace
 
-std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Field& f) {
+std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Entity& e) {
+  const models::Field& f = e.describing();
+  const auto component = e.component();
   nlohmann::ordered_json j;
-  j["state_topic"] = state_topic(d, f.name);
+  j["state_topic"] = state_topic(d, e.name);
   j["device"] = {{"identifiers", {std::to_string(d.serial)}},
                  {"manufacturer", "Bluetti"},
                  {"name", d.type + " " + std::to_string(d.serial)},
                  {"model", d.type}};
-  j["unique_id"] = std::to_string(d.serial) + "_" + std::string(f.name);
-  j["object_id"] = d.type + "_" + std::string(f.name);
-  if (f.settable()) j["command_topic"] = command_topic(d, f.name);
-  j["name"] = f.label;
+  j["unique_id"] = std::to_string(d.serial) + "_" + std::string(e.name);
+  j["object_id"] = d.type + "_" + std::string(e.name);
+  if (e.settable()) j["command_topic"] = command_topic(d, e.name);
+  j["name"] = label(e.name);
   if (!f.unit.empty()) j["unit_of_measurement"] = f.unit;
   if (!f.device_class.empty()) j["device_class"] = f.device_class;
-  if (!f.state_class.empty()) j["state_class"] = f.state_class;
-  if (f.force_update) j["force_update"] = true;
-  if (f.type == FieldType::numeric && f.settable()) {
-    j["min"] = f.min;
-    j["max"] = f.max;
-  }
-  if (f.type == FieldType::enumeration && f.settable()) {
+  if (!f.state_class.empty() && component == models::Component::sensor) j["state_class"] = f.state_class;
+  if (component == models::Component::sensor && forced(f.unit)) j["force_update"] = true;
+  if (f.type == models::Type::enumeration) {
     auto& options = j["options"] = nlohmann::ordered_json::array();
-    for (auto n : f.enum_names) options.push_back(n);
+    for (const auto& c : f.choices) options.push_back(c.name);
+  }
+  if (component == models::Component::number) {
+    if (f.scale == 1.0) {
+      j["step"] = 1;
+      j["min"] = f.min;
+      j["max"] = f.max;
+    } else {
+      j["step"] = f.scale;
+      j["min"] = f.min * f.scale;
+      j["max"] = f.max * f.scale;
+    }
   }
   j["availability"] = {{{"topic", std::string(ctx.gateway_availability_topic)}}, {{"topic", availability_topic(d)}}};
   j["availability_mode"] = "all";

@@ -110,39 +110,38 @@ std::vector<DiscoveryTopic> discovery(std::string_view prefix, std::string_view 
     common(j, gateway_availability, sw, l);
     out.push_back({p + "/lock/" + l.uuid + "/config", dump(j)});
   }
-  {
+  // The lock's sensors: one shape, the lock's device and availability on each.
+  struct Sensor {
+    const char* key;                // unique_id and discovery topic suffix
+    const char* name;
+    std::string topic;
+    const char* unit;               // "" = none
+    const char* device_class;       // "" = none
+    bool diagnostic;
+    bool json;                      // the state is the history JSON: show its type, the rest as attributes
+  };
+  const Sensor sensors[] = {
+      {"battery", "Battery", battery_topic(l), "%", "battery", true, false},
+      {"battery_voltage", "Battery voltage", voltage_topic(l), "V", "voltage", true, false},
+      {"history", "Last event", history_topic(l), "", "", false, true},
+  };
+  for (const auto& s : sensors) {
     nlohmann::ordered_json j;
-    j["name"] = "Battery";
-    j["unique_id"] = l.uuid + "_battery";
-    j["state_topic"] = battery_topic(l);
-    j["unit_of_measurement"] = "%";
-    j["device_class"] = "battery";
-    j["state_class"] = "measurement";
-    j["entity_category"] = "diagnostic";
+    j["name"] = s.name;
+    j["unique_id"] = l.uuid + "_" + s.key;
+    j["state_topic"] = s.topic;
+    if (*s.unit) j["unit_of_measurement"] = s.unit;
+    if (*s.device_class) {
+      j["device_class"] = s.device_class;
+      j["state_class"] = "measurement";
+    }
+    if (s.diagnostic) j["entity_category"] = "diagnostic";
+    if (s.json) {
+      j["value_template"] = "{{ value_json.type }}";
+      j["json_attributes_topic"] = s.topic;
+    }
     common(j, gateway_availability, sw, l);
-    out.push_back({p + "/sensor/" + l.uuid + "_battery/config", dump(j)});
-  }
-  {
-    nlohmann::ordered_json j;
-    j["name"] = "Battery voltage";
-    j["unique_id"] = l.uuid + "_battery_voltage";
-    j["state_topic"] = voltage_topic(l);
-    j["unit_of_measurement"] = "V";
-    j["device_class"] = "voltage";
-    j["state_class"] = "measurement";
-    j["entity_category"] = "diagnostic";
-    common(j, gateway_availability, sw, l);
-    out.push_back({p + "/sensor/" + l.uuid + "_battery_voltage/config", dump(j)});
-  }
-  {
-    nlohmann::ordered_json j;
-    j["name"] = "Last event";
-    j["unique_id"] = l.uuid + "_history";
-    j["state_topic"] = history_topic(l);
-    j["value_template"] = "{{ value_json.type }}";
-    j["json_attributes_topic"] = history_topic(l);
-    common(j, gateway_availability, sw, l);
-    out.push_back({p + "/sensor/" + l.uuid + "_history/config", dump(j)});
+    out.push_back({p + "/sensor/" + l.uuid + "_" + s.key + "/config", dump(j)});
   }
   return out;
 }

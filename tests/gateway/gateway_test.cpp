@@ -1,15 +1,17 @@
-// src/gateway: configuration validation, the field table and read planning, topics and payloads
-// both ways, Home Assistant discovery, and the per-device scheduler.
+// src/gateway: configuration validation, the entities and reads derived from the BLUETTI model
+// table, topics and payloads both ways, Home Assistant discovery, and the per-device scheduler.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
 #include "blecrypt/gateway/config.hpp"
 #include "blecrypt/gateway/errors.hpp"
-#include "blecrypt/gateway/fields.hpp"
+#include "blecrypt/bluetti/models.hpp"
+#include "blecrypt/gateway/entities.hpp"
 #include "blecrypt/gateway/mapping.hpp"
 #include "blecrypt/gateway/scheduler.hpp"
 
@@ -100,6 +102,17 @@ TEST(Config, MissingDevicesAndDuplicates) {
   EXPECT_TRUE(has_issue(p, 3, "devices[1]")) << dump(p);
 }
 
+TEST(Config, ModelNamesATableModel) {
+  auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti, model: ac300}\n");
+  EXPECT_TRUE(p.ok()) << dump(p);
+  EXPECT_EQ(p.config.devices.at(0).model, "ac300");  // looked up case-insensitively
+  p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti,\n     model: AC999}\n");
+  EXPECT_TRUE(has_issue(p, 3, "devices[0].model")) << dump(p);
+  EXPECT_NE(dump(p).find("AC300"), std::string::npos);  // the message lists the table's models
+  p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: sesame, key_file: /k, model: AC300}\n");
+  EXPECT_TRUE(has_issue(p, 2, "devices[0].model")) << dump(p);
+}
+
 TEST(Config, DeviceKeyValueIsNeverEchoed) {
   const std::string secret = std::string(127, 'b') + "z";
   const auto p = parse_config("devices:\n  - {address: 'C4:DE:E2:11:22:33', protocol: bluetti, device_key: '" + secret + "'}\n");
@@ -141,61 +154,124 @@ TEST(Config, PrivateFilesAreEnforced) {
   std::remove(path.c_str());
 }
 
-TEST(Fields, TablesCoverTheBluettiMqttNames) {
-  for (auto p : {bluetti::Protocol::iot_v1, bluetti::Protocol::iot_v2}) {
-    const auto& t = field_table(p);
-    for (const char* n : {"total_battery_percent", "dc_input_power", "ac_input_power", "ac_output_power", "dc_output_power", "ac_output_on", "dc_output_on"})
-      EXPECT_NE(t.find(n), nullptr) << n;
-    EXPECT_EQ(t.find("nope"), nullptr);
-    EXPECT_EQ(t.find("ac_output_on")->component(), "switch");
-    EXPECT_EQ(t.find("ac_output_power")->component(), "sensor");
+namespace {
+const bluetti::models::Model& model(const char* name) {
+  const auto* m = bluetti::models::find(name);
+  EXPECT_NE(m, nullptr) << name;
+  return *m;
+}
+std::string payload_of(const bluetti::models::Field& f, std::vector<std::uint16_t> words) {
+  bluetti::RegisterValues regs;
+  for (std::size_t i = 0; i < words.size(); ++i) regs[static_cast<std::uint16_t>(f.address + i)] = words[i];
+  auto r = bluetti::models::decode_field(f, regs);
+  EXPECT_TRUE(r.has_value()) << f.name;
+  return r ? state_payload(*r) : std::string();
+}
+}  // namespace
+
+TEST(Entities, EveryTableFieldIsAnEntityUnderItsBluettiMqttName) {
+  for (const auto& m : bluetti::models::all()) {
+    const auto es = entities(m);
+    for (const auto& f : m.fields) {
+      if (f.type == bluetti::models::Type::cells) continue;
+      const std::string_view name = f.mqtt_name.empty() ? f.name : f.mqtt_name;
+      const auto* e = find_entity(es, name);
+      ASSERT_NE(e, nullptr) << m.name << " " << f.name;
+      if (f.settable) {
+        EXPECT_NE(e->command, nullptr) << m.name << " " << f.name;
+      }
+      EXPECT_TRUE(parse_command_topic("bluetti/command/X-1/" + std::string(name))) << name;  // every name fits the topic grammar
+    }
+    for (std::size_t i = 0; i < es.size(); ++i)
+      for (std::size_t j = i + 1; j < es.size(); ++j) EXPECT_NE(es[i].name, es[j].name) << m.name;
   }
+  // AC300 (IoT V1): the output state read at 48 and switched at 3007 is one switch entity.
+  const auto ac300 = entities(model("AC300"));
+  const auto* out = find_entity(ac300, "ac_output_on");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->state->address, 48);
+  EXPECT_EQ(out->command->address, 3007);
+  EXPECT_EQ(out->component(), bluetti::models::Component::switch_);
+  EXPECT_EQ(find_entity(ac300, "ups_mode")->component(), bluetti::models::Component::select);
+  EXPECT_EQ(find_entity(ac300, "battery_range_end")->component(), bluetti::models::Component::number);
+  EXPECT_FALSE(find_entity(ac300, "ac_output_power")->settable());
+  // AC180 (IoT V2): fields without a bluetti_mqtt name keep the table name.
+  const auto ac180 = entities(model("AC180"));
+  EXPECT_NE(find_entity(ac180, "ac_output_voltage"), nullptr);
+  EXPECT_NE(find_entity(ac180, "charging_mode"), nullptr);
+  EXPECT_EQ(find_entity(ac180, "nope"), nullptr);
 }
 
-TEST(Fields, PlanReadsJoinsNeighboursAndSplitsFarOnes) {
-  auto r = plan_reads({102, 140, 142, 144, 146, 2011, 2012}, 16);
-  ASSERT_EQ(r.size(), 3u);
-  EXPECT_EQ(r[0].address, 102);
-  EXPECT_EQ(r[0].count, 1);
-  EXPECT_EQ(r[1].address, 140);
-  EXPECT_EQ(r[1].count, 7);
-  EXPECT_EQ(r[2].address, 2011);
-  EXPECT_EQ(r[2].count, 2);
-  // Never longer than 125 registers.
-  std::vector<std::uint16_t> many;
-  for (std::uint16_t a = 0; a < 300; ++a) many.push_back(a);
-  for (const auto& q : plan_reads(many)) EXPECT_LE(q.count, 125);
-  EXPECT_EQ(plan_reads(many).size(), 3u);
-  // V2 with identity: model 110..115 and serial 116..119 join SOC 102 in one read; a wider gap
-  // joins the powers 140..146 too.
-  const auto v2 = refresh_reads(field_table(bluetti::Protocol::iot_v2), true);
-  ASSERT_EQ(v2.size(), 3u);
-  EXPECT_EQ(v2[0].address, 102);
-  EXPECT_EQ(v2[0].count, 18);
-  EXPECT_EQ(plan_reads({102, 140, 146, 2011}, 64).size(), 2u);
-  // V1: all in one read of 40 registers.
-  const auto v1 = refresh_reads(field_table(bluetti::Protocol::iot_v1), true);
-  ASSERT_EQ(v1.size(), 1u);
-  EXPECT_EQ(v1[0].address, 10);
-  EXPECT_EQ(v1[0].count, 40);
+TEST(Entities, RefreshReadsStayInsideTheTableBlocksAndSplitLiveFromFull) {
+  for (const auto& m : bluetti::models::all()) {
+    const auto p = plan_refresh(m);
+    ASSERT_FALSE(p.full.empty()) << m.name;
+    ASSERT_FALSE(p.live.empty()) << m.name;
+    EXPECT_LE(p.full.size(), m.blocks.size()) << m.name;
+    EXPECT_LE(p.live.size(), p.full.size()) << m.name;
+    for (const auto& r : p.full) {
+      EXPECT_LE(r.count, bluetti::modbus::kMaxRead);
+      const bool inside = std::any_of(m.blocks.begin(), m.blocks.end(), [&](const bluetti::models::Block& b) {
+        return r.address >= b.address && r.address + r.count <= b.address + b.count;
+      });
+      EXPECT_TRUE(inside) << m.name << " read " << r.address << "+" << r.count;
+    }
+    // Every field is covered by a full refresh.
+    for (const auto& f : m.fields) {
+      const bool covered = std::any_of(p.full.begin(), p.full.end(),
+                                       [&](const auto& r) { return f.address >= r.address && f.address + f.words <= r.address + r.count; });
+      EXPECT_TRUE(covered) << m.name << " " << f.name;
+    }
+  }
+  // AC180: SOC and the four power flows in one read of 102..146 every poll (bluetti_mqtt reads
+  // 100 x 62 once per poll); the other five blocks at a full refresh.
+  const auto ac180 = plan_refresh(model("AC180"));
+  ASSERT_EQ(ac180.live.size(), 1u);
+  EXPECT_EQ(ac180.live[0].address, 102);
+  EXPECT_EQ(ac180.live[0].count, 45);
+  EXPECT_EQ(ac180.full.size(), 6u);
+  // AC300: live = 10..49 (powers, SOC, output states); full = bluetti_mqtt's three reads, trimmed.
+  const auto ac300 = plan_refresh(model("AC300"));
+  ASSERT_EQ(ac300.live.size(), 1u);
+  EXPECT_EQ(ac300.live[0].address, 10);
+  EXPECT_EQ(ac300.live[0].count, 40);
+  EXPECT_EQ(ac300.full.size(), 3u);
 }
 
-TEST(Mapping, TopicsAndStatePayloads) {
+TEST(Entities, StatePayloadsAreBluettiMqttsFormats) {
+  const auto& ac300 = model("AC300");
+  const auto f = [&](const char* n) -> const bluetti::models::Field& { return *bluetti::models::field(ac300, n); };
+  EXPECT_EQ(payload_of(f("ac_output_on"), {1}), "ON");
+  EXPECT_EQ(payload_of(f("ac_output_on"), {0}), "OFF");
+  EXPECT_EQ(payload_of(f("total_battery_percent"), {87}), "87");
+  // Python's str(Decimal(raw) / 10**scale): exact, trailing zeros dropped.
+  EXPECT_EQ(payload_of(f("internal_ac_voltage"), {2301}), "230.1");
+  EXPECT_EQ(payload_of(f("internal_ac_voltage"), {2300}), "230");
+  EXPECT_EQ(payload_of(f("internal_ac_voltage"), {5}), "0.5");
+  EXPECT_EQ(payload_of(f("internal_ac_voltage"), {0}), "0");
+  EXPECT_EQ(payload_of(f("internal_ac_frequency"), {5010}), "50.1");
+  EXPECT_EQ(payload_of(f("internal_ac_frequency"), {4999}), "49.99");
+  EXPECT_EQ(payload_of(f("arm_version"), {4020, 0}), "40.2");
+  EXPECT_EQ(payload_of(f("ctrl_ups_mode"), {3}), "STANDARD");
+  EXPECT_EQ(payload_of(f("ctrl_ups_mode"), {9}), "9");  // not a listed choice: the number
+  EXPECT_EQ(payload_of(f("serial_number"), {0x5678, 0x1234, 0, 0}), "305419896");
+  EXPECT_EQ(payload_of(f("device_type"), {0x4143, 0x3330, 0x3000, 0, 0, 0}), "AC300");
+  EXPECT_EQ(value_payload(f("ctrl_ups_mode"), 2), "PV_PRIORITY");
+  EXPECT_EQ(value_payload(f("soc_range_end"), 90), "90");
+  EXPECT_EQ(label("ac_output_power"), "AC Output Power");
+  EXPECT_EQ(label("battery_range_start"), "Battery Range Start");
+}
+
+TEST(Mapping, TopicsAndDiscoveryTopics) {
   const DeviceIdentity d{"AC180", 2524610159690ULL};
   EXPECT_EQ(state_topic(d, "ac_output_on"), "bluetti/state/AC180-2524610159690/ac_output_on");
   EXPECT_EQ(command_topic(d, "ac_output_on"), "bluetti/command/AC180-2524610159690/ac_output_on");
   EXPECT_EQ(command_filter(d), "bluetti/command/AC180-2524610159690/+");
   EXPECT_EQ(result_topic(command_topic(d, "x")), "bluetti/command/AC180-2524610159690/x/result");
-  const auto& t = field_table(bluetti::Protocol::iot_v2);
-  EXPECT_EQ(discovery_topic("homeassistant", d, *t.find("ac_output_on")), "homeassistant/switch/2524610159690_ac_output_on/config");
-  EXPECT_EQ(format_state(*t.find("ac_output_on"), 1), "ON");
-  EXPECT_EQ(format_state(*t.find("ac_output_on"), 0), "OFF");
-  EXPECT_EQ(format_state(*t.find("total_battery_percent"), 87), "87");
-  Field scaled = *t.find("ac_output_power");
-  scaled.divisor = 10;
-  EXPECT_EQ(format_state(scaled, 2301), "230.1");
-  EXPECT_EQ(format_state(scaled, 5), "0.5");
-  EXPECT_EQ(format_state(scaled, 0), "0.0");
+  const auto es = entities(model("AC180"));
+  EXPECT_EQ(discovery_topic("homeassistant", d, *find_entity(es, "ac_output_on")), "homeassistant/switch/2524610159690_ac_output_on/config");
+  EXPECT_EQ(discovery_topic("homeassistant", d, *find_entity(es, "charging_mode")), "homeassistant/select/2524610159690_charging_mode/config");
+  EXPECT_EQ(discovery_topic("ha", d, *find_entity(es, "ac_output_power")), "ha/sensor/2524610159690_ac_output_power/config");
 }
 
 TEST(Mapping, CommandTopicsParseStrictly) {
@@ -210,54 +286,62 @@ TEST(Mapping, CommandTopicsParseStrictly) {
   EXPECT_EQ(parse_command_topic("bluetti/command/AC180-1/a/b").error(), make_error_code(Errc::unknown_field));
 }
 
-TEST(Mapping, CommandPayloads) {
-  const auto& t = field_table(bluetti::Protocol::iot_v2);
-  const Field& sw = *t.find("ac_output_on");
+TEST(Mapping, CommandPayloadsAreCheckedAgainstTheTable) {
+  const auto ac300 = entities(model("AC300"));
+  const Entity& sw = *find_entity(ac300, "ac_output_on");
   EXPECT_EQ(*parse_command_payload(sw, bv("ON")), 1);
   EXPECT_EQ(*parse_command_payload(sw, bv("OFF")), 0);
-  for (const char* bad : {"on", "1", "ON ", "", "TRUE"}) EXPECT_EQ(parse_command_payload(sw, bv(bad)).error(), make_error_code(Errc::payload_invalid)) << bad;
+  for (const char* bad : {"ON ", "", "TRUE!", "2", "maybe"}) EXPECT_EQ(parse_command_payload(sw, bv(bad)).error(), make_error_code(Errc::payload_invalid)) << bad;
   EXPECT_EQ(parse_command_payload(sw, bv(std::string(100, 'O'))).error(), make_error_code(Errc::payload_invalid));
-  EXPECT_EQ(parse_command_payload(*t.find("ac_output_power"), bv("5")).error(), make_error_code(Errc::field_read_only));
-  Field num = *t.find("ac_output_power");
-  num.write_address = 3000;
-  num.min = 10;
-  num.max = 90;
-  EXPECT_EQ(*parse_command_payload(num, bv("42")), 42);
-  EXPECT_EQ(parse_command_payload(num, bv("9")).error(), make_error_code(Errc::value_out_of_range));
-  EXPECT_EQ(parse_command_payload(num, bv("91")).error(), make_error_code(Errc::value_out_of_range));
-  EXPECT_EQ(parse_command_payload(num, bv("042")).error(), make_error_code(Errc::payload_invalid));
-  EXPECT_EQ(parse_command_payload(num, bv("-4")).error(), make_error_code(Errc::payload_invalid));
-  EXPECT_EQ(parse_command_payload(num, bv("0x10")).error(), make_error_code(Errc::payload_invalid));
-  static constexpr std::string_view names[] = {"STANDARD", "SILENT", "TURBO"};
-  Field en = num;
-  en.type = FieldType::enumeration;
-  en.enum_names = names;
-  EXPECT_EQ(*parse_command_payload(en, bv("TURBO")), 2);
-  EXPECT_EQ(parse_command_payload(en, bv("turbo")).error(), make_error_code(Errc::payload_invalid));
-  EXPECT_EQ(format_state(en, 1), "SILENT");
-  EXPECT_EQ(en.component(), "select");
+  EXPECT_EQ(parse_command_payload(*find_entity(ac300, "ac_output_power"), bv("5")).error(), make_error_code(Errc::field_read_only));
+  // A number setting: the SOC range end, 0..100 %.
+  const Entity& end = *find_entity(ac300, "battery_range_end");
+  EXPECT_EQ(*parse_command_payload(end, bv("90")), 90);
+  EXPECT_EQ(parse_command_payload(end, bv("101")).error(), make_error_code(Errc::value_out_of_range));
+  for (const char* bad : {"-4", "0x10", "9 0", "1e2", "ninety"}) EXPECT_EQ(parse_command_payload(end, bv(bad)).error(), make_error_code(Errc::payload_invalid)) << bad;
+  // An enumeration: UPS mode by name (as published) or number; names outside the table refused.
+  const Entity& ups = *find_entity(ac300, "ups_mode");
+  EXPECT_EQ(*parse_command_payload(ups, bv("PV_PRIORITY")), 2);
+  EXPECT_EQ(*parse_command_payload(ups, bv("STANDARD")), 3);
+  EXPECT_EQ(parse_command_payload(ups, bv("TURBO")).error(), make_error_code(Errc::payload_invalid));
+  EXPECT_EQ(parse_command_payload(ups, bv("0")).error(), make_error_code(Errc::payload_invalid));
+  // AC180: the charging mode select.
+  const auto ac180 = entities(model("AC180"));
+  EXPECT_EQ(*parse_command_payload(*find_entity(ac180, "charging_mode"), bv("TURBO")), 2);
 }
 
 TEST(Mapping, DiscoveryCarriesTheBluettiMqttKeysAvailabilityAndOrigin) {
   const DeviceIdentity d{"AC180", 2524610159690ULL};
-  const auto& t = field_table(bluetti::Protocol::iot_v2);
-  const auto j = nlohmann::json::parse(discovery_payload({"blecrypt/gateway/availability", "0.1.0"}, d, *t.find("ac_output_on")));
+  const auto es = entities(model("AC180"));
+  const auto j = nlohmann::json::parse(discovery_payload({"blecrypt/gateway/availability", "0.1.0"}, d, *find_entity(es, "ac_output_on")));
   EXPECT_EQ(j["state_topic"], "bluetti/state/AC180-2524610159690/ac_output_on");
   EXPECT_EQ(j["command_topic"], "bluetti/command/AC180-2524610159690/ac_output_on");
   EXPECT_EQ(j["unique_id"], "2524610159690_ac_output_on");
+  EXPECT_EQ(j["object_id"], "AC180_ac_output_on");
   EXPECT_EQ(j["device"]["identifiers"][0], "2524610159690");
   EXPECT_EQ(j["device"]["manufacturer"], "Bluetti");
   EXPECT_EQ(j["device"]["model"], "AC180");
-  EXPECT_EQ(j["device_class"], "outlet");
+  EXPECT_EQ(j["name"], "AC Output On");
+  EXPECT_EQ(j["device_class"], "switch");
   EXPECT_EQ(j["availability"].size(), 2u);
   EXPECT_EQ(j["availability"][0]["topic"], "blecrypt/gateway/availability");
   EXPECT_EQ(j["availability"][1]["topic"], "bluetti/availability/AC180-2524610159690");
   EXPECT_EQ(j["origin"]["name"], "blecrypt");
-  const auto s = nlohmann::json::parse(discovery_payload({"a", "v"}, d, *t.find("dc_input_power")));
+  const auto s = nlohmann::json::parse(discovery_payload({"a", "v"}, d, *find_entity(es, "dc_input_power")));
   EXPECT_EQ(s["unit_of_measurement"], "W");
   EXPECT_EQ(s["device_class"], "power");
   EXPECT_EQ(s["state_class"], "measurement");
+  EXPECT_EQ(s["force_update"], true);
   EXPECT_FALSE(s.contains("command_topic"));
+  const auto sel = nlohmann::json::parse(discovery_payload({"a", "v"}, d, *find_entity(es, "charging_mode")));
+  EXPECT_EQ(sel["options"], nlohmann::json::array({"STANDARD", "SILENT", "TURBO"}));
+  EXPECT_EQ(sel["command_topic"], "bluetti/command/AC180-2524610159690/charging_mode");
+  const DeviceIdentity v1{"AC300", 1};
+  const auto num = nlohmann::json::parse(discovery_payload({"a", "v"}, v1, *find_entity(entities(model("AC300")), "battery_range_start")));
+  EXPECT_EQ(num["min"], 0);
+  EXPECT_EQ(num["max"], 100);
+  EXPECT_EQ(num["step"], 1);
+  EXPECT_EQ(num["unit_of_measurement"], "%");
 }
 
 TEST(Mapping, Results) {

@@ -114,6 +114,17 @@ class Watcher:
             seen = sorted({t for t, _, _ in self.messages})
         raise AssertionError(f"no message on {topic} within {timeout}s; topics seen: {seen}")
 
+    def wait_prefix(self, prefix, timeout=15):
+        """The first topic seen that starts with `prefix`."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                for t, _, _ in self.messages:
+                    if t.startswith(prefix):
+                        return t
+            time.sleep(0.05)
+        raise AssertionError(f"no topic starting with {prefix} within {timeout}s")
+
     def clear(self):
         with self.lock:
             self.messages.clear()
@@ -297,6 +308,50 @@ def test_command_switches_the_emulated_output(broker, watcher, run):
         watcher.wait(f"bluetti/state/{AC180}/ac_output_on", lambda p, r, v=value: p == v)
 
 
+def test_table_driven_topics_discovery_and_settings_for_two_models(broker, watcher, run):
+    # AC300 (IoT V1, detected from its registers) and AC180 (IoT V2, model from the config): every
+    # entity of the model table is published under its bluetti_mqtt name, settings go through the
+    # table's range check and land in the emulator, which the next refresh reads back.
+    g = run(config(broker.port, ["{emulator: AC300, poll_interval: 30}", "{emulator: AC180, model: AC180, poll_interval: 30}"]))
+    ac300 = watcher.wait_prefix("bluetti/availability/AC300-").rsplit("/", 1)[1]
+    sn300 = ac300.split("-")[1]
+    state = lambda dev, f, **kw: watcher.wait(f"bluetti/state/{dev}/{f}", **kw)[0]
+    # bluetti_mqtt payload formats: enums by name, numbers as exact decimal text, ON/OFF.
+    assert state(ac300, "ups_mode") == "STANDARD"
+    assert state(ac300, "ac_output_mode") == "INVERTER_OUTPUT"
+    assert state(ac300, "battery_range_end") == "100"
+    assert state(ac300, "grid_charge_on") in ("ON", "OFF")
+    assert state(ac300, "arm_version") == "40.2"
+    assert state(ac300, "device_type") == "AC300"
+    assert state(ac300, "serial_number") == sn300
+    volts = state(ac300, "internal_ac_voltage")
+    assert volts.replace(".", "", 1).isdigit() and not volts.endswith(".0"), volts
+    assert state(AC180, "charging_mode") in ("STANDARD", "SILENT", "TURBO")
+    assert state(AC180, "ac_output_voltage")  # a table name: bluetti_mqtt has none for it
+    # Discovery from the table's component / device_class / state_class / unit.
+    sel = json.loads(watcher.wait(f"homeassistant/select/{sn300}_ups_mode/config")[0])
+    assert sel["options"] == ["CUSTOMIZED", "PV_PRIORITY", "STANDARD", "TIME_CONTROL"]
+    assert sel["command_topic"] == f"bluetti/command/{ac300}/ups_mode" and sel["unique_id"] == f"{sn300}_ups_mode"
+    num = json.loads(watcher.wait(f"homeassistant/number/{sn300}_battery_range_end/config")[0])
+    assert (num["min"], num["max"], num["step"], num["unit_of_measurement"]) == (0, 100, 1, "%")
+    volt = json.loads(watcher.wait(f"homeassistant/sensor/{sn300}_internal_ac_voltage/config")[0])
+    assert (volt["unit_of_measurement"], volt["device_class"], volt["state_class"]) == ("V", "voltage", "measurement")
+    assert json.loads(watcher.wait(f"homeassistant/select/{AC180_SN}_charging_mode/config")[0])["options"] == ["STANDARD", "SILENT", "TURBO"]
+    # Settings: an enumeration and a number on the AC300, an enumeration on the AC180.
+    for dev, field, value in ((ac300, "ups_mode", "PV_PRIORITY"), (ac300, "battery_range_end", "90"), (AC180, "charging_mode", "TURBO")):
+        watcher.clear()
+        watcher.publish(f"bluetti/command/{dev}/{field}", value)
+        assert json.loads(watcher.wait(f"bluetti/command/{dev}/{field}/result")[0]) == {"ok": True, "field": field, "value": value}
+        watcher.wait(f"bluetti/state/{dev}/{field}", lambda p, r, v=value: p == v)
+    # Out of range / not a choice: refused before anything is written.
+    for field, value, error in (("battery_range_end", "101", "value_out_of_range"), ("ups_mode", "TURBO", "payload_invalid")):
+        watcher.publish(f"bluetti/command/{ac300}/{field}", value)
+        result = json.loads(watcher.wait(f"bluetti/command/{ac300}/{field}/result", lambda p, r: "false" in p)[0])
+        assert result["error"] == error, result
+    assert g.text().count("set to") == 3
+    assert "detected AC300 (IoT V1" in g.text()
+
+
 def test_malformed_command_is_rejected_and_nothing_is_written(broker, watcher, run):
     g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30}"]))
     before = watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0]
@@ -354,9 +409,9 @@ def test_command_flood_is_bounded_and_every_command_gets_one_result(broker, watc
 
 
 def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(broker, watcher, run):
-    # drop_every: 4 -> the first refresh (3 reads) succeeds, the 4th request (the command) is
-    # on its way when the emulated link drops.
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4}"]))
+    # drop_every: 8 -> model detection (1 read) and the first full refresh (the AC180 table's 6
+    # blocks) succeed, the 8th request (the command) is on its way when the emulated link drops.
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 8}"]))
     before = watcher.wait(f"bluetti/state/{AC180}/dc_output_on")[0]
     watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
     target = "OFF" if before == "ON" else "ON"
@@ -374,8 +429,8 @@ def test_device_dropping_mid_request_fails_the_command_and_never_replays_it(brok
 
 
 def test_a_command_for_a_down_device_waits_at_most_command_wait(broker, watcher, run):
-    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 4, command_wait: 0}"]))
-    watcher.wait(f"bluetti/availability/{AC180}", lambda p, r: p == "online")
+    g = run(config(broker.port, ["{emulator: AC180, poll_interval: 30, drop_every: 8, command_wait: 0}"]))
+    watcher.wait(f"bluetti/state/{AC180}/ac_output_on")
     watcher.publish(f"bluetti/command/{AC180}/ac_output_on", "ON")   # dropped in flight
     watcher.wait(f"bluetti/command/{AC180}/ac_output_on/result")
     watcher.publish(f"bluetti/command/{AC180}/dc_output_on", "ON")   # device down: no waiting

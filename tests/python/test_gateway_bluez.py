@@ -152,6 +152,10 @@ def test_two_bluetti_models_and_a_sesame_lock_over_bluez(bz, broker, watcher, ga
         result = json.loads(watcher.wait(f"bluetti/command/{ids['EB3A']}/dc_output_on/result")[0])
         assert result == {"ok": True, "field": "dc_output_on", "value": value}
         watcher.wait(f"bluetti/state/{ids['EB3A']}/dc_output_on", lambda p, r, v=value: p == v)
+    # A setting of the model table (EB3A, IoT V1: charging mode at 3065) through BlueZ.
+    watcher.publish(f"bluetti/command/{ids['EB3A']}/charging_mode", "SILENT")
+    assert json.loads(watcher.wait(f"bluetti/command/{ids['EB3A']}/charging_mode/result")[0])["ok"] is True
+    watcher.wait(f"bluetti/state/{ids['EB3A']}/charging_mode", lambda p, r: p == "SILENT")
     for cmd, want in (("LOCK", "locked"), ("UNLOCK", "unlocked")):
         watcher.clear()
         watcher.publish(f"{base}/set", cmd)

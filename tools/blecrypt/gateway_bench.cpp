@@ -1,7 +1,8 @@
 // `blecrypt bench gateway [--json]`: the gateway's costs with emulated devices and a counting
-// MQTT sink (no broker): CPU per telemetry refresh, command latency (MQTT message handled ->
-// GATT write queued on the link), process RSS with 1 and 20 devices, and Modbus requests /
-// ATT PDUs per full refresh next to bluetti_mqtt's poll for the same model.
+// MQTT sink (no broker): thread CPU time per telemetry refresh (without the emulated unit's
+// share), command latency (MQTT message handled -> GATT write queued on the link), process RSS
+// with 1 and 20 devices, and ATT round trips per refresh next to bluetti_mqtt's poll for the
+// same model.
 #include <fstream>
 #include <iostream>
 
@@ -41,6 +42,26 @@ gateway::DeviceEntry emulator(const std::string& model, Duration latency = {}) {
   return e;
 }
 
+// bluetti_mqtt's poll per model: the Modbus reads (one ATT round trip each) of its device class's
+// `polling_commands` (github.com/warhammerkid/bluetti_mqtt, bluetti_mqtt/core/devices/<model>.py).
+// Release 0.15.0 (ffe9b96): AC200M, AC300, AC500, EP500, EP500P = (10,40) (70,21) (3001,61);
+// EB3A = (10,40) (70,21) (3034,1) (3060,7); AC60 = (100,62); EP600 = (100,62) (2022,2).
+// Open pull requests: AC180 #105 (8f4b3c2) = (100,62); AC200L #106 = as AC300; AC70 #79 = 11 reads.
+struct TheirPoll {
+  const char* model;
+  int reads;
+};
+constexpr TheirPoll kBluettiMqtt[] = {
+    {"AC300", 3}, {"AC200M", 3}, {"AC500", 3}, {"EP500", 3}, {"EP500P", 3}, {"EB3A", 4},
+    {"AC60", 1},  {"EP600", 2},  {"AC180", 1}, {"AC200L", 3}, {"AC70", 11},
+};
+
+std::int64_t median(std::vector<std::int64_t> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 int bench_gateway(bool json, std::ostream& out) {
   gw::set_log_level(gw::Level::error);
   bench::Report report;
@@ -50,48 +71,61 @@ int bench_gateway(bool json, std::ostream& out) {
   bool ok = true;
   const double rss0 = rss_kib();
 
-  // ---- CPU per refresh: one AC180, every poll = all reads, decode, all state publishes ----
-  gw::BluettiDevice ac180(emulator("AC180"), 0, sink, mqtt, nullptr);
-  ac180.start(t);
-  ok = ok && ac180.identity().has_value();
-  const double rss1 = rss_kib();
-  const auto refresh = [&] {
-    t += std::chrono::seconds(5);
-    ac180.on_tick(t);
-  };
-  const auto polls0 = ac180.counters().polls;
-  report.number("refresh_total_us", bench::median_ns(refresh) / 1000.0);
-  ok = ok && ac180.counters().polls > polls0;
-  // The gateway's own share of a refresh: state payloads, topics and publishes for every field.
-  {
-    const auto& table = gateway::field_table(bluetti::Protocol::iot_v2);
-    const gateway::DeviceIdentity id{"AC180", 2524610159690ULL};
-    std::vector<std::string> topics;
-    for (const auto& f : table.fields) topics.push_back(gateway::state_topic(id, f.name));
-    std::uint16_t raw = 0;
-    report.number("refresh_mapping_us", bench::median_ns([&] {
-                    for (std::size_t i = 0; i < table.fields.size(); ++i) sink.publish(topics[i], gateway::format_state(table.fields[i], ++raw), true);
-                  }) / 1000.0);
-  }
-  report.number("refresh_target_us", 50);
-
-  // ---- requests and ATT PDUs per full refresh, next to bluetti_mqtt's polling_commands ----
-  for (const char* model : {"AC180", "EB3A"}) {
+  // ---- CPU per telemetry refresh: the gateway's thread CPU time (CLOCK_THREAD_CPUTIME_ID) from
+  // the poll's start to its last publish, minus the emulated unit's share (MeteredIo): the client
+  // engine (decrypt, CRC, Modbus), the request layer, table decoding, payloads, topics, publishes.
+  double rss1 = 0;
+  for (const char* model : {"AC180", "AC300"}) {
     gw::BluettiDevice d(emulator(model), 0, sink, mqtt, nullptr);
+    auto& link = *static_cast<gw::EmulatedLink*>(d.device_link());
     d.start(t);
+    ok = ok && d.identity().has_value();
+    if (rss1 == 0) rss1 = rss_kib();
+    std::vector<std::int64_t> live, full;
+    std::int64_t cpu0 = 0, emu0 = 0;
+    d.set_refresh_probe([&](bool done) {
+      if (!done) return;
+      const std::int64_t cpu = gw::thread_cpu_ns() - cpu0, emu = link.metered().cpu_ns() - emu0;
+      (d.last_poll_full() ? full : live).push_back(cpu - emu);
+    });
+    link.metered().set_metering(true);
+    for (int i = 0; i < 240; ++i) {
+      t += std::chrono::seconds(5);
+      emu0 = link.metered().cpu_ns();
+      cpu0 = gw::thread_cpu_ns();
+      d.on_tick(t);
+    }
+    link.metered().set_metering(false);
+    d.set_refresh_probe({});
+    const std::string m(model);
+    ok = ok && !live.empty() && !full.empty();
+    report.number("cpu_per_refresh_us_" + m, static_cast<double>(median(live)) / 1000.0);
+    report.number("cpu_per_full_refresh_us_" + m, static_cast<double>(median(full)) / 1000.0);
+    report.number("entities_" + m, static_cast<double>(d.entities().size()));
+    d.stop(t, false);
+  }
+  report.number("cpu_per_refresh_target_us", 50);
+
+  // ---- ATT round trips per refresh (one Modbus request and its answer each), next to
+  // bluetti_mqtt's poll of the same model ----
+  for (const auto& their : kBluettiMqtt) {
+    gw::BluettiDevice d(emulator(their.model), 0, sink, mqtt, nullptr);
+    d.start(t);  // connect, detect, first (full) refresh
+    ok = ok && d.identity().has_value();
     const auto r0 = d.counters().requests;
     const auto p0 = mem(d).pdus_carried();
     t += std::chrono::seconds(5);
-    d.on_tick(t);
-    const std::string m(model);
-    report.number("requests_per_refresh_" + m, static_cast<double>(d.counters().requests - r0));
+    d.on_tick(t);  // a live refresh
+    ok = ok && !d.last_poll_full();
+    const std::string m(their.model);
+    const auto live = d.counters().requests - r0;
+    report.number("round_trips_per_refresh_" + m, static_cast<double>(live));
+    report.number("round_trips_per_full_refresh_" + m, static_cast<double>(d.refresh_plan().full.size()));
     report.number("att_pdus_per_refresh_" + m, static_cast<double>(mem(d).pdus_carried() - p0));
+    report.number("bluetti_mqtt_round_trips_" + m, their.reads);
+    report.number("entities_" + m, static_cast<double>(d.entities().size()));
     d.stop(t, false);
   }
-  // bluetti_mqtt (github.com/warhammerkid/bluetti_mqtt): AC180.polling_commands = one read of
-  // 100..161 (without the output switches); EB3A.polling_commands = 4 reads (10+40, 70+21, 3034, 3060+7).
-  report.number("bluetti_mqtt_requests_per_refresh_AC180", 1);
-  report.number("bluetti_mqtt_requests_per_refresh_EB3A", 4);
 
   // ---- command latency: MQTT message handled -> the GATT write is on the link ----
   {
@@ -103,11 +137,14 @@ int bench_gateway(bool json, std::ostream& out) {
     }
     ok = ok && d.identity().has_value();
     std::vector<double> ns;
+    std::vector<std::int64_t> cpu;
     const std::string topic = d.identity() ? gateway::command_topic(*d.identity(), "ac_output_on") : "";
     for (int i = 0; i < 201 && d.identity(); ++i) {
-        const std::string payload = i % 2 ? "ON" : "OFF";
+      const std::string payload = i % 2 ? "ON" : "OFF";
       const auto c0 = std::chrono::steady_clock::now();
+      const auto u0 = gw::thread_cpu_ns();
       d.on_message(topic, as_bytes(payload), t);
+      cpu.push_back(gw::thread_cpu_ns() - u0);
       const auto c1 = std::chrono::steady_clock::now();
       ok = ok && !mem(d).to_peripheral().idle();  // the write is on the link, not yet carried
       ns.push_back(std::chrono::duration<double, std::nano>(c1 - c0).count());
@@ -118,6 +155,7 @@ int bench_gateway(bool json, std::ostream& out) {
     }
     std::sort(ns.begin(), ns.end());
     report.number("command_latency_us", ns.empty() ? 0 : ns[ns.size() / 2] / 1000.0);
+    report.number("command_cpu_us", static_cast<double>(median(cpu)) / 1000.0);
     report.number("command_latency_target_us", 5000);
     ok = ok && d.counters().commands_ok > 0;
     d.stop(t, false);

@@ -76,6 +76,12 @@ class OwnedEngineIo final : public EngineIo {
 };
 }  // namespace
 
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 void set_log_level(Level level) { g_level = level; }
 void log(Level level, const std::string& message) {
   if (static_cast<int>(level) < static_cast<int>(g_level)) return;
@@ -147,7 +153,8 @@ bool BluezDeviceLink::connected() const { return link_ && link_->connected(); }
 EmulatedLink::EmulatedLink(std::unique_ptr<EngineIo> peripheral, const link::GattProfile& profile, std::string description,
                            Duration latency, std::uint32_t drop_every)
     : peripheral_(std::move(peripheral)),
-      mlink_(*peripheral_, profile, link::kDefaultAttMtu, std::move(description)),
+      metered_(*peripheral_),
+      mlink_(metered_, profile, link::kDefaultAttMtu, std::move(description)),
       latency_(latency),
       drop_every_(drop_every) {}
 
@@ -325,8 +332,16 @@ void ServedDevice::link_lost(TimePoint now) {
 
 BluettiDevice::BluettiDevice(gateway::DeviceEntry entry, std::size_t index, Publisher& pub, const gateway::MqttConfig& mqtt,
                              BluezAccess* bluez)
-    : ServedDevice(std::move(entry), pub, mqtt) {
+    : EngineDevice(std::move(entry), pub, mqtt) {
   if (!disabled_reason_.empty()) return;
+  if (!entry_.model.empty()) {
+    model_ = bluetti::models::find(entry_.model);  // checked by the config parser
+    if (!model_) {
+      disabled_reason_ = "unknown model " + entry_.model;
+      return;
+    }
+    use_model(*model_);
+  }
   const bool emulated = !entry_.emulator.empty();
   // The device verification key: device_key / key_file; else K2 (real units) or the emulator's test key.
   std::string hex = entry_.device_key_hex;
@@ -370,6 +385,8 @@ BluettiDevice::BluettiDevice(gateway::DeviceEntry entry, std::size_t index, Publ
     }
     if (entry_.emulator_serial != 0) station->set_serials(entry_.emulator_serial, entry_.emulator_serial + 1);
     else if (index > 0) station->set_serials(station->serial() + index, station->iot_serial() + index);
+    // What a real unit advertises: the model followed by its serial ("AC3001234567890123").
+    advertised_ = station->model() + std::to_string(station->serial());
     auto io = std::make_unique<OwnedEngineIo<bluetti::Device>>(bluetti::Device(std::move(*dcfg), std::move(*station), crypto::system_rng()));
     emulator_ = &io->engine();
     link_ = std::make_unique<EmulatedLink>(std::move(io), bluetti::kGattProfile, "emulated " + entry_.emulator,
@@ -383,13 +400,10 @@ BluettiDevice::BluettiDevice(gateway::DeviceEntry entry, std::size_t index, Publ
   }
   client_ = std::make_unique<bluetti::Client>(std::move(ccfg), crypto::system_rng());
   requests_ = std::make_unique<bluetti::Requests>(*client_);
-  session_ = std::make_unique<Session>(*client_, link_->link(), bluetti::kGattProfile);
-  session_->set_event_handler([this](Session::Event&& e) { on_session_event(std::move(e)); });
+  attach(bluetti::kGattProfile);
 }
 
-BluettiDevice::~BluettiDevice() {
-  session_.reset();  // detaches from the link first
-}
+BluettiDevice::~BluettiDevice() = default;
 
 std::string BluettiDevice::name() const {
   if (identity_) return identity_->id();
@@ -398,88 +412,106 @@ std::string BluettiDevice::name() const {
 
 std::string BluettiDevice::availability_topic() const { return identity_ ? gateway::availability_topic(*identity_) : std::string(); }
 
-std::optional<TimePoint> BluettiDevice::session_deadline() const { return session_ ? session_->next_deadline() : std::nullopt; }
-void BluettiDevice::session_on_deadline(TimePoint now) {
-  session_->on_deadline(now);
-  if (link_) link_->kick(now);
+void BluettiDevice::request_sent(TimePoint now) {
+  if (auto* el = dynamic_cast<EmulatedLink*>(link_.get())) el->request_sent(now);
 }
 
-void BluettiDevice::flush(TimePoint now) {
-  session_->flush(now);
-  link_->kick(now);
+void BluettiDevice::use_model(const bluetti::models::Model& m) {
+  model_ = &m;
+  entities_ = gateway::entities(m);
+  plan_ = gateway::plan_refresh(m);
+  last_state_.assign(entities_.size(), std::string());
+  full_due_ = true;
 }
 
-void BluettiDevice::on_session_event(Session::Event&& e) {
-  // Events are handled one at a time, in order, even when handling one causes more.
-  pending_.push_back(std::move(e));
-  if (draining_) return;
-  draining_ = true;
-  drain(clock_now());
-  draining_ = false;
+void BluettiDevice::set_identity(std::uint64_t serial) {
+  identity_ = gateway::DeviceIdentity{topic_safe(std::string(model_->name)), serial};
+  log(Level::info, entry_.describe() + ": serving as " + identity_->id() + " (" + std::to_string(entities_.size()) + " entities, " +
+                       std::to_string(plan_.live.size()) + " reads per poll, " + std::to_string(plan_.full.size()) + " per full refresh)");
+  state_topics_.clear();
+  for (const auto& e : entities_) state_topics_.push_back(gateway::state_topic(*identity_, e.name));
+  publish_identity();
 }
 
-void BluettiDevice::drain(TimePoint now) {
-  while (!pending_.empty()) {
-    Session::Event e = std::move(pending_.front());
-    pending_.pop_front();
-    std::visit(
-        [&](auto&& x) {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, link::events::LinkUp>) {
-            log(Level::debug, name() + ": notifications on, handshake");
-          } else if constexpr (std::is_same_v<T, link::events::LinkDown>) {
-            log(Level::warning, name() + ": link down: " + x.why.message());
-            op_ = Op::none;
-            op_ids_.clear();
-            detect_id_.reset();
-            write_id_.reset();
-            requests_->on_link_down();
-            while (requests_->poll_completion()) {
-            }
-            link_lost(now);
-          } else if constexpr (std::is_same_v<T, link::events::TransportError>) {
-            log(Level::warning, name() + ": transport error: " + x.error.message());
-            link_->disconnect(now);
-          } else if constexpr (std::is_same_v<T, link::events::InputRefused>) {
-            log(Level::debug, name() + ": input refused: " + x.error.message());
-          } else {
-            const bluetti::Client::Event& ce = x;
-            if (std::holds_alternative<bluetti::events::Established>(ce)) {
-              log(Level::info, name() + ": session established");
-              if (!requests_->protocol()) detect_id_ = requests_->detect_protocol(now);
-            } else if (auto* f = std::get_if<bluetti::events::Failed>(&ce)) {
-              log(Level::warning, name() + ": handshake failed: " + f->error.message());
-              link_->disconnect(now);
-            }
-            const std::size_t before = client_->pending_requests();
-            requests_->on_event(ce, now);
-            if (client_->pending_requests() > before)
-              if (auto* el = dynamic_cast<EmulatedLink*>(link_.get())) el->request_sent(now);
-            flush(now);
-            while (auto c = requests_->poll_completion()) on_completion(std::move(*c), now);
-          }
-        },
-        std::move(e));
+void BluettiDevice::on_link_reset() {
+  op_ = Op::none;
+  op_ids_.clear();
+  detect_id_.reset();
+  write_id_.reset();
+  requests_->on_link_down();
+  while (requests_->poll_completion()) {
   }
+}
+
+void BluettiDevice::on_engine_event(const bluetti::Client::Event& ce, TimePoint now) {
+  const std::size_t before = client_->pending_requests();
+  in_event_ = true;
+  if (std::holds_alternative<bluetti::events::Established>(ce)) {
+    log(Level::info, name() + ": session established");
+    if (model_) {
+      requests_->set_protocol(model_->protocol);
+      full_due_ = true;
+      scheduler_.on_link_up(now);
+      run_actions(now);
+    } else {
+      // Detection: the IoT V2 device-type registers, then (exception or no model) the V1 ones.
+      detect_v1_ = false;
+      detect_regs_.clear();
+      if (auto id = requests_->read_registers(bluetti::models::kV2TypeRegister, bluetti::models::kV2TypeWords, now)) detect_id_ = *id;
+    }
+  } else if (auto* f = std::get_if<bluetti::events::Failed>(&ce)) {
+    log(Level::warning, name() + ": handshake failed: " + f->error.message());
+    link_->disconnect(now);
+  }
+  requests_->on_event(ce, now);
+  while (auto c = requests_->poll_completion()) on_completion(std::move(*c), now);
+  in_event_ = false;
+  send_pending(now, before);
+}
+
+void BluettiDevice::send_pending(TimePoint now, std::size_t before) {
+  requests_->pump(now);
+  // The layer keeps one request outstanding: one more is on its way when none was before.
+  if (before == 0 && client_->pending_requests() > 0) request_sent(now);
+  flush(now);
+}
+
+void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
+  detect_id_.reset();
+  if (auto* r = std::get_if<bluetti::requests::RegistersRead>(&c)) {
+    for (std::size_t i = 0; i < r->values.size(); ++i) detect_regs_[static_cast<std::uint16_t>(r->address + i)] = r->values[i];
+  } else if (auto* f = std::get_if<bluetti::requests::Failed>(&c); f && !f->exception) {
+    log(Level::warning, name() + ": model detection failed: " + f->error.message());
+    return link_->disconnect(now);
+  }
+  auto id = bluetti::models::identify(advertised_, detect_regs_);
+  if (!id && !detect_v1_) {
+    detect_v1_ = true;
+    if (auto rid = requests_->read_registers(bluetti::models::kV1TypeRegister, bluetti::models::kV1TypeWords, now)) {
+      detect_id_ = *rid;
+      return;  // sent by on_engine_event
+    }
+  }
+  if (!id) {
+    const auto reported = bluetti::models::reported_type(detect_regs_);
+    log(Level::warning, name() + ": unknown model" + (reported.empty() ? std::string() : " \"" + reported + "\"") +
+                            ": not in the model table (docs/bluetti-models.md says how to contribute a map)");
+    return link_->disconnect(now);
+  }
+  log(Level::info, name() + ": detected " + std::string(id->model->name) + (id->protocol == bluetti::Protocol::iot_v2 ? " (IoT V2" : " (IoT V1") +
+                       (id->confirmed ? ", confirmed by the advertised name)" : ")"));
+  use_model(*id->model);
+  requests_->set_protocol(id->protocol);
+  if (id->serial != 0 && !identity_) set_identity(id->serial);
+  scheduler_.on_link_up(now);
+  run_actions(now);
 }
 
 void BluettiDevice::on_completion(bluetti::Completion&& c, TimePoint now) {
   const bluetti::RequestId id = std::visit([](const auto& x) { return x.id; }, c);
-  if (detect_id_ && id == *detect_id_) {
-    detect_id_.reset();
-    if (auto* d = std::get_if<bluetti::requests::ProtocolDetected>(&c)) {
-      table_ = &gateway::field_table(d->protocol);
-      log(Level::info, name() + ": " + (d->protocol == bluetti::Protocol::iot_v2 ? "IoT V2" : "IoT V1") +
-                           (d->model.empty() ? std::string() : ", model " + d->model));
-      scheduler_.on_link_up(now);
-      run_actions(now);
-    } else {
-      log(Level::warning, name() + ": protocol detection failed: " + std::get<bluetti::requests::Failed>(c).error.message());
-      link_->disconnect(now);
-    }
-    return;
-  }
+  if (detect_id_ && id == *detect_id_) return on_detection(std::move(c), now);
   if (op_ == Op::poll && op_ids_.count(id)) {
+    if (probe_ && regs_.empty()) probe_(false);
     op_ids_.erase(id);
     ++counters_.requests;
     if (auto* r = std::get_if<bluetti::requests::RegistersRead>(&c)) {
@@ -499,22 +531,30 @@ void BluettiDevice::on_completion(bluetti::Completion&& c, TimePoint now) {
     op_ = Op::none;
     write_id_.reset();
     ++counters_.requests;
-    const gateway::Command cmd = *command_;
-    command_.reset();
-    const auto* f = table_->find(cmd.field);
+    const auto* e = gateway::find_entity(entities_, command_->field);
     if (std::holds_alternative<bluetti::requests::RegisterWritten>(c)) {
-      const std::string v = gateway::format_state(*f, cmd.value);
-      log(Level::info, name() + ": " + cmd.field + " set to " + v);
-      command_result(cmd, gateway::result_ok(cmd.field, v), true);
+      finish_write(now, {}, gateway::value_payload(*e->command, command_->value));
     } else {
       const auto& fail = std::get<bluetti::requests::Failed>(c);
-      const std::error_code e = fail.exception ? make_error_code(gateway::Errc::device_rejected) : fail.error;
-      log(Level::warning, name() + ": command " + cmd.field + " failed: " + fail.error.message());
-      command_result(cmd, gateway::result_error(cmd.field, e), false);
+      log(Level::debug, name() + ": write failed: " + fail.error.message());
+      finish_write(now, fail.exception ? make_error_code(gateway::Errc::device_rejected) : fail.error, "");
     }
-    scheduler_.write_done(now);
-    run_actions(now);
   }
+}
+
+void BluettiDevice::finish_write(TimePoint now, std::error_code error, const std::string& value) {
+  const gateway::Command cmd = *command_;
+  command_.reset();
+  if (!error) {
+    log(Level::info, name() + ": " + cmd.field + " set to " + value);
+    command_result(cmd, gateway::result_ok(cmd.field, value), true);
+  } else {
+    log(Level::warning, name() + ": command " + cmd.field + " failed: " + error.message());
+    command_result(cmd, gateway::result_error(cmd.field, error), false);
+  }
+  full_due_ = true;  // the setting (and what it changed) is published by the next poll
+  scheduler_.write_done(now);
+  run_actions(now);
 }
 
 void BluettiDevice::begin_poll(TimePoint now) {
@@ -522,23 +562,28 @@ void BluettiDevice::begin_poll(TimePoint now) {
   op_ids_.clear();
   op_failed_ = false;
   regs_.clear();
-  for (const auto& r : gateway::refresh_reads(*table_, !identity_)) {
-    auto id = requests_->read_registers(r.address, r.count, now);
-    if (id) op_ids_.insert(*id);
+  // Every block at connect, after a command, until the identity is known and every
+  // kFullRefreshEvery polls; the live blocks (charge, power flows, output states) otherwise.
+  last_poll_full_ = full_due_ || !identity_ || ++polls_since_full_ >= gateway::kFullRefreshEvery;
+  if (last_poll_full_) {
+    full_due_ = false;
+    polls_since_full_ = 0;
   }
-  requests_->pump(now);
-  if (auto* el = dynamic_cast<EmulatedLink*>(link_.get())) el->request_sent(now);
-  flush(now);
-  if (op_ids_.empty()) finish_poll(now, false);
+  const std::size_t before = client_->pending_requests();
+  for (const auto& r : last_poll_full_ ? plan_.full : plan_.live)
+    if (auto id = requests_->read_registers(r.address, r.count, now)) op_ids_.insert(*id);
+  if (!in_event_) send_pending(now, before);  // else on_engine_event sends it
+  if (op_ids_.empty() && op_ == Op::poll) finish_poll(now, false);
 }
 
 void BluettiDevice::begin_write(const gateway::Command& c, TimePoint now) {
-  const auto* f = table_->find(c.field);
+  const auto* e = gateway::find_entity(entities_, c.field);
+  auto req = e && e->command ? bluetti::models::encode_write(*e->command, c.value) : Result<bluetti::modbus::Request>(bluetti::Errc::field_not_settable);
+  if (!req) return finish_write(now, make_error_code(gateway::Errc::field_read_only), "");
   op_ = Op::write;
-  write_id_ = requests_->write_register(f->write_address, c.value, now);
-  requests_->pump(now);
-  if (auto* el = dynamic_cast<EmulatedLink*>(link_.get())) el->request_sent(now);
-  flush(now);
+  const std::size_t before = client_->pending_requests();
+  write_id_ = requests_->write_register(req->address, req->values.front(), now);
+  if (!in_event_) send_pending(now, before);
 }
 
 void BluettiDevice::finish_poll(TimePoint now, bool ok) {
@@ -546,39 +591,29 @@ void BluettiDevice::finish_poll(TimePoint now, bool ok) {
   if (ok) {
     ++counters_.polls;
     if (!identity_) {
-      std::uint16_t model[6] = {}, sn[4] = {};
-      bool have = true;
-      for (std::uint16_t i = 0; i < table_->identity.model_words && i < 6; ++i) {
-        auto it = regs_.find(static_cast<std::uint16_t>(table_->identity.model_address + i));
-        if (it == regs_.end()) have = false;
-        else model[i] = it->second;
+      std::optional<std::uint64_t> serial;
+      for (const auto& f : model_->fields) {
+        if (f.role == bluetti::models::Role::serial)
+          if (auto r = bluetti::models::decode_field(f, regs_)) serial = std::get<std::uint64_t>(r->value);
+        if (f.role == bluetti::models::Role::model_name)
+          if (auto r = bluetti::models::decode_field(f, regs_); r && !bluetti::models::find(std::get<std::string>(r->value)))
+            log(Level::warning, entry_.describe() + ": the unit reports model \"" + std::get<std::string>(r->value) + "\"; using the " +
+                                    std::string(model_->name) + " table as configured");
       }
-      for (std::uint16_t i = 0; i < 4; ++i) {
-        auto it = regs_.find(static_cast<std::uint16_t>(table_->identity.serial_address + i));
-        if (it == regs_.end()) have = false;
-        else sn[i] = it->second;
-      }
-      if (have) {
-        identity_ = gateway::DeviceIdentity{topic_safe(bluetti::decode_model(table_->protocol, model, table_->identity.model_words)),
-                                            bluetti::decode_serial(sn)};
-        log(Level::info, entry_.describe() + ": serving as " + identity_->id());
-        state_topics_.clear();
-        for (const auto& f : table_->fields) state_topics_.push_back(gateway::state_topic(*identity_, f.name));
-        publish_identity();
-      }
+      if (serial) set_identity(*serial);
+      else log(Level::warning, entry_.describe() + ": no serial number in the " + std::string(model_->name) + " reads");
     }
     if (identity_) {
-      for (std::size_t i = 0; i < table_->fields.size(); ++i) {
-        const auto& f = table_->fields[i];
-        auto it = regs_.find(f.address);
-        if (it == regs_.end()) continue;
-        std::string value = gateway::format_state(f, it->second);
-        pub_->publish(state_topics_[i], value, true);
+      for (std::size_t i = 0; i < entities_.size(); ++i) {
+        auto r = bluetti::models::decode_field(*entities_[i].state, regs_);
+        if (!r) continue;
+        last_state_[i] = gateway::state_payload(*r);
+        pub_->publish(state_topics_[i], last_state_[i], true);
         ++counters_.publishes;
-        last_state_[std::string(f.name)] = std::move(value);
       }
     }
   }
+  if (probe_) probe_(true);
   scheduler_.poll_done(now, ok);
   run_actions(now);
 }
@@ -586,7 +621,8 @@ void BluettiDevice::finish_poll(TimePoint now, bool ok) {
 void BluettiDevice::publish_identity() {
   if (!identity_) return;
   const gateway::DiscoveryContext ctx{gateway_availability_, kVersion};
-  for (const auto& f : table_->fields) pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, f), gateway::discovery_payload(ctx, *identity_, f), true);
+  for (const auto& e : entities_)
+    pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, e), gateway::discovery_payload(ctx, *identity_, e), true);
   if (!subscribed_) {
     pub_->subscribe(gateway::command_filter(*identity_));
     subscribed_ = true;
@@ -595,10 +631,10 @@ void BluettiDevice::publish_identity() {
 }
 
 void BluettiDevice::retract() {
-  if (!identity_ || !table_) return;
-  for (const auto& f : table_->fields) {
-    pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, f), "", true);
-    pub_->publish(gateway::state_topic(*identity_, f.name), "", true);
+  if (!identity_) return;
+  for (const auto& e : entities_) {
+    pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, e), "", true);
+    pub_->publish(gateway::state_topic(*identity_, e.name), "", true);
   }
   pub_->publish(gateway::availability_topic(*identity_), "", true);
   if (subscribed_) pub_->unsubscribe(gateway::command_filter(*identity_));
@@ -609,7 +645,8 @@ void BluettiDevice::republish() {
   if (!identity_) return;
   subscribed_ = false;  // a new session (clean start) has no subscriptions
   publish_identity();
-  for (const auto& [field, value] : last_state_) pub_->publish(gateway::state_topic(*identity_, field), value, true);
+  for (std::size_t i = 0; i < entities_.size() && i < state_topics_.size(); ++i)
+    if (!last_state_[i].empty()) pub_->publish(state_topics_[i], last_state_[i], true);
 }
 
 bool BluettiDevice::on_message(const std::string& topic, ByteView payload, TimePoint now) {
@@ -622,12 +659,12 @@ bool BluettiDevice::on_message(const std::string& topic, ByteView payload, TimeP
     refuse(target->field, reply, make_error_code(gateway::Errc::device_disabled));
     return true;
   }
-  const auto* f = table_->find(target->field);
-  if (!f) {
+  const auto* e = gateway::find_entity(entities_, target->field);
+  if (!e) {
     refuse(target->field, reply, make_error_code(gateway::Errc::unknown_field));
     return true;
   }
-  auto v = gateway::parse_command_payload(*f, payload);
+  auto v = gateway::parse_command_payload(*e, payload);
   if (!v) {
     refuse(target->field, reply, v.error());
     return true;
@@ -660,7 +697,7 @@ std::optional<std::uint16_t> sesame_model(const std::string& name) {
 
 SesameDevice::SesameDevice(gateway::DeviceEntry entry, std::size_t index, Publisher& pub, const gateway::MqttConfig& mqtt,
                            BluezAccess* bluez)
-    : ServedDevice(std::move(entry), pub, mqtt) {
+    : EngineDevice(std::move(entry), pub, mqtt) {
   if (!disabled_reason_.empty()) return;
   const bool emulated = !entry_.emulator.empty();
   std::uint16_t model = sesame::model::sesame5;
@@ -721,59 +758,17 @@ SesameDevice::SesameDevice(gateway::DeviceEntry entry, std::size_t index, Publis
   cc.unix_time_offset = static_cast<std::int64_t>(std::time(nullptr)) -
                         std::chrono::duration_cast<std::chrono::seconds>(link::bluez::EventLoop::clock_now().time_since_epoch()).count();
   client_ = std::make_unique<sesame::Client>(std::move(cc), crypto::system_rng());
-  session_ = std::make_unique<Session>(*client_, link_->link(), sesame::kGattProfile);
-  session_->set_event_handler([this](Session::Event&& e) { on_session_event(std::move(e)); });
+  attach(sesame::kGattProfile);
 }
 
-SesameDevice::~SesameDevice() { session_.reset(); }
+SesameDevice::~SesameDevice() = default;
 
 std::string SesameDevice::name() const { return lock_.uuid.empty() ? entry_.describe() : "SESAME " + lock_.uuid; }
 
-std::optional<TimePoint> SesameDevice::session_deadline() const { return session_ ? session_->next_deadline() : std::nullopt; }
-void SesameDevice::session_on_deadline(TimePoint now) {
-  session_->on_deadline(now);
-  if (link_) link_->kick(now);
-}
-
-void SesameDevice::flush(TimePoint now) {
-  session_->flush(now);
-  link_->kick(now);
-}
-
-void SesameDevice::on_session_event(Session::Event&& e) {
-  pending_.push_back(std::move(e));
-  if (draining_) return;
-  draining_ = true;
-  drain(clock_now());
-  draining_ = false;
-}
-
-void SesameDevice::drain(TimePoint now) {
-  while (!pending_.empty()) {
-    Session::Event e = std::move(pending_.front());
-    pending_.pop_front();
-    std::visit(
-        [&](auto&& x) {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, link::events::LinkUp>) {
-            log(Level::debug, name() + ": notifications on, waiting for the lock's INITIAL");
-          } else if constexpr (std::is_same_v<T, link::events::LinkDown>) {
-            log(Level::warning, name() + ": link down: " + x.why.message());
-            write_item_.reset();
-            polling_ = false;
-            history_read_ = false;
-            link_lost(now);
-          } else if constexpr (std::is_same_v<T, link::events::TransportError>) {
-            log(Level::warning, name() + ": transport error: " + x.error.message());
-            link_->disconnect(now);
-          } else if constexpr (std::is_same_v<T, link::events::InputRefused>) {
-            log(Level::debug, name() + ": input refused: " + x.error.message());
-          } else {
-            on_lock_event(x, now);
-          }
-        },
-        std::move(e));
-  }
+void SesameDevice::on_link_reset() {
+  write_item_.reset();
+  polling_ = false;
+  history_read_ = false;
 }
 
 void SesameDevice::on_lock_event(const sesame::Client::Event& e, TimePoint now) {

@@ -5,8 +5,10 @@
 // on the daemon's one link::bluez::EventLoop (D-Bus, the MQTT socket, every deadline).
 //
 //   ServedDevice (scheduler, availability, commands, discovery bookkeeping)
-//     ├── BluettiDevice: bluetti::Client + bluetti::Requests (request matching, FC06 read-back,
-//     │                  protocol/model detection); fields from gateway::field_table()
+//   └── EngineDevice<Client> (the link::Session, link up/down/transport errors, ordered events)
+//     ├── BluettiDevice: bluetti::Client + bluetti::Requests (request matching, FC06 read-back);
+//     │                  model from the config or detected (models::identify); topics, reads and
+//     │                  discovery from the model table through gateway::entities()/plan_refresh()
 //     └── SesameDevice:  sesame::Client (login with the key file's secret, lock/unlock, status)
 //   DeviceLink: EmulatedLink (MemoryLink + emulator, latency/drop knobs) | BluezDeviceLink
 #pragma once
@@ -25,7 +27,7 @@
 #include "blecrypt/bluetti/device.hpp"
 #include "blecrypt/bluetti/requests.hpp"
 #include "blecrypt/gateway/config.hpp"
-#include "blecrypt/gateway/fields.hpp"
+#include "blecrypt/gateway/entities.hpp"
 #include "blecrypt/gateway/mapping.hpp"
 #include "blecrypt/gateway/scheduler.hpp"
 #include "blecrypt/gateway/sesame_mapping.hpp"
@@ -80,6 +82,37 @@ class DeviceLink {
   virtual std::string describe() const = 0;
 };
 
+// Thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the calling thread, in nanoseconds.
+std::int64_t thread_cpu_ns();
+
+// An EngineIo that forwards to another and, when metering, adds up the thread CPU time spent in
+// it: `blecrypt bench gateway` leaves the emulated peripheral's share out of the gateway's.
+class MeteredIo final : public EngineIo {
+ public:
+  explicit MeteredIo(EngineIo& inner) : inner_(&inner) {}
+  void on_link_up(TimePoint now) override { Meter m(*this); inner_->on_link_up(now); }
+  void on_link_down() override { Meter m(*this); inner_->on_link_down(); }
+  Result<void> feed(ByteView in, TimePoint now) override { Meter m(*this); return inner_->feed(in, now); }
+  std::optional<Bytes> poll_transmit() override { Meter m(*this); return inner_->poll_transmit(); }
+  std::optional<TimePoint> next_deadline() const override { return inner_->next_deadline(); }
+  void on_deadline(TimePoint now) override { Meter m(*this); inner_->on_deadline(now); }
+  void set_metering(bool on) noexcept { metering_ = on; }
+  std::int64_t cpu_ns() const noexcept { return cpu_ns_; }
+
+ private:
+  struct Meter {
+    explicit Meter(MeteredIo& io) : io_(&io), t0_(io.metering_ ? thread_cpu_ns() : 0) {}
+    ~Meter() { if (io_->metering_) io_->cpu_ns_ += thread_cpu_ns() - t0_; }
+    Meter(const Meter&) = delete;
+    Meter& operator=(const Meter&) = delete;
+    MeteredIo* io_;
+    std::int64_t t0_;
+  };
+  EngineIo* inner_;
+  bool metering_ = false;
+  std::int64_t cpu_ns_ = 0;
+};
+
 // An emulated peripheral (any engine) behind a MemoryLink. Knobs for trying fault handling:
 // `latency` delays every exchange, `drop_every` drops the link while every Nth request is in flight.
 class EmulatedLink final : public DeviceLink {
@@ -96,12 +129,14 @@ class EmulatedLink final : public DeviceLink {
   // Counts one request sent (drop_every counts these).
   void request_sent(TimePoint now);
   EngineIo& peripheral() { return *peripheral_; }
+  MeteredIo& metered() { return metered_; }
   link::MemoryLink& memory_link() { return mlink_; }
   std::size_t pdus_carried() const { return mlink_.pdus_carried(); }
 
  private:
   void pump(TimePoint now);
   std::unique_ptr<EngineIo> peripheral_;
+  MeteredIo metered_;
   link::MemoryLink mlink_;
   Duration latency_;
   std::uint32_t drop_every_;
@@ -212,12 +247,83 @@ class ServedDevice {
   TimePoint clock_now() { return clock_ ? (now_ = clock_()) : now_; }
 };
 
+// A served device whose engine runs under a link::Session: the session, its deadline, and the
+// link events every protocol handles alike (link up/down, transport errors, refused input).
+// Engine events go to on_engine_event, one at a time and in order, even when handling one
+// causes more.
+template <class Client>
+class EngineDevice : public ServedDevice {
+ public:
+  using ServedDevice::ServedDevice;
+  ~EngineDevice() override { session_.reset(); }  // detaches from the link first
+
+ protected:
+  using Session = link::Session<Client>;
+  // Starts the session once client_ and link_ exist.
+  void attach(const link::GattProfile& profile) {
+    session_ = std::make_unique<Session>(*client_, link_->link(), profile);
+    session_->set_event_handler([this](typename Session::Event&& e) { on_session_event(std::move(e)); });
+  }
+  std::optional<TimePoint> session_deadline() const override { return session_ ? session_->next_deadline() : std::nullopt; }
+  void session_on_deadline(TimePoint now) override {
+    session_->on_deadline(now);
+    if (link_) link_->kick(now);
+  }
+  void flush(TimePoint now) {
+    session_->flush(now);
+    link_->kick(now);
+  }
+  virtual void on_engine_event(const typename Client::Event& e, TimePoint now) = 0;
+  // The link went down: forget what was on its way (the scheduler then fails the command).
+  virtual void on_link_reset() {}
+  virtual const char* link_up_note() const = 0;
+
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<Session> session_;  // after client_: destroyed first
+
+ private:
+  void on_session_event(typename Session::Event&& e) {
+    pending_.push_back(std::move(e));
+    if (draining_) return;
+    draining_ = true;
+    drain(clock_now());
+    draining_ = false;
+  }
+  void drain(TimePoint now) {
+    while (!pending_.empty()) {
+      typename Session::Event e = std::move(pending_.front());
+      pending_.pop_front();
+      std::visit(
+          [&](auto&& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, link::events::LinkUp>) {
+              log(Level::debug, name() + ": notifications on, " + link_up_note());
+            } else if constexpr (std::is_same_v<T, link::events::LinkDown>) {
+              log(Level::warning, name() + ": link down: " + x.why.message());
+              on_link_reset();
+              link_lost(now);
+            } else if constexpr (std::is_same_v<T, link::events::TransportError>) {
+              log(Level::warning, name() + ": transport error: " + x.error.message());
+              link_->disconnect(now);
+            } else if constexpr (std::is_same_v<T, link::events::InputRefused>) {
+              log(Level::debug, name() + ": input refused: " + x.error.message());
+            } else {
+              on_engine_event(x, now);
+            }
+          },
+          std::move(e));
+    }
+  }
+  std::deque<typename Session::Event> pending_;
+  bool draining_ = false;
+};
+
 // Makes the device for one configuration entry (disabled with a reason when it cannot run).
 // `index` makes emulators of one model differ (serial + index) unless a serial is configured.
 std::unique_ptr<ServedDevice> make_device(gateway::DeviceEntry entry, std::size_t index, Publisher& pub,
                                           const gateway::MqttConfig& mqtt, BluezAccess* bluez);
 
-class BluettiDevice final : public ServedDevice {
+class BluettiDevice final : public EngineDevice<bluetti::Client> {
  public:
   BluettiDevice(gateway::DeviceEntry entry, std::size_t index, Publisher& pub, const gateway::MqttConfig& mqtt, BluezAccess* bluez);
   ~BluettiDevice() override;
@@ -227,48 +333,65 @@ class BluettiDevice final : public ServedDevice {
   void republish() override;
   bool on_message(const std::string& topic, ByteView payload, TimePoint now) override;
   const std::optional<gateway::DeviceIdentity>& identity() const noexcept { return identity_; }
+  // The model table in use (configured or detected; nullptr until then).
+  const bluetti::models::Model* model() const noexcept { return model_; }
+  const std::vector<gateway::Entity>& entities() const noexcept { return entities_; }
+  const gateway::RefreshPlan& refresh_plan() const noexcept { return plan_; }
+  // Whether the last poll read every block (else only the live ones).
+  bool last_poll_full() const noexcept { return last_poll_full_; }
   // The emulated unit (nullptr for a real device).
   bluetti::Device* emulator() noexcept { return emulator_; }
+  // Hooks for `blecrypt bench gateway`: called when the first register answer of a poll arrives
+  // and when its last publish is out.
+  void set_refresh_probe(std::function<void(bool done)> probe) { probe_ = std::move(probe); }
 
  private:
-  using Session = link::Session<bluetti::Client>;
   void begin_poll(TimePoint now) override;
   void begin_write(const gateway::Command& c, TimePoint now) override;
   std::string availability_topic() const override;
   bool identified() const override { return identity_.has_value(); }
-  std::optional<TimePoint> session_deadline() const override;
-  void session_on_deadline(TimePoint now) override;
+  void on_engine_event(const bluetti::Client::Event& e, TimePoint now) override;
+  void on_link_reset() override;
+  const char* link_up_note() const override { return "handshake"; }
 
-  void on_session_event(Session::Event&& e);
-  void drain(TimePoint now);
   void on_completion(bluetti::Completion&& c, TimePoint now);
+  void on_detection(bluetti::Completion&& c, TimePoint now);
+  void use_model(const bluetti::models::Model& m);
+  void set_identity(std::uint64_t serial);
   void finish_poll(TimePoint now, bool ok);
+  void finish_write(TimePoint now, std::error_code error, const std::string& value);
   void publish_identity();
-  void flush(TimePoint now);
+  void request_sent(TimePoint now);
+  void send_pending(TimePoint now, std::size_t before);
 
-  std::unique_ptr<bluetti::Client> client_;
   std::unique_ptr<bluetti::Requests> requests_;
-  std::unique_ptr<Session> session_;
   bluetti::Device* emulator_ = nullptr;
-  std::deque<Session::Event> pending_;
-  bool draining_ = false;
+  std::string advertised_;  // the advertised name, for detection ("" when unknown)
 
-  const gateway::FieldTable* table_ = nullptr;
+  const bluetti::models::Model* model_ = nullptr;
+  std::vector<gateway::Entity> entities_;
+  gateway::RefreshPlan plan_;
+  unsigned polls_since_full_ = 0;
+  bool full_due_ = true, last_poll_full_ = false;
   std::optional<gateway::DeviceIdentity> identity_;
   std::optional<bluetti::RequestId> detect_id_;
+  bool detect_v1_ = false;  // the IoT V1 type registers are being read
+  bool in_event_ = false;   // inside on_engine_event: it sends what was queued
+  bluetti::RegisterValues detect_regs_;
   enum class Op { none, poll, write } op_ = Op::none;
   std::set<bluetti::RequestId> op_ids_;
   bool op_failed_ = false;
   bluetti::RegisterValues regs_;
   std::optional<bluetti::RequestId> write_id_;
-  std::map<std::string, std::string> last_state_;
-  std::vector<std::string> state_topics_;  // per table row, built once the identity is known
+  std::vector<std::string> state_topics_;  // per entity, built once the identity is known
+  std::vector<std::string> last_state_;    // per entity ("" = nothing published yet)
+  std::function<void(bool)> probe_;
 };
 
 // A SESAME lock. Its key file holds the lock's share key (the ssm:// URI of the app's QR code: the
 // UUID, model and 16-byte secret); the gateway logs in with it, publishes the lock state, battery
 // and the last history event, and runs LOCK / UNLOCK from sesame/<UUID>/set.
-class SesameDevice final : public ServedDevice {
+class SesameDevice final : public EngineDevice<sesame::Client> {
  public:
   SesameDevice(gateway::DeviceEntry entry, std::size_t index, Publisher& pub, const gateway::MqttConfig& mqtt, BluezAccess* bluez);
   ~SesameDevice() override;
@@ -281,27 +404,20 @@ class SesameDevice final : public ServedDevice {
   sesame::Device* emulator() noexcept { return emulator_; }
 
  private:
-  using Session = link::Session<sesame::Client>;
   void begin_poll(TimePoint now) override;
   void begin_write(const gateway::Command& c, TimePoint now) override;
   std::string availability_topic() const override { return gateway::sesame_topics::availability_topic(lock_); }
   bool identified() const override { return !lock_.uuid.empty(); }
-  std::optional<TimePoint> session_deadline() const override;
-  void session_on_deadline(TimePoint now) override;
+  void on_engine_event(const sesame::Client::Event& e, TimePoint now) override { on_lock_event(e, now); }
+  void on_link_reset() override;
+  const char* link_up_note() const override { return "waiting for the lock's INITIAL"; }
 
-  void on_session_event(Session::Event&& e);
-  void drain(TimePoint now);
   void on_lock_event(const sesame::Client::Event& e, TimePoint now);
   void finish_write(TimePoint now, std::error_code error);
   void publish_retained(const std::string& topic, std::string payload);
   void publish_status(const sesame::MechStatus& s);
-  void flush(TimePoint now);
 
-  std::unique_ptr<sesame::Client> client_;
-  std::unique_ptr<Session> session_;
   sesame::Device* emulator_ = nullptr;
-  std::deque<Session::Event> pending_;
-  bool draining_ = false;
   gateway::sesame_topics::Lock lock_;
   std::optional<gateway::sesame_topics::Command> last_command_;
   std::optional<std::uint8_t> write_item_;  // lock / unlock in flight

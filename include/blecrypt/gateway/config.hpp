@@ -58,7 +58,8 @@ struct DeviceEntry {
   // Emulator knobs for trying the gateway's fault handling without a radio:
   Duration emulator_latency{};      // each exchange on the emulated link takes this long
   std::uint32_t emulator_drop_every = 0;  // drop the link while the Nth, 2Nth... request is in flight
-  std::string model;                // optional: expected model (detected otherwise)
+  std::string model;                // optional: the model table to use (detected from the advertised name and
+                                    // the device-type registers otherwise; docs/bluetti-models.md)
   std::string device_key_hex;       // BLUETTI: 128 hex digits of the device verification key (default K2)
   std::string key_file;             // SESAME: the lock's key file; BLUETTI: a file holding device_key (must be private)
   Duration poll_interval = std::chrono::seconds(5);

@@ -1,4 +1,5 @@
-// MQTT topics and payloads, both ways, for BLUETTI devices: the bluetti_mqtt topic tree
+// MQTT topics and payloads, both ways, for BLUETTI devices (what is published per model comes from
+// entities.hpp, i.e. the model table): the bluetti_mqtt topic tree
 // (github.com/warhammerkid/bluetti_mqtt, bluetti_mqtt/mqtt_client.py), Home Assistant discovery,
 // command payload parsing with typed errors, and command results. Pure functions: no IO.
 //
@@ -17,12 +18,10 @@
 #include <system_error>
 
 #include "blecrypt/bytes.hpp"
-#include "blecrypt/gateway/fields.hpp"
+#include "blecrypt/gateway/entities.hpp"
 #include "blecrypt/result.hpp"
 
 namespace blecrypt::gateway {
-
-inline constexpr std::size_t kMaxCommandPayload = 64;
 
 struct DeviceIdentity {
   std::string type;        // "AC180" (the model register)
@@ -35,27 +34,24 @@ std::string command_topic(const DeviceIdentity& d, std::string_view field);
 std::string command_filter(const DeviceIdentity& d);  // bluetti/command/<TYPE>-<SN>/+ (the only subscription per device)
 std::string result_topic(std::string_view command_topic);
 std::string availability_topic(const DeviceIdentity& d);
-std::string discovery_topic(std::string_view prefix, const DeviceIdentity& d, const Field& f);
-
-// The state payload of a register value: decimal text, ON/OFF, or the enum name.
-std::string format_state(const Field& f, std::uint16_t raw);
+std::string discovery_topic(std::string_view prefix, const DeviceIdentity& d, const Entity& e);
 
 struct CommandTarget {
   std::string device_id;  // "AC180-2345000000001"
   std::string field;
 };
-// bluetti/command/<TYPE>-<SN>/<field>: TYPE [A-Za-z0-9_]+, SN digits, field [a-z_]+.
+// bluetti/command/<TYPE>-<SN>/<field>: TYPE [A-Za-z0-9_]+, SN digits, field [a-z0-9_]+.
 Result<CommandTarget> parse_command_topic(std::string_view topic);
-// The register value a command payload asks for: ON/OFF (exact, as published), decimal numbers
-// in range (no sign, no spaces, no hex), enum names. Read-only fields -> field_read_only.
-Result<std::uint16_t> parse_command_payload(const Field& f, ByteView payload);
 
-// Home Assistant discovery config (JSON) for one field.
+// Home Assistant discovery config (JSON) for one entity: bluetti_mqtt's keys (state_topic, device,
+// unique_id <SN>_<name>, object_id, command_topic, name, unit_of_measurement, device_class,
+// state_class, force_update, options / min / max / step) from the model table, plus availability
+// and origin.
 struct DiscoveryContext {
   std::string_view gateway_availability_topic;
   std::string_view sw_version;
 };
-std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Field& f);
+std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Entity& e);
 
 // Command results.
 std::string result_ok(std::string_view field, std::string_view value);
