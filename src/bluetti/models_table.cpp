@@ -78,7 +78,8 @@ constexpr Field toggle(std::string_view name, std::string_view mqtt, std::uint16
   f.type = type;
   f.settable = true;
   f.component = Component::switch_;
-  f.device_class = "switch";
+  // bluetti_mqtt announces the AC and DC output switches as outlets (mqtt_client.py, 0.15.0).
+  f.device_class = role == Role::ac_switch || role == Role::dc_switch ? "outlet" : "switch";
   return f;
 }
 // A read-only enumeration.

@@ -322,7 +322,7 @@ TEST(Mapping, DiscoveryCarriesTheBluettiMqttKeysAvailabilityAndOrigin) {
   EXPECT_EQ(j["device"]["manufacturer"], "Bluetti");
   EXPECT_EQ(j["device"]["model"], "AC180");
   EXPECT_EQ(j["name"], "AC Output On");
-  EXPECT_EQ(j["device_class"], "switch");
+  EXPECT_EQ(j["device_class"], "outlet");
   EXPECT_EQ(j["availability"].size(), 2u);
   EXPECT_EQ(j["availability"][0]["topic"], "blecrypt/gateway/availability");
   EXPECT_EQ(j["availability"][1]["topic"], "bluetti/availability/AC180-2524610159690");
