@@ -82,6 +82,41 @@ class EngineIoRef final : public EngineIo {
   E* e_;
 };
 
+// EngineIo over an engine it owns, whose events nobody reads (an emulator behind a memory link):
+// they are dropped after every step so its queue stays empty.
+template <Engine E>
+class OwnedEngineIo final : public EngineIo {
+ public:
+  explicit OwnedEngineIo(E engine) : e_(std::move(engine)) {}
+  void on_link_up(TimePoint now) override {
+    e_.on_link_up(now);
+    drop_events();
+  }
+  void on_link_down() override {
+    e_.on_link_down();
+    drop_events();
+  }
+  Result<void> feed(ByteView in, TimePoint now) override {
+    auto r = e_.feed(in, now);
+    drop_events();
+    return r;
+  }
+  std::optional<Bytes> poll_transmit() override { return e_.poll_transmit(); }
+  std::optional<TimePoint> next_deadline() const override { return e_.next_deadline(); }
+  void on_deadline(TimePoint now) override {
+    e_.on_deadline(now);
+    drop_events();
+  }
+  E& engine() noexcept { return e_; }
+
+ private:
+  void drop_events() {
+    while (e_.poll_event()) {
+    }
+  }
+  E e_;
+};
+
 // The earlier of two optional deadlines.
 inline std::optional<TimePoint> earliest(std::optional<TimePoint> a, std::optional<TimePoint> b) {
   if (!a) return b;

@@ -106,44 +106,8 @@ LicenceCheck load_licence(const std::string& given_path) {
   return c;
 }
 
-// The emulated power station on the memory link: owns the Device; its own events are not shown.
-class EmulatedStation final : public EngineIo {
- public:
-  EmulatedStation(const crypto::Backend& backend, PowerStation station)
-      : device_(config(backend), std::move(station), crypto::system_rng()) {}
-  void on_link_up(TimePoint now) override {
-    device_.on_link_up(now);
-    drain();
-  }
-  void on_link_down() override {
-    device_.on_link_down();
-    drain();
-  }
-  Result<void> feed(ByteView in, TimePoint now) override {
-    auto r = device_.feed(in, now);
-    drain();
-    return r;
-  }
-  std::optional<Bytes> poll_transmit() override { return device_.poll_transmit(); }
-  std::optional<TimePoint> next_deadline() const override { return device_.next_deadline(); }
-  void on_deadline(TimePoint now) override {
-    device_.on_deadline(now);
-    drain();
-  }
-  Device& device() noexcept { return device_; }
-
- private:
-  static DeviceConfig config(const crypto::Backend& backend) {
-    auto c = DeviceConfig::make(backend, {});
-    if (!c) throw UserError("emulator: " + c.error().message());
-    return std::move(*c);
-  }
-  void drain() {
-    while (device_.poll_event()) {
-    }
-  }
-  Device device_;
-};
+// The emulated power station on the memory link (--emulator); its own events are not shown.
+using EmulatedStation = OwnedEngineIo<Device>;
 
 // A SIGINT/SIGTERM arrived while waiting (logger only).
 struct Stopped {};
@@ -275,7 +239,9 @@ class Station {
       for (auto& m : PowerStation::models()) list += (list.empty() ? "" : ", ") + m;
       throw UserError("unknown emulator model '" + model + "' (" + list + ")");
     }
-    auto emu = std::make_unique<EmulatedStation>(backend_, std::move(*station));
+    auto cfg = DeviceConfig::make(backend_, {});
+    if (!cfg) throw UserError("emulator: " + cfg.error().message());
+    auto emu = std::make_unique<EmulatedStation>(Device(std::move(*cfg), std::move(*station), crypto::system_rng()));
     emu_ = emu.get();
     return emu;
   }
@@ -306,7 +272,7 @@ class Station {
 
   ClientConfig client_config() const {
     Bytes key = given_key_;
-    if (key.empty() && emu_ != nullptr) key.assign(emu_->device().verify_key().begin(), emu_->device().verify_key().end());
+    if (key.empty() && emu_ != nullptr) key.assign(emu_->engine().verify_key().begin(), emu_->engine().verify_key().end());
     auto c = ClientConfig::make(backend_, key);  // empty: K2
     if (!c) throw UserError("the device verification key is not a valid P-256 public key");
     // One Modbus command never outlasts --timeout (the default 5 s is the official integration's).
@@ -374,7 +340,7 @@ class Station {
 std::string emulated_description(Station& s) {
   auto* emu = s.emulator();
   if (!emu) return s.describe();
-  auto& st = emu->device().station();
+  auto& st = emu->engine().station();
   return "emulated " + st.model() + " (" + protocol_text(st.protocol()) + ", serial " + std::to_string(st.serial()) +
          ", IoT serial " + std::to_string(st.iot_serial()) + ") over a " +
          std::to_string(link::att_payload(s.link().link().att_mtu())) + "-byte ATT link";

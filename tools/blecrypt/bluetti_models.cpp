@@ -170,27 +170,6 @@ void print_fields(std::ostream& out, const models::Model& m, bool json) {
 
 // ---- detect ------------------------------------------------------------------------------
 
-// The emulator behind the link: owns its Device (the link only sees the byte side).
-class OwnedDevice final : public EngineIo {
- public:
-  OwnedDevice(DeviceConfig cfg, PowerStation s) : device_(std::move(cfg), std::move(s), crypto::system_rng()) {}
-  void on_link_up(TimePoint now) override { device_.on_link_up(now); }
-  void on_link_down() override { device_.on_link_down(); }
-  Result<void> feed(ByteView in, TimePoint now) override {
-    auto r = device_.feed(in, now);
-    while (device_.poll_event()) {
-    }
-    return r;
-  }
-  std::optional<Bytes> poll_transmit() override { return device_.poll_transmit(); }
-  std::optional<TimePoint> next_deadline() const override { return device_.next_deadline(); }
-  void on_deadline(TimePoint now) override { device_.on_deadline(now); }
-  Device& device() { return device_; }
-
- private:
-  Device device_;
-};
-
 struct DetectOptions {
   LinkCli link;
   std::string name;  // advertised name (--name)
@@ -206,16 +185,16 @@ class UnitLink {
       if (!station) return nullptr;
       auto cfg = DeviceConfig::make(crypto::default_backend(), {});
       if (!cfg) throw UserError("emulator: " + cfg.error().message());
-      auto dev = std::make_unique<OwnedDevice>(std::move(*cfg), std::move(*station));
+      auto dev = std::make_unique<OwnedEngineIo<Device>>(Device(std::move(*cfg), std::move(*station), crypto::system_rng()));
       emulated_ = dev.get();
       return dev;
     };
     link_ = open_link(opts, kGattProfile, factory);
     ClientConfig cfg;  // real units: K2 verifies the device key
     if (emulated_) {
-      const auto& s = emulated_->device().station();
+      const auto& s = emulated_->engine().station();
       if (advertised_.empty()) advertised_ = s.model() + std::to_string(s.serial());  // what a unit advertises
-      auto c = ClientConfig::make(crypto::default_backend(), emulated_->device().verify_key());
+      auto c = ClientConfig::make(crypto::default_backend(), emulated_->engine().verify_key());
       if (!c) throw UserError("emulator key: " + c.error().message());
       cfg = std::move(*c);
     }
@@ -267,7 +246,7 @@ class UnitLink {
   }
 
   std::string advertised_;
-  OwnedDevice* emulated_ = nullptr;
+  OwnedEngineIo<Device>* emulated_ = nullptr;
   std::unique_ptr<OpenLink> link_;
   std::unique_ptr<Client> client_;
   std::unique_ptr<link::Session<Client>> session_;

@@ -41,39 +41,6 @@ std::string topic_safe(const std::string& s) {
   return out.empty() ? std::string("BLUETTI") : out;
 }
 
-// An engine owned together with its EngineIo view (the emulator behind a MemoryLink).
-template <Engine E>
-class OwnedEngineIo final : public EngineIo {
- public:
-  explicit OwnedEngineIo(E engine) : e_(std::move(engine)) {}
-  void on_link_up(TimePoint now) override {
-    e_.on_link_up(now);
-    drop_events();
-  }
-  void on_link_down() override {
-    e_.on_link_down();
-    drop_events();
-  }
-  Result<void> feed(ByteView in, TimePoint now) override {
-    auto r = e_.feed(in, now);
-    drop_events();
-    return r;
-  }
-  std::optional<Bytes> poll_transmit() override { return e_.poll_transmit(); }
-  std::optional<TimePoint> next_deadline() const override { return e_.next_deadline(); }
-  void on_deadline(TimePoint now) override {
-    e_.on_deadline(now);
-    drop_events();
-  }
-  E& engine() noexcept { return e_; }
-
- private:
-  void drop_events() {  // nobody reads the emulator's events here: keep its queue empty
-    while (e_.poll_event()) {
-    }
-  }
-  E e_;
-};
 }  // namespace
 
 std::int64_t thread_cpu_ns() {

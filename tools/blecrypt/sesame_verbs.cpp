@@ -322,25 +322,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The emulated lock behind --emulator: owns a sesame::Device and drains its events.
-class EmulatedLock final : public EngineIo {
- public:
-  explicit EmulatedLock(Device d) : d_(std::move(d)) {}
-  void on_link_up(TimePoint now) override { d_.on_link_up(now); }
-  void on_link_down() override { d_.on_link_down(); }
-  Result<void> feed(ByteView in, TimePoint now) override { return d_.feed(in, now); }
-  std::optional<Bytes> poll_transmit() override {
-    while (d_.poll_event()) {
-    }
-    return d_.poll_transmit();
-  }
-  std::optional<TimePoint> next_deadline() const override { return d_.next_deadline(); }
-  void on_deadline(TimePoint now) override { d_.on_deadline(now); }
-
- private:
-  Device d_;
-};
-
 std::optional<std::uint16_t> emulator_model(std::string m) {
   for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (m == "5") return model::sesame5;
@@ -398,7 +379,7 @@ class Runner {
       dc.uuid = key_ && key_->uuid ? *key_->uuid : kEmulatorUuid;
       if (!reg && key_) dc.secret = key_->secret;  // the emulated lock is the one this key opens
       dc.unix_time_offset = unix_now();
-      return std::make_unique<EmulatedLock>(Device(std::move(dc), rng));
+      return std::make_unique<OwnedEngineIo<Device>>(Device(std::move(dc), rng));
     };
     auto link = open_link(o_.link, kGattProfile, factory);
 
@@ -664,24 +645,6 @@ class Runner {
 
 // ---- OS2 (SESAME 3 / 4, bot 1, Bike 1) -------------------------------------------------------------
 
-class EmulatedLock2 final : public EngineIo {
- public:
-  explicit EmulatedLock2(os2::Device2 d) : d_(std::move(d)) {}
-  void on_link_up(TimePoint now) override { d_.on_link_up(now); }
-  void on_link_down() override { d_.on_link_down(); }
-  Result<void> feed(ByteView in, TimePoint now) override { return d_.feed(in, now); }
-  std::optional<Bytes> poll_transmit() override {
-    while (d_.poll_event()) {
-    }
-    return d_.poll_transmit();
-  }
-  std::optional<TimePoint> next_deadline() const override { return d_.next_deadline(); }
-  void on_deadline(TimePoint now) override { d_.on_deadline(now); }
-
- private:
-  os2::Device2 d_;
-};
-
 std::string state2(const os2::MechStatus2& s) {
   return s.locked() ? "locked" : s.unlocked() ? "unlocked" : "between";
 }
@@ -741,7 +704,7 @@ void run_os2(Verb verb, const VerbOptions& o, KeyMaterial key) {
     if (dev.public_key() != key.os2->device_public)
       throw UserError("this OS2 key was not made by blecrypt's emulator (a real device's private key cannot be emulated); "
                       "`blecrypt sesame emulator-key " + m + "` prints one that is");
-    return std::make_unique<EmulatedLock2>(std::move(dev));
+    return std::make_unique<OwnedEngineIo<os2::Device2>>(std::move(dev));
   };
   auto link = open_link(o.link, kGattProfile, factory);
   os2::Client2 client(std::move(*key.os2), rng);
