@@ -113,7 +113,37 @@ class BluettiPeripheral:
                 "iot_serial": str(self.dev.iot_serial), "verify_key": self.dev.verify_key.hex()}
 
 
-class SesamePeripheral:
+class _SesameGatt:
+    """What the SESAME peripherals share: service FD81 (write + notify), the subscription, the
+    mock time of the emulator's t = 0, and the link events."""
+
+    def _init_gatt(self) -> None:
+        self.gatt = [(SESAME_SERVICE, [(SESAME_WRITE, ["write-without-response", "write"]),
+                                       (SESAME_NOTIFY, ["notify"])])]
+        self.subscribed = False
+        self.clock: Optional[float] = None   # mock time of the emulator's t = 0
+
+    def _t(self, now: float) -> float:
+        if self.clock is None:
+            self.clock = now
+        return max(0.0, now - self.clock)
+
+    def link_up(self, now: float) -> None:
+        self.subscribed = False
+
+    def link_down(self) -> None:
+        self.subscribed = False
+        self.dev.disconnect()
+
+    def unsubscribe(self, char: str) -> None:
+        if char == SESAME_NOTIFY:
+            self.subscribed = False
+
+    def read(self, char: str) -> bytes:
+        return b""
+
+
+class SesamePeripheral(_SesameGatt):
     """A SESAME 5 lock (blecrypt.sesame.Device) behind service FD81; its clock is virtual and
     advanced to the mock's monotonic time on every event."""
 
@@ -145,16 +175,8 @@ class SesamePeripheral:
         self.service_data = {}
         # Scan response name: the first 22 characters of base64(UUID) (spec §3).
         self.name = str(options.get("name", base64.b64encode(bytes(uuid)).decode()[:22]))
-        self.gatt = [(SESAME_SERVICE, [(SESAME_WRITE, ["write-without-response", "write"]),
-                                       (SESAME_NOTIFY, ["notify"])])]
-        self.subscribed = False
-        self.clock: Optional[float] = None   # mock time of the emulator's t = 0
+        self._init_gatt()
         self.emu_t = 0.0                      # the emulator's virtual time
-
-    def _t(self, now: float) -> float:
-        if self.clock is None:
-            self.clock = now
-        return max(0.0, now - self.clock)
 
     def _advance(self, now: float) -> Out:
         t = self._t(now)
@@ -164,13 +186,6 @@ class SesamePeripheral:
         self.emu_t = t
         return out
 
-    def link_up(self, now: float) -> None:
-        self.subscribed = False
-
-    def link_down(self) -> None:
-        self.subscribed = False
-        self.dev.disconnect()
-
     def subscribe(self, char: str, now: float) -> Out:
         if char != SESAME_NOTIFY or self.subscribed:
             return []
@@ -178,18 +193,11 @@ class SesamePeripheral:
         out = self._advance(now)
         return out + [(SESAME_NOTIFY, n) for n in self.dev.connect(self.emu_t)]
 
-    def unsubscribe(self, char: str) -> None:
-        if char == SESAME_NOTIFY:
-            self.subscribed = False
-
     def write(self, char: str, data: bytes, now: float) -> Out:
         if char != SESAME_WRITE:
             return []
         out = self._advance(now)
         return out + [(SESAME_NOTIFY, n) for n in self.dev.receive(data, self.emu_t)]
-
-    def read(self, char: str) -> bytes:
-        return b""
 
     def next_deadline(self) -> Optional[float]:
         if not self.subscribed or self.clock is None:
@@ -215,7 +223,7 @@ class SesamePeripheral:
 SESAME_OS2_MODELS = {"3": 0, "SESAME3": 0, "BOT": 2, "BOT1": 2, "BIKE": 3, "BIKE1": 3, "4": 4, "SESAME4": 4}
 
 
-class SesameOs2Peripheral:
+class SesameOs2Peripheral(_SesameGatt):
     """An OS2 device (blecrypt.sesame.Os2Device: SESAME 3 / 4, bot 1, Bike 1) behind service FD81.
     options: secret (16 bytes, required: the emulator's key pair derives from it), key_index,
     uuid, seed. Its share URI (what the owner's QR code holds) is in state()["share_uri"]."""
@@ -240,22 +248,7 @@ class SesameOs2Peripheral:
         self.service_uuids = [SESAME_SERVICE]
         self.service_data: Dict[str, bytes] = {}
         self.name = str(options.get("name", base64.b64encode(bytes(uuid)).decode()[:22]))
-        self.gatt = [(SESAME_SERVICE, [(SESAME_WRITE, ["write-without-response", "write"]),
-                                       (SESAME_NOTIFY, ["notify"])])]
-        self.subscribed = False
-        self.clock: Optional[float] = None
-
-    def _t(self, now: float) -> float:
-        if self.clock is None:
-            self.clock = now
-        return max(0.0, now - self.clock)
-
-    def link_up(self, now: float) -> None:
-        self.subscribed = False
-
-    def link_down(self) -> None:
-        self.subscribed = False
-        self.dev.disconnect()
+        self._init_gatt()
 
     def subscribe(self, char: str, now: float) -> Out:
         if char != SESAME_NOTIFY or self.subscribed:
@@ -263,17 +256,10 @@ class SesameOs2Peripheral:
         self.subscribed = True
         return [(SESAME_NOTIFY, n) for n in self.dev.connect(self._t(now))]
 
-    def unsubscribe(self, char: str) -> None:
-        if char == SESAME_NOTIFY:
-            self.subscribed = False
-
     def write(self, char: str, data: bytes, now: float) -> Out:
         if char != SESAME_WRITE:
             return []
         return [(SESAME_NOTIFY, n) for n in self.dev.receive(data, self._t(now))]
-
-    def read(self, char: str) -> bytes:
-        return b""
 
     def next_deadline(self) -> Optional[float]:
         return None   # the OS2 emulator moves at once: nothing timed
