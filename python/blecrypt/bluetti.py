@@ -21,7 +21,7 @@ import math
 import time
 import types
 from dataclasses import dataclass, field as _dc_field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from blecrypt import _native
 from blecrypt.errors import (BluettiAuthenticationError, BluettiError, BluettiHandshakeError, BluettiInvalidArgument,
@@ -292,6 +292,91 @@ def _pack_selected(m: Model, fields: Mapping[str, Value]) -> Optional[int]:
         if f.role == "pack_selected" and isinstance(v, int) and not isinstance(v, bool):
             return v
     return None
+
+
+# ---- reads as steps: one plan for the blocking Client and the asyncio BluettiDevice ----------
+# A plan is a generator: it yields _Read (sent back: the values, or None when the unit answered a
+# Modbus exception: a block this unit does not have), _Write and _Settle steps, and returns its
+# result. Client._drive runs one over an exchange, blecrypt.ble's BluettiDevice over bleak.
+@dataclass(frozen=True)
+class _Read:
+    address: int
+    count: int
+
+
+@dataclass(frozen=True)
+class _Write:
+    address: int
+    value: int
+
+
+@dataclass(frozen=True)
+class _Settle:
+    seconds: float
+
+
+_Step = Union[_Read, _Write, _Settle]
+_Plan = Generator[_Step, Optional[Sequence[int]], Any]
+
+
+def _read_into(registers: Dict[int, int], address: int, count: int) -> Generator[_Step, Optional[Sequence[int]], None]:
+    values = yield _Read(address, count)
+    if values is not None:
+        registers.update((address + i, int(v)) for i, v in enumerate(values))
+
+
+def _detect_plan(advertised_name: str) -> _Plan:
+    """Returns the Identity; raises BluettiInvalidArgument (model_unknown) when the device-type
+    registers name no model of the table."""
+    regs: Dict[int, int] = {}
+    (a2, n2), (a1, n1) = DETECT_READS
+    yield from _read_into(regs, a2, n2)
+    try:
+        return identify(regs, advertised_name)
+    except BluettiInvalidArgument:
+        yield from _read_into(regs, a1, n1)
+    return identify(regs, advertised_name)
+
+
+def _blocks_plan(m: Model, legacy: bool = False) -> _Plan:
+    """Returns the registers of the model's poll blocks (with ``legacy``, also those of the nine
+    bluetti_mqtt fields the blocks leave out)."""
+    regs: Dict[int, int] = {}
+    for a, n in m.blocks:
+        yield from _read_into(regs, a, n)
+    for a, n in m.legacy_requests() if legacy else ():
+        if any(r not in regs for r in range(a, a + n)):
+            yield from _read_into(regs, a, n)
+    return regs
+
+
+def _packs_plan(m: Model, settle: Optional[float]) -> _Plan:
+    """Returns every battery pack: IoT V1 selects each pack, settles and reads the pack blocks;
+    IoT V2 and single-pack units read the pack blocks once. Raises BluettiError
+    (pack_out_of_range) when the unit still shows another pack after the settle."""
+    unit: Dict[str, Value] = {}
+    if m.pack_selector:
+        regs: Dict[int, int] = {}
+        for f in m.fields:
+            if f.role == "pack_count":
+                yield from _read_into(regs, f.address, f.words)
+        unit = m.decode(regs)
+    out: List[Pack] = []
+    for number in range(1, _pack_count(m, unit) + 1):
+        if m.pack_selector:
+            address, value = m.select_pack(number)
+            yield _Write(address, value)
+            yield _Settle(m.pack_settle if settle is None else settle)
+        pregs: Dict[int, int] = {}
+        for a, n in m.pack_blocks:
+            yield from _read_into(pregs, a, n)
+        fields = m.decode_pack(pregs, number)
+        shown = _pack_selected(m, fields)
+        if m.pack_selector and shown is not None and shown != number:
+            raise BluettiError(f"pack {number}: the unit still shows pack {shown}: give it longer to switch "
+                               f"(settle=...)", name="pack_out_of_range")
+        out.append(_pack_of(m, number, fields))
+    return out
 
 
 def _same_setting(m: Model, f: Field, written: int, read_back: int) -> bool:
@@ -603,39 +688,37 @@ class Client:
         self._run(job, exchange, now, f"{output} output")
 
     # ---- the model table: every field, every setting, battery packs -----------------------
-    def _read_into(self, registers: Dict[int, int], address: int, count: int, exchange: Exchange,
-                   now: Optional[float]) -> bool:
-        """Reads into ``registers``; False when the unit answers a Modbus exception (a block or
-        register this unit does not have)."""
+    def _drive(self, plan: _Plan, exchange: Exchange, now: Optional[float],
+               sleep: Callable[[float], None] = time.sleep) -> Any:
+        """Runs a read plan over ``exchange``; its result."""
+        reply: Optional[Sequence[int]] = None
         try:
-            values = self.read_registers(address, count, exchange, now)
-        except ModbusError as e:
-            if e.exception is None:
-                raise
-            return False
-        registers.update((address + i, v) for i, v in enumerate(values))
-        return True
+            while True:
+                step = plan.send(reply)
+                reply = None
+                if isinstance(step, _Read):
+                    try:
+                        reply = self.read_registers(step.address, step.count, exchange, now)
+                    except ModbusError as e:
+                        if e.exception is None:
+                            raise
+                elif isinstance(step, _Write):
+                    self.write_register(step.address, step.value, exchange, now)
+                else:
+                    sleep(step.seconds)
+        except StopIteration as done:
+            return done.value
 
     def identify(self, exchange: Exchange, advertised_name: str = "", now: Optional[float] = None) -> Identity:
         """The model: the device-type register (IoT V2 at 110, else IoT V1 at 10), checked
         against ``advertised_name``. Raises BluettiInvalidArgument (model_unknown)."""
-        regs: Dict[int, int] = {}
-        (a2, n2), (a1, n1) = DETECT_READS
-        self._read_into(regs, a2, n2, exchange, now)
-        try:
-            return identify(regs, advertised_name)
-        except BluettiInvalidArgument:
-            self._read_into(regs, a1, n1, exchange, now)
-        return identify(regs, advertised_name)
+        return cast(Identity, self._drive(_detect_plan(advertised_name), exchange, now))
 
     def read_fields(self, model: Union[Model, str], exchange: Exchange, now: Optional[float] = None) -> Dict[str, Value]:
         """One refresh of every field of ``model`` (its poll blocks; a block the unit refuses
         leaves its fields out), by field name."""
         m = _as_model(model)
-        regs: Dict[int, int] = {}
-        for a, n in m.blocks:
-            self._read_into(regs, a, n, exchange, now)
-        return m.decode(regs)
+        return m.decode(self._drive(_blocks_plan(m), exchange, now))
 
     def set(self, model: Union[Model, str], field: str, value: SettingValue, exchange: Exchange,
             now: Optional[float] = None) -> None:
@@ -655,28 +738,7 @@ class Client:
         """Every battery pack: IoT V1 selects each pack (register ``pack_selector``), waits
         ``settle`` seconds (default: the model's ``pack_settle``, via ``sleep``) and reads the
         pack blocks; IoT V2 and single-pack units read the pack blocks once."""
-        m = _as_model(model)
-        regs: Dict[int, int] = {}
-        for f in m.fields if m.pack_selector else ():
-            if f.role == "pack_count":
-                self._read_into(regs, f.address, f.words, exchange, now)
-        unit = m.decode(regs)
-        out: List[Pack] = []
-        for number in range(1, _pack_count(m, unit) + 1):
-            if m.pack_selector:
-                address, value = m.select_pack(number)
-                self.write_register(address, value, exchange, now)
-                sleep(m.pack_settle if settle is None else settle)
-            pregs: Dict[int, int] = {}
-            for a, n in m.pack_blocks:
-                self._read_into(pregs, a, n, exchange, now)
-            fields = m.decode_pack(pregs, number)
-            shown = _pack_selected(m, fields)
-            if m.pack_selector and shown is not None and shown != number:
-                raise BluettiError(f"pack {number}: the unit still shows pack {shown}: wait longer (settle)",
-                                   name="pack_out_of_range")
-            out.append(_pack_of(m, number, fields))
-        return out
+        return cast(List[Pack], self._drive(_packs_plan(_as_model(model), settle), exchange, now, sleep))
 
 
 def _telemetry(fields: Dict[str, Any]) -> Telemetry:

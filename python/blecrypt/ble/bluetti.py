@@ -7,7 +7,7 @@ import logging
 import os
 import types
 from dataclasses import dataclass, field as _dc_field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union, cast
 
 
 from .. import bluetti as _table
@@ -278,19 +278,28 @@ class BluettiDevice(Session):
         """What ``detect()`` found (None before, or with ``model=``)."""
         return self._identity
 
-    async def _read_into(self, registers: Dict[int, int], address: int, count: int) -> bool:
-        """FC03 into ``registers``; False when the unit answers a Modbus exception (a block this
-        unit does not have: its fields are left out)."""
+    async def _drive(self, plan: Any) -> Any:
+        """Runs one of the table's read plans (blecrypt.bluetti) over this link: FC03 reads (a
+        Modbus exception answers None: a block this unit does not have), FC06 writes, settles."""
+        reply = None
         try:
-            values = await self.read_registers(address, count)
-        except WriteNotConfirmed:
-            raise
-        except CommandError as e:
-            if e.code is None:
-                raise
-            return False
-        registers.update((address + i, v) for i, v in enumerate(values))
-        return True
+            while True:
+                step = plan.send(reply)
+                reply = None
+                if isinstance(step, _table._Read):
+                    try:
+                        reply = await self.read_registers(step.address, step.count)
+                    except WriteNotConfirmed:
+                        raise
+                    except CommandError as e:
+                        if e.code is None:
+                            raise
+                elif isinstance(step, _table._Write):
+                    await self.write_register(step.address, step.value)
+                else:
+                    await asyncio.sleep(step.seconds)
+        except StopIteration as done:
+            return done.value
 
     def _advertised_name(self) -> str:
         name = getattr(self._device, "name", None)
@@ -302,19 +311,14 @@ class BluettiDevice(Session):
         BLEDevice's name). Sets ``model``. Raises CommandError when the registers name no model
         of the table (``blecrypt bluetti dump`` reads such a unit's map for contributing it)."""
         advertised = self._advertised_name() if advertised_name is None else advertised_name
-        regs: Dict[int, int] = {}
-        (a2, n2), (a1, n1) = _table.DETECT_READS
-        await self._read_into(regs, a2, n2)
         try:
-            ident = _table.identify(regs, advertised)
-        except _core_errors.Error:
-            await self._read_into(regs, a1, n1)
-            try:
-                ident = _table.identify(regs, advertised)
-            except _core_errors.Error as e:
-                self._detected = True
-                raise CommandError(f"BLUETTI {self.address}: {e}; `blecrypt bluetti models` lists the known "
-                                   f"models") from None
+            ident = cast(Identity, await self._drive(_table._detect_plan(advertised)))
+        except _core_errors.BluettiInvalidArgument as e:  # model_unknown, from the table
+            if isinstance(e, BleError):
+                raise
+            self._detected = True
+            raise CommandError(f"BLUETTI {self.address}: {e}; `blecrypt bluetti models` lists the known "
+                               f"models") from None
         self._identity, self._model, self._detected = ident, ident.model, True
         if ident.advertised is not None and not ident.confirmed:
             log.warning("%s: advertised as %s but the device-type register says %s: using the %s table",
@@ -363,29 +367,12 @@ class BluettiDevice(Session):
         page) its blocks are read; IoT V2 and single-pack units: the pack blocks are read once.
         An empty list when the table has no pack data for the model."""
         m = await self._need_model("packs")
-        unit: Dict[str, Value] = {}
-        if m.pack_selector:
-            regs: Dict[int, int] = {}
-            for f in m.fields:
-                if f.role == "pack_count":
-                    await self._read_into(regs, f.address, f.words)
-            unit = m.decode(regs)
-        out: List[Pack] = []
-        for number in range(1, _table._pack_count(m, unit) + 1):
-            if m.pack_selector:
-                address, value = m.select_pack(number)
-                await self.write_register(address, value)
-                await asyncio.sleep(m.pack_settle if settle is None else settle)
-            pregs: Dict[int, int] = {}
-            for a, n in m.pack_blocks:
-                await self._read_into(pregs, a, n)
-            fields = m.decode_pack(pregs, number)
-            shown = _table._pack_selected(m, fields)
-            if m.pack_selector and shown is not None and shown != number:
-                raise CommandError(f"BLUETTI {self.address}: pack {number}: the unit still shows pack {shown}: "
-                                   f"give it longer to switch (packs(settle=...))")
-            out.append(_table._pack_of(m, number, fields))
-        return out
+        try:
+            return cast(List[Pack], await self._drive(_table._packs_plan(m, settle)))
+        except _core_errors.BluettiError as e:  # pack_out_of_range, from the table
+            if isinstance(e, BleError):
+                raise
+            raise CommandError(f"BLUETTI {self.address}: {e}") from None
 
     async def read_telemetry(self) -> Telemetry:
         """One refresh: the model's poll blocks (every field of its table) plus the nine
@@ -406,12 +393,7 @@ class BluettiDevice(Session):
         return t
 
     async def _table_telemetry(self, m: Model) -> Telemetry:
-        regs: Dict[int, int] = {}
-        for a, n in m.blocks:
-            await self._read_into(regs, a, n)
-        for a, n in m.legacy_requests():  # registers of the nine fields the table blocks left out
-            if any(r not in regs for r in range(a, a + n)):
-                await self._read_into(regs, a, n)
+        regs = await self._drive(_table._blocks_plan(m, legacy=True))
         legacy = m.legacy_telemetry(regs)
         fields = m.decode(regs)
         if legacy is None:  # the nine from the table's roles (the unit refused a legacy block)
