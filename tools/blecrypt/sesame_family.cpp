@@ -80,10 +80,26 @@ void expect_ready(const C& client, const char* what) {
   if (!client.ready()) throw DeviceError(std::string(what) + ": no session");
 }
 
+// Runs `rig` until quiet; throws when the device answered item `it` with anything but success.
+void expect_success(Rig<Client, Device>& rig, std::uint8_t it) {
+  rig.settle();
+  for (const auto& e : rig.events())
+    if (const auto* r = std::get_if<events::CommandResult>(&e); r && r->item == it && r->result != ResultCode::success)
+      throw DeviceError(item_name(it) + ": " + result_name(r->result));
+}
+
 Uuid demo_uuid(std::uint8_t b) {
   Uuid u{};
   for (std::size_t i = 0; i < u.size(); ++i) u[i] = static_cast<std::uint8_t>(b + i);
   return u;
+}
+
+// An emulated device of `model` whose UUID starts at `uuid_byte`.
+DeviceConfig demo_device(std::uint16_t model, std::uint8_t uuid_byte) {
+  DeviceConfig c;
+  c.model = model;
+  c.uuid = demo_uuid(uuid_byte);
+  return c;
 }
 
 // Carries out an accessory's OperateLock against `lock`: what the accessory's own radio does.
@@ -104,15 +120,11 @@ ResultCode carry_out(const events::OperateLock& op, Device& lock, TimePoint& now
 void family_demo(std::ostream& out) {
   auto& rng = crypto::system_rng();
   TimePoint now = time_from_seconds(1000);
-  DeviceConfig lc;
-  lc.model = model::sesame5;
-  lc.uuid = demo_uuid(0x10);
+  DeviceConfig lc = demo_device(model::sesame5, 0x10);
   lc.unix_time_offset = kDemoUnix;
   lc.status = MechStatus{3000, kNoTarget, -90, MechStatus::in_lock_range | MechStatus::stopped};
   Device lock(std::move(lc), rng);
-  DeviceConfig tc;
-  tc.model = model::touch;
-  tc.uuid = demo_uuid(0x20);
+  DeviceConfig tc = demo_device(model::touch, 0x20);
   tc.status.battery_raw = 1500;
   Device touch(std::move(tc), rng);
 
@@ -165,9 +177,7 @@ void family_demo(std::ostream& out) {
   out << "4. lock history #" << rec.id << " " << rec.type_name() << " by \"" << escape_control(rec.tag.describe()) << "\"\n";
 
   // Server role: the lock emulator (what `blecrypt emulate sesame` runs) reports a Remote's press.
-  DeviceConfig rc;
-  rc.model = model::remote;
-  rc.uuid = demo_uuid(0x30);
+  DeviceConfig rc = demo_device(model::remote, 0x30);
   rc.status.battery_raw = 1480;
   Device remote(std::move(rc), rng);
   {
@@ -243,10 +253,7 @@ void touch_verb(const TouchOpts& o, std::ostream& out) {
 
   auto& rng = crypto::system_rng();
   TimePoint now = time_from_seconds(1000);
-  DeviceConfig dc;
-  dc.model = m;
-  dc.uuid = demo_uuid(0x50);
-  Device acc(std::move(dc), rng);
+  Device acc(demo_device(m, 0x50), rng);
   ClientConfig cc;
   Client client(cc, rng);
   Rig<Client, Device> rig(client, acc, now, "emulated " + model_name(m));
@@ -259,23 +266,17 @@ void touch_verb(const TouchOpts& o, std::ostream& out) {
   rig.settle();
   check(client.set_credential_mode(kind, 0, now), "mode");
   rig.settle();
-  auto answer = [&](std::uint8_t it) {
-    rig.settle();
-    for (const auto& e : rig.events())
-      if (const auto* r = std::get_if<events::CommandResult>(&e); r && r->item == it && r->result != ResultCode::success)
-        throw DeviceError(item_name(it) + ": " + result_name(r->result));
-  };
   rig.events();
   const CredentialItems items = credential_items(kind);
   if (o.verb == "add" && !o.name.empty()) {
     check(client.rename_credential(kind, *id, as_bytes(o.name), now), "rename");
-    answer(items.change);
+    expect_success(rig, items.change);
   } else if (o.verb == "delete") {
     check(client.delete_credential(kind, *id, now), "delete");
-    answer(items.del);
+    expect_success(rig, items.del);
   }
   check(client.list_credentials(kind, now), "list");
-  answer(items.get);
+  expect_success(rig, items.get);
   if (!client.accessory_state().list_complete[static_cast<std::size_t>(kind)]) throw DeviceError("list transfer incomplete");
   const auto& list = client.accessory_state().list(kind);
   out << model_name(m) << " (emulated): " << list.size() << " " << o.kind << "\n";
@@ -302,34 +303,25 @@ void bot2_verb(const Bot2Opts& o, std::ostream& out) {
   if (o.tag.size() > HistoryTag::kMaxTextBytes) throw UserError("--tag: at most 29 bytes");
   auto& rng = crypto::system_rng();
   TimePoint now = time_from_seconds(1000);
-  DeviceConfig dc;
-  dc.model = m;
-  dc.uuid = demo_uuid(0x60);
-  Device bot(std::move(dc), rng);
+  Device bot(demo_device(m, 0x60), rng);
   Client client(ClientConfig{}, rng);
   Rig<Client, Device> rig(client, bot, now, "emulated " + model_name(m));
   rig.connect();
   expect_ready<Client, Device>(client, "register");
-  auto answer = [&](std::uint8_t it) {
-    rig.settle();
-    for (const auto& e : rig.events())
-      if (const auto* r = std::get_if<events::CommandResult>(&e); r && r->item == it && r->result != ResultCode::success)
-        throw DeviceError(item_name(it) + ": " + result_name(r->result));
-  };
   rig.events();
   const auto n = static_cast<std::uint8_t>(o.index < 0 ? 0 : o.index);
   if (o.verb == "select") {
     check(client.select_script(n, now), "select");
-    answer(item::script_select);
+    expect_success(rig, item::script_select);
   } else if (o.verb == "run") {
     check(client.run_script(n, HistoryTag::from_text(o.tag), now), "run");
-    answer(static_cast<std::uint8_t>(item::bot2_run_script_0 + n));
+    expect_success(rig, static_cast<std::uint8_t>(item::bot2_run_script_0 + n));
     out << "ran script " << int{n} << " (" << escape_control(bot.scripts()[n].name) << ")\n";
     rig.disconnect();
     return;
   } else if (o.verb == "show") {
     check(client.read_script(o.index < 0 ? std::nullopt : std::optional<std::uint8_t>(n), now), "show");
-    answer(item::script_current);
+    expect_success(rig, item::script_current);
     const auto& sc = client.accessory_state().bot2_script;
     if (!sc) throw DeviceError("no script in the answer");
     static constexpr const char* kActions[] = {"forward", "reverse", "stop", "sleep"};
@@ -340,7 +332,7 @@ void bot2_verb(const Bot2Opts& o, std::ostream& out) {
     return;
   }
   check(client.read_script_names(now), "scripts");
-  answer(item::script_name_list);
+  expect_success(rig, item::script_name_list);
   const auto& l = client.accessory_state().bot2_scripts;
   if (!l) throw DeviceError("no script list in the answer");
   out << model_name(m) << " (emulated): " << l->names.size() << " scripts\n";
