@@ -232,29 +232,27 @@ void encode_model(Protocol p, const std::string& model, std::uint16_t* w, std::s
   }
 }
 
-namespace {
-bool fetch(const RegisterValues& r, std::uint16_t addr, std::size_t n, std::uint16_t* out) {
+bool copy_registers(const RegisterValues& regs, std::uint16_t address, std::size_t n, std::uint16_t* out) {
   for (std::size_t i = 0; i < n; ++i) {
-    auto it = r.find(static_cast<std::uint16_t>(addr + i));
-    if (it == r.end()) return false;
+    auto it = regs.find(static_cast<std::uint16_t>(address + i));
+    if (it == regs.end()) return false;
     out[i] = it->second;
   }
   return true;
 }
-}  // namespace
 
 Result<Telemetry> decode_telemetry(Protocol p, const RegisterValues& regs) {
   const auto& l = layout(p);
   Telemetry t;
   std::uint16_t model[6], sn[4], v[7];
-  if (!fetch(regs, l.model, 6, model) || !fetch(regs, l.serial, 4, sn)) return Errc::modbus_length_mismatch;
+  if (!copy_registers(regs, l.model, 6, model) || !copy_registers(regs, l.serial, 4, sn)) return Errc::modbus_length_mismatch;
   t.device_type = decode_model(p, model, 6);
   t.serial_number = decode_serial(sn);
-  if (!fetch(regs, l.soc, 1, v)) return Errc::modbus_length_mismatch;
+  if (!copy_registers(regs, l.soc, 1, v)) return Errc::modbus_length_mismatch;
   t.total_battery_percent = v[0];
   const std::uint16_t singles[] = {l.dc_in, l.ac_in, l.ac_out, l.dc_out, l.ac_switch_state, l.dc_switch_state};
   for (std::size_t i = 0; i < 6; ++i)
-    if (!fetch(regs, singles[i], 1, &v[i])) return Errc::modbus_length_mismatch;
+    if (!copy_registers(regs, singles[i], 1, &v[i])) return Errc::modbus_length_mismatch;
   t.dc_input_power = v[0];
   t.ac_input_power = v[1];
   t.ac_output_power = v[2];

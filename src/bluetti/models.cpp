@@ -363,25 +363,14 @@ const Model* from_advertised_name(std::string_view name) noexcept {
   return best;
 }
 
-namespace {
-bool fetch_words(const RegisterValues& r, std::uint16_t addr, std::size_t n, std::uint16_t* out) {
-  for (std::size_t i = 0; i < n; ++i) {
-    auto it = r.find(static_cast<std::uint16_t>(addr + i));
-    if (it == r.end()) return false;
-    out[i] = it->second;
-  }
-  return true;
-}
-}  // namespace
-
 std::string reported_type(const RegisterValues& regs) {
   std::uint16_t w[6];
-  if (fetch_words(regs, kV2TypeRegister, 6, w)) {
+  if (copy_registers(regs, kV2TypeRegister, 6, w)) {
     auto s = decode_model(Protocol::iot_v2, w, 6);
     if (find(s)) return s;
-    if (!fetch_words(regs, kV1TypeRegister, 6, w)) return s;
+    if (!copy_registers(regs, kV1TypeRegister, 6, w)) return s;
   }
-  if (fetch_words(regs, kV1TypeRegister, 6, w)) return decode_model(Protocol::iot_v1, w, 6);
+  if (copy_registers(regs, kV1TypeRegister, 6, w)) return decode_model(Protocol::iot_v1, w, 6);
   return "";
 }
 
@@ -389,20 +378,20 @@ Result<Identity> identify(std::string_view advertised_name, const RegisterValues
   Identity id;
   id.advertised = advertised_name.empty() ? nullptr : from_advertised_name(advertised_name);
   std::uint16_t w[6], sn[4];
-  if (fetch_words(regs, kV2TypeRegister, 6, w)) {
+  if (copy_registers(regs, kV2TypeRegister, 6, w)) {
     id.reported = decode_model(Protocol::iot_v2, w, 6);
     if (const Model* m = find(id.reported); m && m->protocol == Protocol::iot_v2) {
       id.model = m;
       id.protocol = Protocol::iot_v2;
-      if (fetch_words(regs, 116, 4, sn)) id.serial = decode_serial(sn);
+      if (copy_registers(regs, 116, 4, sn)) id.serial = decode_serial(sn);
     }
   }
-  if (!id.model && fetch_words(regs, kV1TypeRegister, 6, w)) {
+  if (!id.model && copy_registers(regs, kV1TypeRegister, 6, w)) {
     id.reported = decode_model(Protocol::iot_v1, w, 6);
     if (const Model* m = find(id.reported); m && m->protocol == Protocol::iot_v1) {
       id.model = m;
       id.protocol = Protocol::iot_v1;
-      if (fetch_words(regs, 17, 4, sn)) id.serial = decode_serial(sn);
+      if (copy_registers(regs, 17, 4, sn)) id.serial = decode_serial(sn);
     }
   }
   if (!id.model) return Errc::model_unknown;

@@ -86,6 +86,8 @@ struct Telemetry {
 using RegisterValues = std::map<std::uint16_t, std::uint16_t>;
 // Adds the registers of a FC3 response to `out`.
 void collect(const modbus::Request& req, const modbus::Response& resp, RegisterValues& out);
+// Copies registers address..address+n-1 into out[0..n); false (out partly written) when one is missing.
+bool copy_registers(const RegisterValues& regs, std::uint16_t address, std::size_t n, std::uint16_t* out);
 // Missing registers -> modbus_length_mismatch.
 Result<Telemetry> decode_telemetry(Protocol p, const RegisterValues& regs);
 
