@@ -70,6 +70,11 @@ constexpr HaName kHaNames[] = {
     {"eco_shutdown", "ECO Shutdown"},
     {"charging_mode", "Charging Mode"},
     {"power_lifting_on", "Power Lifting"},
+    // DC_INPUT_FIELDS: bluetti_mqtt publishes these three as dc_input_voltage1 / _power1 /
+    // _current1 (topics the gateway does not have: its topics are the struct names below).
+    {"internal_dc_input_voltage", "DC Input Voltage 1"},
+    {"internal_dc_input_power", "DC Input Power 1"},
+    {"internal_dc_input_current", "DC Input Current 1"},
 };
 constexpr std::string_view ha_name_of(std::string_view mqtt) {
   for (const auto& h : kHaNames)

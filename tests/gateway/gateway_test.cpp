@@ -456,6 +456,7 @@ TEST(Entities, DisplayNamesAreBluettiMqttsWhereItHasOne) {
   EXPECT_EQ(display_name(*find_entity(ac300, "power_generation")), "Total Power Generation");
   EXPECT_EQ(display_name(*find_entity(ac300, "auto_sleep_mode")), "Screen Auto Sleep Mode");
   EXPECT_EQ(display_name(*find_entity(entities(model("EB3A")), "eco_on")), "ECO");
+  EXPECT_EQ(display_name(*find_entity(ac300, "internal_dc_input_voltage")), "DC Input Voltage 1");
   // No bluetti_mqtt name: derived from the topic name.
   EXPECT_EQ(display_name(*find_entity(entities(model("AC180")), "ac_output_voltage")), "AC Output Voltage");
 }
