@@ -27,6 +27,61 @@ constexpr Choice kLedMode[] = {{1, "LOW"}, {2, "HIGH"}, {3, "SOS"}, {4, "OFF"}};
 constexpr Choice kEcoShutdown[] = {{1, "ONE_HOUR"}, {2, "TWO_HOURS"}, {3, "THREE_HOURS"}, {4, "FOUR_HOURS"}};
 constexpr Choice kChargingMode[] = {{0, "STANDARD"}, {1, "SILENT"}, {2, "TURBO"}};
 
+// ---- Home Assistant names ----------------------------------------------------------------
+// The entity names bluetti_mqtt's discovery gives its fields ([M] mqtt_client.py
+// NORMAL_DEVICE_FIELDS, home_assistant_extra 'name'), so entities keep their names when users
+// move to the gateway. Keyed by the bluetti_mqtt field name; every builder below applies it.
+struct HaName {
+  std::string_view mqtt, name;
+};
+constexpr HaName kHaNames[] = {
+    {"dc_input_power", "DC Input Power"},
+    {"ac_input_power", "AC Input Power"},
+    {"ac_output_power", "AC Output Power"},
+    {"dc_output_power", "DC Output Power"},
+    {"power_generation", "Total Power Generation"},
+    {"total_battery_percent", "Total Battery Percent"},
+    {"ac_output_on", "AC Output"},
+    {"dc_output_on", "DC Output"},
+    {"ac_output_mode", "AC Output Mode"},
+    {"internal_ac_voltage", "Internal AC Voltage"},
+    {"internal_current_one", "Internal Current Sensor 1"},
+    {"internal_power_one", "Internal Power Sensor 1"},
+    {"internal_ac_frequency", "Internal AC Frequency"},
+    {"internal_current_two", "Internal Current Sensor 2"},
+    {"internal_power_two", "Internal Power Sensor 2"},
+    {"ac_input_voltage", "AC Input Voltage"},
+    {"internal_current_three", "Internal Current Sensor 3"},
+    {"internal_power_three", "Internal Power Sensor 3"},
+    {"ac_input_frequency", "AC Input Frequency"},
+    {"total_battery_voltage", "Total Battery Voltage"},
+    {"total_battery_current", "Total Battery Current"},
+    {"ups_mode", "UPS Working Mode"},
+    {"split_phase_on", "Split Phase"},
+    {"split_phase_machine_mode", "Split Phase Machine"},
+    {"grid_charge_on", "Grid Charge"},
+    {"time_control_on", "Time Control"},
+    {"battery_range_start", "Battery Range Start"},
+    {"battery_range_end", "Battery Range End"},
+    {"led_mode", "LED Mode"},
+    {"power_off", "Power Off"},
+    {"auto_sleep_mode", "Screen Auto Sleep Mode"},
+    {"eco_on", "ECO"},
+    {"eco_shutdown", "ECO Shutdown"},
+    {"charging_mode", "Charging Mode"},
+    {"power_lifting_on", "Power Lifting"},
+    // DC_INPUT_FIELDS: bluetti_mqtt publishes these three as dc_input_voltage1 / _power1 /
+    // _current1 (topics the gateway does not have: its topics are the struct names below).
+    {"internal_dc_input_voltage", "DC Input Voltage 1"},
+    {"internal_dc_input_power", "DC Input Power 1"},
+    {"internal_dc_input_current", "DC Input Current 1"},
+};
+constexpr std::string_view ha_name_of(std::string_view mqtt) {
+  for (const auto& h : kHaNames)
+    if (!mqtt.empty() && h.mqtt == mqtt) return h.name;
+  return {};
+}
+
 // ---- field builders ----------------------------------------------------------------------
 constexpr void ha_classes(Field& f) {
   const std::string_view u = f.unit;
@@ -46,6 +101,7 @@ constexpr Field num(std::string_view name, std::string_view mqtt, std::uint16_t 
   Field f;
   f.name = name;
   f.mqtt_name = mqtt;
+  f.ha_name = ha_name_of(mqtt);
   f.address = address;
   f.scale = scale;
   f.unit = unit;
@@ -62,6 +118,7 @@ constexpr Field flag(std::string_view name, std::string_view mqtt, std::uint16_t
   Field f;
   f.name = name;
   f.mqtt_name = mqtt;
+  f.ha_name = ha_name_of(mqtt);
   f.address = address;
   f.type = Type::boolean;
   f.max = 1;
@@ -88,6 +145,7 @@ constexpr Field choice(std::string_view name, std::string_view mqtt, std::uint16
   Field f;
   f.name = name;
   f.mqtt_name = mqtt;
+  f.ha_name = ha_name_of(mqtt);
   f.address = address;
   f.type = Type::enumeration;
   f.choices = c;
@@ -121,6 +179,7 @@ constexpr Field text(std::string_view name, std::string_view mqtt, std::uint16_t
   Field f;
   f.name = name;
   f.mqtt_name = mqtt;
+  f.ha_name = ha_name_of(mqtt);
   f.address = address;
   f.type = t;
   f.words = words;

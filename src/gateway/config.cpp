@@ -222,6 +222,8 @@ void parse_device(Parser& p, const YAML::Node& n, const std::string& path, Devic
       {"persistent", [&](const YAML::Node& v, const std::string& k) { if (auto b = p.boolean(v, k)) d.persistent = *b; }},
       {"command_wait", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 0, 600)) d.command_wait = std::chrono::seconds(*x); }},
       {"queue_limit", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 1, 256)) d.queue_limit = *x; }},
+      {"pack_interval", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 0, 86400)) d.pack_interval = std::chrono::seconds(*x); }},
+      {"pack_settle_ms", [&](const YAML::Node& v, const std::string& k) { if (auto x = p.number(v, k, 0, 120000)) d.pack_settle = std::chrono::milliseconds(*x); }},
   });
 }
 
@@ -262,6 +264,8 @@ void validate_device(Parser& p, const YAML::Node& n, const std::string& path, De
   for (const char* k : {"serial", "latency_ms", "drop_every"})
     if (n[k].IsDefined() && d.emulator.empty()) p.issue(n[k], path + "." + k, "only for emulators");
   if (d.protocol == DeviceProtocol::sesame) {
+    for (const char* k : {"pack_interval", "pack_settle_ms"})
+      if (n[k].IsDefined()) p.issue(n[k], path + "." + k, "only for bluetti devices");
     if (n["device_key"].IsDefined()) p.issue(n["device_key"], path + ".device_key", "only for bluetti devices");
     if (d.key_file.empty() && !n["key_file"].IsDefined() && d.emulator.empty())
       p.issue(n, path + ".key_file", "required for a sesame lock (its ssm:// share key)");

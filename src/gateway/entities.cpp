@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <utility>
 
 #include "blecrypt/bluetti/errors.hpp"
 #include "blecrypt/gateway/errors.hpp"
@@ -87,6 +89,58 @@ RefreshPlan plan_refresh(const models::Model& m) {
   return p;
 }
 
+// ---- battery packs ------------------------------------------------------------------------------
+
+PackPlan plan_packs(const models::Model& m) {
+  using models::Role;
+  PackPlan p;
+  if (m.packs.max_packs == 0) return p;
+  for (const auto& f : m.packs.fields) {
+    const models::Field** slot = nullptr;
+    switch (f.role) {
+      case Role::pack_soc: slot = &p.percent; break;
+      case Role::pack_voltage: slot = &p.voltage; break;
+      case Role::pack_cells: slot = &p.cells; break;
+      case Role::pack_selected: slot = &p.selected; break;
+      default:
+        if (f.mqtt_name == "pack_status" && f.type == models::Type::enumeration) slot = &p.status;
+        break;
+    }
+    if (slot && !*slot) *slot = &f;
+  }
+  if (!p.status && !p.percent && !p.voltage && !p.cells) return PackPlan{};
+  p.max_packs = m.packs.max_packs;
+  // The pack number only matters where the unit pages (it names the page a read shows).
+  if (m.packs.selector == 0) p.selected = nullptr;
+  const models::Field* used[] = {p.selected, p.status, p.percent, p.voltage, p.cells};
+  for (const auto& b : m.packs.blocks) {
+    const std::uint32_t b_end = std::uint32_t(b.address) + b.count;
+    std::uint32_t lo = b_end, hi = b.address;
+    for (const auto* f : used) {
+      if (!f) continue;
+      const std::uint32_t f_end = std::uint32_t(f->address) + f->words;
+      if (f->address < b.address || f_end > b_end) continue;
+      lo = std::min<std::uint32_t>(lo, f->address);
+      hi = std::max(hi, f_end);
+    }
+    if (lo < hi) p.reads.push_back(bluetti::modbus::Request::read(static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi - lo)));
+  }
+  // bluetti_mqtt's order (battery_pack_fields: status, voltage, percent).
+  if (p.status) p.entities.push_back({"status", "pack_status", "Status", p.status});
+  if (p.voltage) p.entities.push_back({"voltage", "pack_voltage", "Voltage", p.voltage});
+  if (p.percent) p.entities.push_back({"percent", "pack_percent", "Percent", p.percent});
+  return p;
+}
+
+std::string pack_details_name(unsigned pack) { return "pack_details" + std::to_string(pack); }
+
+unsigned shown_pack(const PackPlan& p, unsigned asked, const bluetti::RegisterValues& regs) {
+  unsigned n = asked;
+  if (p.selected)
+    if (auto it = regs.find(p.selected->address); it != regs.end()) n = it->second;
+  return n >= 1 && n <= p.max_packs ? n : 0;
+}
+
 // ---- payloads -----------------------------------------------------------------------------------
 
 namespace {
@@ -113,7 +167,55 @@ std::string exact_decimal(std::int64_t raw, int k) {
   return digits;
 }
 
+// What Python's json.dumps prints for float(Decimal(raw) / 10**k): "53.8", "52.0", "3.35".
+std::string python_float(std::int64_t raw, int k) {
+  std::string s = exact_decimal(raw, k);
+  if (s.find('.') == std::string::npos) s += ".0";
+  return s;
+}
+
+// A number of a pack field as bluetti_mqtt's JSON carries it: an int for unscaled fields
+// (UintField), a float for scaled ones (DecimalField -> float()).
+std::optional<std::string> json_number(const models::Field& f, std::uint16_t raw) {
+  const std::int64_t v = f.type == models::Type::int16 ? std::int64_t(static_cast<std::int16_t>(raw)) : std::int64_t(raw);
+  const int k = decimal_places(f.scale);
+  if (k < 0) return std::nullopt;
+  return k == 0 ? std::to_string(v) : python_float(v, k);
+}
+
 }  // namespace
+
+std::string pack_details_payload(const PackPlan& p, const bluetti::RegisterValues& regs) {
+  std::string out;
+  auto add = [&](std::string_view key, const std::string& value) {
+    out += out.empty() ? "{\"" : ",\"";
+    out += key;
+    out += "\":";
+    out += value;
+  };
+  if (p.status)
+    if (auto r = models::decode_field(*p.status, regs); r && !r->choice.empty()) add("status", "\"" + std::string(r->choice) + "\"");
+  for (const auto& [key, f] : {std::pair<std::string_view, const models::Field*>{"percent", p.percent}, {"voltage", p.voltage}}) {
+    if (!f) continue;
+    auto it = regs.find(f->address);
+    if (it == regs.end()) continue;
+    if (auto n = json_number(*f, it->second)) add(key, *n);
+  }
+  if (p.cells && decimal_places(p.cells->scale) >= 0) {
+    // Floats in bluetti_mqtt (DecimalArrayField -> float()), all cells or none.
+    const int k = decimal_places(p.cells->scale);
+    std::string list = "[";
+    bool complete = true;
+    for (std::uint16_t i = 0; i < p.cells->words && complete; ++i) {
+      auto it = regs.find(static_cast<std::uint16_t>(p.cells->address + i));
+      if (it == regs.end()) complete = false;
+      else list += (i ? "," : "") + python_float(std::int64_t(it->second), k);
+    }
+    if (complete) add("voltages", list + "]");
+  }
+  if (!out.empty()) out += "}";
+  return out;
+}
 
 std::string state_payload(const models::Reading& r) {
   using models::Type;
@@ -162,6 +264,12 @@ std::string label(std::string_view name) {
     i = j + 1;
   }
   return out;
+}
+
+std::string display_name(const Entity& e) {
+  for (const auto* f : {e.command, e.state})
+    if (f && !f->ha_name.empty()) return std::string(f->ha_name);
+  return label(e.name);
 }
 
 Result<std::uint16_t> parse_command_payload(const Entity& e, ByteView payload) {

@@ -45,19 +45,22 @@ namespace {
 bool forced(std::string_view unit) { return unit == "W" || unit == "V" || unit == "A" || unit == "Hz"; }
 }  // namespace
 
-std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Entity& e) {
-  const models::Field& f = e.describing();
-  const auto component = e.component();
+namespace {
+// The keys every discovery config shares, in bluetti_mqtt's order.
+nlohmann::ordered_json discovery_head(const DeviceIdentity& d, std::string_view state, std::string_view id) {
   nlohmann::ordered_json j;
-  j["state_topic"] = state_topic(d, e.name);
+  j["state_topic"] = state_topic(d, state);
   j["device"] = {{"identifiers", {std::to_string(d.serial)}},
                  {"manufacturer", "Bluetti"},
                  {"name", d.type + " " + std::to_string(d.serial)},
                  {"model", d.type}};
-  j["unique_id"] = std::to_string(d.serial) + "_" + std::string(e.name);
-  j["object_id"] = d.type + "_" + std::string(e.name);
-  if (e.settable()) j["command_topic"] = command_topic(d, e.name);
-  j["name"] = label(e.name);
+  j["unique_id"] = std::to_string(d.serial) + "_" + std::string(id);
+  j["object_id"] = d.type + "_" + std::string(id);
+  return j;
+}
+
+// Unit, classes and choices of `f` shown as `component`.
+void describe(nlohmann::ordered_json& j, const models::Field& f, models::Component component) {
   if (!f.unit.empty()) j["unit_of_measurement"] = f.unit;
   if (!f.device_class.empty()) j["device_class"] = f.device_class;
   if (!f.state_class.empty() && component == models::Component::sensor) j["state_class"] = f.state_class;
@@ -66,6 +69,23 @@ std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity&
     auto& options = j["options"] = nlohmann::ordered_json::array();
     for (const auto& c : f.choices) options.push_back(c.name);
   }
+}
+
+std::string discovery_tail(nlohmann::ordered_json& j, const DiscoveryContext& ctx, const DeviceIdentity& d) {
+  j["availability"] = {{{"topic", std::string(ctx.gateway_availability_topic)}}, {{"topic", availability_topic(d)}}};
+  j["availability_mode"] = "all";
+  j["origin"] = {{"name", "blecrypt"}, {"sw", std::string(ctx.sw_version)}, {"url", "https://github.com/blecrypt/blecrypt"}};
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Entity& e) {
+  const models::Field& f = e.describing();
+  const auto component = e.component();
+  nlohmann::ordered_json j = discovery_head(d, e.name, e.name);
+  if (e.settable()) j["command_topic"] = command_topic(d, e.name);
+  j["name"] = display_name(e);
+  describe(j, f, component);
   if (component == models::Component::number) {
     if (f.scale == 1.0) {
       j["step"] = 1;
@@ -77,10 +97,19 @@ std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity&
       j["max"] = f.max * f.scale;
     }
   }
-  j["availability"] = {{{"topic", std::string(ctx.gateway_availability_topic)}}, {{"topic", availability_topic(d)}}};
-  j["availability_mode"] = "all";
-  j["origin"] = {{"name", "blecrypt"}, {"sw", std::string(ctx.sw_version)}, {"url", "https://github.com/blecrypt/blecrypt"}};
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return discovery_tail(j, ctx, d);
+}
+
+std::string pack_discovery_topic(std::string_view prefix, const DeviceIdentity& d, const PackEntity& e, unsigned pack) {
+  return std::string(prefix) + "/sensor/" + std::to_string(d.serial) + "_" + std::string(e.id) + std::to_string(pack) + "/config";
+}
+
+std::string pack_discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const PackEntity& e, unsigned pack) {
+  nlohmann::ordered_json j = discovery_head(d, pack_details_name(pack), std::string(e.id) + std::to_string(pack));
+  j["name"] = "Battery Pack " + std::to_string(pack) + " " + std::string(e.label);
+  if (e.field) describe(j, *e.field, models::Component::sensor);
+  j["value_template"] = "{{ value_json." + std::string(e.key) + " }}";
+  return discovery_tail(j, ctx, d);
 }
 
 std::string_view error_name(std::error_code e) {

@@ -21,6 +21,9 @@ void DeviceScheduler::stop() {
   while (!queue_.empty()) actions_.push_back(actions::CommandFailed{queue_.take(), make_error_code(Errc::device_unavailable)});
   next_connect_.reset();
   next_poll_.reset();
+  next_pack_.reset();
+  settled_at_.reset();
+  selected_.reset();
 }
 
 void DeviceScheduler::announce(bool online) {
@@ -38,12 +41,17 @@ void DeviceScheduler::on_link_up(TimePoint now) {
   // Refresh at once: the state may have changed while the link was down (connect-per-poll
   // connects only when the poll is due anyway). Commands go first.
   next_poll_ = now;
+  selected_.reset();  // the unit may have paged meanwhile
+  settled_at_.reset();
+  if (!next_pack_) next_pack_ = now;
   step(now);
 }
 
 void DeviceScheduler::on_link_down(TimePoint now) {
   const State was = state_;
   state_ = State::down;
+  selected_.reset();
+  settled_at_.reset();
   if (in_flight_) {
     // On its way when the link dropped: fail it, never replay it (the device may have acted).
     actions_.push_back(actions::CommandFailed{std::move(*in_flight_), make_error_code(Errc::link_lost)});
@@ -66,6 +74,61 @@ void DeviceScheduler::poll_done(TimePoint now, bool ok) {
   state_ = State::idle;
   if (ok) ++polls_;
   next_poll_ = now + cfg_.poll_interval;
+  // Connect-per-poll: the link stays up while a pack step is due (select, settle, read).
+  if (!cfg_.persistent && queue_.empty() && !pack_due(now)) {
+    actions_.push_back(actions::Disconnect{});
+    return;
+  }
+  step(now);
+}
+
+void DeviceScheduler::set_pack_tier(PackTier tier, TimePoint now) {
+  tier_ = tier;
+  pack_count_ = tier.interval > Duration::zero() ? tier.packs : 0;
+  pack_ = 1;
+  selected_.reset();
+  settled_at_.reset();
+  next_pack_ = now;
+}
+
+void DeviceScheduler::set_pack_count(unsigned packs) {
+  if (tier_.interval <= Duration::zero()) return;
+  pack_count_ = std::min(packs, tier_.packs);
+  if (pack_ > pack_count_) pack_ = 1;
+}
+
+std::optional<TimePoint> DeviceScheduler::pack_ready_at() const {
+  if (pack_count_ == 0 || !next_pack_) return std::nullopt;
+  TimePoint t = *next_pack_;
+  if (tier_.select && selected_ == pack_ && settled_at_) t = std::max(t, *settled_at_);
+  return t;
+}
+
+bool DeviceScheduler::pack_due(TimePoint now) const { return pack_count_ > 0 && next_pack_ && *next_pack_ <= now; }
+
+void DeviceScheduler::next_pack_after(TimePoint now) {
+  pack_ = pack_count_ ? pack_ % pack_count_ + 1 : 1;
+  next_pack_ = now + tier_.interval;
+}
+
+void DeviceScheduler::pack_select_done(TimePoint now, bool ok) {
+  if (state_ != State::selecting_pack) return;
+  state_ = State::idle;
+  if (ok) {
+    selected_ = pack_;
+    settled_at_ = now + tier_.settle;
+  } else {
+    selected_.reset();  // skip this pack for now
+    next_pack_after(now);
+  }
+  step(now);
+}
+
+void DeviceScheduler::pack_read_done(TimePoint now, bool ok) {
+  if (state_ != State::reading_pack) return;
+  state_ = State::idle;
+  if (ok) ++pack_reads_;
+  next_pack_after(now);
   if (!cfg_.persistent && queue_.empty()) {
     actions_.push_back(actions::Disconnect{});
     return;
@@ -77,8 +140,10 @@ void DeviceScheduler::write_done(TimePoint now) {
   if (state_ != State::writing) return;
   in_flight_.reset();
   state_ = State::idle;
-  // A command changes state: refresh soon so the new value is published.
+  // A command changes state: refresh soon so the new value is published. It may also have
+  // paged the unit to another pack: select again before the next pack read.
   next_poll_ = now;
+  selected_.reset();
   step(now);
 }
 
@@ -118,11 +183,21 @@ void DeviceScheduler::step(TimePoint now) {
         state_ = State::polling;
         next_poll_.reset();
         actions_.push_back(actions::Poll{});
+      } else if (auto t = pack_ready_at(); t && *t <= now) {
+        if (tier_.select && selected_ != pack_) {
+          state_ = State::selecting_pack;
+          actions_.push_back(actions::SelectPack{pack_});
+        } else {
+          state_ = State::reading_pack;
+          actions_.push_back(actions::ReadPack{pack_});
+        }
       }
       break;
     case State::connecting:
     case State::polling:
-    case State::writing: break;
+    case State::writing:
+    case State::selecting_pack:
+    case State::reading_pack: break;
   }
 }
 
@@ -135,7 +210,7 @@ std::optional<TimePoint> DeviceScheduler::next_deadline() const {
   if (!running_) return std::nullopt;
   std::optional<TimePoint> d;
   if (state_ == State::down) d = earliest(d, next_connect_);
-  if (state_ == State::idle) d = earliest(d, next_poll_);
+  if (state_ == State::idle) d = earliest(earliest(d, next_poll_), pack_ready_at());
   if (!queue_.empty() && state_ != State::idle) d = earliest(d, queue_.front().expires);
   return d;
 }

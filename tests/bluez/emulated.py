@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Dict, List, Optional, Tuple
 
 Out = List[Tuple[str, bytes]]
@@ -108,9 +109,19 @@ class BluettiPeripheral:
         return [(BLUETTI_NOTIFY, n) for n in self.dev.on_deadline(now)]
 
     def state(self) -> dict:
+        # pack_registers: the model's battery-pack blocks as the unit holds them now (JSON
+        # {"address": value}; the selected pack on paging units), for the gateway's pack tests.
+        from blecrypt import bluetti
+        regs = {}
+        for a, n in bluetti.model(self.dev.model).pack_blocks:
+            for r in range(a, a + n):
+                v = self.dev.register(r)
+                if v is not None:
+                    regs[str(r)] = int(v)
         return {"kind": "bluetti", "model": self.dev.model, "state": str(self.dev.state),
                 "established": bool(self.dev.established), "serial": str(self.dev.serial),
-                "iot_serial": str(self.dev.iot_serial), "verify_key": self.dev.verify_key.hex()}
+                "iot_serial": str(self.dev.iot_serial), "verify_key": self.dev.verify_key.hex(),
+                "pack_registers": json.dumps(regs)}
 
 
 class _SesameGatt:

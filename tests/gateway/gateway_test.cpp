@@ -321,7 +321,7 @@ TEST(Mapping, DiscoveryCarriesTheBluettiMqttKeysAvailabilityAndOrigin) {
   EXPECT_EQ(j["device"]["identifiers"][0], "2524610159690");
   EXPECT_EQ(j["device"]["manufacturer"], "Bluetti");
   EXPECT_EQ(j["device"]["model"], "AC180");
-  EXPECT_EQ(j["name"], "AC Output On");
+  EXPECT_EQ(j["name"], "AC Output");  // bluetti_mqtt's discovery name (the table's ha_name)
   EXPECT_EQ(j["device_class"], "outlet");
   EXPECT_EQ(j["availability"].size(), 2u);
   EXPECT_EQ(j["availability"][0]["topic"], "blecrypt/gateway/availability");
@@ -351,6 +351,125 @@ TEST(Mapping, Results) {
   const auto err = nlohmann::json::parse(result_error("ac_output_on", make_error_code(Errc::queue_full)));
   EXPECT_EQ(err["ok"], false);
   EXPECT_EQ(err["error"], "queue_full");
+}
+
+// ---- battery packs -------------------------------------------------------------------------
+
+TEST(Packs, ReadsAreThePackBlocksTrimmedToThePublishedFields) {
+  // AC300: pack number 96, status 97, voltage 98, percent 99, cells 105..120 in one read (the BMS
+  // version at 201 is not in bluetti_mqtt's JSON, so not read); bluetti_mqtt reads (91,119).
+  const auto ac300 = plan_packs(model("AC300"));
+  EXPECT_EQ(ac300.max_packs, 4u);
+  ASSERT_EQ(ac300.reads.size(), 1u);
+  EXPECT_EQ(ac300.reads[0].address, 96);
+  EXPECT_EQ(ac300.reads[0].count, 25);
+  ASSERT_EQ(ac300.entities.size(), 3u);
+  EXPECT_EQ(ac300.entities[0].id, "pack_status");
+  EXPECT_EQ(ac300.entities[1].id, "pack_voltage");
+  EXPECT_EQ(ac300.entities[2].id, "pack_percent");
+  ASSERT_NE(ac300.selected, nullptr);
+  // EP500: one pack, no selector (the pack number register is not used).
+  const auto ep500 = plan_packs(model("EP500"));
+  EXPECT_EQ(ep500.max_packs, 1u);
+  EXPECT_EQ(ep500.selected, nullptr);
+  ASSERT_EQ(ep500.reads.size(), 1u);
+  EXPECT_EQ(ep500.reads[0].address, 92);
+  EXPECT_EQ(ep500.reads[0].count, 29);
+  EXPECT_EQ(ep500.entities.size(), 2u);  // voltage, percent (bluetti_mqtt has no EP500 pack status)
+  // EP600 (IoT V2): voltage and SOC registers only.
+  const auto ep600 = plan_packs(model("EP600"));
+  ASSERT_EQ(ep600.reads.size(), 1u);
+  EXPECT_EQ(ep600.reads[0].address, 6111);
+  EXPECT_EQ(ep600.reads[0].count, 3);
+  // No pack data: no plan.
+  EXPECT_EQ(plan_packs(model("AC180")).max_packs, 0u);
+  EXPECT_TRUE(plan_packs(model("AC180")).reads.empty());
+  // Every model: reads inside the table's pack blocks, one per block at most.
+  for (const auto& m : bluetti::models::all()) {
+    const auto p = plan_packs(m);
+    EXPECT_EQ(p.max_packs, m.packs.max_packs) << m.name;
+    EXPECT_LE(p.reads.size(), m.packs.blocks.size()) << m.name;
+    for (const auto& r : p.reads) {
+      bool inside = false;
+      for (const auto& b : m.packs.blocks) inside = inside || (r.address >= b.address && r.address + r.count <= b.address + b.count);
+      EXPECT_TRUE(inside) << m.name << " " << r.address;
+    }
+  }
+}
+
+TEST(Packs, DetailsAreBluettiMqttsJson) {
+  const auto p = plan_packs(model("AC300"));
+  bluetti::RegisterValues regs{{96, 2}, {97, 1}, {98, 5280}, {99, 87}};
+  for (std::uint16_t i = 0; i < 16; ++i) regs[static_cast<std::uint16_t>(105 + i)] = static_cast<std::uint16_t>(i == 3 ? 330 : 335);
+  // json.dumps({'status': 'CHARGE', 'percent': 87, 'voltage': float(Decimal('52.80')),
+  //             'voltages': [...]}, separators=(',', ':'))
+  EXPECT_EQ(pack_details_payload(p, regs),
+            "{\"status\":\"CHARGE\",\"percent\":87,\"voltage\":52.8,\"voltages\":[3.35,3.35,3.35,3.3,3.35,3.35,3.35,3.35,3.35,3.35,"
+            "3.35,3.35,3.35,3.35,3.35,3.35]}");
+  EXPECT_EQ(shown_pack(p, 1, regs), 2u);  // the number the unit shows, as bluetti_mqtt takes it
+  regs[98] = 5200;                        // float(Decimal('52.00')) prints 52.0
+  regs[97] = 9;                           // not a BatteryState: left out
+  regs.erase(110);                        // a cell missing: no "voltages"
+  EXPECT_EQ(pack_details_payload(p, regs), "{\"percent\":87,\"voltage\":52.0}");
+  regs[96] = 0;
+  EXPECT_EQ(shown_pack(p, 1, regs), 0u);  // no pack shown: nothing published
+  regs[96] = 5;
+  EXPECT_EQ(shown_pack(p, 1, regs), 0u);  // above max_packs
+  EXPECT_EQ(pack_details_payload(p, {}), "");
+  // EP500: 0.1 V pack voltage at 92; the pack is the one asked for.
+  const auto ep = plan_packs(model("EP500"));
+  EXPECT_EQ(pack_details_payload(ep, {{92, 538}, {94, 96}}), "{\"percent\":96,\"voltage\":53.8}");
+  EXPECT_EQ(shown_pack(ep, 1, {{96, 0}}), 1u);
+  EXPECT_EQ(pack_details_name(3), "pack_details3");
+}
+
+TEST(Packs, DiscoveryIsBluettiMqttsPerPackSensors) {
+  const DeviceIdentity d{"AC300", 2345000000001ULL};
+  const auto p = plan_packs(model("AC300"));
+  const PackEntity& percent = p.entities[2];
+  EXPECT_EQ(pack_discovery_topic("homeassistant", d, percent, 2), "homeassistant/sensor/2345000000001_pack_percent2/config");
+  const auto j = nlohmann::json::parse(pack_discovery_payload({"blecrypt/gateway/availability", "0.1.0"}, d, percent, 2));
+  EXPECT_EQ(j["state_topic"], "bluetti/state/AC300-2345000000001/pack_details2");
+  EXPECT_EQ(j["unique_id"], "2345000000001_pack_percent2");
+  EXPECT_EQ(j["object_id"], "AC300_pack_percent2");
+  EXPECT_EQ(j["name"], "Battery Pack 2 Percent");
+  EXPECT_EQ(j["unit_of_measurement"], "%");
+  EXPECT_EQ(j["device_class"], "battery");
+  EXPECT_EQ(j["state_class"], "measurement");
+  EXPECT_EQ(j["value_template"], "{{ value_json.percent }}");
+  EXPECT_FALSE(j.contains("command_topic"));
+  EXPECT_EQ(j["availability"][1]["topic"], "bluetti/availability/AC300-2345000000001");
+  const auto v = nlohmann::json::parse(pack_discovery_payload({"a", "v"}, d, p.entities[1], 4));
+  EXPECT_EQ(v["name"], "Battery Pack 4 Voltage");
+  EXPECT_EQ(v["force_update"], true);
+  EXPECT_EQ(v["value_template"], "{{ value_json.voltage }}");
+  const auto st = nlohmann::json::parse(pack_discovery_payload({"a", "v"}, d, p.entities[0], 1));
+  EXPECT_EQ(st["unique_id"], "2345000000001_pack_status1");
+  EXPECT_EQ(st["options"], nlohmann::json::array({"STANDBY", "CHARGE", "DISCHARGE"}));
+}
+
+TEST(Entities, DisplayNamesAreBluettiMqttsWhereItHasOne) {
+  const auto ac300 = entities(model("AC300"));
+  EXPECT_EQ(display_name(*find_entity(ac300, "ac_output_on")), "AC Output");
+  EXPECT_EQ(display_name(*find_entity(ac300, "ups_mode")), "UPS Working Mode");
+  EXPECT_EQ(display_name(*find_entity(ac300, "internal_current_one")), "Internal Current Sensor 1");
+  EXPECT_EQ(display_name(*find_entity(ac300, "power_generation")), "Total Power Generation");
+  EXPECT_EQ(display_name(*find_entity(ac300, "auto_sleep_mode")), "Screen Auto Sleep Mode");
+  EXPECT_EQ(display_name(*find_entity(entities(model("EB3A")), "eco_on")), "ECO");
+  EXPECT_EQ(display_name(*find_entity(ac300, "internal_dc_input_voltage")), "DC Input Voltage 1");
+  // No bluetti_mqtt name: derived from the topic name.
+  EXPECT_EQ(display_name(*find_entity(entities(model("AC180")), "ac_output_voltage")), "AC Output Voltage");
+}
+
+TEST(Config, PackIntervalAndSettle) {
+  const auto p = parse_config("devices:\n  - {emulator: AC300, pack_interval: 30, pack_settle_ms: 500}\n  - {emulator: AC500}\n");
+  ASSERT_TRUE(p.ok()) << dump(p);
+  EXPECT_EQ(p.config.devices[0].pack_interval, std::optional<Duration>(30s));
+  EXPECT_EQ(p.config.devices[0].pack_settle, std::optional<Duration>(500ms));
+  EXPECT_FALSE(p.config.devices[1].pack_interval.has_value());
+  const auto bad = parse_config("devices:\n  - {emulator: AC300, pack_interval: -1}\n  - {emulator: 5, protocol: sesame, pack_settle_ms: 1}\n");
+  EXPECT_TRUE(has_issue(bad, 2, "devices[0].pack_interval")) << dump(bad);
+  EXPECT_TRUE(has_issue(bad, 3, "devices[1].pack_settle_ms")) << dump(bad);
 }
 
 // ---- scheduler -------------------------------------------------------------------------------
@@ -499,6 +618,164 @@ TEST(Scheduler, ConnectPerPollDisconnectsAfterEachPoll) {
   r.drain();
   EXPECT_EQ(r.count<actions::Availability>(), 0u);  // a planned disconnect is not an outage
   EXPECT_EQ(r.s.next_deadline(), t0 + 6s);
+}
+
+// The pack tier on a virtual clock: select, settle as a deadline (polls and commands run
+// meanwhile), read, one pack per interval, in turn.
+TEST(Scheduler, PackTierSelectsSettlesThenReadsWithoutHoldingUpPollsOrCommands) {
+  Recorder r({});  // poll every 5 s
+  r.s.set_pack_tier({3, true, 10s, 60s}, t0);
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();
+  ASSERT_EQ(r.count<actions::Poll>(), 1u);  // the refresh first
+  r.s.poll_done(t0 + 1s, true);
+  r.drain();
+  ASSERT_EQ(r.count<actions::SelectPack>(), 1u);
+  EXPECT_EQ(std::get<actions::SelectPack>(r.seen[0]).pack, 1u);
+  EXPECT_EQ(r.s.state(), DeviceScheduler::State::selecting_pack);
+  r.s.pack_select_done(t0 + 2s, true);
+  r.drain();
+  EXPECT_TRUE(r.seen.empty());                 // settling: nothing read yet
+  EXPECT_EQ(r.s.state(), DeviceScheduler::State::idle);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 6s);     // the next live poll comes first
+  r.s.on_deadline(t0 + 6s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::Poll>(), 1u);     // the live refresh is not held up by the settle
+  r.s.poll_done(t0 + 6s, true);
+  EXPECT_FALSE(r.s.submit(cmd("ac_output_on", 1), t0 + 7s));
+  r.drain();
+  ASSERT_EQ(r.count<actions::Write>(), 1u);    // nor is a command
+  // ...but a command may page the unit: the pack is selected again before it is read.
+  r.s.write_done(t0 + 7s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::Poll>(), 1u);
+  r.s.poll_done(t0 + 7s, true);
+  r.drain();
+  ASSERT_EQ(r.count<actions::SelectPack>(), 1u);
+  r.s.pack_select_done(t0 + 8s, true);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 12s);    // poll at 12, settle ends at 18
+  r.s.on_deadline(t0 + 12s);
+  r.drain();
+  r.s.poll_done(t0 + 12s, true);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 17s);
+  r.s.on_deadline(t0 + 17s);
+  r.drain();
+  r.s.poll_done(t0 + 17s, true);
+  EXPECT_EQ(r.s.next_deadline(), t0 + 18s);    // the settle deadline
+  r.s.on_deadline(t0 + 17s + 999ms);
+  EXPECT_TRUE(r.drain().empty());
+  r.s.on_deadline(t0 + 18s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::ReadPack>(), 1u);
+  EXPECT_EQ(std::get<actions::ReadPack>(r.seen[0]).pack, 1u);
+  r.s.pack_read_done(t0 + 18s, true);
+  EXPECT_EQ(r.s.pack_reads(), 1u);
+  EXPECT_EQ(r.s.next_pack(), 2u);
+  // The next pack one interval later (after that instant's poll), then 3, then 1 again.
+  unsigned expect = 2;
+  TimePoint now = t0 + 18s;
+  for (int k = 0; k < 3; ++k) {
+    const TimePoint due = now + 60s;
+    bool selected = false;
+    while (!selected) {
+      now = *r.s.next_deadline();
+      ASSERT_LE(now, due);
+      r.s.on_deadline(now);
+      for (auto& a : r.drain()) {
+        if (std::holds_alternative<actions::Poll>(a)) r.s.poll_done(now, true);
+        if (auto* sp = std::get_if<actions::SelectPack>(&a)) {
+          EXPECT_EQ(sp->pack, expect);
+          EXPECT_EQ(now, due);
+          selected = true;
+        }
+      }
+    }
+    r.s.pack_select_done(now, true);
+    r.drain();
+    while (true) {
+      now = *r.s.next_deadline();
+      r.s.on_deadline(now);
+      r.drain();
+      if (r.count<actions::ReadPack>()) break;
+      ASSERT_EQ(r.count<actions::Poll>(), 1u);
+      r.s.poll_done(now, true);
+      r.drain();
+      if (r.count<actions::ReadPack>()) break;
+    }
+    EXPECT_EQ(now, due + 10s);
+    r.s.pack_read_done(now, true);
+    expect = expect % 3 + 1;
+  }
+  EXPECT_EQ(r.s.pack_reads(), 4u);
+  // The unit reports two packs: 1, 2, 1, ...
+  r.s.set_pack_count(2);
+  EXPECT_EQ(r.s.pack_count(), 2u);
+  EXPECT_EQ(r.s.next_pack(), 2u);
+  r.s.set_pack_count(9);
+  EXPECT_EQ(r.s.pack_count(), 3u);  // never above the table's
+}
+
+TEST(Scheduler, PackTierWithoutPagingAndAcrossALinkDrop) {
+  Recorder r({});
+  r.s.set_pack_tier({1, false, 0s, 60s}, t0);
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();
+  r.s.poll_done(t0, true);
+  r.drain();
+  ASSERT_EQ(r.count<actions::ReadPack>(), 1u);  // no selector: read at once
+  r.s.pack_read_done(t0 + 1s, true);
+  // Paging: a drop during the settle forgets the selection; after reconnect it is selected again.
+  Recorder q({});
+  q.s.set_pack_tier({2, true, 10s, 60s}, t0);
+  q.s.start(t0);
+  q.s.on_link_up(t0);
+  q.drain();
+  q.s.poll_done(t0, true);
+  q.drain();
+  ASSERT_EQ(q.count<actions::SelectPack>(), 1u);
+  q.s.pack_select_done(t0 + 1s, true);
+  q.s.on_link_down(t0 + 2s);
+  q.drain();
+  q.s.on_deadline(t0 + 3s);
+  q.drain();
+  ASSERT_EQ(q.count<actions::Connect>(), 1u);
+  q.s.on_link_up(t0 + 3s);
+  q.drain();
+  q.s.poll_done(t0 + 3s, true);
+  q.drain();
+  ASSERT_EQ(q.count<actions::SelectPack>(), 1u);
+  EXPECT_EQ(std::get<actions::SelectPack>(q.seen[0]).pack, 1u);
+  // A failed select skips that pack until the next interval.
+  q.s.pack_select_done(t0 + 4s, false);
+  EXPECT_EQ(q.s.next_pack(), 2u);
+  EXPECT_EQ(q.s.next_deadline(), t0 + 8s);  // the next poll; the pack tier waits until t0 + 64 s
+  // No interval: no pack tier.
+  Recorder z({});
+  z.s.set_pack_tier({4, true, 10s, 0s}, t0);
+  EXPECT_EQ(z.s.next_pack(), 0u);
+}
+
+TEST(Scheduler, ConnectPerPollKeepsTheLinkForADuePackStep) {
+  SchedulerConfig c;
+  c.persistent = false;
+  Recorder r(c);
+  r.s.set_pack_tier({2, true, 2s, 60s}, t0);
+  r.s.start(t0);
+  r.s.on_link_up(t0);
+  r.drain();
+  r.s.poll_done(t0, true);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Disconnect>(), 0u);
+  ASSERT_EQ(r.count<actions::SelectPack>(), 1u);
+  r.s.pack_select_done(t0, true);
+  r.s.on_deadline(t0 + 2s);
+  r.drain();
+  ASSERT_EQ(r.count<actions::ReadPack>(), 1u);
+  r.s.pack_read_done(t0 + 2s, true);
+  r.drain();
+  EXPECT_EQ(r.count<actions::Disconnect>(), 1u);
 }
 
 TEST(Scheduler, StopFailsQueuedCommands) {

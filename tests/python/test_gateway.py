@@ -257,6 +257,7 @@ def test_discovery_state_and_availability(broker, watcher, run):
     assert j["device"] == {"identifiers": [AC180_SN], "manufacturer": "Bluetti", "name": f"AC180 {AC180_SN}", "model": "AC180"}
     assert [a["topic"] for a in j["availability"]] == ["blecrypt/gateway/availability", f"bluetti/availability/{AC180}"]
     assert j["origin"]["name"] == "blecrypt"
+    assert j["name"] == "AC Output"  # bluetti_mqtt's entity name for ac_output_on
     sensor = json.loads(watcher.wait(f"homeassistant/sensor/{AC180_SN}_dc_input_power/config")[0])
     assert (sensor["unit_of_measurement"], sensor["device_class"], sensor["state_class"]) == ("W", "power", "measurement")
     assert "command_topic" not in sensor

@@ -248,3 +248,101 @@ def test_device_dropping_mid_request_over_bluez(bz, broker, watcher, gateways, t
     time.sleep(2)
     assert len(watcher.find(f"bluetti/command/{dev}/ac_output_on/result")) == 1
     assert g.proc.poll() is None
+
+
+# ---- the advertised name and battery packs (issue 12) ------------------------------------------
+
+AC300_ADDR = "C4:DE:E2:30:30:01"
+MISNAMED_ADDR = "C4:DE:E2:30:30:02"
+
+
+def bluetti_mqtt_pack_details(model_name, regs):
+    """What bluetti_mqtt 0.15.0 publishes on pack_details<N> for these registers, computed its way
+    (mqtt_client.py _build_pack_details: Decimal values -> float, json.dumps compact), from the
+    model table's pack fields (addresses and scales), not from the gateway's code."""
+    from decimal import Decimal
+    import math
+    from blecrypt import bluetti
+    m = bluetti.model(model_name)
+
+    def decimal(f, raw):
+        return Decimal(raw).scaleb(-round(-math.log10(f.scale)))
+
+    by_role = {f.role: f for f in m.pack_fields}
+    d = {}
+    status = next((f for f in m.pack_fields if f.mqtt_name == "pack_status"), None)
+    if status and status.address in regs:
+        names = {v: k for k, v in status.choices.items()}
+        if regs[status.address] in names:
+            d["status"] = names[regs[status.address]]
+    if "pack_soc" in by_role:
+        d["percent"] = regs[by_role["pack_soc"].address]
+    if "pack_voltage" in by_role:
+        f = by_role["pack_voltage"]
+        d["voltage"] = float(decimal(f, regs[f.address]))
+    if "pack_cells" in by_role:
+        f = by_role["pack_cells"]
+        d["voltages"] = [float(decimal(f, regs[f.address + i])) for i in range(f.words)]
+    return json.dumps(d, separators=(",", ":"))
+
+
+def test_advertised_name_and_battery_packs_over_bluez(bz, broker, watcher, gateways, tmp_path):
+    """Detection uses the name bluetoothd reports (Device1.Name), confirmed by the device-type
+    register, as `blecrypt bluetti detect` does; an AC300 (four packs, IoT V1 paging) gets each
+    pack selected, read after the settle deadline and published as bluetti_mqtt's pack_details<N>
+    JSON, equal to what the emulated unit holds, while the live refresh goes on."""
+    ac = bz.add_bluetti("AC300", AC300_ADDR)
+    odd = bz.add_bluetti("AC180", MISNAMED_ADDR, name="EB3A2441001365385")  # advertises another model
+    verify = bz.emulator_state(ac)["verify_key"]
+    sn = bz.emulator_state(ac)["serial"]
+    dev = f"AC300-{sn}"
+    lines = [f'{{address: "{AC300_ADDR}", protocol: bluetti, poll_interval: 1, device_key: "{verify}", '
+             f'pack_interval: 1, pack_settle_ms: 300}}',
+             f'{{address: "{MISNAMED_ADDR}", protocol: bluetti, poll_interval: 5, device_key: "{verify}"}}']
+    g = start(gateways, tmp_path, bz, gw_config(broker.port, lines))
+    watcher.wait(f"bluetti/availability/{dev}", lambda p, r: p == "online", timeout=30)
+    # Discovery: bluetti_mqtt's per-pack sensors for packs 1..4.
+    for n in range(1, 5):
+        conf = json.loads(watcher.wait(f"homeassistant/sensor/{sn}_pack_percent{n}/config")[0])
+        assert conf["state_topic"] == f"bluetti/state/{dev}/pack_details{n}"
+        assert (conf["name"], conf["value_template"]) == (f"Battery Pack {n} Percent", "{{ value_json.percent }}")
+        assert json.loads(watcher.wait(f"homeassistant/sensor/{sn}_pack_voltage{n}/config")[0])["unit_of_measurement"] == "V"
+        watcher.wait(f"homeassistant/sensor/{sn}_pack_status{n}/config")
+    # bluetti_mqtt's entity names (AC Output, not AC Output On).
+    assert json.loads(watcher.wait(f"homeassistant/switch/{sn}_ac_output_on/config")[0])["name"] == "AC Output"
+    # Every pack: the payload equals bluetti_mqtt's JSON of the unit's registers for that pack
+    # (read from the emulator right after the gateway published it; the next select is 1 s away).
+    for n in range(1, 5):
+        topic = f"bluetti/state/{dev}/pack_details{n}"
+        seen = 0
+        for _ in range(2):  # the unit's SOC may step between the two reads: compare the next one
+            deadline = time.time() + 20
+            while len(watcher.find(topic)) <= seen:  # a message newer than the last compared
+                assert time.time() < deadline, f"no new message on {topic}"
+                time.sleep(0.05)
+            found = watcher.find(topic)
+            seen = len(found)
+            payload = found[-1][0]
+            regs = {int(a): v for a, v in json.loads(bz.emulator_state(ac)["pack_registers"]).items()}
+            if regs.get(96) == n and payload == bluetti_mqtt_pack_details("AC300", regs):
+                break
+        else:
+            raise AssertionError(f"pack {n}: {payload} != {bluetti_mqtt_pack_details('AC300', regs)} (unit shows {regs.get(96)})")
+        details = json.loads(payload)
+        assert set(details) == {"status", "percent", "voltage", "voltages"} and len(details["voltages"]) == 16
+        assert abs(sum(details["voltages"]) - details["voltage"]) < 0.005
+    late = Watcher(broker.port)  # retained: a subscriber arriving later gets every pack at once
+    try:
+        for n in range(1, 5):
+            assert late.wait(f"bluetti/state/{dev}/pack_details{n}")[1] is True
+    finally:
+        late.close()
+    # The live refresh went on during the pack cycle (1 s polls, settles of 0.3 s in between).
+    assert len(watcher.find(f"bluetti/state/{dev}/total_battery_percent")) >= 4
+    text = g.text()
+    assert f'detected AC300 (IoT V1, confirmed by the advertised name "AC300{sn}")' in text, text
+    # The AC180 advertising an EB3A name: the device-type register wins, with a warning.
+    odd_sn = bz.emulator_state(odd)["serial"]
+    watcher.wait(f"bluetti/availability/AC180-{odd_sn}", lambda p, r: p == "online", timeout=30)
+    assert 'advertised as EB3A ("EB3A2441001365385") but the device-type register says "AC180"' in g.text()
+    assert g.stop() == 0

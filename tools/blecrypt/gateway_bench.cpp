@@ -1,9 +1,10 @@
 // `blecrypt bench gateway [--json]`: the gateway's costs with emulated devices and a counting
 // MQTT sink (no broker): thread CPU time per telemetry refresh (without the emulated unit's
 // share), command latency (MQTT message handled -> GATT write queued on the link), process RSS
-// with 1 and 20 devices, and ATT round trips per refresh next to bluetti_mqtt's poll for the
-// same model.
+// with 1 and 20 devices, ATT round trips per refresh next to bluetti_mqtt's poll for the same
+// model, and the battery-pack tier (round trips per pack, next to bluetti_mqtt's pack poll).
 #include <fstream>
+#include <optional>
 #include <iostream>
 
 #include "gateway_device.hpp"
@@ -34,13 +35,23 @@ double rss_kib() {
 
 link::MemoryLink& mem(gw::ServedDevice& d) { return static_cast<gw::EmulatedLink*>(d.device_link())->memory_link(); }
 
-gateway::DeviceEntry emulator(const std::string& model, Duration latency = {}) {
+gateway::DeviceEntry emulator(const std::string& model, Duration latency = {}, std::optional<Duration> pack_interval = {}) {
   gateway::DeviceEntry e;
   e.emulator = model;
   e.poll_interval = std::chrono::seconds(5);
   e.emulator_latency = latency;
+  e.pack_interval = pack_interval;
   return e;
 }
+
+// bluetti_mqtt's pack poll per pack (device_handler.py `_pack_poll`, 0.15.0): a write of pack_num
+// (3006) when the model's pack_num_max > 1, then its pack_logging_commands, (91,119) on every
+// model with pack data; the IoT V2 models have none there (0 = no pack data in bluetti_mqtt).
+struct TheirPacks {
+  const char* model;
+  int per_pack;
+};
+constexpr TheirPacks kBluettiMqttPacks[] = {{"AC300", 2}, {"AC500", 2}, {"AC200M", 2}, {"EP500", 1}, {"EP600", 0}, {"AC60", 0}};
 
 // bluetti_mqtt's poll per model: the Modbus reads (one ATT round trip each) of its device class's
 // `polling_commands` (github.com/warhammerkid/bluetti_mqtt, bluetti_mqtt/core/devices/<model>.py).
@@ -75,8 +86,12 @@ int bench_gateway(bool json, std::ostream& out) {
   // the poll's start to its last publish, minus the emulated unit's share (MeteredIo): the client
   // engine (decrypt, CRC, Modbus), the request layer, table decoding, payloads, topics, publishes.
   double rss1 = 0;
-  for (const char* model : {"AC180", "AC300"}) {
-    gw::BluettiDevice d(emulator(model), 0, sink, mqtt, nullptr);
+  // AC300-nopacks: the same unit with the pack tier off (pack_interval 0), to show the pack
+  // tier costs the live refresh nothing.
+  for (const std::string run : {"AC180", "AC300", "AC300-nopacks"}) {
+    const std::string model = run.substr(0, run.find('-'));
+    const bool no_packs = run != model;
+    gw::BluettiDevice d(emulator(model, {}, no_packs ? std::optional<Duration>(Duration::zero()) : std::nullopt), 0, sink, mqtt, nullptr);
     auto& link = *static_cast<gw::EmulatedLink*>(d.device_link());
     d.start(t);
     ok = ok && d.identity().has_value();
@@ -97,8 +112,12 @@ int bench_gateway(bool json, std::ostream& out) {
     }
     link.metered().set_metering(false);
     d.set_refresh_probe({});
-    const std::string m(model);
+    const std::string m(run);
     ok = ok && !live.empty() && !full.empty();
+    if (model == "AC300") {
+      ok = ok && (no_packs ? d.counters().pack_reads == 0 : d.counters().pack_reads > 0);
+      report.number("pack_reads_during_refresh_runs_" + m, static_cast<double>(d.counters().pack_reads));
+    }
     report.number("cpu_per_refresh_us_" + m, static_cast<double>(median(live)) / 1000.0);
     report.number("cpu_per_full_refresh_us_" + m, static_cast<double>(median(full)) / 1000.0);
     report.number("entities_" + m, static_cast<double>(d.entities().size()));
@@ -112,18 +131,40 @@ int bench_gateway(bool json, std::ostream& out) {
     gw::BluettiDevice d(emulator(their.model), 0, sink, mqtt, nullptr);
     d.start(t);  // connect, detect, first (full) refresh
     ok = ok && d.identity().has_value();
-    const auto r0 = d.counters().requests;
+    const auto r0 = d.counters().requests - d.counters().pack_requests;
     const auto p0 = mem(d).pdus_carried();
     t += std::chrono::seconds(5);
     d.on_tick(t);  // a live refresh
     ok = ok && !d.last_poll_full();
     const std::string m(their.model);
-    const auto live = d.counters().requests - r0;
+    const auto live = d.counters().requests - d.counters().pack_requests - r0;
     report.number("round_trips_per_refresh_" + m, static_cast<double>(live));
     report.number("round_trips_per_full_refresh_" + m, static_cast<double>(d.refresh_plan().full.size()));
     report.number("att_pdus_per_refresh_" + m, static_cast<double>(mem(d).pdus_carried() - p0));
     report.number("bluetti_mqtt_round_trips_" + m, their.reads);
     report.number("entities_" + m, static_cast<double>(d.entities().size()));
+    d.stop(t, false);
+  }
+
+  // ---- battery packs: ATT round trips per pack read (select + reads), a whole cycle of the
+  // model's packs on a virtual clock (pack_interval 10 s, the table's 10 s settle) ----
+  for (const auto& their : kBluettiMqttPacks) {
+    gw::BluettiDevice d(emulator(their.model, {}, std::chrono::seconds(10)), 0, sink, mqtt, nullptr);
+    d.start(t);
+    ok = ok && d.identity().has_value();
+    const unsigned packs = d.pack_plan().max_packs;
+    const TimePoint begin = t;
+    for (int i = 0; i < 1000 && d.counters().pack_reads < packs; ++i) {
+      t += std::chrono::milliseconds(500);
+      d.on_tick(t);
+    }
+    ok = ok && packs > 0 && d.counters().pack_reads >= packs;
+    const std::string m(their.model);
+    const double reads = static_cast<double>(std::max<std::uint64_t>(d.counters().pack_reads, 1));
+    report.number("pack_round_trips_per_pack_" + m, static_cast<double>(d.counters().pack_requests) / reads);
+    report.number("bluetti_mqtt_pack_round_trips_per_pack_" + m, their.per_pack);
+    report.number("packs_" + m, packs);
+    report.number("pack_cycle_s_" + m, std::chrono::duration<double>(t - begin).count());
     d.stop(t, false);
   }
 

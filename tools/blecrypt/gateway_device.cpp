@@ -261,6 +261,10 @@ void ServedDevice::run_actions(TimePoint now) {
           } else if constexpr (std::is_same_v<T, gateway::actions::Availability>) {
             online_ = x.online;
             publish_availability();
+          } else if constexpr (std::is_same_v<T, gateway::actions::SelectPack>) {
+            begin_pack_select(x.pack, now);
+          } else if constexpr (std::is_same_v<T, gateway::actions::ReadPack>) {
+            begin_pack_read(x.pack, now);
           }
         },
         std::move(*a));
@@ -307,7 +311,7 @@ BluettiDevice::BluettiDevice(gateway::DeviceEntry entry, std::size_t index, Publ
       disabled_reason_ = "unknown model " + entry_.model;
       return;
     }
-    use_model(*model_);
+    use_model(*model_, now_);
   }
   const bool emulated = !entry_.emulator.empty();
   // The device verification key: device_key / key_file; else K2 (real units) or the emulator's test key.
@@ -383,18 +387,28 @@ void BluettiDevice::request_sent(TimePoint now) {
   if (auto* el = dynamic_cast<EmulatedLink*>(link_.get())) el->request_sent(now);
 }
 
-void BluettiDevice::use_model(const bluetti::models::Model& m) {
+void BluettiDevice::use_model(const bluetti::models::Model& m, TimePoint now) {
   model_ = &m;
   entities_ = gateway::entities(m);
   plan_ = gateway::plan_refresh(m);
   last_state_.assign(entities_.size(), std::string());
   full_due_ = true;
+  packs_ = gateway::plan_packs(m);
+  last_pack_.assign(packs_.max_packs, std::string());
+  gateway::PackTier tier;
+  tier.packs = packs_.max_packs;
+  tier.select = m.packs.selector != 0;
+  tier.settle = entry_.pack_settle.value_or(std::chrono::milliseconds(m.packs.settle_ms));
+  // Pack data changes slowly: one pack per full-refresh period unless configured.
+  tier.interval = entry_.pack_interval.value_or(entry_.poll_interval * gateway::kFullRefreshEvery);
+  scheduler_.set_pack_tier(tier, now);
 }
 
 void BluettiDevice::set_identity(std::uint64_t serial) {
   identity_ = gateway::DeviceIdentity{topic_safe(std::string(model_->name)), serial};
   log(Level::info, entry_.describe() + ": serving as " + identity_->id() + " (" + std::to_string(entities_.size()) + " entities, " +
-                       std::to_string(plan_.live.size()) + " reads per poll, " + std::to_string(plan_.full.size()) + " per full refresh)");
+                       std::to_string(plan_.live.size()) + " reads per poll, " + std::to_string(plan_.full.size()) + " per full refresh" +
+                       (packs_.max_packs ? ", up to " + std::to_string(packs_.max_packs) + " battery packs" : std::string()) + ")");
   state_topics_.clear();
   for (const auto& e : entities_) state_topics_.push_back(gateway::state_topic(*identity_, e.name));
   publish_identity();
@@ -451,7 +465,9 @@ void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
     log(Level::warning, name() + ": model detection failed: " + f->error.message());
     return link_->disconnect(now);
   }
-  auto id = bluetti::models::identify(advertised_, detect_regs_);
+  // The advertised name (the emulator's, or BlueZ's Device1.Name), as `blecrypt bluetti detect` uses it.
+  const std::string advertised = advertised_.empty() ? link_->advertised_name() : advertised_;
+  auto id = bluetti::models::identify(advertised, detect_regs_);
   if (!id && !detect_v1_) {
     detect_v1_ = true;
     if (auto rid = requests_->read_registers(bluetti::models::kV1TypeRegister, bluetti::models::kV1TypeWords, now)) {
@@ -466,8 +482,11 @@ void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
     return link_->disconnect(now);
   }
   log(Level::info, name() + ": detected " + std::string(id->model->name) + (id->protocol == bluetti::Protocol::iot_v2 ? " (IoT V2" : " (IoT V1") +
-                       (id->confirmed ? ", confirmed by the advertised name)" : ")"));
-  use_model(*id->model);
+                       (id->confirmed ? ", confirmed by the advertised name \"" + advertised + "\")" : ")"));
+  if (id->advertised && !id->confirmed)
+    log(Level::warning, name() + ": advertised as " + std::string(id->advertised->name) + " (\"" + advertised + "\") but the device-type register says \"" +
+                            id->reported + "\": using the " + std::string(id->model->name) + " table");
+  use_model(*id->model, now);
   requests_->set_protocol(id->protocol);
   if (id->serial != 0 && !identity_) set_identity(id->serial);
   scheduler_.on_link_up(now);
@@ -477,10 +496,11 @@ void BluettiDevice::on_detection(bluetti::Completion&& c, TimePoint now) {
 void BluettiDevice::on_completion(bluetti::Completion&& c, TimePoint now) {
   const bluetti::RequestId id = std::visit([](const auto& x) { return x.id; }, c);
   if (detect_id_ && id == *detect_id_) return on_detection(std::move(c), now);
-  if (op_ == Op::poll && op_ids_.count(id)) {
-    if (probe_ && regs_.empty()) probe_(false);
+  if ((op_ == Op::poll || op_ == Op::pack_read) && op_ids_.count(id)) {
+    if (probe_ && regs_.empty() && op_ == Op::poll) probe_(false);
     op_ids_.erase(id);
     ++counters_.requests;
+    if (op_ == Op::pack_read) ++counters_.pack_requests;
     if (auto* r = std::get_if<bluetti::requests::RegistersRead>(&c)) {
       for (std::size_t i = 0; i < r->values.size(); ++i) regs_[static_cast<std::uint16_t>(r->address + i)] = r->values[i];
     } else if (auto* f = std::get_if<bluetti::requests::Failed>(&c)) {
@@ -491,7 +511,22 @@ void BluettiDevice::on_completion(bluetti::Completion&& c, TimePoint now) {
         op_failed_ = true;
       }
     }
-    if (op_ids_.empty()) finish_poll(now, !op_failed_);
+    if (op_ids_.empty()) {
+      if (op_ == Op::poll) finish_poll(now, !op_failed_);
+      else finish_pack_read(now, !op_failed_);
+    }
+    return;
+  }
+  if (op_ == Op::pack_select && write_id_ && id == *write_id_) {
+    op_ = Op::none;
+    write_id_.reset();
+    ++counters_.requests;
+    ++counters_.pack_requests;
+    const bool ok = std::holds_alternative<bluetti::requests::RegisterWritten>(c);
+    if (!ok) log(Level::warning, name() + ": selecting battery pack " + std::to_string(pack_asked_) + " failed: " +
+                                     std::get<bluetti::requests::Failed>(c).error.message());
+    scheduler_.pack_select_done(now, ok);
+    run_actions(now);
     return;
   }
   if (op_ == Op::write && write_id_ && id == *write_id_ && command_) {
@@ -553,6 +588,53 @@ void BluettiDevice::begin_write(const gateway::Command& c, TimePoint now) {
   if (!in_event_) send_pending(now, before);
 }
 
+void BluettiDevice::begin_pack_select(unsigned pack, TimePoint now) {
+  pack_asked_ = pack;
+  auto req = bluetti::models::select_pack(*model_, pack);
+  if (!req) {
+    scheduler_.pack_select_done(now, false);
+    return run_actions(now);
+  }
+  op_ = Op::pack_select;
+  log(Level::debug, name() + ": selecting battery pack " + std::to_string(pack));
+  const std::size_t before = client_->pending_requests();
+  write_id_ = requests_->write_register(req->address, req->values.front(), now);
+  if (!in_event_) send_pending(now, before);
+}
+
+void BluettiDevice::begin_pack_read(unsigned pack, TimePoint now) {
+  op_ = Op::pack_read;
+  pack_asked_ = pack;
+  op_ids_.clear();
+  op_failed_ = false;
+  regs_.clear();
+  const std::size_t before = client_->pending_requests();
+  for (const auto& r : packs_.reads)
+    if (auto id = requests_->read_registers(r.address, r.count, now)) op_ids_.insert(*id);
+  if (!in_event_) send_pending(now, before);
+  if (op_ids_.empty() && op_ == Op::pack_read) finish_pack_read(now, false);
+}
+
+void BluettiDevice::finish_pack_read(TimePoint now, bool ok) {
+  op_ = Op::none;
+  if (ok && identity_) {
+    const unsigned shown = gateway::shown_pack(packs_, pack_asked_, regs_);
+    const std::string payload = gateway::pack_details_payload(packs_, regs_);
+    if (shown == 0 || payload.empty()) {
+      log(Level::debug, name() + ": battery pack " + std::to_string(pack_asked_) + ": nothing to publish (the unit shows no pack)");
+    } else {
+      if (shown != pack_asked_)
+        log(Level::debug, name() + ": asked for battery pack " + std::to_string(pack_asked_) + ", the unit shows pack " + std::to_string(shown));
+      last_pack_[shown - 1] = payload;
+      pub_->publish(gateway::state_topic(*identity_, gateway::pack_details_name(shown)), payload, true);
+      ++counters_.publishes;
+      ++counters_.pack_reads;
+    }
+  }
+  scheduler_.pack_read_done(now, ok);
+  run_actions(now);
+}
+
 void BluettiDevice::finish_poll(TimePoint now, bool ok) {
   op_ = Op::none;
   if (ok) {
@@ -570,6 +652,11 @@ void BluettiDevice::finish_poll(TimePoint now, bool ok) {
       if (serial) set_identity(*serial);
       else log(Level::warning, entry_.describe() + ": no serial number in the " + std::string(model_->name) + " reads");
     }
+    // Page through the packs the unit reports (its pack-count register), as the CLI and Python do.
+    if (model_->packs.selector != 0)
+      for (const auto& f : model_->fields)
+        if (f.role == bluetti::models::Role::pack_count)
+          if (auto it = regs_.find(f.address); it != regs_.end()) scheduler_.set_pack_count(it->second);
     if (identity_) {
       for (std::size_t i = 0; i < entities_.size(); ++i) {
         auto r = bluetti::models::decode_field(*entities_[i].state, regs_);
@@ -590,6 +677,9 @@ void BluettiDevice::publish_identity() {
   const gateway::DiscoveryContext ctx{gateway_availability_, kVersion};
   for (const auto& e : entities_)
     pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, e), gateway::discovery_payload(ctx, *identity_, e), true);
+  for (unsigned n = 1; n <= packs_.max_packs; ++n)
+    for (const auto& e : packs_.entities)
+      pub_->publish(gateway::pack_discovery_topic(discovery_prefix_, *identity_, e, n), gateway::pack_discovery_payload(ctx, *identity_, e, n), true);
   if (!subscribed_) {
     pub_->subscribe(gateway::command_filter(*identity_));
     subscribed_ = true;
@@ -603,6 +693,10 @@ void BluettiDevice::retract() {
     pub_->publish(gateway::discovery_topic(discovery_prefix_, *identity_, e), "", true);
     pub_->publish(gateway::state_topic(*identity_, e.name), "", true);
   }
+  for (unsigned n = 1; n <= packs_.max_packs; ++n) {
+    for (const auto& e : packs_.entities) pub_->publish(gateway::pack_discovery_topic(discovery_prefix_, *identity_, e, n), "", true);
+    if (!last_pack_[n - 1].empty()) pub_->publish(gateway::state_topic(*identity_, gateway::pack_details_name(n)), "", true);
+  }
   pub_->publish(gateway::availability_topic(*identity_), "", true);
   if (subscribed_) pub_->unsubscribe(gateway::command_filter(*identity_));
   subscribed_ = false;
@@ -614,6 +708,8 @@ void BluettiDevice::republish() {
   publish_identity();
   for (std::size_t i = 0; i < entities_.size() && i < state_topics_.size(); ++i)
     if (!last_state_[i].empty()) pub_->publish(state_topics_[i], last_state_[i], true);
+  for (std::size_t n = 0; n < last_pack_.size(); ++n)
+    if (!last_pack_[n].empty()) pub_->publish(gateway::state_topic(*identity_, gateway::pack_details_name(unsigned(n + 1))), last_pack_[n], true);
 }
 
 bool BluettiDevice::on_message(const std::string& topic, ByteView payload, TimePoint now) {

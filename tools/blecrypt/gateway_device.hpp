@@ -7,8 +7,10 @@
 //   ServedDevice (scheduler, availability, commands, discovery bookkeeping)
 //   └── EngineDevice<Client> (the link::Session, link up/down/transport errors, ordered events)
 //     ├── BluettiDevice: bluetti::Client + bluetti::Requests (request matching, FC06 read-back);
-//     │                  model from the config or detected (models::identify); topics, reads and
-//     │                  discovery from the model table through gateway::entities()/plan_refresh()
+//     │                  model from the config or detected (models::identify: the advertised name,
+//     │                  confirmed by the device-type registers); topics, reads and discovery from
+//     │                  the model table through gateway::entities()/plan_refresh()/plan_packs();
+//     │                  battery packs on the scheduler's pack tier (select, settle deadline, read)
 //     └── SesameDevice:  sesame::Client (login with the key file's secret, lock/unlock, status)
 //   DeviceLink: EmulatedLink (MemoryLink + emulator, latency/drop knobs) | BluezDeviceLink
 #pragma once
@@ -80,6 +82,8 @@ class DeviceLink {
   virtual std::optional<TimePoint> next_deadline() const { return std::nullopt; }
   virtual void on_tick(TimePoint /*now*/) {}
   virtual std::string describe() const = 0;
+  // The name the device advertises, when the transport knows it (BlueZ: Device1.Name).
+  virtual std::string advertised_name() const { return {}; }
 };
 
 // Thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the calling thread, in nanoseconds.
@@ -156,6 +160,7 @@ class BluezDeviceLink final : public DeviceLink, public link::GattLink {
   void connect(TimePoint now) override;
   void disconnect(TimePoint now) override;
   std::string describe() const override;
+  std::string advertised_name() const override { return link_ ? link_->device_name() : std::string(); }
 
   // ---- GattLink ----
   void set_listener(link::LinkListener* l) override;
@@ -175,6 +180,7 @@ class BluezDeviceLink final : public DeviceLink, public link::GattLink {
 
 struct DeviceCounters {
   std::uint64_t polls = 0, publishes = 0, requests = 0, commands_ok = 0, commands_failed = 0;
+  std::uint64_t pack_reads = 0, pack_requests = 0;  // battery-pack tier: reads published, ATT round trips
 };
 
 // What every served device shares: the scheduler, availability, commands and their results.
@@ -217,6 +223,9 @@ class ServedDevice {
   virtual void connect(TimePoint now);
   virtual void begin_poll(TimePoint now) = 0;
   virtual void begin_write(const gateway::Command& c, TimePoint now) = 0;
+  // The pack tier (only devices that set one get these).
+  virtual void begin_pack_select(unsigned /*pack*/, TimePoint now) { scheduler_.pack_select_done(now, false); }
+  virtual void begin_pack_read(unsigned /*pack*/, TimePoint now) { scheduler_.pack_read_done(now, false); }
   virtual std::string availability_topic() const = 0;
   virtual bool identified() const = 0;
   // The engine's session deadline (the Session), run by on_tick.
@@ -337,6 +346,7 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
   const bluetti::models::Model* model() const noexcept { return model_; }
   const std::vector<gateway::Entity>& entities() const noexcept { return entities_; }
   const gateway::RefreshPlan& refresh_plan() const noexcept { return plan_; }
+  const gateway::PackPlan& pack_plan() const noexcept { return packs_; }
   // Whether the last poll read every block (else only the live ones).
   bool last_poll_full() const noexcept { return last_poll_full_; }
   // The emulated unit (nullptr for a real device).
@@ -348,6 +358,8 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
  private:
   void begin_poll(TimePoint now) override;
   void begin_write(const gateway::Command& c, TimePoint now) override;
+  void begin_pack_select(unsigned pack, TimePoint now) override;
+  void begin_pack_read(unsigned pack, TimePoint now) override;
   std::string availability_topic() const override;
   bool identified() const override { return identity_.has_value(); }
   void on_engine_event(const bluetti::Client::Event& e, TimePoint now) override;
@@ -356,7 +368,8 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
 
   void on_completion(bluetti::Completion&& c, TimePoint now);
   void on_detection(bluetti::Completion&& c, TimePoint now);
-  void use_model(const bluetti::models::Model& m);
+  void use_model(const bluetti::models::Model& m, TimePoint now);
+  void finish_pack_read(TimePoint now, bool ok);
   void set_identity(std::uint64_t serial);
   void finish_poll(TimePoint now, bool ok);
   void finish_write(TimePoint now, std::error_code error, const std::string& value);
@@ -378,7 +391,10 @@ class BluettiDevice final : public EngineDevice<bluetti::Client> {
   bool detect_v1_ = false;  // the IoT V1 type registers are being read
   bool in_event_ = false;   // inside on_engine_event: it sends what was queued
   bluetti::RegisterValues detect_regs_;
-  enum class Op { none, poll, write } op_ = Op::none;
+  enum class Op { none, poll, write, pack_select, pack_read } op_ = Op::none;
+  gateway::PackPlan packs_;
+  unsigned pack_asked_ = 0;
+  std::vector<std::string> last_pack_;  // per pack (index pack - 1): the last pack_details payload
   std::set<bluetti::RequestId> op_ids_;
   bool op_failed_ = false;
   bluetti::RegisterValues regs_;

@@ -76,6 +76,7 @@ struct Choice {
 struct Field {
   std::string_view name;         // unique within the model (bluetti-bt-lib's name where it has one)
   std::string_view mqtt_name;    // the bluetti_mqtt field name ("" when bluetti_mqtt has none)
+  std::string_view ha_name;      // bluetti_mqtt's Home Assistant entity name ("" = none: the gateway derives one)
   std::uint16_t address = 0;
   Type type = Type::uint16;
   std::uint8_t words = 1;        // registers covered

@@ -10,6 +10,7 @@
 //     - {address: "D0:11:22:33:44:55", protocol: sesame, key_file: /etc/blecrypt/lock.key}
 //     - {emulator: AC180, poll_interval: 2}       # an emulated device (no radio), for trying it out
 //     - {emulator: 5, protocol: sesame}           # an emulated SESAME 5 lock
+//     - {emulator: AC300, pack_interval: 30, pack_settle_ms: 500}   # battery packs: one every 30 s
 //
 // Secrets are never read here: files are named, and read by read_private_file() when needed.
 #pragma once
@@ -66,6 +67,11 @@ struct DeviceEntry {
   bool persistent = true;           // false: connect per poll
   Duration command_wait = std::chrono::seconds(30);  // how long a command waits for a down device
   std::size_t queue_limit = 8;      // commands waiting per device
+  // BLUETTI battery packs: one pack read every pack_interval (default: the full-refresh period,
+  // kFullRefreshEvery polls; zero: no pack data), after the pack-select settle time
+  // (default: the model table's, 10 s on IoT V1 paging units).
+  std::optional<Duration> pack_interval;
+  std::optional<Duration> pack_settle;
   std::string disabled_reason;      // set by check_files(): the device does not run
 
   std::string describe() const;     // "devices[2] (C4:DE:E2:11:22:33)" for logs

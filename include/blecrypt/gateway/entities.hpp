@@ -15,6 +15,14 @@
 //                   two tiers: `live` (the blocks holding the state of charge, the power flows and
 //                   the output states) read at every poll, `full` (every block) read at connect,
 //                   after a command and every kFullRefreshEvery polls.
+//   packs         = bluetti_mqtt's per-pack JSON (mqtt_client.py `_build_pack_details`,
+//                   device_handler.py `_pack_poll`): bluetti/state/<dev>/pack_details<N> =
+//                   {"status":"CHARGE","percent":96,"voltage":53.8,"voltages":[3.35,...]} with the
+//                   keys the model's table has, N the pack number the unit shows (register 96 on
+//                   IoT V1, as bluetti_mqtt takes `pack_num` from the same read); Home Assistant
+//                   sensors "Battery Pack <N> Status/Percent/Voltage" (unique_id <SN>_pack_status<N>,
+//                   <SN>_pack_percent<N>, <SN>_pack_voltage<N>) read it with a value_template,
+//                   for packs 1..max_packs of the table (bluetti_mqtt's static pack_num_max).
 #pragma once
 
 #include <cstdint>
@@ -64,6 +72,37 @@ bool is_live(const models::Field& f) noexcept;
 // no field are dropped. When no field is live, live = full.
 RefreshPlan plan_refresh(const models::Model& m);
 
+// ---- battery packs ------------------------------------------------------------------------------
+
+// One Home Assistant sensor per pack and JSON key (bluetti_mqtt `battery_pack_fields`).
+struct PackEntity {
+  std::string_view key;    // JSON key in pack_details<N>: "status", "percent", "voltage"
+  std::string_view id;     // unique_id / object_id stem: "pack_status", "pack_percent", "pack_voltage"
+  std::string_view label;  // "Status" -> "Battery Pack 1 Status"
+  const models::Field* field = nullptr;  // the table field it shows (classes, unit, choices)
+};
+
+struct PackPlan {
+  unsigned max_packs = 0;               // 0: the gateway publishes no pack data for this model
+  std::vector<bluetti::modbus::Request> reads;  // the pack blocks trimmed to the fields below
+  const models::Field* status = nullptr;
+  const models::Field* percent = nullptr;   // Role::pack_soc
+  const models::Field* voltage = nullptr;   // Role::pack_voltage
+  const models::Field* cells = nullptr;     // Role::pack_cells ("voltages")
+  const models::Field* selected = nullptr;  // Role::pack_selected: the pack number the unit shows
+  std::vector<PackEntity> entities;         // discovery, in bluetti_mqtt's order
+};
+PackPlan plan_packs(const models::Model& m);
+// "pack_details3"
+std::string pack_details_name(unsigned pack);
+// The pack a read shows: the unit's pack-number register when the model has one, else `asked`;
+// 0 when that is outside 1..max_packs (nothing is published then).
+unsigned shown_pack(const PackPlan& p, unsigned asked, const bluetti::RegisterValues& regs);
+// The pack_details JSON (compact, keys status / percent / voltage / voltages in that order, each
+// when read and decodable; numbers as Python's json.dumps prints bluetti_mqtt's values: int
+// percent, float voltages "53.8" / "52.0"); "" when nothing was read.
+std::string pack_details_payload(const PackPlan& p, const bluetti::RegisterValues& regs);
+
 // ---- payloads -----------------------------------------------------------------------------------
 
 // The state payload of a decoded reading, as bluetti_mqtt publishes it.
@@ -72,6 +111,9 @@ std::string state_payload(const models::Reading& r);
 std::string value_payload(const models::Field& f, std::uint16_t raw);
 // "ac_output_power" -> "AC Output Power" (Home Assistant entity name).
 std::string label(std::string_view name);
+// The entity's Home Assistant name: the table's ha_name (bluetti_mqtt's discovery name) when it
+// has one, else label(name).
+std::string display_name(const Entity& e);
 
 // The raw register value a command payload asks for, range-checked by the table
 // (models::parse_setting). Payloads: at most kMaxCommandPayload printable ASCII bytes; ON / OFF

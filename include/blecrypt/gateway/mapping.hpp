@@ -7,7 +7,9 @@
 //   bluetti/command/<TYPE>-<SN>/<field>                    commands (ON/OFF, decimal numbers, enum names)
 //   bluetti/command/<TYPE>-<SN>/<field>/result             {"ok":true,...} / {"ok":false,"error":...}
 //   bluetti/availability/<TYPE>-<SN>                       online / offline, retained (blecrypt addition)
+//   bluetti/state/<TYPE>-<SN>/pack_details<N>              battery pack N as JSON (retained)
 //   <discovery>/<component>/<SN>_<field>/config            Home Assistant discovery, retained
+//   <discovery>/sensor/<SN>_pack_percent<N>/config         per-pack sensors (also pack_voltage<N>, pack_status<N>)
 //   <gateway_topic>/availability                           the gateway's own online / offline (last will)
 #pragma once
 
@@ -52,6 +54,12 @@ struct DiscoveryContext {
   std::string_view sw_version;
 };
 std::string discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const Entity& e);
+
+// Battery packs (entities.hpp PackPlan): <discovery>/sensor/<SN>_<id><N>/config, a sensor on
+// bluetti/state/<TYPE>-<SN>/pack_details<N> with bluetti_mqtt's name and value_template
+// ("Battery Pack 2 Percent", "{{ value_json.percent }}") and the table field's classes and unit.
+std::string pack_discovery_topic(std::string_view prefix, const DeviceIdentity& d, const PackEntity& e, unsigned pack);
+std::string pack_discovery_payload(const DiscoveryContext& ctx, const DeviceIdentity& d, const PackEntity& e, unsigned pack);
 
 // Command results.
 std::string result_ok(std::string_view field, std::string_view value);

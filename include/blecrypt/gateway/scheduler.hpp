@@ -7,6 +7,12 @@
 //   Commands wait at most `command_wait` for a down device, then fail with device_unavailable.
 //   A command on its way when the link drops fails with link_lost and is never replayed.
 //   The queue holds at most `queue_limit` commands; more are refused at once (queue_full).
+//
+// Battery packs (set_pack_tier): a slow tier of its own, one pack per `interval`, packs 1..N in
+// turn. With IoT V1 paging the pack is selected first (SelectPack) and read (ReadPack) only once
+// `settle` has passed: the settle is a deadline, not a wait, so polls and commands run on the link
+// meanwhile. Commands go first, then a due poll, then the pack step. A command may change the
+// page (the selector is a setting), so after one the pack is selected again before it is read.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +34,13 @@ struct SchedulerConfig {
   bool persistent = true;  // false: disconnect after each poll, connect again at the next one
   Duration reconnect_min = std::chrono::seconds(1);
   Duration reconnect_max = std::chrono::seconds(60);
+};
+
+struct PackTier {
+  unsigned packs = 0;    // read packs 1..packs in turn (0: no pack tier)
+  bool select = false;   // IoT V1 paging: SelectPack, wait `settle`, then ReadPack
+  Duration settle{};
+  Duration interval{};   // one pack per interval (zero: no pack tier)
 };
 
 struct Command {
@@ -52,12 +65,19 @@ struct CommandFailed {             // publish an error result for this command
 struct Availability {              // publish online / offline
   bool online;
 };
+struct SelectPack {                // write the pack selector; report with pack_select_done()
+  unsigned pack;
+};
+struct ReadPack {                  // read (and publish) the pack data; report with pack_read_done()
+  unsigned pack;
+};
 }  // namespace actions
-using Action = std::variant<actions::Connect, actions::Disconnect, actions::Poll, actions::Write, actions::CommandFailed, actions::Availability>;
+using Action = std::variant<actions::Connect, actions::Disconnect, actions::Poll, actions::Write, actions::CommandFailed,
+                            actions::Availability, actions::SelectPack, actions::ReadPack>;
 
 class DeviceScheduler {
  public:
-  enum class State { down, connecting, idle, polling, writing };
+  enum class State { down, connecting, idle, polling, writing, selecting_pack, reading_pack };
 
   explicit DeviceScheduler(SchedulerConfig cfg);
 
@@ -73,6 +93,13 @@ class DeviceScheduler {
   // The command in flight finished, either way (the caller publishes its result).
   void write_done(TimePoint now);
 
+  // The pack tier (the model is known once detected); the first pack is due at once.
+  void set_pack_tier(PackTier tier, TimePoint now);
+  // How many packs the unit reports (its pack-count register), at most the tier's.
+  void set_pack_count(unsigned packs);
+  void pack_select_done(TimePoint now, bool ok);
+  void pack_read_done(TimePoint now, bool ok);
+
   // Queues a command; refused at once with queue_full (the caller publishes the error result).
   std::error_code submit(Command c, TimePoint now);
 
@@ -84,9 +111,17 @@ class DeviceScheduler {
   bool available() const noexcept { return announced_online_.value_or(false); }
   std::size_t queued() const noexcept { return queue_.size(); }
   std::uint64_t polls() const noexcept { return polls_; }
+  std::uint64_t pack_reads() const noexcept { return pack_reads_; }
+  unsigned pack_count() const noexcept { return pack_count_; }
+  // The pack the next pack step is for (1-based; 0 without a pack tier).
+  unsigned next_pack() const noexcept { return pack_count_ ? pack_ : 0; }
 
  private:
   void step(TimePoint now);
+  // When the next pack step may run (nullopt: no pack tier).
+  std::optional<TimePoint> pack_ready_at() const;
+  void next_pack_after(TimePoint now);
+  bool pack_due(TimePoint now) const;
   void expire(TimePoint now);
   void announce(bool online);
 
@@ -100,6 +135,11 @@ class DeviceScheduler {
   Duration backoff_;
   std::optional<bool> announced_online_;
   std::uint64_t polls_ = 0;
+  PackTier tier_;
+  unsigned pack_count_ = 0, pack_ = 1;
+  std::optional<TimePoint> next_pack_, settled_at_;
+  std::optional<unsigned> selected_;  // the pack selected on this link (nullopt: unknown)
+  std::uint64_t pack_reads_ = 0;
 };
 
 }  // namespace blecrypt::gateway

@@ -113,6 +113,7 @@ struct BluezLink::State {
 
   std::string write_path, notify_path;
   std::vector<std::string> write_flags, notify_flags;
+  std::string name;  // Device1.Name (else Alias) when the link came up
   std::size_t mtu = kDefaultAttMtu;
   bool subscribed = false;
   int notify_fd = -1;
@@ -561,6 +562,9 @@ void BluezLink::State::resolve() {
   if (phase != Phase::resolving) return;
   auto objects = bz->managed();
   if (!objects) return fail_attempt(nullptr, objects.error());
+  if (auto dev = objects->find(sdbus::ObjectPath(path)); dev != objects->end())
+    if (auto d = dev->second.find(kDeviceIface); d != dev->second.end())
+      name = prop<std::string>(d->second, "Name").value_or(prop<std::string>(d->second, "Alias").value_or(""));
   std::string service_path;
   for (const auto& [p, ifs] : *objects) {
     auto s = ifs.find(kServiceIface);
@@ -761,6 +765,7 @@ bool BluezLink::connecting() const {
 }
 unsigned BluezLink::attempts() const { return s_->attempts_total; }
 bool BluezLink::notify_acquired() const { return s_->notify_fd >= 0; }
+const std::string& BluezLink::device_name() const { return s_->name; }
 void BluezLink::set_listener(LinkListener* listener) { s_->listener = listener; }
 std::size_t BluezLink::att_mtu() const { return s_->mtu; }
 bool BluezLink::connected() const { return s_->phase == State::Phase::up; }

@@ -110,6 +110,9 @@ class BluezLink final : public GattLink {
   unsigned attempts() const;
   // Whether notifications arrive over an AcquireNotify socket (else PropertiesChanged Value).
   bool notify_acquired() const;
+  // The device's advertised name as bluetoothd knows it (Device1.Name, else Alias), read when the
+  // link came up; "" before that or when it has neither.
+  const std::string& device_name() const;
 
   // ---- GattLink ----
   void set_listener(LinkListener* listener) override;
