@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +156,22 @@ TEST(BondStore, PlantedSymlinksAreNeverFollowed) {
   fs::remove_all(d);
 }
 
+// #15 item 4: a save never replaces what a read refuses: a FIFO, device or directory at the bond's
+// name stays as it is (as root, rename() would have turned /dev/zero into a bond file).
+TEST(BondStore, SavesDoNotReplaceNonRegularFiles) {
+  auto d = temp_dir("nonregular");
+  const auto fifo = d / "fifo.bond";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(BondFile(fifo).save(sample()).error(), Errc::bond_not_regular);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  fs::create_directories(d / "dir.bond");
+  EXPECT_EQ(BondFile(d / "dir.bond").save(sample()).error(), Errc::bond_not_regular);
+  EXPECT_TRUE(fs::is_directory(d / "dir.bond"));
+  for (auto& e : fs::directory_iterator(d))  // no temporary file left behind
+    EXPECT_TRUE(e.path().extension() == ".bond" || e.path().filename() == ".blecrypt-bonds.lock") << e.path();
+  fs::remove_all(d);
+}
+
 // #15 item 3: savers in several processes at once; a reader never sees an empty or torn bond.
 TEST(BondStore, ConcurrentSaversNeverExposeAnEmptyBond) {
   auto d = temp_dir("concurrent");
@@ -188,6 +205,44 @@ TEST(BondStore, ConcurrentSaversNeverExposeAnEmptyBond) {
   EXPECT_EQ(bad, 0) << "of " << reads << " reads; first: " << first_problem;
   for (auto& e : fs::directory_iterator(d))  // no temporary file left behind
     EXPECT_TRUE(e.path().extension() == ".bond" || e.path().filename() == ".blecrypt-bonds.lock") << e.path();
+  fs::remove_all(d);
+}
+
+// #15 item 3: savers take the store's lock. A save in another process waits while the lock is
+// held (seen in /proc/locks as a blocked FLOCK request of that process), and the bond is
+// untouched until the lock is released.
+TEST(BondStore, SaversWaitForTheStoreLock) {
+  auto d = temp_dir("lock");
+  BondStore store(d);
+  ASSERT_TRUE(store.save(sample(0x55, 0x00)));
+  const auto bond = store.path_for(sample().peer);
+  const std::string before = slurp(bond);
+  const int lock = ::open((d / ".blecrypt-bonds.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(lock);  // its copy of the descriptor; the parent's still holds the lock
+    ::_exit(store.save(sample(0x55, 0x01)) ? 0 : 1);
+  }
+  // Wait until the child is blocked on the lock (or has finished: the lock was not taken).
+  const std::string waiting = "-> FLOCK  ADVISORY  WRITE " + std::to_string(pid) + " ";
+  bool blocked = false, exited = false;
+  for (int i = 0; i < 2000 && !blocked && !exited; ++i) {
+    blocked = slurp("/proc/locks").find(waiting) != std::string::npos;
+    exited = !blocked && ::waitpid(pid, nullptr, WNOHANG) == pid;
+    if (!blocked && !exited) ::usleep(5000);
+  }
+  EXPECT_TRUE(blocked) << (exited ? "the saver did not wait for the lock" : "the saver never asked for the lock");
+  EXPECT_EQ(slurp(bond), before);
+  ::close(lock);  // releases the flock
+  int status = 0;
+  if (!exited) {
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  EXPECT_NE(slurp(bond), before);
   fs::remove_all(d);
 }
 
