@@ -4,10 +4,12 @@
 //
 // Input: byte 0 picks the model, bytes 1-2 the first register (big endian), then big-endian
 // register values (at most 125, one FC3 answer). The same bytes, as text, are tried as a setting
-// of every settable field, and as an advertised name for detection.
+// of every settable field, and as an advertised name for detection. The register image also goes
+// through decode_telemetry (both protocols).
 #include <cstdlib>
 #include <string_view>
 
+#include "blecrypt/bluetti/modbus.hpp"
 #include "blecrypt/bluetti/models.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -30,6 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data + 3), size - 3);
   (void)models::identify(text, regs);
   (void)models::reported_type(regs);
+  // The fixed nine-field telemetry decoder (bluetti/modbus.hpp) reads the same register image.
+  for (auto p : {Protocol::iot_v1, Protocol::iot_v2})
+    if (auto t = decode_telemetry(p, regs))
+      for (char c : t->device_type)
+        if (c < 0x20 || c >= 0x7f) std::abort();
   for (const auto& f : m.fields) {
     if (!f.settable) continue;
     if (auto raw = models::parse_setting(f, text)) {

@@ -40,7 +40,12 @@ py::object instance(const Raised& r) {
   py::object code = r.code ? py::object(py::int_(r.code.value())) : py::object(py::none());
   py::object category = r.code ? py::object(py::str(r.code.category().name())) : py::object(py::none());
   py::object name = r.name ? py::object(py::str(r.name)) : py::object(py::none());
-  return cls(r.message, py::arg("code") = code, py::arg("category") = category, py::arg("name") = name);
+  // Messages may quote peer- or file-supplied bytes: never let invalid UTF-8 turn the error
+  // into a UnicodeDecodeError (bytes that do not decode show as \xNN).
+  PyObject* text = PyUnicode_DecodeUTF8(r.message.data(), static_cast<Py_ssize_t>(r.message.size()), "backslashreplace");
+  if (text == nullptr) throw py::error_already_set();
+  py::object message = py::reinterpret_steal<py::object>(text);
+  return cls(message, py::arg("code") = code, py::arg("category") = category, py::arg("name") = name);
 }
 
 Raised raised(std::error_code ec, std::string_view context) {

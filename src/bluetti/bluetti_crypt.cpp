@@ -25,6 +25,26 @@ std::string trim(std::string s) {
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
+
+// A licence field as error messages quote it: printable ASCII (other bytes as \xNN, so the text
+// is valid UTF-8 for Python and inert on a terminal), at most kShownField input bytes.
+std::string shown(std::string_view field) {
+  constexpr std::size_t kShownField = 40;
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < field.size() && i < kShownField; ++i) {
+    const auto c = static_cast<unsigned char>(field[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  if (field.size() > kShownField) out += "...";
+  return out;
+}
 }  // namespace
 
 Result<Licence> Licence::parse(std::string_view text, std::string* why) {
@@ -51,11 +71,11 @@ Result<Licence> Licence::parse(std::string_view text, std::string* why) {
     field = trim(field);
     if (field == "iot_serial" || field == "serial") continue;  // optional header row
     if (field.empty() || field.size() > 20 || field.find_first_not_of("0123456789") != std::string::npos)
-      return refuse("licence line " + std::to_string(n) + ": '" + field + "' is not a decimal IoT serial");
+      return refuse("licence line " + std::to_string(n) + ": '" + shown(field) + "' is not a decimal IoT serial");
     std::uint64_t sn = 0;
     const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), sn);
     if (ec != std::errc{} || end != field.data() + field.size())
-      return refuse("licence line " + std::to_string(n) + ": '" + field + "' does not fit a 64-bit IoT serial");
+      return refuse("licence line " + std::to_string(n) + ": '" + shown(field) + "' does not fit a 64-bit IoT serial");
     l.serials_.insert(sn);
   }
   return l;

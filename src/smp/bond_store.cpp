@@ -266,6 +266,12 @@ Result<BondRecord> parse_bond(std::string_view text) {
 Result<void> write_file_atomic(const std::filesystem::path& path, ByteView content) {
   const DirLock lock(path.parent_path());
   if (lock.error()) return lock.error();
+  // A directory, FIFO, device or socket at the bond's name is refused as reads refuse it (rename()
+  // would replace a FIFO or, for root, a device node). A symbolic link is replaced: rename()
+  // replaces the link itself, never its target.
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISLNK(existing.st_mode))
+    return Errc::bond_not_regular;
   std::filesystem::path tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {

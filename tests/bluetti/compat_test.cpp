@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <new>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -392,6 +393,44 @@ TEST(BluettiCompatErrors, LastErrorIsSanitisedBoundedAndCleared) {
   ASSERT_TRUE(adu.has_value());
   EXPECT_FALSE(c.encrypt_data(std::string(adu->begin(), adu->end())).empty());
   EXPECT_EQ(c.last_error(), "");
+}
+
+// The drop-in API's contract is "" on failure (issue #15 item 4: std::bad_alloc once escaped
+// ble_crypt_link_handler on a huge licence). Whatever throws inside, here the RNG throwing
+// std::bad_alloc as an allocation would (during the handshake, then while sealing), the calls
+// return "" and say so in last_error(); nothing crosses the API.
+TEST(BluettiCompatErrors, NoExceptionCrossesTheDropInApi) {
+  struct ThrowingRng final : crypto::Rng {
+    crypto::DeterministicRng inner{61};
+    bool armed = false;
+    void fill(MutableByteView out) override {
+      if (armed) throw std::bad_alloc();
+      inner.fill(out);
+    }
+  };
+  ThrowingRng crng;
+  crypto::DeterministicRng drng(62);
+  Device device(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng);
+  BluettiCrypt c(BluettiCrypt::Options{test_key(), "", nullptr, &crng});
+  crng.armed = true;  // the client draws its ephemeral key when DEVICE_PUBKEY arrives
+  AttLink link;
+  int final_status = -1;
+  EXPECT_NO_THROW(final_status = drive(c, device, link).final_status);
+  EXPECT_LT(final_status, 3);
+  EXPECT_NE(c.last_error().find("internal error"), std::string::npos) << c.last_error();
+
+  ThrowingRng crng2;
+  crypto::DeterministicRng drng2(63);
+  Device device2(testing::device_config(crypto::default_backend()), *PowerStation::create("AC180"), drng2);
+  BluettiCrypt c2(BluettiCrypt::Options{test_key(), "", nullptr, &crng2});
+  AttLink link2;
+  ASSERT_EQ(drive(c2, device2, link2).final_status, 4) << c2.last_error();
+  crng2.armed = true;  // sealing draws the record's padding seed
+  auto adu = modbus::encode_request(modbus::Request::read(102, 1));
+  std::string rec = "x";
+  EXPECT_NO_THROW(rec = c2.encrypt_data(std::string(adu->begin(), adu->end())));
+  EXPECT_EQ(rec, "");
+  EXPECT_NE(c2.last_error().find("internal error"), std::string::npos) << c2.last_error();
 }
 
 }  // namespace

@@ -645,6 +645,15 @@ def test_licence_allows_listed_serial_and_refuses_others(tmp_path):
     with pytest.raises(LicenceError):
         run(attempt(tmp_path / "missing.csv"))
 
+    # #15 item 7: the refusal quotes the bad line: non-UTF-8 and control bytes escaped, bounded
+    # (it was a UnicodeDecodeError, and a 5000-byte line came back whole).
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x1b[31m" + b"9" * 5000 + b"\n")
+    with pytest.raises(LicenceError) as e:
+        run(attempt(bad))
+    msg = str(e.value)
+    assert "\\xff\\xfe\\x1b[31m" in msg and msg.isprintable() and msg.isascii() and len(msg) < 512, msg
+
 
 def test_not_connected_and_bad_arguments():
     async def session():

@@ -578,6 +578,22 @@ INSTANTIATE_TEST_SUITE_P(BackendPairs, SesameEngine, ::testing::ValuesIn(test::b
 
 // ---- knobs and counters (default backend) --------------------------------------------------
 
+// Hardening (#15 item 5), as the attack run measured it: each of the 32 bits of the random code
+// flipped in turn (default backend). Every one ends the client's session with the reason.
+TEST(SesameHardening, EveryFlippedRandomCodeBitEndsTheSession) {
+  for (int bit = 0; bit < 32; ++bit) {
+    SCOPED_TRACE(bit);
+    Pair p(nullptr, nullptr, static_cast<std::uint64_t>(100 + bit));
+    p.pipe.strict = false;
+    p.pipe.to_central.set_tamper([bit](std::size_t index, Bytes& pdu) {
+      if (index == 0) pdu[3 + bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));  // 03 08 0e c0 c1 c2 c3
+    });
+    p.connect();
+    EXPECT_EQ(p.client.state(), Client::State::ended);
+    EXPECT_TRUE(has<events::SessionEnded>(p.events(), [](const auto& e) { return e.error == Errc::session_key_mismatch; }));
+  }
+}
+
 TEST(SesameKnobs, AdvanceDecryptCounterOnFailure) {
   for (bool advance : {false, true}) {
     Pair p(nullptr, nullptr, 3, [&](ClientConfig&, DeviceConfig& d) { d.advance_decrypt_counter_on_failure = advance; });

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,37 @@ TEST(BondStore, ReadsOnlySmallPrivateRegularFiles) {
   fs::remove_all(d);
 }
 
+// Peak resident memory of this process in KiB (VmHWM of /proc/self/status).
+long peak_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// #15 item 4: the size cap holds before anything is read. A 256 MiB (sparse) bond file is refused
+// without reading it: the reader's peak memory does not grow by the file's size (measured in a
+// child process, whose peak starts from the parent's current size).
+TEST(BondStore, AHugeBondFileIsRefusedWithoutReadingIt) {
+  auto d = temp_dir("huge");
+  const auto huge = d / "huge.bond";
+  write_private(huge, "# blecrypt smp bond v1\n");
+  ASSERT_EQ(::truncate(huge.c_str(), off_t{256} << 20), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const long before = peak_rss_kib();
+    const bool refused = read_bond_file(huge).error() == Errc::bond_too_large;
+    const long grown = peak_rss_kib() - before;
+    ::_exit(before < 0 ? 3 : !refused ? 2 : grown > 64 * 1024 ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the reader's memory grew by more than 64 MiB; 2: not refused as too large";
+  fs::remove_all(d);
+}
+
 // #15 item 3: a symlink planted where the writer puts its temporary file (or the bond itself)
 // is never followed; a planted lock-file symlink makes the save fail instead of being followed.
 TEST(BondStore, PlantedSymlinksAreNeverFollowed) {
@@ -155,6 +187,22 @@ TEST(BondStore, PlantedSymlinksAreNeverFollowed) {
   fs::remove_all(d);
 }
 
+// #15 item 4: a save never replaces what a read refuses: a FIFO, device or directory at the bond's
+// name stays as it is (as root, rename() would have turned /dev/zero into a bond file).
+TEST(BondStore, SavesDoNotReplaceNonRegularFiles) {
+  auto d = temp_dir("nonregular");
+  const auto fifo = d / "fifo.bond";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(BondFile(fifo).save(sample()).error(), Errc::bond_not_regular);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  fs::create_directories(d / "dir.bond");
+  EXPECT_EQ(BondFile(d / "dir.bond").save(sample()).error(), Errc::bond_not_regular);
+  EXPECT_TRUE(fs::is_directory(d / "dir.bond"));
+  for (auto& e : fs::directory_iterator(d))  // no temporary file left behind
+    EXPECT_TRUE(e.path().extension() == ".bond" || e.path().filename() == ".blecrypt-bonds.lock") << e.path();
+  fs::remove_all(d);
+}
+
 // #15 item 3: savers in several processes at once; a reader never sees an empty or torn bond.
 TEST(BondStore, ConcurrentSaversNeverExposeAnEmptyBond) {
   auto d = temp_dir("concurrent");
@@ -164,30 +212,75 @@ TEST(BondStore, ConcurrentSaversNeverExposeAnEmptyBond) {
   for (int k = 1; k <= 3; ++k) {
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
+    if (pid == 0) {  // exit status: the number of saves that failed
+      int failed = 0;
       for (int i = 0; i < 60; ++i)
-        if (!store.save(sample(0x55, static_cast<std::uint8_t>(k)))) ::_exit(1);
-      ::_exit(0);
+        if (!store.save(sample(0x55, static_cast<std::uint8_t>(k)))) ++failed;
+      ::_exit(failed);
     }
     kids.push_back(pid);
   }
-  int bad = 0, reads = 0;
+  int bad = 0, reads = 0, failed_saves = 0;
   std::string first_problem;
-  for (bool running = true; running;) {
+  while (!kids.empty()) {
     auto r = store.read(sample().peer);
     ++reads;
     if (!r) {
       if (first_problem.empty()) first_problem = r.error().message();
       ++bad;
     }
-    running = false;
-    for (auto pid : kids)
-      if (::waitpid(pid, nullptr, WNOHANG) == 0) running = true;
+    for (auto it = kids.begin(); it != kids.end();) {
+      int status = 0;
+      if (::waitpid(*it, &status, WNOHANG) == *it) {
+        failed_saves += WIFEXITED(status) ? WEXITSTATUS(status) : 60;
+        it = kids.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
-  for (auto pid : kids) ::waitpid(pid, nullptr, 0);
   EXPECT_EQ(bad, 0) << "of " << reads << " reads; first: " << first_problem;
+  EXPECT_EQ(failed_saves, 0) << "of 180 saves (a writer's temporary file was taken over by another)";
   for (auto& e : fs::directory_iterator(d))  // no temporary file left behind
     EXPECT_TRUE(e.path().extension() == ".bond" || e.path().filename() == ".blecrypt-bonds.lock") << e.path();
+  fs::remove_all(d);
+}
+
+// #15 item 3: savers take the store's lock. A save in another process waits while the lock is
+// held (seen in /proc/locks as a blocked FLOCK request of that process), and the bond is
+// untouched until the lock is released.
+TEST(BondStore, SaversWaitForTheStoreLock) {
+  auto d = temp_dir("lock");
+  BondStore store(d);
+  ASSERT_TRUE(store.save(sample(0x55, 0x00)));
+  const auto bond = store.path_for(sample().peer);
+  const std::string before = slurp(bond);
+  const int lock = ::open((d / ".blecrypt-bonds.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(lock);  // its copy of the descriptor; the parent's still holds the lock
+    ::_exit(store.save(sample(0x55, 0x01)) ? 0 : 1);
+  }
+  // Wait until the child is blocked on the lock (or has finished: the lock was not taken).
+  const std::string waiting = "-> FLOCK  ADVISORY  WRITE " + std::to_string(pid) + " ";
+  bool blocked = false, exited = false;
+  for (int i = 0; i < 2000 && !blocked && !exited; ++i) {
+    blocked = slurp("/proc/locks").find(waiting) != std::string::npos;
+    exited = !blocked && ::waitpid(pid, nullptr, WNOHANG) == pid;
+    if (!blocked && !exited) ::usleep(5000);
+  }
+  EXPECT_TRUE(blocked) << (exited ? "the saver did not wait for the lock" : "the saver never asked for the lock");
+  EXPECT_EQ(slurp(bond), before);
+  ::close(lock);  // releases the flock
+  int status = 0;
+  if (!exited) {
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  EXPECT_NE(slurp(bond), before);
   fs::remove_all(d);
 }
 
