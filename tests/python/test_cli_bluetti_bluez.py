@@ -277,6 +277,21 @@ def test_write_over_bluez_at_mtu_then_read_back_in_a_new_process(bz, mtu):
 
 
 @needs_bluez
+def test_detect_over_bluez_confirms_the_name_bluez_knows(bz):
+    """`bluetti detect ADDRESS` checks the device-type register against the device's Name in
+    BlueZ (Device1.Name: what it advertised); --name overrides it; a mismatch names both."""
+    dev = bz.add_bluetti("AC300", ADDR, name="AC3002235000573911")
+    r = run(device_env(bz, dev), "bluetti", "detect", ADDR, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["advertised_name"], d["advertised_model"], d["model"], d["confirmed"]) == \
+        ("AC3002235000573911", "AC300", "AC300", True)
+    r = run(device_env(bz, dev), "bluetti", "detect", ADDR, "--name", "EB3A2441001365385")
+    assert r.returncode == 0, r.stderr
+    assert "EB3A2441001365385 -> EB3A" in r.stdout and "NOT the advertised model" in r.stdout
+
+
+@needs_bluez
 def test_register_write_over_bluez(bz):
     dev = bz.add_bluetti("EB3A", ADDR, mtu=517)
     env = device_env(bz, dev)

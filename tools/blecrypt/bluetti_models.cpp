@@ -7,7 +7,8 @@
 //
 // detect runs the same code for a device (BlueZ, ADDRESS) and for the emulator (--emulator, over
 // a link::MemoryLink): handshake, then the device-type registers (IoT V2 at 110, else IoT V1 at
-// 10), confirmed against the advertised name (--name, or the emulator's own "MODEL<serial>").
+// 10), confirmed against the advertised name (--name, else the Name BlueZ has for the device, or
+// the emulator's own "MODEL<serial>").
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -20,12 +21,14 @@
 #include "blecrypt/bluetti/models.hpp"
 #include "blecrypt/bluetti/requests.hpp"
 #include "cli.hpp"
+#include "bluetti_station.hpp"
 #include "link_cli.hpp"
 
 namespace blecrypt::cli {
 namespace {
 
 using namespace blecrypt::bluetti;
+using namespace bluetti_cli;
 
 const char* protocol_word(Protocol p) { return p == Protocol::iot_v2 ? "v2" : "v1"; }
 
@@ -170,96 +173,27 @@ void print_fields(std::ostream& out, const models::Model& m, bool json) {
 
 // ---- detect ------------------------------------------------------------------------------
 
-struct DetectOptions {
-  LinkCli link;
+struct DetectOptions : StationOptions {
   std::string name;  // advertised name (--name)
   bool json = false;
 };
 
-// One link to a unit (BlueZ) or to the emulator, handshake done, reads through the request layer.
-class UnitLink {
- public:
-  UnitLink(const LinkCli& opts, std::string advertised) : advertised_(std::move(advertised)) {
-    auto factory = [&](const std::string& model) -> std::unique_ptr<EngineIo> {
-      auto station = PowerStation::create(model);
-      if (!station) return nullptr;
-      auto cfg = DeviceConfig::make(crypto::default_backend(), {});
-      if (!cfg) throw UserError("emulator: " + cfg.error().message());
-      auto dev = std::make_unique<OwnedEngineIo<Device>>(Device(std::move(*cfg), std::move(*station), crypto::system_rng()));
-      emulated_ = dev.get();
-      return dev;
-    };
-    link_ = open_link(opts, kGattProfile, factory);
-    ClientConfig cfg;  // real units: K2 verifies the device key
-    if (emulated_) {
-      const auto& s = emulated_->engine().station();
-      if (advertised_.empty()) advertised_ = s.model() + std::to_string(s.serial());  // what a unit advertises
-      auto c = ClientConfig::make(crypto::default_backend(), emulated_->engine().verify_key());
-      if (!c) throw UserError("emulator key: " + c.error().message());
-      cfg = std::move(*c);
-    }
-    client_ = std::make_unique<Client>(std::move(cfg), crypto::system_rng());
-    session_ = std::make_unique<link::Session<Client>>(*client_, link_->link(), kGattProfile);
-    requests_ = std::make_unique<Requests>(*client_);
-    link_->start();
-    if (!drive([&] { return client_->established() || client_->state() == ClientState::failed; }) || !client_->established())
-      throw DeviceError(link_->why_not("bluetti handshake") +
-                        (client_->failure() ? " (" + client_->failure().message() + ")" : std::string()));
-  }
-  ~UnitLink() {
-    if (link_) link_->stop();
-  }
-  UnitLink(const UnitLink&) = delete;
-  UnitLink& operator=(const UnitLink&) = delete;
-
-  const std::string& advertised() const { return advertised_; }
-
-  // FC3 read into `regs`; false (and nothing added) when the unit answers an exception.
-  bool read(std::uint16_t address, std::uint16_t count, RegisterValues& regs) {
-    auto id = requests_->read_registers(address, count, link_->now());
-    if (!id) throw DeviceError(id.error().message());
-    session_->flush(link_->now());
-    std::optional<Completion> done;
-    if (!drive([&] {
-          while (auto c = requests_->poll_completion())
-            if (std::visit([](const auto& x) { return x.id; }, *c) == *id) done = std::move(*c);
-          return done.has_value();
-        }))
-      throw DeviceError(link_->why_not("reading registers " + std::to_string(address) + ".." + std::to_string(address + count - 1)));
-    if (auto* r = std::get_if<requests::RegistersRead>(&*done)) {
-      for (std::size_t i = 0; i < r->values.size(); ++i) regs[static_cast<std::uint16_t>(address + i)] = r->values[i];
-      return true;
-    }
-    const auto& f = std::get<requests::Failed>(*done);
-    if (f.error != make_error_code(Errc::modbus_exception)) throw DeviceError("reading registers: " + f.error.message());
-    return false;
-  }
-
- private:
-  bool drive(const std::function<bool()>& done) {
-    return link_->run_until(*session_, [&] {
-      while (auto e = session_->poll_event())
-        if (auto* ce = std::get_if<Client::Event>(&*e)) (void)requests_->on_event(*ce, link_->now());
-      session_->flush(link_->now());
-      return done();
-    });
-  }
-
-  std::string advertised_;
-  OwnedEngineIo<Device>* emulated_ = nullptr;
-  std::unique_ptr<OpenLink> link_;
-  std::unique_ptr<Client> client_;
-  std::unique_ptr<link::Session<Client>> session_;
-  std::unique_ptr<Requests> requests_;
-};
+// The device-type registers (IoT V2 at 110, else IoT V1 at 10) of the connected unit; an
+// exception answer just leaves them out.
+RegisterValues read_type_registers(Station& unit) {
+  RegisterValues regs;
+  (void)unit.try_read(models::kV2TypeRegister, models::kV2TypeWords, regs);
+  if (!models::find(models::reported_type(regs))) (void)unit.try_read(models::kV1TypeRegister, models::kV1TypeWords, regs);
+  return regs;
+}
 
 void run_detect(std::ostream& out, const DetectOptions& o) {
-  UnitLink unit(o.link, o.name);
-  const std::string advertised = unit.advertised();
-  // The device-type registers; an exception answer just leaves them out.
-  RegisterValues regs;
-  (void)unit.read(models::kV2TypeRegister, models::kV2TypeWords, regs);
-  if (!models::find(models::reported_type(regs))) (void)unit.read(models::kV1TypeRegister, models::kV1TypeWords, regs);
+  const auto licence = load_licence(o.licence);
+  Station unit(o, nullptr);
+  unit.connect(licence);
+  const std::string advertised = o.name.empty() ? unit.advertised_name() : o.name;
+  const RegisterValues regs = read_type_registers(unit);
+  unit.disconnect();
 
   auto id = models::identify(advertised, regs);
   const models::Model* hint = models::from_advertised_name(advertised);
@@ -293,8 +227,7 @@ void run_detect(std::ostream& out, const DetectOptions& o) {
 
 // ---- dump -------------------------------------------------------------------------------
 
-struct DumpOptions {
-  LinkCli link;
+struct DumpOptions : StationOptions {
   unsigned from = 0, to = 0;
   std::string output;
 };
@@ -306,17 +239,18 @@ constexpr unsigned kDumpChunk = 10;
 
 void run_dump(std::ostream& out, const DumpOptions& o) {
   if (o.to < o.from) throw UserError("--to " + std::to_string(o.to) + " is below --from " + std::to_string(o.from));
-  UnitLink unit(o.link, "");
-  RegisterValues id_regs;
-  (void)unit.read(models::kV2TypeRegister, models::kV2TypeWords, id_regs);
-  if (!models::find(models::reported_type(id_regs))) (void)unit.read(models::kV1TypeRegister, models::kV1TypeWords, id_regs);
-  auto id = models::identify(unit.advertised(), id_regs);
+  const auto licence = load_licence(o.licence);
+  Station unit(o, nullptr);
+  unit.connect(licence);
+  const RegisterValues id_regs = read_type_registers(unit);
+  auto id = models::identify(unit.advertised_name(), id_regs);
   RegisterValues regs;
   for (unsigned a = o.from; a <= o.to; a += kDumpChunk) {
     const unsigned n = std::min(kDumpChunk, o.to - a + 1);
-    if (unit.read(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(n), regs) || n == 1) continue;
-    for (unsigned r = a; r < a + n; ++r) (void)unit.read(static_cast<std::uint16_t>(r), 1, regs);  // one by one around the gap
+    if (unit.try_read(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(n), regs) || n == 1) continue;
+    for (unsigned r = a; r < a + n; ++r) (void)unit.try_read(static_cast<std::uint16_t>(r), 1, regs);  // one by one around the gap
   }
+  unit.disconnect();
   std::ostringstream j;
   j << "{\"model\": " << quote(id ? std::string(id->model->name) : models::reported_type(id_regs)) << ", \"protocol\": ";
   if (id) j << "\"" << protocol_word(id->protocol) << "\"";
@@ -352,14 +286,14 @@ const Register group{VerbGroup{"bluetti", "BLUETTI power stations: encrypted lin
 
   static DetectOptions detect_opts;
   auto* detect = g.add_subcommand("detect", "Identify a unit: handshake, device-type register, advertised name");
-  add_link_options(*detect, detect_opts.link);
-  detect->add_option("--name", detect_opts.name, "The advertised name (e.g. AC1802524610159690) to confirm against");
+  add_station_options(detect, detect_opts);
+  detect->add_option("--name", detect_opts.name, "The advertised name (e.g. AC1802524610159690) to confirm against (default: the name BlueZ knows)");
   detect->add_flag("--json", detect_opts.json, "Machine-readable output");
   detect->callback([] { run_detect(std::cout, detect_opts); });
 
   static DumpOptions dump_opts;
   auto* dump = g.add_subcommand("dump", "Read every readable register of a range as JSON (for contributing a model's map)");
-  add_link_options(*dump, dump_opts.link);
+  add_station_options(dump, dump_opts);
   dump->add_option("--from", dump_opts.from, "First register, 0..65535")->transform(decimal(0, 65535))->required();
   dump->add_option("--to", dump_opts.to, "Last register, 0..65535")->transform(decimal(0, 65535))->required();
   dump->add_option("--output", dump_opts.output, "Write the JSON to FILE instead of standard output");

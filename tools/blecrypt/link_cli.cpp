@@ -94,6 +94,7 @@ class BluezOpenLink final : public OpenLink {
   link::GattLink& link() override { return *link_; }
   TimePoint now() const override { return loop_.now(); }
   void start() override { link_->connect(); }
+  std::string advertised_name() const override { return link_->device_name(); }
   void stop() override {
     link_->disconnect();
     // Let the Disconnect call leave before the process exits.

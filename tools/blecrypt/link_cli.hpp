@@ -70,6 +70,9 @@ class OpenLink {
   // Again after a link loss or stop(): a new connection (the session runs a fresh handshake).
   virtual void start() = 0;
   virtual void stop() = 0;
+  // The device's advertised name as the transport knows it (BlueZ: Device1.Name, else Alias, once
+  // connected); "" when it has none (the emulator's link).
+  virtual std::string advertised_name() const { return {}; }
   // Runs the link (and the session's deadlines) until done() holds, `limit` passes (default: the
   // --timeout) or a stop signal arrives; returns done().
   template <Engine E>
