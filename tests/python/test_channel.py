@@ -289,3 +289,13 @@ def test_the_docs_rfcomm_example_runs_over_a_unix_socket(tmp):
     finally:
         server.kill()
         server.wait()
+
+
+def test_seqpacket_packet_larger_than_the_receive_mtu_is_an_error_not_a_silent_cut():
+    s1, s2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    hello = bytes([0x16, 0x03, 0x01, 0x40, 0x00]) + bytes(70000)  # one 70005-byte packet: above 65535
+    s1.send(hello)
+    with pytest.raises(ChannelError) as e:
+        channel.wrap(s2, psk=PSK, server_side=True, handshake_timeout=5)
+    assert e.value.name == "socket_error" and "receive MTU" in str(e.value)
+    s1.close()
