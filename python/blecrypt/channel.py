@@ -273,7 +273,14 @@ class SecureChannel(_Events):
         data = None
         if ready:
             try:
-                data = self._sock.recv(self._recv_size)
+                if self._seqpacket:  # one packet per read: a cut one is an error, as in SocketChannel
+                    data, _, flags, _ = self._sock.recvmsg(self._recv_size)
+                    if flags & socket.MSG_TRUNC:
+                        self._down()
+                        raise ChannelError("channel: a SEQPACKET packet larger than the receive MTU arrived and was cut",
+                                           name="socket_error")
+                else:
+                    data = self._sock.recv(self._recv_size)
             except (ConnectionResetError, BrokenPipeError):
                 data = b""
         self._input(data, _now())

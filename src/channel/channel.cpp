@@ -64,15 +64,16 @@ Result<void> validate(const Config& cfg) {
     if (psk->identity.empty() || psk->identity.size() > 128) return Errc::invalid_config;
   } else {
     const auto& id = std::get<IdentityMode>(cfg.mode);
-    Bytes pem(id.private_key_pem.view().begin(), id.private_key_pem.view().end());
-    append(pem, as_bytes(id.certificate_pem));
+    SecretBytes pem(id.private_key_pem.size() + id.certificate_pem.size());  // one buffer, wiped when it goes
+    std::copy(id.private_key_pem.view().begin(), id.private_key_pem.view().end(), pem.data());
+    std::copy(id.certificate_pem.begin(), id.certificate_pem.end(), pem.data() + id.private_key_pem.size());
     auto parsed = parse_identity(pem);
-    secure_wipe(pem.data(), pem.size());
     if (!parsed) return Unexpected{parsed.error()};
     if (id.peer_fingerprint && id.peer_fingerprint->size() != 32) return Errc::fingerprint_format;
   }
   if (cfg.max_transmit != 0 && cfg.max_transmit < 23) return Errc::invalid_config;
   if (cfg.handshake_timeout <= Duration::zero() || cfg.stall_timeout <= Duration::zero()) return Errc::invalid_config;
+  if (cfg.key_update_records == 0) return Errc::invalid_config;
   return ok();
 }
 
@@ -95,6 +96,8 @@ struct Channel::Impl {
   Bytes pending;        // application data queued before the handshake completed
   bool close_requested = false;
   bool sent_close = false;
+  std::uint64_t records_under_key = 0;  // records we sent under the current write key
+  std::uint64_t key_updates = 0;
   TimePoint handshake_deadline{};
   TimePoint last_rx{};
   // What the callbacks saw, for an error message the user can act on.
@@ -222,6 +225,7 @@ struct Channel::Impl {
     secure_wipe(pending.data(), pending.size());
     pending.clear();
     close_requested = sent_close = false;
+    records_under_key = key_updates = 0;
     psk_callback_called = psk_identity_unknown = certificate_in_psk_mode = fingerprint_mismatch = false;
     psk_identity_offered.clear();
     seen_fingerprint.clear();
@@ -303,15 +307,27 @@ struct Channel::Impl {
     return fail(Errc::protocol_error, "channel: TLS protocol error" + (detail.empty() ? " (SSL error " + std::to_string(ssl_error) + ")" : detail));
   }
 
+  // One SSL_write_ex per record (at most 2^14 bytes), so that records are counted exactly and a
+  // KeyUpdate goes out before the write key has protected key_update_records of them.
   void write_plain(ByteView data) {
     std::size_t off = 0;
     while (off < data.size() && ssl != nullptr) {
-      std::size_t written = 0;
       ERR_clear_error();
-      if (SSL_write_ex(ssl, data.data() + off, data.size() - off, &written) != 1) {
+      if (records_under_key >= cfg.key_update_records) {
+        if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {  // sent ahead of the next record
+          fail_from_openssl(SSL_get_error(ssl, 0));
+          return;
+        }
+        records_under_key = 0;
+        ++key_updates;
+      }
+      std::size_t written = 0;
+      const std::size_t len = std::min<std::size_t>(data.size() - off, SSL3_RT_MAX_PLAIN_LENGTH);
+      if (SSL_write_ex(ssl, data.data() + off, len, &written) != 1) {
         fail_from_openssl(SSL_get_error(ssl, 0));
         return;
       }
+      ++records_under_key;
       off += written;
     }
     drain();
@@ -396,6 +412,7 @@ Channel::Channel(Channel&&) noexcept = default;
 Channel& Channel::operator=(Channel&&) noexcept = default;
 
 State Channel::state() const noexcept { return impl_->state; }
+std::uint64_t Channel::key_updates() const noexcept { return impl_->key_updates; }
 const Config& Channel::config() const noexcept { return impl_->cfg; }
 
 void Channel::on_link_up(TimePoint now) {
@@ -439,9 +456,10 @@ void Channel::on_link_down() {
       else m.fail(Errc::closed_without_notify, "channel: the stream closed without a TLS close_notify: the peer stopped or "
                                                "the connection was cut, data after the last record may be missing");
       break;
-    case State::closing:
+    case State::closing:  // we sent close_notify, the peer's never came: its data may be cut short
       if (mid) m.fail(Errc::truncated_record, "channel: the stream closed in the middle of a TLS record" + mid_text + "; it was not delivered");
-      else m.events.push_back(ClosedByPeer{});
+      else m.fail(Errc::closed_without_notify, "channel: the stream closed after our close_notify without the peer's: the peer "
+                                               "stopped or the connection was cut, data it still had to send may be missing");
       break;
     default:
       break;
@@ -526,8 +544,13 @@ Result<void> Channel::send(ByteView plaintext) {
       m.write_plain(plaintext);
       if (m.state == State::failed) return m.last_error;
       return ok();
+    case State::closed:  // the peer closed its side; ours stays open until close() (half close)
+      if (m.sent_close || m.ssl == nullptr) return Errc::closed;
+      if (plaintext.empty()) return ok();
+      m.write_plain(plaintext);
+      if (m.state == State::failed) return m.last_error;
+      return ok();
     case State::closing:
-    case State::closed:
       return Errc::closed;
     default:
       return Errc::not_connected;

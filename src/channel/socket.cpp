@@ -433,32 +433,55 @@ bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
 SocketChannel::SocketChannel(Fd fd, Config cfg, bool seqpacket, std::size_t receive_mtu)
     : fd_(std::move(fd)), ch_(std::move(cfg)), seqpacket_(seqpacket), rx_mtu_(std::max<std::size_t>(receive_mtu, 23)) {}
 
-Result<void> SocketChannel::flush() {
+void SocketChannel::take_transmit() {
   while (auto out = ch_.poll_transmit()) {
-    std::size_t off = 0;
-    while (off < out->size()) {
-      const ssize_t n = ::send(fd_.get(), out->data() + off, out->size() - off, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wait_fd(fd_.get(), POLLOUT, 1000);
-        continue;
-      }
-      if (n < 0) {
-        message_ = "channel: send: " + errno_text(errno);
-        if (!link_down_) {
-          link_down_ = true;
-          ch_.on_link_down();
+    backlog_bytes_ += out->size();
+    backlog_.push_back(std::move(*out));
+  }
+}
+
+Result<void> SocketChannel::write_backlog(bool block) {
+  while (!backlog_.empty()) {
+    Bytes& out = backlog_.front();
+    const ssize_t n = ::send(fd_.get(), out.data() + backlog_off_, out.size() - backlog_off_, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!block) return ok();
+      wait_fd(fd_.get(), POLLOUT, 1000);
+      continue;
+    }
+    if (n < 0) {
+      const int e = errno;
+      message_ = peer_closed_ ? "channel: the peer closed the connection before it took all our data (send: " + errno_text(e) + ")"
+                              : "channel: send: " + errno_text(e);
+      backlog_.clear();
+      backlog_off_ = backlog_bytes_ = 0;
+      if (!link_down_) {
+        link_down_ = true;
+        ch_.on_link_down();
+        while (ch_.poll_event()) {  // the engine's view of the cut; the send error is the one to report
         }
-        return Errc::socket_error;
       }
-      if (seqpacket_ && static_cast<std::size_t>(n) != out->size()) {
-        message_ = "channel: SEQPACKET send was cut short";
-        return Errc::socket_error;
-      }
-      off += static_cast<std::size_t>(n);
+      return Errc::socket_error;
+    }
+    if (seqpacket_ && static_cast<std::size_t>(n) != out.size()) {
+      message_ = "channel: SEQPACKET send was cut short";
+      return Errc::socket_error;
+    }
+    last_tx_progress_ = steady_now();
+    backlog_off_ += static_cast<std::size_t>(n);
+    if (backlog_off_ == out.size()) {
+      backlog_bytes_ -= out.size();
+      backlog_off_ = 0;
+      backlog_.pop_front();
     }
   }
   return ok();
+}
+
+Result<void> SocketChannel::flush() {
+  take_transmit();
+  return write_backlog(true);
 }
 
 int SocketChannel::poll_timeout_ms(std::optional<TimePoint> extra) const {
@@ -470,30 +493,34 @@ int SocketChannel::poll_timeout_ms(std::optional<TimePoint> extra) const {
   return ms_of(left) + 1;
 }
 
+Result<void> SocketChannel::receive(TimePoint now) {
+  Bytes& buf = rx_buffer_;
+  buf.resize(seqpacket_ ? rx_mtu_ : 16384);
+  const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), seqpacket_ ? MSG_TRUNC : 0);  // on TCP MSG_TRUNC would discard
+  if (n > 0 && seqpacket_ && static_cast<std::size_t>(n) > buf.size()) {
+    message_ = "channel: a SEQPACKET packet larger than the receive MTU arrived and was cut";
+    link_down_ = true;
+    ch_.on_link_down();
+    return Errc::socket_error;
+  }
+  if (n > 0) {
+    (void)ch_.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), now);  // failures arrive as events
+  } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    link_down_ = true;
+    ch_.on_link_down();
+  }
+  return ok();
+}
+
 Result<void> SocketChannel::read_once(int timeout_ms) {
   pollfd p{fd_.get(), POLLIN, 0};
   int r = 0;
   do r = ::poll(&p, 1, timeout_ms);
   while (r < 0 && errno == EINTR);
   const TimePoint now = steady_now();
-  if (r > 0) {
-    Bytes& buf = rx_buffer_;
-    buf.resize(seqpacket_ ? rx_mtu_ : 16384);
-    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), seqpacket_ ? MSG_TRUNC : 0);  // on TCP MSG_TRUNC would discard
-    if (n > 0 && seqpacket_ && static_cast<std::size_t>(n) > buf.size()) {
-      message_ = "channel: a SEQPACKET packet larger than the receive MTU arrived and was cut";
-      link_down_ = true;
-      ch_.on_link_down();
-      return Errc::socket_error;
-    }
-    if (n > 0) {
-      (void)ch_.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), now);  // failures arrive as events
-    } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      link_down_ = true;
-      ch_.on_link_down();
-    }
-  }
+  if (r > 0) BLECRYPT_TRY_VOID(receive(now));
   if (auto d = ch_.next_deadline(); d && now >= *d) ch_.on_deadline(now);
+  if (link_down_) return ok();
   return flush();
 }
 
@@ -597,42 +624,68 @@ Result<void> SocketChannel::close() {
 }
 
 Result<void> SocketChannel::pump(int in_fd, int out_fd, std::ostream& log) {
-  if (ch_.state() == State::idle) {
-    ch_.on_link_up(steady_now());
-    BLECRYPT_TRY_VOID(flush());
-  }
-  bool in_open = in_fd >= 0;
-  if (!in_open) ch_.close();
+  if (ch_.state() == State::idle && !link_down_) ch_.on_link_up(steady_now());
+  bool in_open = in_fd >= 0, out_open = out_fd >= 0, we_closed = false;
+  auto close_ours = [&] {  // end of our input: close_notify once everything queued is out
+    if (!we_closed) ch_.close();
+    we_closed = true;
+  };
+  if (!in_open) close_ours();
+  constexpr std::size_t kBacklogCap = 64 * 1024;  // stop reading input while this much waits for the socket
   std::vector<std::uint8_t> buf(16384);
+  std::size_t early_bytes = 0;
+  last_tx_progress_ = steady_now();
   for (;;) {
-    while (auto ev = ch_.poll_event()) BLECRYPT_TRY_VOID(handle_event(*ev, nullptr, &log, out_fd));
-    if (peer_closed_) {
-      ch_.close();  // our close_notify too, then done (as ncat does when the remote side ends)
-      (void)flush();
+    take_transmit();
+    BLECRYPT_TRY_VOID(write_backlog(false));
+    while (auto ev = ch_.poll_event()) BLECRYPT_TRY_VOID(handle_event(*ev, nullptr, &log, out_open ? out_fd : -1));
+    if (peer_closed_ && out_open) {  // the peer's side ended: whatever reads our output sees end of file
+      ::close(out_fd);
+      out_open = false;
+    }
+    if (peer_closed_ && we_closed && backlog_.empty()) return ok();
+    if (link_down_) {
+      if (!peer_closed_) {
+        if (message_.empty()) message_ = "channel: the stream closed";
+        return Errc::not_connected;
+      }
+      // The peer closed cleanly, then dropped the connection: fine unless input was waiting for it.
+      pollfd p{in_open ? in_fd : -1, POLLIN, 0};
+      if (in_open && ::poll(&p, 1, 0) > 0 && ::read(in_fd, buf.data(), buf.size()) > 0) {
+        message_ = "channel: the peer closed the connection; the rest of our input was not sent";
+        return Errc::closed;
+      }
       return ok();
     }
-    if (link_down_) {
-      if (message_.empty()) message_ = "channel: the stream closed";
-      return Errc::not_connected;
-    }
     const State st = ch_.state();
-    pollfd p[2] = {{fd_.get(), POLLIN, 0}, {in_open ? in_fd : -1, POLLIN, 0}};
-    if (st != State::handshaking && st != State::established) p[1].fd = -1;
+    // Input read during the handshake waits in the engine (bounded), and goes out right after it.
+    const bool can_send = !we_closed && (st == State::established || st == State::closed ||
+                                         (st == State::handshaking && early_bytes < kBacklogCap));
+    pollfd p[2] = {{fd_.get(), static_cast<short>(POLLIN | (backlog_.empty() ? 0 : POLLOUT)), 0},
+                   {in_open && can_send && backlog_bytes_ < kBacklogCap ? in_fd : -1, POLLIN, 0}};
+    std::optional<TimePoint> send_stall;
+    if (!backlog_.empty()) send_stall = last_tx_progress_ + ch_.config().stall_timeout;
     int r = 0;
-    do r = ::poll(p, 2, poll_timeout_ms(std::nullopt));
+    do r = ::poll(p, 2, poll_timeout_ms(send_stall));
     while (r < 0 && errno == EINTR);
-    if (p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+    const TimePoint now = steady_now();
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) BLECRYPT_TRY_VOID(receive(now));
+    if (!link_down_ && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       const ssize_t n = ::read(in_fd, buf.data(), buf.size());
       if (n > 0) {
-        if (auto s = ch_.send(ByteView(buf.data(), static_cast<std::size_t>(n))); !s) continue;  // the event says why
-        BLECRYPT_TRY_VOID(flush());
+        if (st == State::handshaking) early_bytes += static_cast<std::size_t>(n);
+        (void)ch_.send(ByteView(buf.data(), static_cast<std::size_t>(n)));  // a failure arrives as an event
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         in_open = false;
-        ch_.close();  // half close: keep reading until the peer ends
-        BLECRYPT_TRY_VOID(flush());
+        close_ours();  // half close: keep reading until the peer ends too
       }
     }
-    BLECRYPT_TRY_VOID(read_once(0));
+    if (auto d = ch_.next_deadline(); d && now >= *d) ch_.on_deadline(now);
+    if (send_stall && !backlog_.empty() && now >= *send_stall && !link_down_) {
+      message_ = "channel: the peer took none of our data for " + std::to_string(ms_of(ch_.config().stall_timeout) / 1000) +
+                 " s (it stopped reading)";
+      return Errc::peer_stalled;
+    }
   }
 }
 

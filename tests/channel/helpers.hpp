@@ -20,6 +20,7 @@
 
 #include "blecrypt/channel/channel.hpp"
 #include "blecrypt/channel/keys.hpp"
+#include "blecrypt/link/pipe.hpp"
 
 namespace blecrypt::channel::test {
 
@@ -71,12 +72,14 @@ struct Seen {
   std::error_code error() const { return failures.empty() ? std::error_code{} : failures.front().error; }
 };
 
-// Two engines joined by an in-memory stream; `split` cuts every transmission into pieces of at
-// most that many bytes before feeding (0: whole).
+// Two engines joined by link::Pipe (the project's one two-engine pump); `split` cuts every
+// transmission into pieces of at most that many bytes before feeding (0: whole). The events of
+// each side are collected into cs/ss after every pump.
 struct Pair {
   Channel client, server;
+  link::Pipe<Channel, Channel> pipe{client, server};
   Seen cs, ss;
-  TimePoint now{};
+  TimePoint& now = pipe.now;
   std::size_t split = 0;
   Pair(Config c, Config s) : client(std::move(c)), server(std::move(s)) {}
 
@@ -85,26 +88,11 @@ struct Pair {
     client.on_link_up(now);
     pump();
   }
-  static void move_bytes(Channel& from, Channel& to, std::size_t split, TimePoint now, bool& moved) {
-    while (auto out = from.poll_transmit()) {
-      moved = true;
-      if (split == 0) {
-        (void)to.feed(*out, now);
-      } else {
-        for (std::size_t off = 0; off < out->size(); off += split)
-          (void)to.feed(ByteView(*out).subspan(off, std::min(split, out->size() - off)), now);
-      }
-    }
-  }
   void pump() {
-    for (int i = 0; i < 1000; ++i) {
-      bool moved = false;
-      move_bytes(client, server, split, now, moved);
-      move_bytes(server, client, split, now, moved);
-      cs.take(client);
-      ss.take(server);
-      if (!moved) return;
-    }
+    pipe.set_pdu_size(split == 0 ? link::Pipe<Channel, Channel>::kWhole : split);
+    pipe.pump();
+    cs.take(client);
+    ss.take(server);
   }
 };
 

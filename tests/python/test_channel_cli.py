@@ -133,12 +133,11 @@ def test_identity_mode_with_trust_on_first_use_between_two_clis(tmp):
     def session(server_identity, tofu_args, expect_client_rc):
         server = subprocess.Popen([str(CLI), "channel", "listen", "--tcp", f"127.0.0.1:{port}", "--identity",
                                    str(tmp / server_identity), "--peer-fingerprint", fp_a],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             time.sleep(0.3)
             client = subprocess.run([str(CLI), "channel", "connect", "--tcp", f"127.0.0.1:{port}", "--identity", str(tmp / "a.pem"),
                                      *tofu_args], input=b"tofu hello\n", capture_output=True, timeout=20)
-            server.stdin.close()
             server.wait(timeout=15)
             return client, server.stdout.read(), server.returncode
         finally:
@@ -183,16 +182,92 @@ def test_wrong_psk_is_exit_1_with_a_clear_message(tmp):
 def test_seqpacket_unix_with_small_mtu(tmp):
     keygen_psk(tmp)
     path = str(tmp / "s")
-    data = bytes(range(256)) * 40
-    server = subprocess.Popen([str(CLI), "channel", "listen", "--unix", path, "--seqpacket", "--mtu", "23", "--psk-file",
-                               str(tmp / "psk")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    data, answer = bytes(range(256)) * 40, bytes(range(255, -1, -1)) * 30
+    (tmp / "answer").write_bytes(answer)
+    with open(tmp / "answer", "rb") as answer_in:
+        server = subprocess.Popen([str(CLI), "channel", "listen", "--unix", path, "--seqpacket", "--mtu", "23", "--psk-file",
+                                   str(tmp / "psk")], stdin=answer_in, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert wait_for(lambda: os.path.exists(path))
         p = cli("connect", "--unix", path, "--seqpacket", "--mtu", "23", "--psk-file", str(tmp / "psk"), input=data)
-        server.stdin.close()
         assert server.wait(timeout=15) == 0, server.stderr.read()
         assert p.returncode == 0, p.stderr
         assert server.stdout.read() == data
+        assert p.stdout == answer
+    finally:
+        server.kill()
+        server.wait()
+
+
+def listener(tmp, stdin, stdout=subprocess.PIPE):
+    """`channel listen --unix` on tmp/s with tmp/psk, once its socket exists."""
+    path = str(tmp / "s")
+    server = subprocess.Popen([str(CLI), "channel", "listen", "--unix", path, "--psk-file", str(tmp / "psk")],
+                              stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    assert wait_for(lambda: os.path.exists(path))
+    return server, path
+
+
+def test_half_close_the_listener_sends_all_of_its_input_to_a_client_with_none(tmp):
+    # TLS 1.3 half close both ways (like ncat): the client's empty stdin ends only its own
+    # direction. The listener's input arrives only after it saw the client's close_notify, and
+    # is still all delivered; then both exit 0.
+    keygen_psk(tmp)
+    blob = os.urandom(1_000_000)
+    server, path = listener(tmp, subprocess.PIPE)
+    try:
+        with open(tmp / "got", "wb") as got:  # a file: the client never waits for this test to read
+            client = subprocess.Popen([str(CLI), "channel", "connect", "--unix", path, "--psk-file", str(tmp / "psk")],
+                                      stdin=subprocess.DEVNULL, stdout=got, stderr=subprocess.PIPE)
+        seen = b""
+        while b"closed by the peer" not in seen:  # bounded by the listener's handshake timeout
+            line = server.stderr.readline()
+            assert line, seen
+            seen += line
+        server.stdin.write(blob)
+        server.stdin.close()
+        _, err = client.communicate(timeout=30)
+        assert client.returncode == 0, err
+        assert (tmp / "got").read_bytes() == blob
+        assert server.wait(timeout=15) == 0, server.stderr.read()
+        assert server.stdout.read() == b""
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_large_binary_input_both_ways_at_once(tmp):
+    # Both sides write more than the socket and pipe buffers hold before reading anything: the
+    # pump must keep reading while its writes wait (a blocking write on each side would deadlock).
+    keygen_psk(tmp)
+    up, down = os.urandom(3_000_000), os.urandom(2_500_000)
+    (tmp / "down").write_bytes(down)
+    with open(tmp / "down", "rb") as f, open(tmp / "up", "wb") as out:
+        server, path = listener(tmp, f, out)
+    try:
+        p = cli("connect", "--unix", path, "--psk-file", str(tmp / "psk"), input=up, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert server.wait(timeout=30) == 0, server.stderr.read()
+        assert (tmp / "up").read_bytes() == up
+        assert p.stdout == down
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_closed_stdout_is_exit_1_with_a_message_not_sigpipe(tmp):
+    keygen_psk(tmp)
+    (tmp / "blob").write_bytes(os.urandom(1_000_000))
+    with open(tmp / "blob", "rb") as f:
+        server, path = listener(tmp, f)
+    try:
+        r, w = os.pipe()
+        os.close(r)  # nobody reads the client's output (as with `| head -c 10` after head exited)
+        client = subprocess.run([str(CLI), "channel", "connect", "--unix", path, "--psk-file", str(tmp / "psk")],
+                                stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.PIPE, timeout=30)
+        os.close(w)
+        assert client.returncode == 1, client.stderr
+        assert b"cannot write received data" in client.stderr
     finally:
         server.kill()
         server.wait()
@@ -215,6 +290,15 @@ def test_usage_errors_are_exit_2(tmp):
         ("connect", "--unix", "/x", "--seqpacket", "--mtu", "0x40", "--psk-file", psk),       # not decimal
         ("connect", "--tcp", "127.0.0.1:1", "--psk-file", psk, "--handshake-timeout", "010s"),
         ("connect", "--tcp", "127.0.0.1:1", "--identity", psk),                              # not an identity
+        # conflicting options, or options that would be ignored
+        ("connect", "--tcp", "127.0.0.1:1", "--identity", psk, "--peer-fingerprint", "00" * 32, "--psk-identity", "x"),
+        ("connect", "--tcp", "127.0.0.1:1", "--psk-file", psk, "--le-random"),
+        ("listen", "--l2cap", "00:00:00:00:00:00:129", "--psk-file", psk, "--le-random"),
+        ("listen", "--tcp", "127.0.0.1:1", "--psk-file", psk, "--connect-timeout", "5"),
+        ("connect", "--tcp", "127.0.0.1:1", "--psk-file", psk, "--mtu", "100"),
+        ("connect", "--tcp", "127.0.0.1:1", "--psk-file", psk, "--connect-timeout", "0"),
+        ("keygen", "--psk-out", str(tmp / "n1"), "--identity-out", str(tmp / "n2")),
+        ("keygen", "--name", "x"),
     ]
     for args in cases:
         p = cli(*args)

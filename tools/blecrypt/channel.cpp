@@ -2,9 +2,9 @@
 // channel over RFCOMM, LE L2CAP CoC, Unix or TCP sockets, piping stdin/stdout like `ncat --ssl`.
 // Exit codes: 0 success, 1 protocol/device failure (handshake, wrong PSK or fingerprint, lost
 // link), 2 usage error, 3 Bluetooth sockets unavailable on this machine.
+#include <signal.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -22,33 +22,24 @@ using namespace blecrypt::channel;
 struct Options {
   std::string rfcomm, l2cap, unix_path, tcp;
   bool seqpacket = false;
-  std::string mtu;
   bool le_random = false;
   std::string psk_file, psk_identity = kDefaultPskIdentity;
   std::string identity, peer_fingerprint, tofu_file;
-  std::string handshake_timeout = "15", connect_timeout = "10";
+  unsigned handshake_timeout = 15, connect_timeout = 10, mtu = 0;
   // keygen
   std::string identity_out, psk_out, name = "blecrypt channel";
 };
-
-// Decimal only (a leading 0 is not octal), within [lo, hi].
-long long decimal(const std::string& text, long long lo, long long hi, const std::string& what) {
-  long long v = 0;
-  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
-  if (!digits || ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi)
-    throw UserError(what + " must be a decimal number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + text + "'");
-  return v;
-}
 
 std::string file_error(const std::string& what, const std::string& path, std::error_code ec) {
   return what + " '" + path + "': " + ec.message();
 }
 
-Endpoint endpoint_of(const Options& o) {
+Endpoint endpoint_of(const Options& o, bool listen) {
   const int n = !o.rfcomm.empty() + !o.l2cap.empty() + !o.unix_path.empty() + !o.tcp.empty();
   if (n != 1) throw UserError("give exactly one of --rfcomm ADDR:CH, --l2cap ADDR:PSM, --unix PATH, --tcp HOST:PORT");
   if (o.seqpacket && o.unix_path.empty()) throw UserError("--seqpacket applies to --unix only (--l2cap is always SEQPACKET)");
+  if (o.le_random && (o.l2cap.empty() || listen))
+    throw UserError("--le-random applies to `connect --l2cap` only (it names the type of the peer's LE address)");
   Result<Endpoint> ep = Errc::address_format;
   std::string hint;
   if (!o.rfcomm.empty()) {
@@ -70,12 +61,13 @@ Endpoint endpoint_of(const Options& o) {
 }
 
 // Builds the channel configuration; the TOFU file (if any) is returned for recording.
-Config config_of(const Options& o, Role role, std::optional<std::string>& record_to) {
+Config config_of(const Options& o, Role role, bool psk_identity_given, std::optional<std::string>& record_to) {
   Config cfg;
   cfg.role = role;
-  cfg.handshake_timeout = std::chrono::seconds(decimal(o.handshake_timeout, 1, 3600, "--handshake-timeout"));
+  cfg.handshake_timeout = std::chrono::seconds(o.handshake_timeout);
   const bool psk = !o.psk_file.empty(), id = !o.identity.empty();
   if (psk == id) throw UserError("give exactly one of --psk-file F (pre-shared key) or --identity F (pinned certificates)");
+  if (id && psk_identity_given) throw UserError("--psk-identity belongs to --psk-file mode, not --identity");
   if (psk) {
     if (!o.peer_fingerprint.empty() || !o.tofu_file.empty())
       throw UserError("--peer-fingerprint/--trust-on-first-use belong to --identity mode, not --psk-file");
@@ -112,16 +104,15 @@ Config config_of(const Options& o, Role role, std::optional<std::string>& record
   return cfg;
 }
 
-int run(const Options& o, bool listen) {
+int run(const Options& o, const CLI::App& sub, bool listen) {
   std::optional<std::string> record_to;
-  Config cfg = config_of(o, listen ? Role::server : Role::client, record_to);
-  const Endpoint ep = endpoint_of(o);
-  const auto connect_timeout = std::chrono::seconds(decimal(o.connect_timeout, 1, 3600, "--connect-timeout"));
-  std::size_t mtu_option = 0;
-  if (!o.mtu.empty()) {
-    if (!ep.seqpacket) throw UserError("--mtu applies to SEQPACKET links (--l2cap, --unix with --seqpacket)");
-    mtu_option = static_cast<std::size_t>(decimal(o.mtu, 23, 65535, "--mtu"));
-  }
+  const Endpoint ep = endpoint_of(o, listen);
+  if (listen && sub.count("--connect-timeout") > 0) throw UserError("--connect-timeout applies to connect only (listen waits for a peer)");
+  if (o.mtu != 0 && !ep.seqpacket) throw UserError("--mtu applies to SEQPACKET links (--l2cap, --unix with --seqpacket)");
+  Config cfg = config_of(o, listen ? Role::server : Role::client, sub.count("--psk-identity") > 0, record_to);
+  const auto connect_timeout = std::chrono::seconds(o.connect_timeout);
+  const std::size_t mtu_option = o.mtu;
+  ::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error message and exit 1, not a silent death
   SocketResult<Fd> sock;
   if (listen) {
     auto l = listen_endpoint(ep);
@@ -163,7 +154,10 @@ int run(const Options& o, bool listen) {
   return 0;
 }
 
-void keygen(const Options& o) {
+void keygen(const Options& o, const CLI::App& sub) {
+  if (!o.identity_out.empty() && !o.psk_out.empty())
+    throw UserError("keygen makes one thing: either --psk-out F (a PSK) or --identity-out F (an identity), not both");
+  if (o.identity_out.empty() && sub.count("--name") > 0) throw UserError("--name applies to --identity-out only");
   if (!o.identity_out.empty()) {
     auto id = generate_identity(o.name);
     if (!id) throw UserError("identity: " + id.error().message());
@@ -201,7 +195,8 @@ void add_transport(CLI::App* sub, Options& o) {
   sub->add_option("--unix", o.unix_path, "Unix socket path");
   sub->add_option("--tcp", o.tcp, "TCP HOST:PORT");
   sub->add_flag("--seqpacket", o.seqpacket, "With --unix: a SOCK_SEQPACKET socket (tests the L2CAP framing without a radio)");
-  sub->add_option("--mtu", o.mtu, "Send MTU for SEQPACKET links (23..65535, default: the L2CAP channel's, 512 for --unix)");
+  sub->add_option("--mtu", o.mtu, "Send MTU for SEQPACKET links (23..65535, default: the L2CAP channel's, 512 for --unix)")
+      ->transform(decimal(23, 65535));
   sub->add_flag("--le-random", o.le_random, "With --l2cap (connect): the peer's LE address is a random one");
   sub->add_option("--psk-file", o.psk_file, "PSK file (64 hex digits or a BLECRYPT-PSK1 string, mode 0600)");
   sub->add_option("--psk-identity", o.psk_identity, "PSK identity (default: blecrypt)");
@@ -210,8 +205,8 @@ void add_transport(CLI::App* sub, Options& o) {
   sub->add_option("--trust-on-first-use", o.tofu_file,
                   "Identity mode without --peer-fingerprint: FILE holds the pinned fingerprint; if FILE does not exist, "
                   "the first peer is accepted and its fingerprint written there");
-  sub->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the TLS handshake (default 15)");
-  sub->add_option("--connect-timeout", o.connect_timeout, "Seconds for connect (default 10)");
+  sub->add_option("--handshake-timeout", o.handshake_timeout, "Seconds for the TLS handshake (default 15)")->transform(decimal(1, 3600));
+  sub->add_option("--connect-timeout", o.connect_timeout, "Seconds for connect (default 10)")->transform(decimal(1, 3600));
 }
 
 // Runs a verb, leaving a non-zero exit code once every local (and its secrets) is destroyed.
@@ -230,7 +225,7 @@ const Register group{VerbGroup{
       kg->add_option("--identity-out", o.identity_out, "Write a new identity (key + certificate, mode 0600) here and print its fingerprint");
       kg->add_option("--psk-out", o.psk_out, "Also write the new PSK to this file (mode 0600)");
       kg->add_option("--name", o.name, "Common name in the identity's certificate");
-      kg->callback([] { keygen(o); });
+      kg->callback([kg] { keygen(o, *kg); });
       auto* fp = g.add_subcommand("fingerprint", "Print the SHA-256 fingerprint of an identity file");
       fp->add_option("--identity", o.identity, "Identity file");
       fp->callback([] {
@@ -243,10 +238,10 @@ const Register group{VerbGroup{
       });
       auto* listen = g.add_subcommand("listen", "Accept one connection, run the TLS server side, pipe stdin/stdout");
       add_transport(listen, o);
-      listen->callback([] { finish(run(o, true)); });
+      listen->callback([listen] { finish(run(o, *listen, true)); });
       auto* connect = g.add_subcommand("connect", "Connect, run the TLS client side, pipe stdin/stdout");
       add_transport(connect, o);
-      connect->callback([] { finish(run(o, false)); });
+      connect->callback([connect] { finish(run(o, *connect, false)); });
     }}};
 
 }  // namespace

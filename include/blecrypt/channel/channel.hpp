@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,10 @@ struct Config {
   // 0: poll_transmit() returns whatever is ready; else every chunk is at most this many bytes
   // (the send MTU of a SOCK_SEQPACKET link such as an LE L2CAP channel: 23..65535).
   std::size_t max_transmit = 0;
+  // We send a TLS 1.3 KeyUpdate after this many records under one key. RFC 8446 5.5 says to update
+  // keys before 2^24.5 full records under one AES-GCM key; OpenSSL does not do it by itself
+  // (openssl/openssl#23566), so the channel does, well below that limit.
+  std::uint64_t key_update_records = std::uint64_t{1} << 23;
 };
 
 // Checks a Config without starting anything (the PSK size, the identity's key and certificate).
@@ -71,13 +76,15 @@ struct HandshakeComplete {
 struct DataReceived {
   Bytes data;               // authenticated plaintext, in order
 };
-struct ClosedByPeer {};     // the peer sent close_notify: everything it sent has arrived
+struct ClosedByPeer {};     // the peer sent close_notify: everything it sent has arrived (we may still send)
 struct Failed {
   std::error_code error;
   std::string message;      // what happened and what to check; never contains key material
 };
 using Event = std::variant<HandshakeComplete, DataReceived, ClosedByPeer, Failed>;
 
+// closing: we sent close_notify, the peer may still send. closed: the peer sent close_notify;
+// until we close() too we may still send (TLS 1.3 half close, RFC 8446 6.1).
 enum class State { idle, handshaking, established, closing, closed, failed };
 
 class Channel {
@@ -94,7 +101,8 @@ class Channel {
   // The byte stream is connected: starts a handshake (the client queues its ClientHello).
   void on_link_up(TimePoint now);
   // The stream closed: a handshake in progress fails, an open channel reports whether the close
-  // was clean; session keys are wiped and the channel goes back to idle.
+  // was clean (the peer's close_notify arrived; else closed_without_notify or truncated_record,
+  // also after our own close()); session keys are wiped and the channel goes back to idle.
   void on_link_down();
   // Bytes from the peer, any split. An error return means the channel failed (a Failed event is
   // queued too); nothing unauthenticated is ever delivered.
@@ -107,13 +115,16 @@ class Channel {
   // for the next on_link_up() and are wiped when the Channel is destroyed.
   void reset();
 
-  // Queues application data (sent once the handshake completes).
+  // Queues application data (sent once the handshake completes). Allowed until we close(), also
+  // after the peer's close_notify (half close).
   Result<void> send(ByteView plaintext);
   // Sends close_notify once everything queued is out (half close: the peer may still send).
   void close();
 
   State state() const noexcept;
   bool established() const noexcept { return state() == State::established; }
+  // KeyUpdates we sent in this session (see Config::key_update_records).
+  std::uint64_t key_updates() const noexcept;
   const Config& config() const noexcept;
 
  private:

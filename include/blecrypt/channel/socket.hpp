@@ -87,10 +87,14 @@ class SocketChannel {
   // The next authenticated data; an empty Bytes once the peer closed cleanly. `timeout` nullopt
   // waits as long as the channel's own deadlines allow.
   Result<Bytes> recv(std::optional<Duration> timeout = std::nullopt);
-  // close_notify, then shuts the socket down for writing.
+  // Sends close_notify (our half close: the peer may still send; recv() returns b"" once it
+  // closes too). The socket stays open until the SocketChannel is destroyed.
   Result<void> close();
-  // ncat-style: stdin -> channel, channel -> stdout, until both directions end. `log` gets the
-  // handshake and close lines (stderr in the CLI). Returns the failure, if any.
+  // ncat-style, TLS 1.3 half close in both directions: in_fd -> channel, channel -> out_fd.
+  // At in_fd's end of file we send close_notify and keep reading; at the peer's close_notify
+  // out_fd is closed (whatever reads it sees end of file) and in_fd is still sent until its end.
+  // Returns once both sides have closed; input is read only as fast as the peer takes it. `log`
+  // gets the handshake and close lines (stderr in the CLI). Returns the failure, if any.
   Result<void> pump(int in_fd, int out_fd, std::ostream& log);
 
   // Called when the handshake completes (before any data is delivered); an error message
@@ -101,7 +105,10 @@ class SocketChannel {
   int fd() const { return fd_.get(); }
 
  private:
+  void take_transmit();
+  Result<void> write_backlog(bool block);
   Result<void> flush();
+  Result<void> receive(TimePoint now);
   Result<void> read_once(int timeout_ms);
   Result<void> handle_event(Event& ev, Bytes* data_out, std::ostream* log, int out_fd);
   int poll_timeout_ms(std::optional<TimePoint> extra) const;
@@ -115,6 +122,9 @@ class SocketChannel {
   std::optional<HandshakeComplete> hello_;
   Fifo<Bytes> inbox_;
   Bytes rx_buffer_;
+  Fifo<Bytes> backlog_;  // from the engine, not yet taken by the socket
+  std::size_t backlog_off_ = 0, backlog_bytes_ = 0;
+  TimePoint last_tx_progress_{};
   std::string message_;
   std::function<std::string(const HandshakeComplete&)> on_connected_;
 };
