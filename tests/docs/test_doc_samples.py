@@ -16,7 +16,7 @@ fails, and so does a fenced block without a language that holds a CLI line (tag 
 ```text when it is output). A block preceded by `<!-- doc-test: same-as PATH -->` must equal the
 repository file PATH, or its part between `// doc-example begin` and `// doc-example end` lines
 (how docs/architecture.md keeps its C++ example compiled). Every relative Markdown link must
-resolve, and no path may point outside the repository (`../shared/...`, `/work/...`).
+resolve, and no path may point outside the repository (the project's sibling folders, `/work/...`).
 
 Environment: BLECRYPT_CLI (required), BLECRYPT_DOC (one file relative to the repository; default:
 README.md and every docs/*.md), BLECRYPT_SOURCE_DIR (default: two folders up).
