@@ -71,13 +71,6 @@ inline LicenceCheck load_licence(const std::string& given_path) {
   return c;
 }
 
-template <typename... F>
-struct Overload : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overload(F...) -> Overload<F...>;
-
 // The emulated power station on the memory link (--emulator); its own events are not shown.
 using EmulatedStation = OwnedEngineIo<Device>;
 

@@ -82,4 +82,12 @@ std::string json_ascii_string(std::string_view s);
 // `s` for a terminal: bytes outside printable ASCII become '?'.
 std::string printable(std::string_view s);
 
+// std::visit with one lambda per alternative: std::visit(Overload{[](const A&) {...}, ...}, v).
+template <class... F>
+struct Overload : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overload(F...) -> Overload<F...>;
+
 }  // namespace blecrypt::cli

@@ -33,13 +33,6 @@ std::string status_line(const MechStatus& s) {
   return buf;
 }
 
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
-
 // The client in a link::Session over a link::MemoryLink that hosts the emulated lock: the same
 // runner a real GATT transport uses, ATT_MTU 23 (20-byte payloads), under a virtual clock that
 // drives both engines' deadlines (motor steps, auto-lock, timeouts).
@@ -89,7 +82,7 @@ class DemoRig {
  private:
   void report() {
     while (auto e = session_.poll_event()) {
-      std::visit(Overloaded{
+      std::visit(Overload{
                      [&](const link::events::LinkUp&) { out_ << "  notifications on: session started\n"; },
                      [&](const link::events::LinkDown&) {},
                      [&](const link::events::TransportError& t) {
