@@ -490,6 +490,17 @@ struct Recorder {
     for (const auto& a : seen) n += std::holds_alternative<T>(a);
     return n;
   }
+  // Where every pack-tier test starts: the tier set, the link up at `start` and its first
+  // refresh (one Poll, ahead of any pack step) done at `polled`; seen = what followed.
+  void refreshed_with(PackTier tier, TimePoint start, TimePoint polled) {
+    s.set_pack_tier(tier, start);
+    s.start(start);
+    s.on_link_up(start);
+    drain();
+    ASSERT_EQ(count<actions::Poll>(), 1u);  // the refresh first
+    s.poll_done(polled, true);
+    drain();
+  }
 };
 Command cmd(std::string field, std::uint16_t v) { return Command{0, std::move(field), v, "r", {}}; }
 const TimePoint t0 = time_from_seconds(1000);
@@ -624,13 +635,7 @@ TEST(Scheduler, ConnectPerPollDisconnectsAfterEachPoll) {
 // meanwhile), read, one pack per interval, in turn.
 TEST(Scheduler, PackTierSelectsSettlesThenReadsWithoutHoldingUpPollsOrCommands) {
   Recorder r({});  // poll every 5 s
-  r.s.set_pack_tier({3, true, 10s, 60s}, t0);
-  r.s.start(t0);
-  r.s.on_link_up(t0);
-  r.drain();
-  ASSERT_EQ(r.count<actions::Poll>(), 1u);  // the refresh first
-  r.s.poll_done(t0 + 1s, true);
-  r.drain();
+  r.refreshed_with({3, true, 10s, 60s}, t0, t0 + 1s);
   ASSERT_EQ(r.count<actions::SelectPack>(), 1u);
   EXPECT_EQ(std::get<actions::SelectPack>(r.seen[0]).pack, 1u);
   EXPECT_EQ(r.s.state(), DeviceScheduler::State::selecting_pack);
@@ -718,22 +723,12 @@ TEST(Scheduler, PackTierSelectsSettlesThenReadsWithoutHoldingUpPollsOrCommands) 
 
 TEST(Scheduler, PackTierWithoutPagingAndAcrossALinkDrop) {
   Recorder r({});
-  r.s.set_pack_tier({1, false, 0s, 60s}, t0);
-  r.s.start(t0);
-  r.s.on_link_up(t0);
-  r.drain();
-  r.s.poll_done(t0, true);
-  r.drain();
+  r.refreshed_with({1, false, 0s, 60s}, t0, t0);
   ASSERT_EQ(r.count<actions::ReadPack>(), 1u);  // no selector: read at once
   r.s.pack_read_done(t0 + 1s, true);
   // Paging: a drop during the settle forgets the selection; after reconnect it is selected again.
   Recorder q({});
-  q.s.set_pack_tier({2, true, 10s, 60s}, t0);
-  q.s.start(t0);
-  q.s.on_link_up(t0);
-  q.drain();
-  q.s.poll_done(t0, true);
-  q.drain();
+  q.refreshed_with({2, true, 10s, 60s}, t0, t0);
   ASSERT_EQ(q.count<actions::SelectPack>(), 1u);
   q.s.pack_select_done(t0 + 1s, true);
   q.s.on_link_down(t0 + 2s);
@@ -761,12 +756,7 @@ TEST(Scheduler, ConnectPerPollKeepsTheLinkForADuePackStep) {
   SchedulerConfig c;
   c.persistent = false;
   Recorder r(c);
-  r.s.set_pack_tier({2, true, 2s, 60s}, t0);
-  r.s.start(t0);
-  r.s.on_link_up(t0);
-  r.drain();
-  r.s.poll_done(t0, true);
-  r.drain();
+  r.refreshed_with({2, true, 2s, 60s}, t0, t0);
   EXPECT_EQ(r.count<actions::Disconnect>(), 0u);
   ASSERT_EQ(r.count<actions::SelectPack>(), 1u);
   r.s.pack_select_done(t0, true);
