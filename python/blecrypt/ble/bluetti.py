@@ -314,8 +314,6 @@ class BluettiDevice(Session):
         try:
             ident = cast(Identity, await self._drive(_table._detect_plan(advertised)))
         except _core_errors.BluettiInvalidArgument as e:  # model_unknown, from the table
-            if isinstance(e, BleError):
-                raise
             self._detected = True
             raise CommandError(f"BLUETTI {self.address}: {e}; `blecrypt bluetti models` lists the known "
                                f"models") from None
